@@ -1,0 +1,178 @@
+/*
+ * asyncchat/frame.h - the wire frame codec of the Async Socket Chat protocol.
+ *
+ * A frame is a 64-byte fixed header, the header JSON, then the content
+ * (docs/PROTOCOL.md). Decoding happens in two steps so that it fits
+ * bufferevent read watermarks: first the fixed header alone (checks 1-3,
+ * which decide how many more bytes to wait for), then the body (checks 4-7).
+ *
+ * Ownership: nothing here keeps a pointer to what it is given; a decoded
+ * struct ac_message borrows the body bytes it was decoded from and owns only
+ * its parsed JSON header, released by ac_message_clear().
+ */
+#ifndef ASYNCCHAT_FRAME_H
+#define ASYNCCHAT_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct evbuffer;
+struct json_object;
+struct ac_key;
+
+#define AC_FIXED_HEADER_LEN	64
+#define AC_MAGIC_LEN		8
+#define AC_MAGIC		"\x89\x50\x4e\x47\x0e\x0b\x1b\x0b"
+#define AC_PROTOCOL_VERSION	1
+#define AC_HMAC_LEN		32
+#define AC_DEFAULT_MAX_HEADER	65536u
+#define AC_DEFAULT_MAX_CONTENT	10485760u
+
+/* The outcome of a decoding step, in the order a receiver checks. */
+enum ac_frame_status {
+	AC_FRAME_OK = 0,
+	AC_FRAME_NEED_MORE,		/* not an error: wait for more bytes */
+	AC_FRAME_BAD_MAGIC,		/* 1: stream cannot be framed */
+	AC_FRAME_BAD_VERSION,		/* 2: stream cannot be framed */
+	AC_FRAME_HEADER_TOO_LARGE,	/* 3: stream cannot be framed */
+	AC_FRAME_CONTENT_TOO_LARGE,	/* 3: stream cannot be framed */
+	AC_FRAME_HEADER_CRC,		/* 4: frame dropped, session kept */
+	AC_FRAME_CONTENT_CRC,		/* 4 */
+	AC_FRAME_HMAC,			/* 5 */
+	AC_FRAME_BAD_HEADER,		/* 6 */
+	AC_FRAME_EMPTY_CONTENT,		/* 7 */
+};
+
+/* The `type` member of the header JSON. */
+enum ac_msg_type {
+	AC_MSG_SESSION_INIT = 0,
+	AC_MSG_SESSION_ACK,
+	AC_MSG_HEARTBEAT,
+	AC_MSG_MESSAGE,
+	AC_MSG_CHUNK,
+	AC_MSG_ERROR,
+	AC_MSG_DISCONNECT,
+};
+#define AC_MSG_TYPE_COUNT 7
+
+/* Size limits a receiver enforces on the fixed header alone. */
+struct ac_limits {
+	uint32_t	max_header_len;
+	uint64_t	max_content_len;
+};
+
+/* The fixed header in host byte order. */
+struct ac_fixed_header {
+	uint16_t	version;
+	uint16_t	msg_type;
+	uint32_t	header_len;
+	uint32_t	header_crc;
+	uint64_t	content_len;
+	uint32_t	content_crc;
+	uint8_t		hmac[AC_HMAC_LEN];
+};
+
+/*
+ * A decoded frame. content_type and session_id are NULL when the JSON member
+ * is null or absent; they, and `header`, stay valid until ac_message_clear().
+ * header_json and content point into the bytes the body was decoded from.
+ */
+struct ac_message {
+	enum ac_msg_type	 type;
+	const char		*content_type;
+	const char		*session_id;
+	struct json_object	*header;	/* owned: the parsed header JSON */
+	const uint8_t		*header_json;
+	size_t			 header_json_len;
+	const uint8_t		*content;
+	size_t			 content_len;
+};
+
+/* Fill limits with the protocol defaults (64 KiB header, 10 MiB content). */
+void	ac_limits_default(struct ac_limits *limits);
+
+/* Short stable token for a status, as PROTOCOL.md names it ("bad_magic"). */
+const char *ac_frame_status_name(enum ac_frame_status status);
+
+/* One-sentence human description of a status. */
+const char *ac_frame_status_text(enum ac_frame_status status);
+
+/* Non-zero when the status means the stream can no longer be framed (1-3). */
+int	ac_frame_status_is_fatal(enum ac_frame_status status);
+
+/* The wire name of a message type ("session_init"). */
+const char *ac_msg_type_name(enum ac_msg_type type);
+
+/* Parse a wire type name; returns 0 and sets *type, or -1 if unknown. */
+int	ac_msg_type_parse(const char *name, enum ac_msg_type *type);
+
+/*
+ * Step 1: check the 64 bytes at buf (magic, version, both size limits) and
+ * convert them to host order. Looks at nothing beyond those 64 bytes.
+ */
+enum ac_frame_status ac_fixed_header_parse(const uint8_t *buf,
+	    const struct ac_limits *limits, struct ac_fixed_header *fh);
+
+/* Whole frame length (fixed header + header JSON + content) of a parsed header. */
+size_t	ac_fixed_header_frame_len(const struct ac_fixed_header *fh);
+
+/*
+ * Step 2: check the body (header_len + content_len bytes at body, which must
+ * all be present): CRCs, HMAC, header JSON, non-empty content. On
+ * AC_FRAME_OK msg is filled and must be released with ac_message_clear().
+ * On any error msg holds nothing that needs releasing.
+ */
+enum ac_frame_status ac_frame_decode_body(const struct ac_key *key,
+	    const struct ac_fixed_header *fh, const uint8_t *body,
+	    struct ac_message *msg);
+
+/*
+ * Both steps over a contiguous buffer. *consumed is set to the frame length
+ * when the whole frame was present (whether it passed or failed checks 4-7),
+ * to 0 on AC_FRAME_NEED_MORE or a fatal status.
+ */
+enum ac_frame_status ac_frame_decode(const struct ac_key *key,
+	    const struct ac_limits *limits, const uint8_t *buf, size_t len,
+	    size_t *consumed, struct ac_message *msg);
+
+/* Release what a successfully decoded message owns; safe on a zeroed one. */
+void	ac_message_clear(struct ac_message *msg);
+
+/*
+ * Encode a frame into out. The header JSON is spelled as the Python peer
+ * spells it ({"type": ..., "content_type": ..., "session_id": ...}, ASCII
+ * only), then the members of `extra` (an object, may be NULL) in its order.
+ * content_type or session_id NULL is written as JSON null.
+ * Returns 0, or -1 if content is empty or the header would be too large.
+ */
+int	ac_frame_encode(struct evbuffer *out, const struct ac_key *key,
+	    enum ac_msg_type type, const char *content_type,
+	    const char *session_id, struct json_object *extra,
+	    const void *content, size_t content_len);
+
+/*
+ * Encode a frame around header JSON bytes given verbatim (any spelling).
+ * Returns 0, or -1 if content is empty or a length does not fit its field.
+ */
+int	ac_frame_encode_raw(struct evbuffer *out, const struct ac_key *key,
+	    const void *header_json, size_t header_len,
+	    const void *content, size_t content_len);
+
+/* Write the Python-style header JSON for the given members into out. */
+int	ac_header_json_write(struct evbuffer *out, enum ac_msg_type type,
+	    const char *content_type, const char *session_id,
+	    struct json_object *extra);
+
+/* String member `name` of a decoded header, or NULL if absent or not a string. */
+const char *ac_message_get_string(const struct ac_message *msg,
+	    const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASYNCCHAT_FRAME_H */

@@ -1,0 +1,416 @@
+/*
+ * frame.c - encoding and the two-step decoding of wire frames.
+ *
+ * Decoding is split where a stream reader has to make a decision: the 64-byte
+ * fixed header alone says whether the stream can still be framed (checks 1-3)
+ * and how long the frame is, so a reader can refuse an oversized frame before
+ * buffering any of it and can set its read watermark to the frame's length.
+ * The body checks (4-7) then run on a complete frame. The order of the checks
+ * is part of the protocol: a receiver must name the first one that fails.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <json-c/json.h>
+#include <zlib.h>
+
+#include <asyncchat/frame.h>
+#include <asyncchat/key.h>
+
+#include "header_json.h"
+
+/* Nesting deeper than this in a header is refused (no legitimate use). */
+#define HEADER_MAX_DEPTH	32
+
+static const char *const msg_type_names[AC_MSG_TYPE_COUNT] = {
+	[AC_MSG_SESSION_INIT] = "session_init",
+	[AC_MSG_SESSION_ACK] = "session_ack",
+	[AC_MSG_HEARTBEAT] = "heartbeat",
+	[AC_MSG_MESSAGE] = "message",
+	[AC_MSG_CHUNK] = "chunk",
+	[AC_MSG_ERROR] = "error",
+	[AC_MSG_DISCONNECT] = "disconnect",
+};
+
+static const struct {
+	const char	*name;
+	const char	*text;
+} status_table[] = {
+	[AC_FRAME_OK] = { "ok", "frame is valid" },
+	[AC_FRAME_NEED_MORE] = { "need_more", "frame is incomplete" },
+	[AC_FRAME_BAD_MAGIC] = { "bad_magic",
+	    "frame does not start with the protocol magic bytes" },
+	[AC_FRAME_BAD_VERSION] = { "bad_version",
+	    "unsupported protocol version" },
+	[AC_FRAME_HEADER_TOO_LARGE] = { "header_too_large",
+	    "header JSON is longer than the limit" },
+	[AC_FRAME_CONTENT_TOO_LARGE] = { "content_too_large",
+	    "content is longer than the limit" },
+	[AC_FRAME_HEADER_CRC] = { "header_crc",
+	    "header JSON does not match its CRC-32" },
+	[AC_FRAME_CONTENT_CRC] = { "content_crc",
+	    "content does not match its CRC-32" },
+	[AC_FRAME_HMAC] = { "hmac",
+	    "HMAC-SHA256 does not match: wrong key or altered frame" },
+	[AC_FRAME_BAD_HEADER] = { "bad_header",
+	    "header is not a JSON object with a known string \"type\"" },
+	[AC_FRAME_EMPTY_CONTENT] = { "empty_content",
+	    "content is empty" },
+};
+
+/* Fill limits with the protocol defaults (64 KiB header, 10 MiB content). */
+void
+ac_limits_default(struct ac_limits *limits)
+{
+	limits->max_header_len = AC_DEFAULT_MAX_HEADER;
+	limits->max_content_len = AC_DEFAULT_MAX_CONTENT;
+}
+
+/* Short stable token for a status, as PROTOCOL.md names it ("bad_magic"). */
+const char *
+ac_frame_status_name(enum ac_frame_status status)
+{
+	if ((size_t)status >= sizeof status_table / sizeof status_table[0])
+		return "unknown";
+	return status_table[status].name;
+}
+
+/* One-sentence human description of a status. */
+const char *
+ac_frame_status_text(enum ac_frame_status status)
+{
+	if ((size_t)status >= sizeof status_table / sizeof status_table[0])
+		return "unknown status";
+	return status_table[status].text;
+}
+
+/* Non-zero when the status means the stream can no longer be framed (1-3). */
+int
+ac_frame_status_is_fatal(enum ac_frame_status status)
+{
+	return status >= AC_FRAME_BAD_MAGIC &&
+	    status <= AC_FRAME_CONTENT_TOO_LARGE;
+}
+
+/* The wire name of a message type ("session_init"). */
+const char *
+ac_msg_type_name(enum ac_msg_type type)
+{
+	if ((unsigned int)type >= AC_MSG_TYPE_COUNT)
+		return NULL;
+	return msg_type_names[type];
+}
+
+/* Parse a wire type name; returns 0 and sets *type, or -1 if unknown. */
+int
+ac_msg_type_parse(const char *name, enum ac_msg_type *type)
+{
+	unsigned int	i;
+
+	for (i = 0; i < AC_MSG_TYPE_COUNT; i++) {
+		if (strcmp(name, msg_type_names[i]) == 0) {
+			*type = (enum ac_msg_type)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Read a big-endian 16-bit value. */
+static uint16_t
+get_be16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+/* Read a big-endian 32-bit value. */
+static uint32_t
+get_be32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+	    ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* Read a big-endian 64-bit value. */
+static uint64_t
+get_be64(const uint8_t *p)
+{
+	return ((uint64_t)get_be32(p) << 32) | get_be32(p + 4);
+}
+
+/* Write a big-endian 16-bit value. */
+static void
+put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v & 0xff;
+}
+
+/* Write a big-endian 32-bit value. */
+static void
+put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = (v >> 16) & 0xff;
+	p[2] = (v >> 8) & 0xff;
+	p[3] = v & 0xff;
+}
+
+/* Write a big-endian 64-bit value. */
+static void
+put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+/* CRC-32 as zlib computes it, for any length. */
+static uint32_t
+crc32_of(const uint8_t *p, size_t len)
+{
+	uLong	crc = crc32(0L, Z_NULL, 0);
+
+	/* zlib takes uInt lengths; feed huge inputs in pieces. */
+	while (len > 0) {
+		uInt n = len > 0x40000000u ? 0x40000000u : (uInt)len;
+		crc = crc32(crc, p, n);
+		p += n;
+		len -= n;
+	}
+	return (uint32_t)crc;
+}
+
+/*
+ * Step 1: check the 64 bytes at buf (magic, version, both size limits) and
+ * convert them to host order. Looks at nothing beyond those 64 bytes.
+ */
+enum ac_frame_status
+ac_fixed_header_parse(const uint8_t *buf, const struct ac_limits *limits,
+    struct ac_fixed_header *fh)
+{
+	struct ac_limits	defaults;
+
+	if (limits == NULL) {
+		ac_limits_default(&defaults);
+		limits = &defaults;
+	}
+	if (memcmp(buf, AC_MAGIC, AC_MAGIC_LEN) != 0)
+		return AC_FRAME_BAD_MAGIC;
+	fh->version = get_be16(buf + 8);
+	if (fh->version != AC_PROTOCOL_VERSION)
+		return AC_FRAME_BAD_VERSION;
+	fh->msg_type = get_be16(buf + 10);
+	fh->header_len = get_be32(buf + 12);
+	fh->header_crc = get_be32(buf + 16);
+	fh->content_len = get_be64(buf + 20);
+	fh->content_crc = get_be32(buf + 28);
+	memcpy(fh->hmac, buf + 32, AC_HMAC_LEN);
+	if (fh->header_len > limits->max_header_len)
+		return AC_FRAME_HEADER_TOO_LARGE;
+	if (fh->content_len > limits->max_content_len)
+		return AC_FRAME_CONTENT_TOO_LARGE;
+	return AC_FRAME_OK;
+}
+
+/* Whole frame length (fixed header + header JSON + content) of a parsed header. */
+size_t
+ac_fixed_header_frame_len(const struct ac_fixed_header *fh)
+{
+	return AC_FIXED_HEADER_LEN + (size_t)fh->header_len +
+	    (size_t)fh->content_len;
+}
+
+/* Parse header JSON bytes strictly into an object; NULL if not one. */
+static struct json_object *
+parse_header_object(const uint8_t *json, size_t len)
+{
+	struct json_tokener	*tok;
+	struct json_object	*obj;
+	size_t			 end;
+
+	if (len == 0 || len > INT32_MAX)
+		return NULL;
+	if ((tok = json_tokener_new_ex(HEADER_MAX_DEPTH)) == NULL)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+	    JSON_TOKENER_ALLOW_TRAILING_CHARS | JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, (const char *)json, (int)len);
+	if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success)
+		goto fail;
+
+	/* Only white space may follow the object, as in Python's loads(). */
+	for (end = json_tokener_get_parse_end(tok); end < len; end++) {
+		if (json[end] != ' ' && json[end] != '\t' &&
+		    json[end] != '\n' && json[end] != '\r')
+			goto fail;
+	}
+	if (!json_object_is_type(obj, json_type_object))
+		goto fail;
+	json_tokener_free(tok);
+	return obj;
+fail:
+	json_object_put(obj);
+	json_tokener_free(tok);
+	return NULL;
+}
+
+/* A string member of obj, or NULL when absent, null or not a string. */
+static const char *
+object_string(struct json_object *obj, const char *name)
+{
+	struct json_object	*v;
+
+	if (!json_object_object_get_ex(obj, name, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/*
+ * Step 2: check the body (header_len + content_len bytes at body, which must
+ * all be present): CRCs, HMAC, header JSON, non-empty content.
+ */
+enum ac_frame_status
+ac_frame_decode_body(const struct ac_key *key,
+    const struct ac_fixed_header *fh, const uint8_t *body,
+    struct ac_message *msg)
+{
+	const uint8_t		*hj = body, *content = body + fh->header_len;
+	struct json_object	*obj;
+	const char		*type;
+
+	memset(msg, 0, sizeof *msg);
+	if (crc32_of(hj, fh->header_len) != fh->header_crc)
+		return AC_FRAME_HEADER_CRC;
+	if (crc32_of(content, fh->content_len) != fh->content_crc)
+		return AC_FRAME_CONTENT_CRC;
+	if (!ac_key_verify(key, hj, fh->header_len, content, fh->content_len,
+	    fh->hmac))
+		return AC_FRAME_HMAC;
+
+	if ((obj = parse_header_object(hj, fh->header_len)) == NULL)
+		return AC_FRAME_BAD_HEADER;
+	if ((type = object_string(obj, "type")) == NULL ||
+	    ac_msg_type_parse(type, &msg->type) != 0) {
+		json_object_put(obj);
+		return AC_FRAME_BAD_HEADER;
+	}
+	if (fh->content_len == 0) {
+		json_object_put(obj);
+		return AC_FRAME_EMPTY_CONTENT;
+	}
+
+	msg->header = obj;
+	msg->content_type = object_string(obj, "content_type");
+	msg->session_id = object_string(obj, "session_id");
+	msg->header_json = hj;
+	msg->header_json_len = fh->header_len;
+	msg->content = content;
+	msg->content_len = fh->content_len;
+	return AC_FRAME_OK;
+}
+
+/* Both steps over a contiguous buffer. */
+enum ac_frame_status
+ac_frame_decode(const struct ac_key *key, const struct ac_limits *limits,
+    const uint8_t *buf, size_t len, size_t *consumed, struct ac_message *msg)
+{
+	struct ac_fixed_header	fh;
+	enum ac_frame_status	st;
+	size_t			flen;
+
+	*consumed = 0;
+	memset(msg, 0, sizeof *msg);
+	if (len < AC_FIXED_HEADER_LEN)
+		return AC_FRAME_NEED_MORE;
+	if ((st = ac_fixed_header_parse(buf, limits, &fh)) != AC_FRAME_OK)
+		return st;
+	flen = ac_fixed_header_frame_len(&fh);
+	if (len < flen)
+		return AC_FRAME_NEED_MORE;
+	*consumed = flen;
+	return ac_frame_decode_body(key, &fh, buf + AC_FIXED_HEADER_LEN, msg);
+}
+
+/* Release what a successfully decoded message owns; safe on a zeroed one. */
+void
+ac_message_clear(struct ac_message *msg)
+{
+	if (msg->header != NULL)
+		json_object_put(msg->header);
+	memset(msg, 0, sizeof *msg);
+}
+
+/* String member `name` of a decoded header, or NULL if absent or not a string. */
+const char *
+ac_message_get_string(const struct ac_message *msg, const char *name)
+{
+	if (msg->header == NULL)
+		return NULL;
+	return object_string(msg->header, name);
+}
+
+/* Append the fixed header and both parts of a frame to out. */
+static int
+frame_append(struct evbuffer *out, const struct ac_key *key,
+    const void *header_json, size_t header_len,
+    const void *content, size_t content_len)
+{
+	uint8_t	fixed[AC_FIXED_HEADER_LEN];
+
+	if (content_len == 0 || header_len > UINT32_MAX)
+		return -1;
+	memcpy(fixed, AC_MAGIC, AC_MAGIC_LEN);
+	put_be16(fixed + 8, AC_PROTOCOL_VERSION);
+	put_be16(fixed + 10, 0);
+	put_be32(fixed + 12, (uint32_t)header_len);
+	put_be32(fixed + 16, crc32_of(header_json, header_len));
+	put_be64(fixed + 20, content_len);
+	put_be32(fixed + 28, crc32_of(content, content_len));
+	ac_key_mac(key, header_json, header_len, content, content_len,
+	    fixed + 32);
+
+	if (evbuffer_expand(out, sizeof fixed + header_len + content_len) != 0)
+		return -1;
+	if (evbuffer_add(out, fixed, sizeof fixed) != 0 ||
+	    evbuffer_add(out, header_json, header_len) != 0 ||
+	    evbuffer_add(out, content, content_len) != 0)
+		return -1;
+	return 0;
+}
+
+/* Encode a frame around header JSON bytes given verbatim (any spelling). */
+int
+ac_frame_encode_raw(struct evbuffer *out, const struct ac_key *key,
+    const void *header_json, size_t header_len,
+    const void *content, size_t content_len)
+{
+	return frame_append(out, key, header_json, header_len, content,
+	    content_len);
+}
+
+/* Encode a frame into out with Python-spelled header JSON. */
+int
+ac_frame_encode(struct evbuffer *out, const struct ac_key *key,
+    enum ac_msg_type type, const char *content_type, const char *session_id,
+    struct json_object *extra, const void *content, size_t content_len)
+{
+	struct hjbuf	b;
+	int		rc;
+
+	if (content_len == 0)
+		return -1;
+	hjbuf_init(&b);
+	rc = header_json_build(&b, type, content_type, session_id, extra);
+	if (rc == 0 && b.len > AC_DEFAULT_MAX_HEADER)
+		rc = -1;
+	if (rc == 0)
+		rc = frame_append(out, key, b.data, b.len, content,
+		    content_len);
+	hjbuf_free(&b);
+	return rc;
+}
