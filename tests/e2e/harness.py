@@ -1,0 +1,471 @@
+"""TAP output and a server fixture for the asyncchatd end-to-end tests.
+
+A test program is a list of case functions run by main():
+
+    def case_echo(t):
+        with Server(plugins=["echo"]) as srv:
+            c = srv.client("tcp"); c.handshake()
+            t.ok(c.sync() == [], "nothing before the pong")
+    main([case_echo])
+
+Each t.ok()/t.eq() prints one TAP line; an exception inside a case prints
+one "not ok" with the traceback as diagnostics and the next case runs.
+The plan is printed at the end (the number of cases depends on data such
+as frames.json).  Every server started is killed at exit, whatever happens.
+"""
+
+import atexit
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import acproto  # noqa: E402
+
+SRCDIR = os.environ.get("AC_TOP_SRCDIR") or os.path.abspath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+BUILDDIR = os.environ.get("AC_TOP_BUILDDIR") or SRCDIR
+PLUGINDIR = os.environ.get("AC_PLUGIN_BUILDDIR") or os.path.join(
+    BUILDDIR, "plugins", ".libs")
+TESTPLUGINDIR = os.path.join(BUILDDIR, "tests", "plugins", ".libs")
+SERVER = os.path.join(BUILDDIR, "src", "server", "asyncchatd")
+VECTORS = os.path.join(SRCDIR, "tests", "data", "frames.json")
+
+# Bounds for waiting on the server; generous next to the configured timeouts
+# but short enough that a hung server fails a case quickly.
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+
+_live = []      # every Server process started and not yet reaped
+_tmpdirs = []   # every temporary directory made
+
+
+def test_plugin(name):
+    """Absolute path of a check-only test plugin (tests/plugins/.libs)."""
+    return os.path.join(TESTPLUGINDIR, name + ".so")
+
+
+def mkdtemp(prefix="ace2e-"):
+    """A short temporary directory under /tmp (sun_path is 108 bytes)."""
+    d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    _tmpdirs.append(d)
+    return d
+
+
+def ipv6_available():
+    """True if a TCP socket can be bound to ::1."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        try:
+            s.bind(("::1", 0))
+        finally:
+            s.close()
+        return True
+    except OSError:
+        return False
+
+
+def _cleanup():
+    for p in list(_live):
+        try:
+            p.kill()
+            p.wait(2)
+        except Exception:
+            pass
+    for d in _tmpdirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_cleanup)
+
+
+def _on_signal(signum, frame):
+    _cleanup()
+    sys.exit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGHUP, _on_signal)
+
+
+class Skip(Exception):
+    """Raise inside a case to skip the rest of it (reported as # SKIP)."""
+
+
+class Tap:
+    """A TAP producer: numbered ok / not ok lines, diagnostics, skips."""
+
+    def __init__(self, out=sys.stdout):
+        self.n = 0
+        self.failed = 0
+        self.out = out
+        self.prefix = ""
+
+    def _line(self, s):
+        self.out.write(s + "\n")
+        self.out.flush()
+
+    def diag(self, text):
+        for line in str(text).splitlines() or [""]:
+            self._line("# " + line)
+
+    def ok(self, cond, name, diag=None):
+        """One test case; diag (str or callable) is printed on failure."""
+        self.n += 1
+        name = (self.prefix + name).replace("#", "\\#").replace("\n", " ")
+        if cond:
+            self._line("ok %d - %s" % (self.n, name))
+        else:
+            self.failed += 1
+            self._line("not ok %d - %s" % (self.n, name))
+            if callable(diag):
+                try:
+                    diag = diag()
+                except Exception as e:
+                    diag = "(diagnostics failed: %s)" % e
+            if diag:
+                self.diag(diag)
+        return bool(cond)
+
+    def eq(self, got, want, name, diag=None):
+        extra = ("\n" + (diag() if callable(diag) else diag)) if diag else ""
+        return self.ok(got == want, name,
+                       lambda: "expected: %r\n     got: %r%s" % (want, got, extra))
+
+    def skip(self, name, reason):
+        self.n += 1
+        self._line("ok %d - %s%s # SKIP %s" % (self.n, self.prefix, name, reason))
+
+    def done(self):
+        self._line("1..%d" % self.n)
+        return 1 if self.failed else 0
+
+
+def main(cases):
+    """Run every case function with a Tap; print the plan; exit."""
+    t = Tap()
+    for case in cases:
+        label = case.__name__
+        if label.startswith("case_"):
+            label = label[5:]
+        t.prefix = label + ": "
+        try:
+            case(t)
+        except Skip as e:
+            t.skip("rest of case", str(e))
+        except Exception:
+            t.ok(False, "ran without an exception", traceback.format_exc()
+                 + _server_logs_for_diag())
+        finally:
+            t.prefix = ""
+            _stop_leftovers(t)
+    rc = t.done()
+    _cleanup()
+    sys.exit(rc)
+
+
+def _server_logs_for_diag():
+    out = []
+    for s in Server.instances:
+        if s.active:
+            out.append("--- server log %s ---\n%s" % (s.logpath, s.log()[-3000:]))
+    return "\n" + "\n".join(out) if out else ""
+
+
+def _stop_leftovers(t):
+    for s in Server.instances:
+        if s.active:
+            s.kill()
+    Server.instances[:] = []
+
+
+def ini_value(v):
+    if v is True:
+        return "yes"
+    if v is False:
+        return "no"
+    return str(v)
+
+
+class ServerError(Exception):
+    pass
+
+
+class Server:
+    """One asyncchatd process with its own config, log and temporary dir.
+
+    server: dict of [server] keys (a list value makes repeated lines);
+    listen defaults to tcp://127.0.0.1:0 plus a unix socket in the temp dir.
+    plugins: list of names/paths for [plugins] load.
+    sections: {"NAME": {key: value}} for [plugin.NAME].
+    """
+
+    instances = []
+
+    def __init__(self, plugins=("echo",), server=None, sections=None,
+                 tcp=True, unix=True, tcp6=False, key="default-key",
+                 extra_conf="", start=True):
+        self.dir = mkdtemp()
+        self.confpath = os.path.join(self.dir, "asyncchat.conf")
+        self.logpath = os.path.join(self.dir, "server.log")
+        self.unix_path = os.path.join(self.dir, "s.sock") if unix else None
+        self.key = key
+        self.proc = None
+        self.port = None
+        self.port6 = None
+        self.returncode = None
+        self.want_tcp = tcp
+        self.want_tcp6 = tcp6
+        self.plugins = list(plugins)
+        self.server_opts = dict(server or {})
+        self.sections = dict(sections or {})
+        self.extra_conf = extra_conf
+        Server.instances.append(self)
+        self.write_config()
+        if start:
+            self.start()
+
+    # -- config ----------------------------------------------------------
+    def config_text(self, plugins=None, server=None, sections=None,
+                    extra_conf=None, tcp=None, unix=None, tcp6=None):
+        plugins = self.plugins if plugins is None else plugins
+        server = self.server_opts if server is None else server
+        sections = self.sections if sections is None else sections
+        extra_conf = self.extra_conf if extra_conf is None else extra_conf
+        tcp = self.want_tcp if tcp is None else tcp
+        tcp6 = self.want_tcp6 if tcp6 is None else tcp6
+        unix = (self.unix_path is not None) if unix is None else unix
+        lines = ["# written by tests/e2e/harness.py", "[server]"]
+        if "listen" not in server:
+            if tcp:
+                lines.append("listen = tcp://127.0.0.1:0")
+            if tcp6:
+                lines.append("listen = tcp://[::1]:0")
+            if unix:
+                lines.append("listen = unix://" + self.unix_path)
+        if "hmac_key" not in server and "hmac_key_file" not in server \
+                and self.key is not None:
+            lines.append("hmac_key = " + self.key)
+        if "log" not in server:
+            lines.append("log = stderr")
+        if "plugin_dir" not in server:
+            lines.append("plugin_dir = " + PLUGINDIR)
+        for k, v in server.items():
+            if v is None:
+                continue
+            for one in (v if isinstance(v, (list, tuple)) else [v]):
+                lines.append("%s = %s" % (k, ini_value(one)))
+        lines.append("")
+        lines.append("[plugins]")
+        if plugins:
+            lines.append("load = " + ", ".join(plugins))
+        for name, opts in sections.items():
+            lines.append("")
+            lines.append("[plugin.%s]" % name)
+            for k, v in opts.items():
+                lines.append("%s = %s" % (k, ini_value(v)))
+        lines.append("")
+        if extra_conf:
+            lines.append(extra_conf)
+        return "\n".join(lines) + "\n"
+
+    def write_config(self, text=None, **kw):
+        if text is None:
+            text = self.config_text(**kw)
+        with open(self.confpath, "w") as f:
+            f.write(text)
+        return text
+
+    # -- process ---------------------------------------------------------
+    @property
+    def active(self):
+        return self.proc is not None and self.returncode is None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log(self):
+        try:
+            with open(self.logpath, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def start(self, wait=True):
+        if not os.path.exists(SERVER):
+            raise ServerError("server binary not built: %s" % SERVER)
+        self.logf = open(self.logpath, "ab")
+        self.proc = subprocess.Popen([SERVER, "-f", "-c", self.confpath],
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=self.logf, stderr=self.logf,
+                                     cwd=self.dir)
+        self.returncode = None
+        _live.append(self.proc)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def poll(self):
+        if self.proc is None:
+            return None
+        rc = self.proc.poll()
+        if rc is not None and self.returncode is None:
+            self._reaped(rc)
+        return rc
+
+    def _reaped(self, rc):
+        self.returncode = rc
+        if self.proc in _live:
+            _live.remove(self.proc)
+        try:
+            self.logf.close()
+        except Exception:
+            pass
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        """Wait for every configured listener; learn the ephemeral ports."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log()
+            m = re.search(r"listening on tcp://127\.0\.0\.1:(\d+)", log)
+            if m:
+                self.port = int(m.group(1))
+            m = re.search(r"listening on tcp://\[::1\]:(\d+)", log)
+            if m:
+                self.port6 = int(m.group(1))
+            # a unix listener is ready when logged, or (for a server that
+            # logs only tcp listeners) when its file exists
+            unix_ok = not self.unix_path or \
+                ("listening on unix://" + self.unix_path) in log or \
+                os.path.exists(self.unix_path)
+            ready = (not self.want_tcp or self.port) and \
+                (not self.want_tcp6 or self.port6) and unix_ok
+            if ready:
+                return self
+            rc = self.poll()
+            if rc is not None:
+                raise ServerError("asyncchatd exited with status %s before it "
+                                  "was ready; log:\n%s" % (rc, log[-3000:]))
+            if time.monotonic() > deadline:
+                raise ServerError("asyncchatd not ready after %.1f s; log:\n%s"
+                                  % (timeout, log[-3000:]))
+            time.sleep(0.02)
+
+    def wait_log(self, pattern, timeout=3.0, start=0):
+        """Wait until the log (from offset start) matches regex pattern."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = re.search(pattern, self.log()[start:])
+            if m:
+                return m
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.02)
+
+    def signal(self, sig):
+        os.kill(self.proc.pid, sig)
+
+    def wait_exit(self, timeout=STOP_TIMEOUT):
+        """Wait for the process to end; return its status or None if it did not."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._reaped(rc)
+        return rc
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM, wait; SIGKILL after timeout.  Return (status, clean)."""
+        if not self.active:
+            return self.returncode, True
+        self.signal(signal.SIGTERM)
+        rc = self.wait_exit(timeout)
+        if rc is None:
+            self.kill()
+            return self.returncode, False
+        return rc, True
+
+    def kill(self):
+        if self.proc is None or self.returncode is not None:
+            return
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+        try:
+            rc = self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            rc = -9
+        self._reaped(rc)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        if self.active:
+            self.stop()
+
+    def check(self, args=("-t",), timeout=10.0):
+        """Run asyncchatd ARGS -c CONF (default -t); return (status, output)."""
+        return run_server_cmd(list(args) + ["-c", self.confpath], timeout,
+                              cwd=self.dir)
+
+    def start_fails(self, timeout=10.0):
+        """Run asyncchatd -f -c CONF expecting it to exit; (status, output)."""
+        return self.check(("-f",), timeout)
+
+    # -- clients ---------------------------------------------------------
+    def addr(self, transport="tcp"):
+        if transport == "unix":
+            return ("unix", self.unix_path)
+        if transport == "tcp6":
+            return ("tcp", "::1", self.port6)
+        return ("tcp", "127.0.0.1", self.port)
+
+    def client(self, transport="tcp", key=Ellipsis, handshake=True, **kw):
+        """Connect a client (and by default complete the handshake)."""
+        if key is Ellipsis:
+            key = self.key
+        kw.setdefault("name", transport)
+        c = acproto.Client.connect(self.addr(transport), key=key, **kw)
+        if handshake:
+            try:
+                c.handshake()
+            except Exception:
+                c.close()
+                raise
+        return c
+
+
+def run_server_cmd(args, timeout=10.0, cwd=None):
+    """Run asyncchatd with args; return (status, stdout+stderr text)."""
+    if not os.path.exists(SERVER):
+        raise ServerError("server binary not built: %s" % SERVER)
+    p = subprocess.Popen([SERVER] + list(args), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         cwd=cwd)
+    _live.append(p)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        _live.remove(p)
+        return None, out.decode("utf-8", "replace")
+    _live.remove(p)
+    return p.returncode, out.decode("utf-8", "replace")
+
+
+def transports():
+    """The transports every "over TCP and Unix" case runs on."""
+    return ["tcp", "unix"]

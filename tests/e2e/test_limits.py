@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""Timeouts and resource limits of a live asyncchatd: heartbeat timeout,
+handshake timeout, slow consumer, max_clients, max_output_buffer checks,
+a burst of connects."""
+
+import os
+import re
+import resource
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import acproto  # noqa: E402
+from harness import Server, main, transports  # noqa: E402
+
+
+def wait_closed(c, timeout):
+    """Return (frames before EOF, seconds until EOF) or (frames, None)."""
+    t0 = time.monotonic()
+    try:
+        frames = c.recv_until_closed(timeout)
+        return frames, time.monotonic() - t0
+    except acproto.Timeout:
+        return [], None
+
+
+def disconnect_reason(frames):
+    for f in frames:
+        if f.type == "disconnect":
+            try:
+                return f.json().get("reason")
+            except (ValueError, AttributeError):
+                return "(bad disconnect content %r)" % f.content
+    return None
+
+
+def case_heartbeat_timeout(t):
+    with Server(plugins=["echo"], server={"heartbeat_timeout": 0.5}) as srv:
+        for tr in transports():
+            with srv.client(tr) as silent, srv.client(tr) as lively:
+                t0 = time.monotonic()
+                # lively pings every 0.2 s for 1.2 s: more than twice the timeout
+                while time.monotonic() - t0 < 1.2:
+                    lively.ping()
+                    time.sleep(0.2)
+                frames, after = wait_closed(silent, 2.0)
+                t.ok(after is not None, "%s: silent session closed" % tr)
+                t.eq(disconnect_reason(frames), "Heartbeat timeout",
+                     "%s: disconnect reason 'Heartbeat timeout'" % tr, repr(frames))
+                d = [f for f in frames if f.type == "disconnect"]
+                t.ok(d and d[0].content_type == "application/json"
+                     and d[0].session_id == silent.session_id
+                     and d[0].json().get("message") == "Disconnecting",
+                     "%s: disconnect frame is JSON {message: Disconnecting} with own id" % tr,
+                     repr(d))
+                t.eq(lively.sync(), [], "%s: pinging session kept past the timeout" % tr)
+            # messages count as life too
+            with srv.client(tr) as talker:
+                t0 = time.monotonic()
+                while time.monotonic() - t0 < 1.2:
+                    sent = talker.send_message(b"alive")
+                    talker.recv_frame()
+                    time.sleep(0.2)
+                t.eq(talker.sync(), [], "%s: messages count as life" % tr)
+            # timing: not closed long before the configured timeout
+            with srv.client(tr) as c:
+                t0 = time.monotonic()
+                frames, after = wait_closed(c, 3.0)
+                elapsed = time.monotonic() - t0
+                t.ok(after is not None and 0.35 <= elapsed <= 2.0,
+                     "%s: closed between 0.35 and 2 s (timeout 0.5 s)" % tr,
+                     "elapsed %.2f s" % elapsed)
+
+
+def case_handshake_timeout(t):
+    with Server(plugins=["echo"], server={"handshake_timeout": 0.5}) as srv:
+        for tr in transports():
+            with srv.client(tr, handshake=False) as c, srv.client(tr) as acked:
+                t0 = time.monotonic()
+                c.handshake(ack=False)
+                frames, after = wait_closed(c, 3.0)
+                elapsed = time.monotonic() - t0
+                t.ok(after is not None, "%s: no ack -> closed" % tr)
+                t.ok(0.35 <= elapsed <= 2.0,
+                     "%s: closed between 0.35 and 2 s (timeout 0.5 s)" % tr,
+                     "elapsed %.2f s" % elapsed)
+                t.ok(all(f.type in ("error", "disconnect") for f in frames),
+                     "%s: nothing but error/disconnect before close" % tr, repr(frames))
+                time.sleep(0.2)
+                t.eq(acked.sync(), [], "%s: acknowledged session unaffected" % tr)
+            # a connection that never even reads the session_init
+            s = socket.socket(socket.AF_UNIX if tr == "unix" else socket.AF_INET)
+            s.settimeout(3)
+            s.connect(srv.addr(tr)[1] if tr == "unix" else srv.addr(tr)[1:])
+            s.close()
+            with srv.client(tr) as c:
+                t.eq(c.sync(), [], "%s: server fine after a mute connect" % tr)
+
+
+def case_slow_consumer(t):
+    opts = {"max_output_buffer": "1M", "max_content_size": 65536,
+            "heartbeat_timeout": 30}
+    with Server(plugins=["broadcast"], server=opts) as srv:
+        slow = srv.client("tcp", name="slow", rcvbuf=4096)
+        slow_unix = srv.client("unix", name="slow-unix", rcvbuf=4096)
+        reader = srv.client("unix", name="reader")
+        reader2 = srv.client("tcp", name="reader2")
+        flooder = srv.client("tcp", name="flooder")
+        n = 300
+        payload = b"F" * 65536
+        got = {reader.name: 0, reader2.name: 0}
+        errors = []
+        cond = threading.Condition()
+        finished = set()
+
+        def drain(c):
+            try:
+                while got[c.name] < n:
+                    f = c.recv_frame(10)
+                    if f.type == "message" and f.content == payload:
+                        with cond:
+                            got[c.name] += 1
+                            cond.notify_all()
+                    else:
+                        errors.append("%s: unexpected %r" % (c.name, f))
+            except Exception as e:
+                errors.append("%s: %s" % (c.name, e))
+            with cond:
+                finished.add(c.name)   # let the flooder go on without it
+                cond.notify_all()
+
+        threads = [threading.Thread(target=drain, args=(c,)) for c in (reader, reader2)]
+        for th in threads:
+            th.start()
+        t0 = time.monotonic()
+        frame = flooder.frame("message", payload)
+        # The readers read as fast as they can, but Python may fall behind a
+        # C server: keep them within 6 frames (384 KiB, well under the 1 MiB
+        # bound) so that only the client that never reads is slow.
+        try:
+            for i in range(n):
+                with cond:
+                    cond.wait_for(lambda: all(v >= i - 6 or k in finished
+                                              for k, v in got.items()), timeout=10)
+                flooder.send_raw(frame)
+        except OSError as e:
+            errors.append("flooder: %s" % e)
+        for th in threads:
+            th.join(20)
+        t.eq(got, {reader.name: n, reader2.name: n},
+             "both readers got all %d 64 KiB broadcasts" % n, "\n".join(errors))
+        t.ok(time.monotonic() - t0 < 20, "flood finished in time")
+        for c, label in ((slow, "tcp"), (slow_unix, "unix")):
+            m = srv.wait_log(r"session %s closed reason=slow-consumer" % re.escape(c.session_id),
+                             timeout=3)
+            t.ok(m is not None, "%s: log says 'session <id> closed reason=slow-consumer'"
+                 % label, srv.log()[-2000:])
+            # what is queued in the kernel may still be read, then EOF
+            c.sock.settimeout(5)
+            total, eof = 0, False
+            deadline = time.monotonic() + 5
+            try:
+                while time.monotonic() < deadline:
+                    data = c.sock.recv(1 << 20)
+                    if not data:
+                        eof = True
+                        break
+                    total += len(data)
+            except OSError:
+                eof = True
+            t.ok(eof, "%s: slow consumer's connection closed" % label,
+                 "read %d bytes without EOF" % total)
+            t.ok(total < 8 * 1024 * 1024, "%s: it got far less than the flood" % label,
+                 "read %d bytes" % total)
+            c.close()
+        t.eq(flooder.sync(), [], "flooder still served")
+        t.eq(reader.sync(), [], "reader still served")
+        for c in (reader, reader2, flooder):
+            c.close()
+        t.ok(srv.poll() is None, "server still running")
+
+
+def case_max_clients(t):
+    with Server(plugins=["echo"], server={"max_clients": 2}) as srv:
+        a = srv.client("tcp")
+        b = srv.client("unix")
+        for tr in transports():
+            c = srv.client(tr, handshake=False)
+            try:
+                e = c.recv_frame(3)
+            except (acproto.Closed, acproto.Timeout) as ex:
+                e = ex
+            ok = isinstance(e, acproto.Frame) and e.type == "error" and \
+                e.header.get("error") == "server_full" and \
+                e.content.startswith(b"server_full: ")
+            t.ok(ok, "%s: third client gets error server_full" % tr, repr(e))
+            t.ok(c.is_closed(2), "%s: and is closed" % tr)
+            c.close()
+        t.eq(a.sync(), [], "first client still served")
+        t.eq(b.sync(), [], "second client still served")
+        a.close()
+        # once a slot is free a new client gets in (the server notices the
+        # close asynchronously: allow it a moment)
+        deadline = time.monotonic() + 3
+        c = None
+        while time.monotonic() < deadline:
+            c = srv.client("tcp", handshake=False)
+            try:
+                f = c.recv_frame(3)
+                if f.type == "session_init":
+                    break
+            except (acproto.Closed, acproto.Timeout):
+                pass
+            c.close()
+            c = None
+            time.sleep(0.1)
+        t.ok(c is not None, "a freed slot is reused")
+        if c:
+            c.session_id = f.session_id
+            c.send("session_ack", b"Session acknowledged")
+            t.eq(c.sync(), [], "the new client is served")
+            c.close()
+        b.close()
+
+
+def case_output_buffer_config(t):
+    # max_output_buffer must hold one largest frame: 64 + header + content
+    base = {"max_header_size": 1024, "max_content_size": 65536}
+    srv = Server(plugins=["echo"], start=False,
+                 server=dict(base, max_output_buffer=64 + 1024 + 65536 - 1))
+    rc, out = srv.check()
+    t.eq(rc, 1, "max_output_buffer one byte short of a frame: -t exits 1", out)
+    t.ok("max_output_buffer" in out, "the error names max_output_buffer", out)
+    t.ok(re.search(re.escape(srv.confpath) + r":\d+", out) is not None,
+         "the error names FILE:LINE", out)
+    srv = Server(plugins=["echo"], start=False,
+                 server=dict(base, max_output_buffer=64 + 1024 + 65536))
+    rc, out = srv.check()
+    t.eq(rc, 0, "max_output_buffer exactly one frame: accepted", out)
+    for v in ("64K", "1M", "1G"):
+        srv = Server(plugins=["echo"], start=False, server=dict(base, max_output_buffer=v))
+        rc, out = srv.check()
+        want = 1 if v == "64K" else 0
+        t.eq(rc, want, "max_output_buffer = %s: -t exits %d" % (v, want), out)
+    srv = Server(plugins=["echo"], start=False, server={"max_output_buffer": "1M"})
+    rc, out = srv.check()
+    t.eq(rc, 1, "1M with the default 10 MiB max_content_size is refused", out)
+
+
+def case_connect_burst(t):
+    # the issue: "a burst of 1,000 connects must all get their session_init
+    # quickly".  Raise our fd limit (the server inherits it) if we can.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1200 if hard == resource.RLIM_INFINITY else min(hard, 4096)
+    if soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    n = min(1000, soft - 100)
+    with Server(plugins=["echo"], server={"handshake_timeout": 10}) as srv:
+        socks = []
+        t0 = time.monotonic()
+        try:
+            for i in range(n):
+                s = socket.socket(socket.AF_INET)
+                s.setblocking(False)
+                try:
+                    s.connect(("127.0.0.1", srv.port))
+                except BlockingIOError:
+                    pass
+                socks.append(s)
+            clients = []
+            for s in socks:
+                s.setblocking(True)
+                clients.append(acproto.Client(s, srv.key, "burst"))
+            inits = 0
+            for c in clients:
+                try:
+                    if c.recv_frame(10).type == "session_init":
+                        inits += 1
+                except Exception:
+                    pass
+            elapsed = time.monotonic() - t0
+            t.eq(inits, n, "%d connects at once all get session_init" % n)
+            t.ok(elapsed < 10, "within 10 s", "took %.1f s" % elapsed)
+        finally:
+            for s in socks:
+                s.close()
+
+
+if __name__ == "__main__":
+    main([case_heartbeat_timeout, case_handshake_timeout, case_slow_consumer,
+          case_max_clients, case_output_buffer_config, case_connect_burst])

@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Signals to a live asyncchatd: SIGTERM/SIGINT shutdown, SIGHUP reload
+(echo -> broadcast with a client connected throughout; a broken config
+keeps the old one; listeners added and removed; logger reopened)."""
+
+import os
+import re
+import signal
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import acproto  # noqa: E402
+from harness import Server, main, transports  # noqa: E402
+
+
+def check_shutdown(t, sig, label):
+    srv = Server(plugins=["echo"], start=False)
+    pid_file = os.path.join(srv.dir, "asyncchatd.pid")
+    srv.server_opts["pid_file"] = pid_file
+    srv.write_config()
+    srv.start()
+    try:
+        with open(pid_file) as f:
+            pid_text = f.read().strip()
+    except OSError as e:
+        pid_text = str(e)
+    t.eq(pid_text, str(srv.pid), "%s: pid_file holds the server's pid" % label)
+    clients = [srv.client("tcp"), srv.client("unix"), srv.client("tcp")]
+    pending = srv.client("unix", handshake=False)
+    pending.handshake(ack=False)
+    for c in clients:
+        c.sync()
+    srv.signal(sig)
+    for i, c in enumerate(clients + [pending]):
+        try:
+            frames = c.recv_until_closed(4)
+            closed = True
+        except acproto.Timeout:
+            frames, closed = [], False
+        d = [f for f in frames if f.type == "disconnect"]
+        ok = False
+        if d:
+            f = d[0]
+            try:
+                body = f.json()
+            except ValueError:
+                body = None
+            ok = f.content_type == "application/json" and \
+                f.session_id == c.session_id and isinstance(body, dict) and \
+                body.get("message") == "Disconnecting" and \
+                body.get("reason") == "Server shutting down"
+        t.ok(ok, "%s: %s client %d gets disconnect 'Server shutting down'"
+             % (label, c.name, i), repr(frames))
+        t.ok(closed, "%s: %s client %d closed" % (label, c.name, i))
+        c.close()
+    rc = srv.wait_exit(5)
+    t.eq(rc, 0, "%s: exit status 0" % label, srv.log()[-2000:])
+    if rc is None:
+        srv.kill()
+    t.ok(not os.path.exists(srv.unix_path), "%s: unix socket file removed" % label)
+    t.ok(re.search(r"AddressSanitizer|runtime error|LeakSanitizer", srv.log()) is None,
+         "%s: no errors in the log" % label, srv.log()[-2000:])
+
+
+def case_sigterm(t):
+    check_shutdown(t, signal.SIGTERM, "SIGTERM")
+
+
+def case_sigint(t):
+    check_shutdown(t, signal.SIGINT, "SIGINT")
+
+
+def case_sigterm_idle(t):
+    srv = Server(plugins=["echo", "broadcast", "logger"], start=False)
+    srv.sections = {"logger": {"path": os.path.join(srv.dir, "m.log")}}
+    srv.write_config()
+    srv.start()
+    rc, clean = srv.stop()
+    t.eq((rc, clean), (0, True), "no clients, three plugins: SIGTERM -> exit 0 promptly")
+    t.ok(not os.path.exists(srv.unix_path), "unix socket file removed")
+
+
+def wait_reloaded(t, srv, a, b, timeout=5.0):
+    """Probe until a's message reaches b instead of echoing back to a."""
+    deadline = time.monotonic() + timeout
+    i = 0
+    while time.monotonic() < deadline:
+        i += 1
+        sent = a.send_message(b"probe %d" % i)
+        mine = a.sync()
+        if [f.raw for f in mine] == [sent]:
+            time.sleep(0.05)    # still echo: old config
+            continue
+        if mine:
+            return False, "unexpected %r" % mine
+        try:
+            f = b.recv_frame(2)
+        except acproto.Timeout:
+            return False, "broadcast not received by b"
+        return f.raw == sent, repr(f)
+    return False, "still echoing after %.1f s" % timeout
+
+
+def case_sighup_swap(t):
+    with Server(plugins=["echo"]) as srv:
+        a = srv.client("tcp", name="a")
+        sent = a.send_message(b"before")
+        t.eq(a.recv_frame().raw, sent, "echo before SIGHUP")
+        sid = a.session_id
+        srv.write_config(plugins=["broadcast"])
+        b = srv.client("unix", name="b")
+        srv.signal(signal.SIGHUP)
+        ok, why = wait_reloaded(t, srv, a, b)
+        t.ok(ok, "after SIGHUP: a's message reaches b, not a (echo -> broadcast)", why)
+        t.ok(srv.poll() is None, "server still running")
+        t.eq(a.session_id, sid, "client a connected throughout")
+        c = srv.client("tcp", name="c")
+        sent = c.send_message(b"from c")
+        t.eq(a.recv_frame().raw, sent, "new client's message broadcast to a")
+        t.eq(b.recv_frame().raw, sent, "new client's message broadcast to b")
+        t.eq(c.sync(), [], "sender excluded (include_sender default no)")
+        # and back: broadcast with include_sender = yes
+        srv.write_config(plugins=["broadcast"], sections={"broadcast": {"include_sender": "yes"}})
+        srv.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        ok = False
+        while time.monotonic() < deadline and not ok:
+            sent = a.send_message(b"probe")
+            ok = [f.raw for f in a.sync()] == [sent]
+            for x in (b, c):
+                x.expect_silence(0.05)
+        t.ok(ok, "plugin section re-read on SIGHUP (include_sender = yes)")
+        for x in (a, b, c):
+            x.close()
+
+
+def case_sighup_broken_config(t):
+    with Server(plugins=["echo"]) as srv:
+        a = srv.client("unix")
+        good = open(srv.confpath).read()
+        broken = good.replace("[plugins]", "bogus_key_e2e = 1\n\n[plugins]", 1)
+        srv.write_config(broken)
+        lineno = broken.splitlines().index("bogus_key_e2e = 1") + 1
+        mark = len(srv.log())
+        srv.signal(signal.SIGHUP)
+        m = srv.wait_log(re.escape(srv.confpath) + r":%d:.*bogus_key_e2e" % lineno,
+                         timeout=3, start=mark)
+        t.ok(m is not None, "broken config: error logged as FILE:LINE: ... key",
+             srv.log()[mark:])
+        t.ok(srv.poll() is None, "server still running")
+        sent = a.send_message(b"still echo")
+        t.eq(a.recv_frame().raw, sent, "old config (echo) still in force for the connected client")
+        with srv.client("tcp") as c:
+            sent = c.send_message(b"new client")
+            t.eq(c.recv_frame().raw, sent, "new clients still accepted and echoed")
+        # a config whose plugin cannot be loaded is refused the same way
+        srv.write_config(plugins=["echo", "no_such_plugin_e2e"])
+        mark = len(srv.log())
+        srv.signal(signal.SIGHUP)
+        m = srv.wait_log(r"no_such_plugin_e2e", timeout=3, start=mark)
+        t.ok(m is not None, "unloadable plugin on SIGHUP: error logged", srv.log()[mark:])
+        time.sleep(0.2)
+        sent = a.send_message(b"still echo 2")
+        t.eq(a.recv_frame().raw, sent, "old plugins still in force")
+        # a good config is then taken
+        srv.write_config(plugins=["broadcast"])
+        b = srv.client("tcp")
+        srv.signal(signal.SIGHUP)
+        ok, why = wait_reloaded(t, srv, a, b)
+        t.ok(ok, "a fixed config is taken on the next SIGHUP", why)
+        a.close()
+        b.close()
+        rc, clean = srv.stop()
+        t.eq((rc, clean), (0, True), "exit 0 after all that")
+
+
+def case_sighup_listeners(t):
+    with Server(plugins=["echo"], unix=False) as srv:
+        a = srv.client("tcp")
+        upath = os.path.join(srv.dir, "added.sock")
+        srv.unix_path = upath
+        # the tcp line is unchanged: that listener is kept as it is
+        srv.write_config(server={"listen": ["tcp://127.0.0.1:0", "unix://" + upath]})
+        srv.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 3
+        while not os.path.exists(upath) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        t.ok(os.path.exists(upath), "unix listener added on SIGHUP")
+        c = None
+        try:
+            c = srv.client("unix")
+            sent = c.send_message(b"via added listener")
+            ok = c.recv_frame().raw == sent
+        except Exception as e:
+            ok = False
+            why = str(e)
+        t.ok(ok, "the added listener serves", lambda: why)
+        t.eq(a.sync(), [], "tcp client connected throughout")
+        # now drop the tcp listener: existing sessions survive, new connects fail
+        srv.write_config(server={"listen": ["unix://" + upath]})
+        srv.signal(signal.SIGHUP)
+        refused = False
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not refused:
+            s = socket.socket()
+            s.settimeout(1)
+            try:
+                s.connect(("127.0.0.1", srv.port))
+                time.sleep(0.05)
+            except OSError:
+                refused = True
+            finally:
+                s.close()
+        t.ok(refused, "tcp listener removed on SIGHUP")
+        t.eq(a.sync(), [], "the tcp session survives its listener")
+        if c:
+            c.close()
+        a.close()
+        rc, clean = srv.stop()
+        t.eq(rc, 0, "exit 0")
+        t.ok(not os.path.exists(upath), "added unix socket removed at exit")
+
+
+def case_sighup_logger_reopen(t):
+    srv = Server(plugins=["echo", "logger"], start=False)
+    path = os.path.join(srv.dir, "m.log")
+    srv.sections = {"logger": {"path": path}}
+    srv.write_config()
+    with srv.start():
+        a = srv.client("tcp")
+        a.send_message(b"one")
+        a.recv_frame()
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not (os.path.exists(path) and os.path.getsize(path)):
+            time.sleep(0.05)
+        os.rename(path, path + ".1")
+        srv.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not os.path.exists(path):
+            a.sync()
+            time.sleep(0.05)
+        a.send_message(b"two")
+        a.recv_frame()
+        deadline = time.monotonic() + 3
+        content = b""
+        while time.monotonic() < deadline:
+            try:
+                content = open(path, "rb").read()
+            except OSError:
+                content = b""
+            if b"two" in content:
+                break
+            time.sleep(0.05)
+        t.ok(b'"two"' in content and b'"one"' not in content,
+             "after rename + SIGHUP the logger writes a new file", repr(content))
+        old = open(path + ".1", "rb").read()
+        t.ok(b'"one"' in old and b'"two"' not in old, "the rotated file kept the old line",
+             repr(old))
+        a.close()
+
+
+if __name__ == "__main__":
+    main([case_sigterm, case_sigint, case_sigterm_idle, case_sighup_swap,
+          case_sighup_broken_config, case_sighup_listeners,
+          case_sighup_logger_reopen])
