@@ -1,0 +1,489 @@
+/*
+ * logger.c - append one JSON object per line for every message to a file:
+ *
+ *	{"time":"2026-11-28T19:20:01.123Z","session_id":"...",
+ *	 "peer":"127.0.0.1:40312","transport":"tcp","type":"message",
+ *	 "content_type":"text/plain; charset=utf-8","size":5,"content":"hello"}
+ *
+ * (on one line). Content that is not valid UTF-8 is written as
+ * "content_base64" instead of "content".
+ *
+ * Options ([plugin.logger]): path (required), fsync = no|yes (default no).
+ *
+ * The file is opened in init and closed in fini. The server calls fini and
+ * then init for every plugin on SIGHUP, so `mv` plus SIGHUP (logrotate)
+ * makes the next line go to a new file at `path`.
+ *
+ * Blocking: lines are written with write(2) on the event-loop thread. For a
+ * regular file that means a copy into the page cache, which is short enough
+ * not to matter; fsync = yes waits for the disk on every message and is only
+ * for low traffic. Do not point `path` at a FIFO or a slow network file
+ * system.
+ *
+ * A failing write (ENOSPC, EIO, EFBIG, ...) never stops delivery: the line
+ * is counted as lost, one warning is logged at the start of each failure
+ * streak and one note when writing works again. A line cut short by a
+ * failure is terminated before the next line, so every later line still
+ * parses.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include <asyncchat/frame.h>
+#include <asyncchat/plugin.h>
+
+/* json-c spells no slash escaping this way since 0.13. */
+#define LOGGER_JSON_FLAGS \
+	(JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* The plugin's open file and its failure bookkeeping. */
+struct logger_state {
+	struct ac_plugin		*p;
+	const struct ac_host_api	*host;
+
+	char				*path;
+	int				 fd;
+	int				 do_fsync;
+
+	int				 failing;	/* in a failure streak */
+	unsigned long long		 lost;		/* lines lost in it */
+	int				 torn;		/* a line was cut short */
+};
+
+static int	logger_init(struct ac_plugin *, const struct ac_host_api *,
+		    const struct ac_plugin_option *, size_t, void **);
+static void	logger_fini(void *);
+static int	logger_process_message(void *, struct ac_session *,
+		    const struct ac_message *, const struct ac_frame *);
+static int	logger_parse_bool(const char *, int *);
+static int	logger_utf8_valid(const uint8_t *, size_t);
+static char	*logger_base64(const uint8_t *, size_t);
+static void	logger_time(char *, size_t);
+static int	logger_add_string(struct json_object *, const char *,
+		    const char *);
+static struct json_object *logger_record(struct logger_state *,
+		    struct ac_session *, const struct ac_message *);
+static int	logger_write(struct logger_state *, const char *, size_t);
+static void	logger_failed(struct logger_state *, int);
+static void	logger_succeeded(struct logger_state *);
+
+AC_PLUGIN_DESCRIPTOR = {
+	AC_PLUGIN_HEADER,
+	.name = "logger",
+	.version = PACKAGE_VERSION,
+	.description = "appends one JSON line per message to a file",
+	.init = logger_init,
+	.fini = logger_fini,
+	.process_message = logger_process_message,
+};
+
+/* Parse a yes/no word into *out; returns 0, or -1 if it is not one. */
+static int
+logger_parse_bool(const char *s, int *out)
+{
+	static const char	*yes[] = { "yes", "true", "on", "1" };
+	static const char	*no[] = { "no", "false", "off", "0" };
+	size_t			 i;
+
+	for (i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Read the options, open the file for appending and set up the state. */
+static int
+logger_init(struct ac_plugin *p, const struct ac_host_api *host,
+    const struct ac_plugin_option *opts, size_t nopts, void **state)
+{
+	struct logger_state	*ls;
+	const char		*path = NULL;
+	int			 path_line = 0, fsync_line = 0, do_fsync = 0;
+	size_t			 i;
+
+	for (i = 0; i < nopts; i++) {
+		if (strcmp(opts[i].key, "path") == 0) {
+			if (path_line != 0) {
+				host->log(p, AC_LOG_ERROR, "line %d: path given "
+				    "twice (first on line %d)", opts[i].line,
+				    path_line);
+				return -1;
+			}
+			if (*opts[i].value == '\0') {
+				host->log(p, AC_LOG_ERROR, "line %d: path is "
+				    "empty", opts[i].line);
+				return -1;
+			}
+			path = opts[i].value;
+			path_line = opts[i].line;
+		} else if (strcmp(opts[i].key, "fsync") == 0) {
+			if (fsync_line != 0) {
+				host->log(p, AC_LOG_ERROR, "line %d: fsync "
+				    "given twice (first on line %d)",
+				    opts[i].line, fsync_line);
+				return -1;
+			}
+			if (logger_parse_bool(opts[i].value, &do_fsync) != 0) {
+				host->log(p, AC_LOG_ERROR, "line %d: fsync: bad "
+				    "value '%s' (expected yes or no)",
+				    opts[i].line, opts[i].value);
+				return -1;
+			}
+			fsync_line = opts[i].line;
+		} else {
+			host->log(p, AC_LOG_ERROR, "line %d: unknown option "
+			    "'%s' (known: path, fsync)", opts[i].line,
+			    opts[i].key);
+			return -1;
+		}
+	}
+	if (path == NULL) {
+		host->log(p, AC_LOG_ERROR, "missing required option 'path' "
+		    "(the file to append to)");
+		return -1;
+	}
+
+	if ((ls = calloc(1, sizeof *ls)) == NULL ||
+	    (ls->path = strdup(path)) == NULL) {
+		host->log(p, AC_LOG_ERROR, "out of memory");
+		free(ls);
+		return -1;
+	}
+	ls->p = p;
+	ls->host = host;
+	ls->do_fsync = do_fsync;
+
+	/* Never truncate: an existing log is appended to, as after a crash. */
+	ls->fd = open(path, O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC|O_NOCTTY,
+	    0640);
+	if (ls->fd == -1) {
+		host->log(p, AC_LOG_ERROR, "line %d: cannot open %s: %s",
+		    path_line, path, strerror(errno));
+		free(ls->path);
+		free(ls);
+		return -1;
+	}
+	*state = ls;
+	return 0;
+}
+
+/* Close the file and free the state. */
+static void
+logger_fini(void *state)
+{
+	struct logger_state	*ls = state;
+
+	if (ls->failing) {
+		ls->host->log(ls->p, AC_LOG_WARNING, "closing %s after %llu "
+		    "lost lines", ls->path, ls->lost);
+	}
+	if (close(ls->fd) == -1) {
+		ls->host->log(ls->p, AC_LOG_WARNING, "close %s: %s", ls->path,
+		    strerror(errno));
+	}
+	free(ls->path);
+	free(ls);
+}
+
+/*
+ * 1 when the len bytes at s are well-formed UTF-8 (RFC 3629): no overlong
+ * forms, no UTF-16 surrogates, nothing above U+10FFFF, no cut-off sequence.
+ */
+static int
+logger_utf8_valid(const uint8_t *s, size_t len)
+{
+	size_t	i = 0, n, k;
+	uint8_t	c, lo, hi;
+
+	while (i < len) {
+		c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+
+		/* The allowed range of the second byte depends on the first. */
+		lo = 0x80;
+		hi = 0xbf;
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1;
+		else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			if (c == 0xe0)
+				lo = 0xa0;	/* overlong */
+			else if (c == 0xed)
+				hi = 0x9f;	/* surrogates */
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			if (c == 0xf0)
+				lo = 0x90;	/* overlong */
+			else if (c == 0xf4)
+				hi = 0x8f;	/* above U+10FFFF */
+		} else
+			return 0;	/* 80-c1 and f5-ff never start one */
+
+		if (len - i - 1 < n)
+			return 0;
+		if (s[i + 1] < lo || s[i + 1] > hi)
+			return 0;
+		for (k = 2; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+		}
+		i += n + 1;
+	}
+	return 1;
+}
+
+/* Encode len bytes as padded base64 (RFC 4648) into a new string, or NULL. */
+static char *
+logger_base64(const uint8_t *in, size_t len)
+{
+	static const char	 tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char			*out, *o;
+	size_t			 i;
+	uint32_t		 v;
+
+	if (len > (SIZE_MAX - 1) / 4 * 3 - 2)
+		return NULL;
+	if ((out = malloc((len + 2) / 3 * 4 + 1)) == NULL)
+		return NULL;
+	o = out;
+	for (i = 0; i + 2 < len; i += 3) {
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		*o++ = tab[v >> 18];
+		*o++ = tab[(v >> 12) & 0x3f];
+		*o++ = tab[(v >> 6) & 0x3f];
+		*o++ = tab[v & 0x3f];
+	}
+	if (len - i == 1) {
+		v = (uint32_t)in[i] << 16;
+		*o++ = tab[v >> 18];
+		*o++ = tab[(v >> 12) & 0x3f];
+		*o++ = '=';
+		*o++ = '=';
+	} else if (len - i == 2) {
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+		*o++ = tab[v >> 18];
+		*o++ = tab[(v >> 12) & 0x3f];
+		*o++ = tab[(v >> 6) & 0x3f];
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Write the current UTC time as RFC 3339 with milliseconds into buf. */
+static void
+logger_time(char *buf, size_t size)
+{
+	struct timespec	ts;
+	struct tm	tm;
+	size_t		n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, size - n, ".%03ldZ", (long)(ts.tv_nsec / 1000000));
+}
+
+/* Add a string member, or null when s is NULL; 0 or -1 on failure. */
+static int
+logger_add_string(struct json_object *o, const char *key, const char *s)
+{
+	struct json_object	*v = NULL;
+
+	if (s != NULL && (v = json_object_new_string(s)) == NULL)
+		return -1;
+	/* json_object_object_add takes over v's reference, even on error. */
+	return json_object_object_add(o, key, v) == 0 ? 0 : -1;
+}
+
+/* Build the JSON record of one message, or NULL when out of memory. */
+static struct json_object *
+logger_record(struct logger_state *ls, struct ac_session *from,
+    const struct ac_message *msg)
+{
+	const struct ac_host_api	*host = ls->host;
+	struct json_object		*o, *v;
+	char				 now[64], *b64;
+	const char			*type;
+
+	if ((o = json_object_new_object()) == NULL)
+		return NULL;
+	logger_time(now, sizeof now);
+	type = ac_msg_type_name(msg->type);
+	if (logger_add_string(o, "time", now) != 0 ||
+	    logger_add_string(o, "session_id", host->session_id(from)) != 0 ||
+	    logger_add_string(o, "peer", host->session_peer(from)) != 0 ||
+	    logger_add_string(o, "transport",
+	    host->session_transport(from)) != 0 ||
+	    logger_add_string(o, "type", type) != 0 ||
+	    logger_add_string(o, "content_type", msg->content_type) != 0)
+		goto fail;
+	if ((v = json_object_new_int64((int64_t)msg->content_len)) == NULL ||
+	    json_object_object_add(o, "size", v) != 0)
+		goto fail;
+
+	/*
+	 * json-c measures strings with int. The server's content limit keeps
+	 * us far below that, but a huge limit must not become a bad record.
+	 */
+	if (msg->content_len > INT_MAX / 2) {
+		if ((v = json_object_new_boolean(1)) == NULL ||
+		    json_object_object_add(o, "content_omitted", v) != 0)
+			goto fail;
+	} else if (logger_utf8_valid(msg->content, msg->content_len)) {
+		v = json_object_new_string_len((const char *)msg->content,
+		    (int)msg->content_len);
+		if (v == NULL || json_object_object_add(o, "content", v) != 0)
+			goto fail;
+	} else {
+		if ((b64 = logger_base64(msg->content, msg->content_len)) ==
+		    NULL)
+			goto fail;
+		v = json_object_new_string(b64);
+		free(b64);
+		if (v == NULL ||
+		    json_object_object_add(o, "content_base64", v) != 0)
+			goto fail;
+	}
+	return o;
+
+fail:
+	json_object_put(o);
+	return NULL;
+}
+
+/*
+ * Append one line (len bytes at line, then a newline) with as few system
+ * calls as the kernel allows. Returns 0, or an errno value.
+ */
+static int
+logger_write(struct logger_state *ls, const char *line, size_t len)
+{
+	struct iovec	 iov[3], *v = iov;
+	int		 niov = 0, wrote = 0;
+	ssize_t		 n;
+
+	/* Finish a line an earlier failure cut short, so this one parses. */
+	if (ls->torn) {
+		iov[niov].iov_base = (void *)"\n";
+		iov[niov++].iov_len = 1;
+	}
+	iov[niov].iov_base = (void *)line;
+	iov[niov++].iov_len = len;
+	iov[niov].iov_base = (void *)"\n";
+	iov[niov++].iov_len = 1;
+
+	while (niov > 0) {
+		n = writev(ls->fd, v, niov);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (wrote)
+				ls->torn = 1;
+			return errno;
+		}
+		if (n == 0) {
+			if (wrote)
+				ls->torn = 1;
+			return EIO;
+		}
+		if (ls->torn && v == iov && n >= 1)
+			ls->torn = 0;	/* the old line is finished now */
+		wrote = 1;
+
+		/* Skip what was written; a short write goes on from there. */
+		while (niov > 0 && (size_t)n >= v->iov_len) {
+			n -= v->iov_len;
+			v++;
+			niov--;
+		}
+		if (niov > 0) {
+			v->iov_base = (char *)v->iov_base + n;
+			v->iov_len -= n;
+		}
+	}
+	if (ls->do_fsync && fsync(ls->fd) == -1)
+		return errno;
+	return 0;
+}
+
+/* Count a lost line; warn only at the start of a failure streak. */
+static void
+logger_failed(struct logger_state *ls, int error)
+{
+	if (!ls->failing) {
+		ls->failing = 1;
+		ls->lost = 0;
+		ls->host->log(ls->p, AC_LOG_WARNING, "write to %s failed: %s; "
+		    "messages are not being logged", ls->path,
+		    strerror(error));
+	}
+	ls->lost++;
+}
+
+/* End a failure streak, saying how many lines it cost. */
+static void
+logger_succeeded(struct logger_state *ls)
+{
+	if (!ls->failing)
+		return;
+	ls->failing = 0;
+	ls->host->log(ls->p, AC_LOG_INFO, "write to %s resumed after %llu "
+	    "lost lines", ls->path, ls->lost);
+	ls->lost = 0;
+}
+
+/* Log one message; whatever happens to the file, the chain goes on. */
+static int
+logger_process_message(void *state, struct ac_session *from,
+    const struct ac_message *msg, const struct ac_frame *frame)
+{
+	struct logger_state	*ls = state;
+	struct json_object	*o;
+	const char		*line;
+	size_t			 len;
+	int			 error;
+
+	if ((o = logger_record(ls, from, msg)) == NULL) {
+		logger_failed(ls, ENOMEM);
+		return AC_PLUGIN_CONTINUE;
+	}
+	line = json_object_to_json_string_length(o, LOGGER_JSON_FLAGS, &len);
+	if (line == NULL)
+		error = ENOMEM;
+	else
+		error = logger_write(ls, line, len);
+	json_object_put(o);
+
+	if (error != 0)
+		logger_failed(ls, error);
+	else
+		logger_succeeded(ls);
+	return AC_PLUGIN_CONTINUE;
+}
