@@ -318,7 +318,11 @@ logger_add_string(struct json_object *o, const char *key, const char *s)
 
 	if (s != NULL && (v = json_object_new_string(s)) == NULL)
 		return -1;
-	/* json_object_object_add takes over v's reference, even on error. */
+	/*
+	 * json_object_object_add takes over v's reference when it succeeds.
+	 * It fails only when out of memory; whether v was then released
+	 * differs between json-c versions, so a lost v is the safe choice.
+	 */
 	return json_object_object_add(o, key, v) == 0 ? 0 : -1;
 }
 
