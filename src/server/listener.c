@@ -1,0 +1,286 @@
+/*
+ * listener.c - the sockets asyncchatd accepts on: tcp://HOST:PORT (IPv4,
+ * [IPv6] or a name resolved when the listener opens) and unix:///PATH.
+ *
+ * A unix socket file left by a dead server is replaced only if nothing
+ * answers on it, so a second server cannot steal a live one's socket.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "xmalloc.h"
+#include "log.h"
+#include "server.h"
+
+static void	listener_accept_cb(struct evconnlistener *, evutil_socket_t,
+		    struct sockaddr *, int, void *);
+static void	listener_error_cb(struct evconnlistener *, void *);
+static void	listener_retry_cb(evutil_socket_t, short, void *);
+
+/* A connection arrived. */
+static void
+listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct listener	*l = arg;
+
+	session_accept(l->srv, fd, sa, salen,
+	    l->type == AC_LISTEN_UNIX ? "unix" : "tcp");
+}
+
+/*
+ * accept() failed. Out of descriptors, the listening socket would stay
+ * readable and spin the loop, so it rests for a second.
+ */
+static void
+listener_error_cb(struct evconnlistener *evl, void *arg)
+{
+	struct listener		*l = arg;
+	int			 err = EVUTIL_SOCKET_ERROR();
+	struct timeval		 tv = { 1, 0 };
+
+	log_warnx("accept on %s: %s", l->bound,
+	    evutil_socket_error_to_string(err));
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM) {
+		evconnlistener_disable(l->evl);
+		evtimer_add(l->retry, &tv);
+	}
+}
+
+/* Start accepting again after a pause. */
+static void
+listener_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener	*l = arg;
+
+	evconnlistener_enable(l->evl);
+}
+
+/* Open a TCP socket bound to lc's address; -1 with *cause. */
+static int
+listener_tcp(struct listener *l, const struct ac_listen_conf *lc,
+    int backlog, char **cause)
+{
+	struct addrinfo		 hints, *res;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof ss;
+	char			 host[NI_MAXHOST], port[NI_MAXSERV];
+	int			 fd, on = 1, r;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE|AI_NUMERICSERV;
+	if ((r = getaddrinfo(lc->host, lc->port, &hints, &res)) != 0) {
+		ac_xasprintf(cause, "%s: cannot resolve %s: %s", lc->url,
+		    lc->host, gai_strerror(r));
+		return (-1);
+	}
+	fd = socket(res->ai_family, res->ai_socktype|SOCK_CLOEXEC,
+	    res->ai_protocol);
+	if (fd == -1) {
+		ac_xasprintf(cause, "%s: socket: %s", lc->url,
+		    strerror(errno));
+		freeaddrinfo(res);
+		return (-1);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+	/* [::] means IPv6 only, so 0.0.0.0 can be listed beside it. */
+	if (res->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, backlog) == -1) {
+		ac_xasprintf(cause, "%s: %s", lc->url, strerror(errno));
+		freeaddrinfo(res);
+		close(fd);
+		return (-1);
+	}
+	freeaddrinfo(res);
+
+	/* Port 0 picks a free port: say which one, for tests and users. */
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0 &&
+	    getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof host,
+	    port, sizeof port, NI_NUMERICHOST|NI_NUMERICSERV) == 0) {
+		if (ss.ss_family == AF_INET6)
+			ac_xasprintf(&l->bound, "tcp://[%s]:%s", host, port);
+		else
+			ac_xasprintf(&l->bound, "tcp://%s:%s", host, port);
+	} else
+		l->bound = ac_xstrdup(lc->url);
+	return (fd);
+}
+
+/*
+ * Is something answering on the unix socket at path? 1 yes, 0 no (stale:
+ * the connection was refused), -1 on another error (errno set).
+ */
+static int
+listener_unix_alive(const char *path)
+{
+	struct sockaddr_un	sun;
+	int			fd, r;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0)) == -1)
+		return (-1);
+	r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
+	close(fd);
+	if (r == 0)
+		return (1);
+	if (errno == ECONNREFUSED)
+		return (0);
+	return (-1);
+}
+
+/* Open a unix socket at lc's path; -1 with *cause. */
+static int
+listener_unix(struct listener *l, const struct ac_listen_conf *lc,
+    int backlog, mode_t mode, char **cause)
+{
+	struct sockaddr_un	 sun;
+	struct stat		 st;
+	mode_t			 old;
+	int			 fd, r;
+
+	if (strlen(lc->path) >= sizeof sun.sun_path) {
+		ac_xasprintf(cause, "%s: path too long for a unix socket "
+		    "(at most %zu bytes)", lc->url, sizeof sun.sun_path - 1);
+		return (-1);
+	}
+	if (lstat(lc->path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			ac_xasprintf(cause, "%s: %s exists and is not a "
+			    "socket", lc->url, lc->path);
+			return (-1);
+		}
+		r = listener_unix_alive(lc->path);
+		if (r == 1) {
+			ac_xasprintf(cause, "%s: address in use (a server is "
+			    "answering on %s)", lc->url, lc->path);
+			return (-1);
+		}
+		if (r == -1 && errno != ENOENT) {
+			ac_xasprintf(cause, "%s: %s: %s", lc->url, lc->path,
+			    strerror(errno));
+			return (-1);
+		}
+		if (r == 0) {
+			log_info("removing stale socket %s", lc->path);
+			unlink(lc->path);
+		}
+	}
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, lc->path, strlen(lc->path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0)) == -1) {
+		ac_xasprintf(cause, "%s: socket: %s", lc->url,
+		    strerror(errno));
+		return (-1);
+	}
+	/* No window in which the socket has looser permissions. */
+	old = umask(0177);
+	r = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+	umask(old);
+	if (r == -1) {
+		ac_xasprintf(cause, "%s: %s", lc->url, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	if (chmod(lc->path, mode) == -1 || listen(fd, backlog) == -1 ||
+	    lstat(lc->path, &st) == -1) {
+		ac_xasprintf(cause, "%s: %s", lc->url, strerror(errno));
+		unlink(lc->path);
+		close(fd);
+		return (-1);
+	}
+	l->path = ac_xstrdup(lc->path);
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	l->bound = ac_xstrdup(lc->url);
+	return (fd);
+}
+
+/* Open a listener for lc and start accepting; 0, or -1 with *cause. */
+int
+listener_open(struct server *srv, const struct ac_listen_conf *lc,
+    int backlog, mode_t unix_mode, struct listener **lp, char **cause)
+{
+	struct listener	*l;
+	int		 fd;
+
+	*lp = NULL;
+	l = ac_xcalloc(1, sizeof *l);
+	l->srv = srv;
+	l->url = ac_xstrdup(lc->url);
+	l->type = lc->type;
+	if (lc->type == AC_LISTEN_UNIX)
+		fd = listener_unix(l, lc, backlog, unix_mode, cause);
+	else
+		fd = listener_tcp(l, lc, backlog, cause);
+	if (fd == -1) {
+		free(l->url);
+		free(l->bound);
+		free(l->path);
+		free(l);
+		return (-1);
+	}
+	evutil_make_socket_nonblocking(fd);
+	/* Backlog 0: the socket is already listening. */
+	l->evl = evconnlistener_new(srv->base, listener_accept_cb, l,
+	    LEV_OPT_CLOSE_ON_FREE|LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (l->evl == NULL) {
+		ac_xasprintf(cause, "%s: cannot make a listener", lc->url);
+		close(fd);
+		l->evl = NULL;
+		listener_free(l);
+		return (-1);
+	}
+	evconnlistener_set_error_cb(l->evl, listener_error_cb);
+	l->retry = evtimer_new(srv->base, listener_retry_cb, l);
+	log_info("listening on %s", l->bound);
+	*lp = l;
+	return (0);
+}
+
+/* Stop accepting, close the socket and remove a unix socket file (only
+ * if it is still the one we made). */
+void
+listener_free(struct listener *l)
+{
+	struct stat	st;
+
+	if (l == NULL)
+		return;
+	if (l->evl != NULL)
+		evconnlistener_free(l->evl);
+	if (l->retry != NULL)
+		event_free(l->retry);
+	if (l->path != NULL && lstat(l->path, &st) == 0 &&
+	    st.st_dev == l->dev && st.st_ino == l->ino)
+		unlink(l->path);
+	free(l->url);
+	free(l->bound);
+	free(l->path);
+	free(l);
+}

@@ -1,0 +1,497 @@
+/*
+ * main.c - asyncchatd: command line, start-up, signals, reload and orderly
+ * shutdown.
+ *
+ * The server never daemonises: it is a modern service that a supervisor
+ * (systemd, runit, a test) starts in the foreground and stops by signal.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include <asyncchat/asyncchat.h>
+
+#include "xmalloc.h"
+#include "log.h"
+#include "server.h"
+
+#define SERVER_LINGER_SECONDS	2
+
+static void	usage(FILE *);
+static void	server_signal_cb(evutil_socket_t, short, void *);
+static void	server_shutdown_timer_cb(evutil_socket_t, short, void *);
+static void	server_reap_cb(evutil_socket_t, short, void *);
+
+/* Print the usage message. */
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: asyncchatd [-ftv] [-c file]\n"
+	    "  -c, --config FILE   configuration file (default %s)\n"
+	    "  -f, --foreground    log to stderr whatever `log` says\n"
+	    "  -t, --test          check the configuration and every plugin, "
+	    "then exit\n"
+	    "  -v, --verbose       log at debug level\n"
+	    "  -h, --help          show this help\n"
+	    "  -V, --version       show the version\n", AC_CONFFILE);
+}
+
+/* Log the configuration's warnings. */
+static void
+server_log_warnings(const struct ac_config *cfg)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->nwarnings; i++)
+		log_warnx("%s", cfg->warnings[i]);
+}
+
+/* Print a multi-line error, one log line each. */
+static void
+server_log_lines(enum ac_log_level level, const char *prefix, const char *text)
+{
+	char	*copy, *next, *line;
+
+	copy = ac_xstrdup(text);
+	next = copy;
+	while ((line = strsep(&next, "\n")) != NULL) {
+		if (level == AC_LOG_ERROR)
+			log_error("%s%s", prefix, line);
+		else
+			log_warnx("%s%s", prefix, line);
+	}
+	free(copy);
+}
+
+/* Open the log the configuration asks for (stderr under -f). */
+static int
+server_open_log(struct server *srv, const struct ac_config *cfg,
+    char **cause)
+{
+	enum ac_log_level	level = cfg->log_level;
+
+	if (srv->verbose)
+		level = AC_LOG_DEBUG;
+	return (log_open(srv->foreground ? "stderr" : cfg->log, level, cause));
+}
+
+/* Set the limits and common timeouts that new frames and timers use. */
+static void
+server_apply(struct server *srv, const struct ac_config *cfg)
+{
+	struct timeval	linger = { SERVER_LINGER_SECONDS, 0 };
+
+	srv->limits.max_header_len = cfg->max_header_size;
+	srv->limits.max_content_len = cfg->max_content_size;
+	srv->handshake_tv = event_base_init_common_timeout(srv->base,
+	    &cfg->handshake_timeout);
+	srv->heartbeat_tv = event_base_init_common_timeout(srv->base,
+	    &cfg->heartbeat_timeout);
+	if (srv->linger_tv == NULL)
+		srv->linger_tv = event_base_init_common_timeout(srv->base,
+		    &linger);
+}
+
+/* The listener for url among the running ones, or NULL. */
+static struct listener *
+server_find_listener(struct listeners *ls, const char *url)
+{
+	struct listener	*l;
+
+	TAILQ_FOREACH(l, ls, entry) {
+		if (strcmp(l->url, url) == 0)
+			return (l);
+	}
+	return (NULL);
+}
+
+/* Write the pid file; -1 with *cause. */
+static int
+server_write_pid(const char *path, char **cause)
+{
+	FILE	*f;
+
+	if ((f = fopen(path, "we")) == NULL) {
+		ac_xasprintf(cause, "pid file %s: %s", path, strerror(errno));
+		return (-1);
+	}
+	fprintf(f, "%ld\n", (long)getpid());
+	if (fclose(f) == EOF) {
+		ac_xasprintf(cause, "pid file %s: %s", path, strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * SIGHUP: read the file again. Any error (config, listener, plugin) is
+ * logged and the running configuration stays as it was; otherwise the new
+ * listeners open, the gone ones close, the new plugin chain replaces the
+ * old one, and the new limits apply to new frames. Sessions survive.
+ */
+static void
+server_reload(struct server *srv)
+{
+	struct ac_config	*cfg, *old = srv->cfg;
+	struct listeners	 added, keep;
+	struct listener		*l;
+	struct plugin_set	*set;
+	struct ac_session	**snap;
+	char			*cause = NULL;
+	size_t			 i, n;
+
+	log_info("SIGHUP: reloading %s", srv->config_path);
+	srv->stats.reloads++;
+	if (config_load(srv->config_path, &cfg, &cause) == -1) {
+		server_log_lines(AC_LOG_ERROR, "reload failed: ", cause);
+		log_error("reload failed: keeping the running configuration");
+		free(cause);
+		srv->stats.reload_failures++;
+		return;
+	}
+	server_log_warnings(cfg);
+
+	TAILQ_INIT(&added);
+	for (i = 0; i < cfg->nlisten; i++) {
+		if (server_find_listener(&srv->listeners,
+		    cfg->listen[i].url) != NULL)
+			continue;
+		if (listener_open(srv, &cfg->listen[i], cfg->backlog,
+		    cfg->unix_mode, &l, &cause) == -1)
+			goto fail;
+		TAILQ_INSERT_TAIL(&added, l, entry);
+	}
+	if (plugin_set_load(srv, cfg, &set, &cause) == -1)
+		goto fail;
+
+	if (strcmp(old->log, cfg->log) != 0 ||
+	    old->log_level != cfg->log_level) {
+		if (server_open_log(srv, cfg, &cause) == -1) {
+			log_warnx("%s: keeping the old log", cause);
+			free(cause);
+			cause = NULL;
+		}
+	} else
+		log_reopen();
+
+	/* Commit: close the listeners no longer listed, keep the rest. */
+	TAILQ_INIT(&keep);
+	while ((l = TAILQ_FIRST(&srv->listeners)) != NULL) {
+		TAILQ_REMOVE(&srv->listeners, l, entry);
+		for (i = 0; i < cfg->nlisten; i++) {
+			if (strcmp(cfg->listen[i].url, l->url) == 0)
+				break;
+		}
+		if (i == cfg->nlisten) {
+			log_info("no longer listening on %s", l->bound);
+			listener_free(l);
+		} else
+			TAILQ_INSERT_TAIL(&keep, l, entry);
+	}
+	TAILQ_CONCAT(&srv->listeners, &keep, entry);
+	TAILQ_CONCAT(&srv->listeners, &added, entry);
+
+	plugin_set_free(srv, srv->plugins);
+	srv->plugins = set;
+	srv->cfg = cfg;
+	config_free(old);
+	server_apply(srv, cfg);
+
+	/* The new plugins meet the sessions that are already open. */
+	snap = registry_snapshot(&srv->reg, 1, NULL, &n);
+	for (i = 0; i < n; i++) {
+		if (!(snap[i]->flags & AC_SESS_DEAD))
+			plugin_host_session_open(srv, snap[i]);
+	}
+	registry_snapshot_free(snap, n);
+	log_info("configuration reloaded: %zu plugin%s, %zu listener%s",
+	    set->n, set->n == 1 ? "" : "s", cfg->nlisten,
+	    cfg->nlisten == 1 ? "" : "s");
+	return;
+
+fail:
+	server_log_lines(AC_LOG_ERROR, "reload failed: ", cause);
+	log_error("reload failed: keeping the running configuration");
+	free(cause);
+	while ((l = TAILQ_FIRST(&added)) != NULL) {
+		TAILQ_REMOVE(&added, l, entry);
+		listener_free(l);
+	}
+	config_free(cfg);
+	srv->stats.reload_failures++;
+}
+
+/* Leave the loop once shutdown has flushed every session. */
+void
+server_maybe_exit(struct server *srv)
+{
+	if (srv->shutting_down && TAILQ_EMPTY(&srv->lingering))
+		event_base_loopexit(srv->base, NULL);
+}
+
+/*
+ * SIGINT/SIGTERM: stop accepting, say goodbye to every session, and leave
+ * the loop when their output is flushed (at most after the linger time).
+ */
+static void
+server_shutdown(struct server *srv, const char *why)
+{
+	struct listener		 *l;
+	struct ac_session	**snap;
+	struct timeval		  tv = { SERVER_LINGER_SECONDS, 100000 };
+	size_t			  n, i;
+
+	if (srv->shutting_down)
+		return;
+	srv->shutting_down = 1;
+	log_info("%s: shutting down", why);
+	while ((l = TAILQ_FIRST(&srv->listeners)) != NULL) {
+		TAILQ_REMOVE(&srv->listeners, l, entry);
+		listener_free(l);
+	}
+	snap = registry_snapshot(&srv->reg, 0, NULL, &n);
+	for (i = 0; i < n; i++)
+		session_close(snap[i], AC_CLOSE_SERVER_SHUTDOWN,
+		    "Server shutting down");
+	registry_snapshot_free(snap, n);
+	/* A safety net in case a flush never reports back. */
+	evtimer_add(srv->shutdown_timer, &tv);
+	server_maybe_exit(srv);
+}
+
+/* A signal arrived. */
+static void
+server_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	switch (sig) {
+	case SIGHUP:
+		if (!srv->shutting_down)
+			server_reload(srv);
+		break;
+	case SIGINT:
+		server_shutdown(srv, "SIGINT");
+		break;
+	case SIGTERM:
+		server_shutdown(srv, "SIGTERM");
+		break;
+	}
+}
+
+/* The flush at shutdown took too long. */
+static void
+server_shutdown_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	event_base_loopexit(srv->base, NULL);
+}
+
+/* Free the sessions whose last reference went. */
+static void
+server_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	session_reap(arg);
+}
+
+/* -t: load the configuration and every plugin (init, fini), then exit. */
+static int
+server_test(struct server *srv)
+{
+	struct plugin_set	*set;
+	char			*cause;
+
+	if (plugin_set_load(srv, srv->cfg, &set, &cause) == -1) {
+		fprintf(stderr, "%s\n", cause);
+		free(cause);
+		return (1);
+	}
+	plugin_set_free(srv, set);
+	printf("configuration OK\n");
+	return (0);
+}
+
+/* Free everything the server holds (the end of main). */
+static void
+server_free(struct server *srv)
+{
+	struct listener	*l;
+
+	while ((l = TAILQ_FIRST(&srv->listeners)) != NULL) {
+		TAILQ_REMOVE(&srv->listeners, l, entry);
+		listener_free(l);
+	}
+	session_free_lingering(srv);
+	session_reap(srv);
+	plugin_set_free(srv, srv->plugins);
+	srv->plugins = NULL;
+	registry_free(&srv->reg);
+	if (srv->sig_int != NULL)
+		event_free(srv->sig_int);
+	if (srv->sig_term != NULL)
+		event_free(srv->sig_term);
+	if (srv->sig_hup != NULL)
+		event_free(srv->sig_hup);
+	if (srv->shutdown_timer != NULL)
+		event_free(srv->shutdown_timer);
+	if (srv->reap_ev != NULL)
+		event_free(srv->reap_ev);
+	config_free(srv->cfg);
+	if (srv->base != NULL)
+		event_base_free(srv->base);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config",	required_argument,	NULL, 'c' },
+		{ "foreground",	no_argument,		NULL, 'f' },
+		{ "test",	no_argument,		NULL, 't' },
+		{ "verbose",	no_argument,		NULL, 'v' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ "version",	no_argument,		NULL, 'V' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	struct server		 srv;
+	struct listener		*l;
+	char			*cause = NULL;
+	const char		*path = AC_CONFFILE;
+	int			 ch, test = 0, status = 0;
+	size_t			 i;
+
+	memset(&srv, 0, sizeof srv);
+	while ((ch = getopt_long(argc, argv, "c:ftvhV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'f':
+			srv.foreground = 1;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'v':
+			srv.verbose = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return (0);
+		case 'V':
+			printf("asyncchatd %s (library %s)\n", PACKAGE_VERSION,
+			    ac_version());
+			return (0);
+		default:
+			usage(stderr);
+			return (1);
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return (1);
+	}
+	srv.config_path = path;
+
+	log_init();
+	if (srv.verbose)
+		log_open("stderr", AC_LOG_DEBUG, &cause);
+	if (config_load(path, &srv.cfg, &cause) == -1) {
+		fprintf(stderr, "%s\n", cause);
+		if (test)
+			fprintf(stderr, "configuration has errors\n");
+		free(cause);
+		return (1);
+	}
+
+	TAILQ_INIT(&srv.listeners);
+	TAILQ_INIT(&srv.lingering);
+	TAILQ_INIT(&srv.dead);
+	registry_init(&srv.reg);
+	log_libevent();
+	if ((srv.base = event_base_new()) == NULL)
+		fatalx("cannot make an event base");
+	srv.reap_ev = event_new(srv.base, -1, 0, server_reap_cb, &srv);
+	server_apply(&srv, srv.cfg);
+
+	if (test) {
+		for (i = 0; i < srv.cfg->nwarnings; i++)
+			fprintf(stderr, "warning: %s\n", srv.cfg->warnings[i]);
+		status = server_test(&srv);
+		server_free(&srv);
+		return (status);
+	}
+
+	if (server_open_log(&srv, srv.cfg, &cause) == -1) {
+		log_error("%s", cause);
+		free(cause);
+		server_free(&srv);
+		return (1);
+	}
+	server_log_warnings(srv.cfg);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (plugin_set_load(&srv, srv.cfg, &srv.plugins, &cause) == -1) {
+		log_error("%s", cause);
+		free(cause);
+		server_free(&srv);
+		return (1);
+	}
+	for (i = 0; i < srv.cfg->nlisten; i++) {
+		if (listener_open(&srv, &srv.cfg->listen[i], srv.cfg->backlog,
+		    srv.cfg->unix_mode, &l, &cause) == -1) {
+			log_error("cannot listen: %s", cause);
+			free(cause);
+			server_free(&srv);
+			return (1);
+		}
+		TAILQ_INSERT_TAIL(&srv.listeners, l, entry);
+	}
+	if (srv.cfg->pid_file != NULL &&
+	    server_write_pid(srv.cfg->pid_file, &cause) == -1) {
+		log_error("%s", cause);
+		free(cause);
+		server_free(&srv);
+		return (1);
+	}
+
+	srv.sig_int = evsignal_new(srv.base, SIGINT, server_signal_cb, &srv);
+	srv.sig_term = evsignal_new(srv.base, SIGTERM, server_signal_cb, &srv);
+	srv.sig_hup = evsignal_new(srv.base, SIGHUP, server_signal_cb, &srv);
+	srv.shutdown_timer = evtimer_new(srv.base, server_shutdown_timer_cb,
+	    &srv);
+	evsignal_add(srv.sig_int, NULL);
+	evsignal_add(srv.sig_term, NULL);
+	evsignal_add(srv.sig_hup, NULL);
+
+	log_info("asyncchatd %s started (pid %ld, %zu plugin%s)",
+	    PACKAGE_VERSION, (long)getpid(), srv.plugins->n,
+	    srv.plugins->n == 1 ? "" : "s");
+	if (event_base_dispatch(srv.base) == -1) {
+		log_error("event loop failed");
+		status = 1;
+	}
+
+	if (srv.cfg->pid_file != NULL)
+		unlink(srv.cfg->pid_file);
+	stats_log(&srv.stats);
+	server_free(&srv);
+	log_info("stopped");
+	log_close();
+	return (status);
+}

@@ -1,0 +1,348 @@
+/*
+ * server.h - asyncchatd's private structures and functions, grouped by the
+ * file that defines them (tmux.h style). Nothing here is installed.
+ */
+#ifndef AC_SERVER_SERVER_H
+#define AC_SERVER_SERVER_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <asyncchat/frame.h>
+#include <asyncchat/key.h>
+#include <asyncchat/plugin.h>
+#include <asyncchat/uuid.h>
+
+struct bufferevent;
+struct event;
+struct event_base;
+struct evconnlistener;
+
+/* config.c */
+#define AC_DEFAULT_LISTEN		"tcp://127.0.0.1:9999"
+#define AC_DEFAULT_UNIX_MODE		0660
+#define AC_DEFAULT_HANDSHAKE_TIMEOUT	10.0
+#define AC_DEFAULT_HEARTBEAT_TIMEOUT	30.0
+#define AC_DEFAULT_MAX_CLIENTS		10000
+#define AC_DEFAULT_MAX_OUTPUT		(32ull * 1024 * 1024)
+#define AC_DEFAULT_MAX_ERRORS		10
+
+#ifndef AC_PLUGINDIR
+#define AC_PLUGINDIR "/usr/local/lib/asyncchat/plugins"
+#endif
+#ifndef AC_CONFFILE
+#define AC_CONFFILE "/usr/local/etc/asyncchat.conf"
+#endif
+
+enum ac_listen_type {
+	AC_LISTEN_TCP,
+	AC_LISTEN_UNIX,
+};
+
+/* One `listen =` line, parsed. */
+struct ac_listen_conf {
+	char			*url;	/* as written; identity across reloads */
+	int			 line;
+	enum ac_listen_type	 type;
+	char			*host;	/* tcp: without brackets */
+	char			*port;	/* tcp */
+	char			*path;	/* unix */
+};
+
+/* One plugin named in a `load =` line, in chain order. */
+struct ac_plugin_conf {
+	char	*name;
+	char	*path;
+	int	 line;
+};
+
+/* One [plugin.NAME] section (repeated sections are merged). */
+struct ac_plugin_section {
+	char			*name;
+	int			 line;
+	struct ac_plugin_option	*opts;	/* key and value are owned */
+	size_t			 nopts;
+};
+
+struct ac_config {
+	char			*path;
+
+	struct ac_listen_conf	*listen;
+	size_t			 nlisten;
+	int			 backlog;
+	mode_t			 unix_mode;
+
+	struct ac_key		*key;
+	int			 key_is_default;
+	struct timeval		 handshake_timeout;
+	struct timeval		 heartbeat_timeout;
+	unsigned int		 max_clients;
+	uint32_t		 max_header_size;
+	uint64_t		 max_content_size;
+	uint64_t		 max_output_buffer;
+	unsigned int		 max_errors;
+
+	char			*log;	/* "stderr", "syslog" or a path */
+	enum ac_log_level	 log_level;
+	char			*plugin_dir;
+	char			*pid_file;	/* NULL: none */
+
+	struct ac_plugin_conf	*plugins;
+	size_t			 nplugins;
+	struct ac_plugin_section *sections;
+	size_t			 nsections;
+
+	/* Things worth saying that do not refuse the file; the caller logs
+	 * them once the log is set up. */
+	char			**warnings;
+	size_t			 nwarnings;
+};
+
+/*
+ * Read and validate the file at path. Returns 0 and sets *cfgp, or -1 and
+ * sets *cause to every error found, one "FILE:LINE: [section] key: what"
+ * per line (heap string for the caller to free).
+ */
+int	config_load(const char *path, struct ac_config **cfgp, char **cause);
+
+/* Free a configuration; NULL is allowed. */
+void	config_free(struct ac_config *cfg);
+
+/* The [plugin.NAME] section for name, or NULL if there is none. */
+const struct ac_plugin_section *config_find_section(
+	    const struct ac_config *cfg, const char *name);
+
+/* Parse a size with an optional K, M or G suffix (powers of 1024). */
+int	config_parse_size(const char *s, uint64_t *out);
+
+/* Parse seconds, possibly fractional ("0.5"), into a timeval. */
+int	config_parse_seconds(const char *s, struct timeval *tv);
+
+/* Parse a listen URL into lc (url and line are not touched); -1 and a
+ * static message in *why if it is not valid. */
+int	config_parse_listen(const char *url, struct ac_listen_conf *lc,
+	    const char **why);
+
+/* stats.c */
+
+/* Why a session ended; stats_reason_name() gives the log token. */
+enum ac_close_reason {
+	AC_CLOSE_CLIENT_DISCONNECT,
+	AC_CLOSE_HANDSHAKE_TIMEOUT,
+	AC_CLOSE_HEARTBEAT_TIMEOUT,
+	AC_CLOSE_PROTOCOL_ERROR,
+	AC_CLOSE_TOO_MANY_ERRORS,
+	AC_CLOSE_SLOW_CONSUMER,
+	AC_CLOSE_SERVER_FULL,
+	AC_CLOSE_EOF,
+	AC_CLOSE_IO_ERROR,
+	AC_CLOSE_SERVER_SHUTDOWN,
+	AC_CLOSE_PLUGIN,
+};
+#define AC_CLOSE_COUNT 11
+
+/* Errors the server answers that are not frame decoding statuses. */
+enum ac_session_error {
+	AC_SERR_SESSION_MISMATCH,
+	AC_SERR_NOT_ACKNOWLEDGED,
+	AC_SERR_SERVER_FULL,
+};
+#define AC_SERR_COUNT 3
+#define AC_FRAME_STATUS_COUNT (AC_FRAME_EMPTY_CONTENT + 1)
+
+/*
+ * Counters for a future metrics endpoint. Plain integers: there is one
+ * thread, and a reader takes a copy between events.
+ */
+struct ac_stats {
+	uint64_t	sessions_current;	/* connected, not closed */
+	uint64_t	sessions_acked;		/* of those, handshaken */
+	uint64_t	sessions_total;		/* accepted since start */
+	uint64_t	frames_in[AC_MSG_TYPE_COUNT];
+	uint64_t	frames_out[AC_MSG_TYPE_COUNT];
+	uint64_t	bytes_in;
+	uint64_t	bytes_out;		/* queued for sending */
+	uint64_t	frame_errors[AC_FRAME_STATUS_COUNT];
+	uint64_t	session_errors[AC_SERR_COUNT];
+	uint64_t	closes[AC_CLOSE_COUNT];
+	uint64_t	plugin_errors;
+	uint64_t	reloads;
+	uint64_t	reload_failures;
+};
+
+const char	*stats_reason_name(enum ac_close_reason reason);
+const char	*stats_error_name(enum ac_session_error error);
+void		 stats_log(const struct ac_stats *stats);
+
+/* session.c */
+
+/*
+ * A received frame as verified bytes, shared by reference among every
+ * output buffer it is queued to; freed when the last one lets go.
+ */
+struct ac_frame {
+	unsigned int	refs;
+	int		type;		/* enum ac_msg_type, or -1 */
+	size_t		len;
+	uint8_t		bytes[];
+};
+
+/* One plugin's data on a session. */
+struct session_slot {
+	void	*data;
+	void	(*destroy)(void *);
+};
+
+struct server;
+
+struct ac_session {
+	struct server		*srv;
+	char			 id[AC_UUID_STRLEN + 1];
+	char			 peer[64];
+	const char		*transport;	/* "tcp" or "unix" */
+
+	struct bufferevent	*bev;
+	struct event		*timer;		/* handshake, then heartbeat */
+	struct event		*linger;	/* bounds the final flush */
+
+	int			 flags;
+#define AC_SESS_DEAD	 0x1	/* closed: no more input, no more output */
+#define AC_SESS_ACKED	 0x2	/* session_ack received */
+#define AC_SESS_OPENED	 0x4	/* plugins were told session_open */
+#define AC_SESS_REJECTED 0x8	/* over max_clients: never registered */
+#define AC_SESS_LINGER	 0x10	/* flushing its last frames */
+#define AC_SESS_NOSLOTS	 0x20	/* plugin slots torn down for good */
+
+	unsigned int		 refs;
+	unsigned int		 errors;	/* in a row */
+
+	struct session_slot	*slots;
+	size_t			 nslots;
+
+	TAILQ_ENTRY(ac_session)	 entry;		/* registry or linger list */
+	struct ac_session	*hash_next;	/* registry bucket chain */
+	TAILQ_ENTRY(ac_session)	 dead_entry;	/* waiting to be freed */
+};
+TAILQ_HEAD(ac_sessions, ac_session);
+
+struct ac_frame	*ac_frame_new(size_t len, int type);
+struct ac_frame	*ac_frame_ref(struct ac_frame *f);
+void		 ac_frame_unref(struct ac_frame *f);
+
+void	session_accept(struct server *srv, int fd, struct sockaddr *sa,
+	    socklen_t salen, const char *transport);
+void	session_close(struct ac_session *s, enum ac_close_reason reason,
+	    const char *disconnect_text);
+void	session_ref(struct ac_session *s);
+void	session_unref(struct ac_session *s);
+void	session_reap(struct server *srv);
+int	session_send(struct ac_session *s, enum ac_msg_type type,
+	    const char *content_type, struct json_object *extra,
+	    const void *content, size_t content_len);
+int	session_queue_frame(struct ac_session *s, struct ac_frame *f);
+void	session_apply_limits(struct server *srv);
+void	session_free_lingering(struct server *srv);
+void	session_slots_clear(struct ac_session *s);
+
+/* registry.c */
+
+/* Every live session, by id (a small chained hash table) and in accept
+ * order. */
+struct registry {
+	struct ac_session	**buckets;
+	size_t			  nbuckets;
+	size_t			  count;
+	struct ac_sessions	  list;
+};
+
+void	registry_init(struct registry *reg);
+void	registry_free(struct registry *reg);
+void	registry_add(struct registry *reg, struct ac_session *s);
+void	registry_remove(struct registry *reg, struct ac_session *s);
+struct ac_session *registry_find(struct registry *reg, const char *id);
+struct ac_session **registry_snapshot(struct registry *reg, int acked_only,
+	    struct ac_session *except, size_t *n);
+void	registry_snapshot_free(struct ac_session **snap, size_t n);
+
+/* listener.c */
+struct listener {
+	struct server		*srv;
+	char			*url;		/* as configured */
+	char			*bound;		/* actual address, for logs */
+	enum ac_listen_type	 type;
+	char			*path;		/* unix: to unlink at close */
+	dev_t			 dev;
+	ino_t			 ino;
+	struct evconnlistener	*evl;
+	struct event		*retry;		/* after EMFILE and the like */
+	TAILQ_ENTRY(listener)	 entry;
+};
+TAILQ_HEAD(listeners, listener);
+
+int	listener_open(struct server *srv, const struct ac_listen_conf *lc,
+	    int backlog, mode_t unix_mode, struct listener **lp, char **cause);
+void	listener_free(struct listener *l);
+
+/* plugin_host.c */
+struct ac_plugin {
+	struct server				*srv;
+	char					*name;
+	char					*path;
+	void					*dl;
+	const struct ac_plugin_descriptor	*desc;
+	void					*state;
+	size_t					 index;	/* slot number */
+	int					 inited;
+};
+
+/* The chain: the plugins of one configuration, in load order. */
+struct plugin_set {
+	struct ac_plugin	**plugins;
+	size_t			  n;
+};
+
+int	plugin_set_load(struct server *srv, const struct ac_config *cfg,
+	    struct plugin_set **setp, char **cause);
+void	plugin_set_free(struct server *srv, struct plugin_set *set);
+void	plugin_host_session_open(struct server *srv, struct ac_session *s);
+void	plugin_host_session_close(struct server *srv, struct ac_session *s,
+	    const char *reason);
+void	plugin_host_message(struct server *srv, struct ac_session *from,
+	    const struct ac_message *msg, struct ac_frame *f);
+
+/* main.c */
+struct server {
+	struct event_base	*base;
+	struct ac_config	*cfg;
+	const char		*config_path;
+	int			 foreground;	/* -f: log to stderr */
+	int			 verbose;	/* -v: debug level */
+
+	const struct timeval	*handshake_tv;	/* common timeouts */
+	const struct timeval	*heartbeat_tv;
+	const struct timeval	*linger_tv;
+	struct ac_limits	 limits;
+
+	struct listeners	 listeners;
+	struct registry		 reg;
+	struct ac_sessions	 lingering;
+	struct ac_sessions	 dead;
+	struct event		*reap_ev;
+	struct plugin_set	*plugins;
+	struct ac_stats		 stats;
+
+	struct event		*sig_int;
+	struct event		*sig_term;
+	struct event		*sig_hup;
+	struct event		*shutdown_timer;
+	int			 shutting_down;
+};
+
+void	server_maybe_exit(struct server *srv);
+
+#endif /* AC_SERVER_SERVER_H */

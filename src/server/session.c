@@ -1,0 +1,681 @@
+/*
+ * session.c - one connected client: framing by read watermarks, the
+ * handshake, heartbeats, error replies, bounded output and the close.
+ *
+ * Lifetime (STYLE G11): session_close() ends a session at once (DEAD flag,
+ * out of the registry, timers stopped, plugins told) but the memory is
+ * freed later, from the reap event, so no caller up the stack touches
+ * freed memory. A session with frames still to flush (an error, a
+ * disconnect) lingers on srv->lingering until its output drains or the
+ * linger timeout fires, and only then loses its bufferevent.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <json-c/json.h>
+
+#include "xmalloc.h"
+#include "log.h"
+#include "server.h"
+
+#define SESSION_INIT_TEXT	"Session established"
+#define SESSION_OCTET		"application/octet-stream"
+#define SESSION_TEXT		"text/plain; charset=utf-8"
+#define SESSION_JSON		"application/json"
+
+static void	session_read_cb(struct bufferevent *, void *);
+static void	session_event_cb(struct bufferevent *, short, void *);
+static void	session_timer_cb(evutil_socket_t, short, void *);
+static void	session_linger_write_cb(struct bufferevent *, void *);
+static void	session_linger_event_cb(struct bufferevent *, short, void *);
+static void	session_linger_timer_cb(evutil_socket_t, short, void *);
+static void	session_frame_cleanup_cb(const void *, size_t, void *);
+
+/* Allocate a frame of len bytes with one reference. */
+struct ac_frame *
+ac_frame_new(size_t len, int type)
+{
+	struct ac_frame	*f;
+
+	f = ac_xmalloc(sizeof *f + len);
+	f->refs = 1;
+	f->type = type;
+	f->len = len;
+	return (f);
+}
+
+/* Take a reference to a frame. */
+struct ac_frame *
+ac_frame_ref(struct ac_frame *f)
+{
+	f->refs++;
+	return (f);
+}
+
+/* Drop a reference to a frame; the last one frees it. */
+void
+ac_frame_unref(struct ac_frame *f)
+{
+	if (f != NULL && --f->refs == 0)
+		free(f);
+}
+
+/* An output buffer is done with a referenced frame. */
+static void
+session_frame_cleanup_cb(const void *data, size_t len, void *arg)
+{
+	ac_frame_unref(arg);
+}
+
+/* Format a peer address: "1.2.3.4:5", "[::1]:5" or "unix". */
+static void
+session_format_peer(struct sockaddr *sa, char *out, size_t outlen)
+{
+	char	host[INET6_ADDRSTRLEN];
+
+	switch (sa->sa_family) {
+	case AF_INET: {
+		struct sockaddr_in	*sin = (struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+		snprintf(out, outlen, "%s:%u", host, ntohs(sin->sin_port));
+		break;
+	}
+	case AF_INET6: {
+		struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+		snprintf(out, outlen, "[%s]:%u", host,
+		    ntohs(sin6->sin6_port));
+		break;
+	}
+	default:
+		snprintf(out, outlen, "unix");
+		break;
+	}
+}
+
+/* The largest whole frame the current limits allow. */
+static size_t
+session_frame_max(struct server *srv)
+{
+	return (AC_FIXED_HEADER_LEN + (size_t)srv->limits.max_header_len +
+	    (size_t)srv->limits.max_content_len);
+}
+
+/* Set the read low watermark to need bytes. */
+static void
+session_want(struct ac_session *s, size_t need)
+{
+	size_t	high = session_frame_max(s->srv);
+
+	bufferevent_setwatermark(s->bev, EV_READ, need,
+	    need > high ? need : high);
+}
+
+/* Take a reference to a session. */
+void
+session_ref(struct ac_session *s)
+{
+	s->refs++;
+}
+
+/* Drop a reference; at zero the session is queued for the reap event. */
+void
+session_unref(struct ac_session *s)
+{
+	struct server	*srv = s->srv;
+
+	if (--s->refs != 0)
+		return;
+	TAILQ_INSERT_TAIL(&srv->dead, s, dead_entry);
+	event_active(srv->reap_ev, EV_TIMEOUT, 0);
+}
+
+/* Free every session whose last reference has gone. */
+void
+session_reap(struct server *srv)
+{
+	struct ac_session	*s;
+
+	while ((s = TAILQ_FIRST(&srv->dead)) != NULL) {
+		TAILQ_REMOVE(&srv->dead, s, dead_entry);
+		if (s->timer != NULL)
+			event_free(s->timer);
+		free(s->slots);
+		free(s);
+	}
+}
+
+/* Destroy every plugin slot of a session, calling the destructors. */
+void
+session_slots_clear(struct ac_session *s)
+{
+	struct session_slot	*slot;
+	size_t			 i;
+
+	for (i = 0; i < s->nslots; i++) {
+		slot = &s->slots[i];
+		if (slot->destroy != NULL && slot->data != NULL)
+			slot->destroy(slot->data);
+		slot->data = NULL;
+		slot->destroy = NULL;
+	}
+	free(s->slots);
+	s->slots = NULL;
+	s->nslots = 0;
+}
+
+/* Queue the bytes of buf (drained) to a session, bounded by its limit. */
+static int
+session_queue_buffer(struct ac_session *s, struct evbuffer *buf, int type,
+    int bypass)
+{
+	struct evbuffer	*out;
+	size_t		 len = evbuffer_get_length(buf);
+
+	if ((s->flags & AC_SESS_DEAD) && !bypass)
+		return (-1);
+	out = bufferevent_get_output(s->bev);
+	if (!bypass && evbuffer_get_length(out) + len >
+	    s->srv->cfg->max_output_buffer) {
+		session_close(s, AC_CLOSE_SLOW_CONSUMER, "slow consumer");
+		return (-1);
+	}
+	evbuffer_add_buffer(out, buf);
+	s->srv->stats.bytes_out += len;
+	if (type >= 0 && type < AC_MSG_TYPE_COUNT)
+		s->srv->stats.frames_out[type]++;
+	return (0);
+}
+
+/* Encode a frame for s (with its id) and queue it; bypass skips the
+ * limit and the DEAD check, for the last frames of a closing session. */
+static int
+session_send_internal(struct ac_session *s, enum ac_msg_type type,
+    const char *content_type, struct json_object *extra,
+    const void *content, size_t content_len, int bypass)
+{
+	struct evbuffer	*buf;
+	int		 r;
+
+	if (s->bev == NULL)
+		return (-1);
+	buf = evbuffer_new();
+	if (ac_frame_encode(buf, s->srv->cfg->key, type, content_type, s->id,
+	    extra, content, content_len) == -1) {
+		evbuffer_free(buf);
+		return (-1);
+	}
+	r = session_queue_buffer(s, buf, type, bypass);
+	evbuffer_free(buf);
+	return (r);
+}
+
+/* Encode and queue a new frame to a session; 0 or -1. */
+int
+session_send(struct ac_session *s, enum ac_msg_type type,
+    const char *content_type, struct json_object *extra,
+    const void *content, size_t content_len)
+{
+	return (session_send_internal(s, type, content_type, extra, content,
+	    content_len, 0));
+}
+
+/* Queue a received frame by reference (no copy) to a session. */
+int
+session_queue_frame(struct ac_session *s, struct ac_frame *f)
+{
+	struct evbuffer	*out;
+	struct server	*srv = s->srv;
+
+	if (s->flags & AC_SESS_DEAD)
+		return (-1);
+	out = bufferevent_get_output(s->bev);
+	if (evbuffer_get_length(out) + f->len > srv->cfg->max_output_buffer) {
+		session_close(s, AC_CLOSE_SLOW_CONSUMER, "slow consumer");
+		return (-1);
+	}
+	ac_frame_ref(f);
+	if (evbuffer_add_reference(out, f->bytes, f->len,
+	    session_frame_cleanup_cb, f) == -1) {
+		ac_frame_unref(f);
+		return (-1);
+	}
+	srv->stats.bytes_out += f->len;
+	if (f->type >= 0 && f->type < AC_MSG_TYPE_COUNT)
+		srv->stats.frames_out[f->type]++;
+	return (0);
+}
+
+/* Queue the disconnect frame with a reason text (ignoring the limit). */
+static void
+session_send_disconnect(struct ac_session *s, const char *text)
+{
+	struct json_object	*reason;
+	char			*content;
+
+	/* Spelled as the Python peer's json.dumps spells it. */
+	reason = json_object_new_string(text);
+	ac_xasprintf(&content, "{\"message\": \"Disconnecting\", "
+	    "\"reason\": %s}", json_object_to_json_string_ext(reason,
+	    JSON_C_TO_STRING_PLAIN|JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(reason);
+	session_send_internal(s, AC_MSG_DISCONNECT, SESSION_JSON, NULL,
+	    content, strlen(content), 1);
+	free(content);
+}
+
+/* Queue an error frame: "<token>: <text>" with an "error" member. */
+static int
+session_send_error(struct ac_session *s, const char *token, const char *text,
+    int bypass)
+{
+	struct json_object	*extra;
+	char			*content;
+	int			 r;
+
+	extra = json_object_new_object();
+	json_object_object_add(extra, "error", json_object_new_string(token));
+	ac_xasprintf(&content, "%s: %s", token, text);
+	r = session_send_internal(s, AC_MSG_ERROR, SESSION_TEXT, extra,
+	    content, strlen(content), bypass);
+	free(content);
+	json_object_put(extra);
+	return (r);
+}
+
+/* Free the bufferevent and the linger timer, and drop the alive ref. */
+static void
+session_finish(struct ac_session *s)
+{
+	struct server	*srv = s->srv;
+
+	if (s->flags & AC_SESS_LINGER) {
+		TAILQ_REMOVE(&srv->lingering, s, entry);
+		s->flags &= ~AC_SESS_LINGER;
+	}
+	if (s->linger != NULL) {
+		event_free(s->linger);
+		s->linger = NULL;
+	}
+	if (s->bev != NULL) {
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+	}
+	session_unref(s);
+	server_maybe_exit(srv);
+}
+
+/*
+ * Close a session now: it leaves the registry, its timer stops, plugins
+ * are told, and it gets no more input. disconnect_text, if not NULL, is
+ * sent in a last `disconnect` frame; whatever is queued is then flushed
+ * (at most for the linger time) before the socket closes.
+ */
+void
+session_close(struct ac_session *s, enum ac_close_reason reason,
+    const char *disconnect_text)
+{
+	struct server	*srv = s->srv;
+	const char	*token = stats_reason_name(reason);
+
+	if (s->flags & AC_SESS_DEAD)
+		return;
+	s->flags |= AC_SESS_DEAD;
+	if (!(s->flags & AC_SESS_REJECTED)) {
+		registry_remove(&srv->reg, s);
+		srv->stats.sessions_current--;
+		if (s->flags & AC_SESS_ACKED)
+			srv->stats.sessions_acked--;
+	}
+	srv->stats.closes[reason]++;
+	event_del(s->timer);
+	log_info("session %s closed reason=%s peer=%s", s->id, token,
+	    s->peer);
+
+	if (disconnect_text != NULL)
+		session_send_disconnect(s, disconnect_text);
+
+	if (s->flags & AC_SESS_OPENED)
+		plugin_host_session_close(srv, s, token);
+	session_slots_clear(s);
+	s->flags |= AC_SESS_NOSLOTS;
+
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 ||
+	    reason == AC_CLOSE_IO_ERROR) {
+		session_finish(s);
+		return;
+	}
+
+	/* Flush what is queued, then free (close_on_finished_writecb). */
+	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+	bufferevent_setcb(s->bev, NULL, session_linger_write_cb,
+	    session_linger_event_cb, s);
+	bufferevent_enable(s->bev, EV_WRITE);
+	s->linger = evtimer_new(srv->base, session_linger_timer_cb, s);
+	evtimer_add(s->linger, srv->linger_tv);
+	s->flags |= AC_SESS_LINGER;
+	TAILQ_INSERT_TAIL(&srv->lingering, s, entry);
+}
+
+/* The last frames of a closing session are written. */
+static void
+session_linger_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct ac_session	*s = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		session_finish(s);
+}
+
+/* The peer of a closing session went away before its last frames. */
+static void
+session_linger_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	session_finish(arg);
+}
+
+/* A closing session took too long to flush: drop what is left. */
+static void
+session_linger_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ac_session	*s = arg;
+
+	log_debug("session %s: dropping %zu unsent bytes", s->id,
+	    evbuffer_get_length(bufferevent_get_output(s->bev)));
+	session_finish(s);
+}
+
+/* Free every lingering session at once (the end of shutdown). */
+void
+session_free_lingering(struct server *srv)
+{
+	struct ac_session	*s;
+
+	while ((s = TAILQ_FIRST(&srv->lingering)) != NULL)
+		session_finish(s);
+}
+
+/* Count an error; too many in a row close the session. */
+static void
+session_error(struct ac_session *s, const char *token, const char *text)
+{
+	struct server	*srv = s->srv;
+
+	log_debug("session %s: error %s peer=%s", s->id, token, s->peer);
+	if (session_send_error(s, token, text, 0) == -1)
+		return;		/* closed as a slow consumer */
+	if (++s->errors >= srv->cfg->max_errors)
+		session_close(s, AC_CLOSE_TOO_MANY_ERRORS, "Too many errors");
+}
+
+/* Arm the session's timer: heartbeat once acknowledged, else handshake. */
+static void
+session_arm(struct ac_session *s)
+{
+	if (s->flags & AC_SESS_ACKED)
+		event_add(s->timer, s->srv->heartbeat_tv);
+	else
+		event_add(s->timer, s->srv->handshake_tv);
+}
+
+/* The session's timer fired: it never acknowledged, or fell silent. */
+static void
+session_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ac_session	*s = arg;
+
+	if (s->flags & AC_SESS_DEAD)
+		return;
+	if (s->flags & AC_SESS_ACKED)
+		session_close(s, AC_CLOSE_HEARTBEAT_TIMEOUT,
+		    "Heartbeat timeout");
+	else
+		session_close(s, AC_CLOSE_HANDSHAKE_TIMEOUT,
+		    "Handshake timeout");
+}
+
+/* Non-zero if the frame's session_id is this session's. */
+static int
+session_id_matches(struct ac_session *s, const struct ac_message *msg)
+{
+	return (msg->session_id != NULL &&
+	    strcasecmp(msg->session_id, s->id) == 0);
+}
+
+/* Act on one verified frame. */
+static void
+session_dispatch(struct ac_session *s, const struct ac_message *msg,
+    struct ac_frame *f)
+{
+	struct server	*srv = s->srv;
+	const char	*type = ac_msg_type_name(msg->type);
+
+	switch (msg->type) {
+	case AC_MSG_DISCONNECT:
+		log_debug("session %s: disconnect from client", s->id);
+		session_close(s, AC_CLOSE_CLIENT_DISCONNECT, NULL);
+		return;
+	case AC_MSG_SESSION_INIT:
+	case AC_MSG_ERROR:
+		/* Not ours to receive; harmless, and a sign of life. */
+		log_debug("session %s: ignored %s frame from client", s->id,
+		    type);
+		s->errors = 0;
+		if (s->flags & AC_SESS_ACKED)
+			session_arm(s);
+		return;
+	case AC_MSG_SESSION_ACK:
+		if (!session_id_matches(s, msg)) {
+			srv->stats.session_errors[AC_SERR_SESSION_MISMATCH]++;
+			session_error(s, "session_mismatch", "session_id does "
+			    "not match this session");
+			return;
+		}
+		s->errors = 0;
+		if (s->flags & AC_SESS_ACKED) {
+			session_arm(s);
+			return;
+		}
+		s->flags |= AC_SESS_ACKED;
+		srv->stats.sessions_acked++;
+		log_debug("session %s acknowledged peer=%s", s->id, s->peer);
+		session_arm(s);
+		plugin_host_session_open(srv, s);
+		return;
+	default:
+		break;
+	}
+
+	if (!(s->flags & AC_SESS_ACKED)) {
+		srv->stats.session_errors[AC_SERR_NOT_ACKNOWLEDGED]++;
+		session_error(s, "not_acknowledged", "the session is not "
+		    "acknowledged yet: send session_ack first");
+		return;
+	}
+	if (!session_id_matches(s, msg)) {
+		srv->stats.session_errors[AC_SERR_SESSION_MISMATCH]++;
+		session_error(s, "session_mismatch",
+		    "session_id does not match this session");
+		return;
+	}
+	s->errors = 0;
+	session_arm(s);
+
+	if (msg->type == AC_MSG_HEARTBEAT) {
+		if (msg->content_len == 4 && memcmp(msg->content, "ping", 4) == 0)
+			session_send(s, AC_MSG_HEARTBEAT, SESSION_OCTET, NULL,
+			    "pong", 4);
+		return;
+	}
+	/* message and chunk go through the plugin chain. */
+	plugin_host_message(srv, s, msg, f);
+}
+
+/* Decode and act on one whole frame. */
+static void
+session_frame(struct ac_session *s, const struct ac_fixed_header *fh,
+    struct ac_frame *f)
+{
+	struct server		*srv = s->srv;
+	struct ac_message	 msg;
+	enum ac_frame_status	 st;
+
+	srv->stats.bytes_in += f->len;
+	memset(&msg, 0, sizeof msg);
+	st = ac_frame_decode_body(srv->cfg->key, fh,
+	    f->bytes + AC_FIXED_HEADER_LEN, &msg);
+	if (st != AC_FRAME_OK) {
+		srv->stats.frame_errors[st]++;
+		session_error(s, ac_frame_status_name(st),
+		    ac_frame_status_text(st));
+		return;
+	}
+	f->type = msg.type;
+	srv->stats.frames_in[msg.type]++;
+	session_dispatch(s, &msg, f);
+	ac_message_clear(&msg);
+}
+
+/*
+ * Every complete frame in the input is handled in turn; the low watermark
+ * is then set to what the next frame needs, so that this runs again only
+ * when it can make progress (STYLE G15).
+ */
+static void
+session_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct ac_session	*s = arg;
+	struct server		*srv = s->srv;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct ac_fixed_header	 fh;
+	struct ac_frame		*f;
+	enum ac_frame_status	 st;
+	uint8_t			 hdr[AC_FIXED_HEADER_LEN];
+	size_t			 len, need, flen;
+
+	if (s->flags & AC_SESS_DEAD)
+		return;
+	for (;;) {
+		len = evbuffer_get_length(in);
+		if (len < AC_FIXED_HEADER_LEN) {
+			need = AC_FIXED_HEADER_LEN;
+			break;
+		}
+		evbuffer_copyout(in, hdr, sizeof hdr);
+		st = ac_fixed_header_parse(hdr, &srv->limits, &fh);
+		if (st != AC_FRAME_OK) {
+			/* Checks 1-3: the stream cannot be framed any more. */
+			srv->stats.frame_errors[st]++;
+			log_info("session %s: %s peer=%s", s->id,
+			    ac_frame_status_name(st), s->peer);
+			evbuffer_drain(in, len);
+			session_send_error(s, ac_frame_status_name(st),
+			    ac_frame_status_text(st), 1);
+			session_close(s, AC_CLOSE_PROTOCOL_ERROR, NULL);
+			return;
+		}
+		flen = ac_fixed_header_frame_len(&fh);
+		if (len < flen) {
+			need = flen;
+			break;
+		}
+		/* Bounded by the limits just checked, so no peer can make
+		 * this allocation fail. */
+		f = ac_frame_new(flen, -1);
+		evbuffer_remove(in, f->bytes, flen);
+		session_frame(s, &fh, f);
+		ac_frame_unref(f);
+		if (s->flags & AC_SESS_DEAD)
+			return;
+	}
+	session_want(s, need);
+}
+
+/* End of file, a socket error or a timeout on a live session. */
+static void
+session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct ac_session	*s = arg;
+	int			 err = EVUTIL_SOCKET_ERROR();
+
+	if (s->flags & AC_SESS_DEAD)
+		return;
+	if (what & BEV_EVENT_EOF)
+		session_close(s, AC_CLOSE_EOF, NULL);
+	else if (what & BEV_EVENT_ERROR) {
+		log_debug("session %s: %s peer=%s", s->id,
+		    evutil_socket_error_to_string(err), s->peer);
+		session_close(s, AC_CLOSE_IO_ERROR, NULL);
+	}
+}
+
+/* A new connection: make its session and send session_init (or, past
+ * max_clients, the server_full error). */
+void
+session_accept(struct server *srv, int fd, struct sockaddr *sa,
+    socklen_t salen, const char *transport)
+{
+	struct ac_session	*s;
+
+	s = ac_xcalloc(1, sizeof *s);
+	s->srv = srv;
+	s->refs = 1;
+	s->transport = transport;
+	session_format_peer(sa, s->peer, sizeof s->peer);
+	if (ac_uuid_generate(s->id) == -1) {
+		log_warnx("cannot make a session id: closing %s", s->peer);
+		evutil_closesocket(fd);
+		free(s);
+		return;
+	}
+	s->bev = bufferevent_socket_new(srv->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL) {
+		log_warnx("cannot make a bufferevent: closing %s", s->peer);
+		evutil_closesocket(fd);
+		free(s);
+		return;
+	}
+	s->timer = evtimer_new(srv->base, session_timer_cb, s);
+	bufferevent_setcb(s->bev, session_read_cb, NULL, session_event_cb, s);
+	srv->stats.sessions_total++;
+
+	if (srv->reg.count >= srv->cfg->max_clients) {
+		s->flags |= AC_SESS_REJECTED;
+		srv->stats.session_errors[AC_SERR_SERVER_FULL]++;
+		log_warnx("server full (%u sessions): refusing %s",
+		    srv->cfg->max_clients, s->peer);
+		session_send_error(s, "server_full", "the server is full, try "
+		    "again later", 1);
+		session_close(s, AC_CLOSE_SERVER_FULL, NULL);
+		return;
+	}
+
+	registry_add(&srv->reg, s);
+	srv->stats.sessions_current++;
+	log_debug("session %s opened peer=%s transport=%s", s->id, s->peer,
+	    transport);
+	session_want(s, AC_FIXED_HEADER_LEN);
+	bufferevent_enable(s->bev, EV_READ|EV_WRITE);
+	session_arm(s);
+	session_send(s, AC_MSG_SESSION_INIT, SESSION_OCTET, NULL,
+	    SESSION_INIT_TEXT, strlen(SESSION_INIT_TEXT));
+}
