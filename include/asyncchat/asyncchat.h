@@ -4,6 +4,7 @@
 #ifndef ASYNCCHAT_ASYNCCHAT_H
 #define ASYNCCHAT_ASYNCCHAT_H
 
+#include <asyncchat/client.h>
 #include <asyncchat/frame.h>
 #include <asyncchat/key.h>
 #include <asyncchat/uuid.h>

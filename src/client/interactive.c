@@ -1,0 +1,322 @@
+/*
+ * interactive.c - `asyncchat ... interactive`: GNU readline through its
+ * callback interface, on the same event loop as the connection.
+ *
+ * Readline never reads the terminal by itself here: an event on standard
+ * input hands it one character at a time (rl_callback_read_char), and the
+ * complete line comes back through interactive_line_cb. A message that
+ * arrives while a line is half typed is printed above the prompt: the
+ * prompt and line are saved and wiped, the message printed, and readline
+ * redraws both below it, so the typed text is never garbled.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <readline/readline.h>
+#include <readline/history.h>
+
+#include "cli.h"
+#include "xmalloc.h"
+
+#define INTERACTIVE_PROMPT	"> "
+
+struct interactive {
+	struct cli	*cli;
+	int		 installed;	/* readline handler installed */
+	struct event	*stdin_ev;
+	struct event	*sigint;
+	struct event	*sigterm;
+	struct event	*sigwinch;
+};
+
+/* Readline's line callback cannot take an argument. */
+static struct interactive	*interactive_self;
+
+/* Print one line above the prompt, keeping any half-typed input intact. */
+static void
+interactive_print(struct interactive *it, FILE *f, const char *line)
+{
+	char	*saved = NULL;
+	int	 point = 0;
+
+	if (!it->installed) {
+		fprintf(f, "%s\n", line);
+		fflush(f);
+		return;
+	}
+	point = rl_point;
+	saved = rl_copy_text(0, rl_end);
+	rl_save_prompt();
+	rl_replace_line("", 0);
+	rl_redisplay();
+
+	/* The cursor is now at the start of an empty line. */
+	fflush(rl_outstream);
+	fprintf(f, "\r%s\n", line);
+	fflush(f);
+
+	rl_restore_prompt();
+	rl_replace_line(saved, 0);
+	rl_point = point;
+	rl_redisplay();
+	free(saved);
+}
+
+/* Print an error line (stderr) above the prompt. */
+static void
+interactive_error(struct interactive *it, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Format and print an error line (stderr) above the prompt. */
+static void
+interactive_error(struct interactive *it, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s, *line;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) == -1)
+		s = NULL;
+	va_end(ap);
+	ac_xasprintf(&line, "asyncchat: %s", s != NULL ? s : fmt);
+	interactive_print(it, stderr, line);
+	free(line);
+	free(s);
+}
+
+/* Take readline off the terminal and stop reading standard input. */
+static void
+interactive_stop(struct interactive *it)
+{
+	if (it->installed) {
+		rl_callback_handler_remove();
+		it->installed = 0;
+	}
+	event_del(it->stdin_ev);
+}
+
+/* Leave the loop now. */
+static void
+interactive_quit(struct interactive *it, int status)
+{
+	interactive_stop(it);
+	it->cli->status = status;
+	event_base_loopbreak(it->cli->base);
+}
+
+/* A complete line from readline; NULL at end of input (Ctrl+D). */
+static void
+interactive_line_cb(char *line)
+{
+	struct interactive	*it = interactive_self;
+	struct cli		*cli = it->cli;
+	char			*p, *end;
+
+	if (line == NULL) {
+		/* Ctrl+D: move off the prompt line, then leave cleanly. */
+		interactive_stop(it);
+		putchar('\n');
+		fflush(stdout);
+		if (ac_client_disconnect(cli->client, NULL) != 0)
+			interactive_quit(it, 0);
+		return;
+	}
+	for (p = line; isspace((unsigned char)*p); p++)
+		;
+	for (end = p + strlen(p); end > p && isspace((unsigned char)end[-1]);
+	    end--)
+		;
+	if (end == p) {
+		free(line);
+		return;
+	}
+	add_history(line);
+	if (end - p == 4 && strncasecmp(p, "exit", 4) == 0) {
+		free(line);
+		interactive_stop(it);
+		if (ac_client_disconnect(cli->client, NULL) != 0)
+			interactive_quit(it, 0);
+		return;
+	}
+	if (ac_client_send_text(cli->client, line) != 0)
+		interactive_error(it, "cannot send: not connected or too long");
+	free(line);
+}
+
+/* Standard input is readable: let readline take one character. */
+static void
+interactive_stdin_cb(evutil_socket_t fd, short events, void *arg)
+{
+	rl_callback_read_char();
+}
+
+/* SIGINT (Ctrl+C) and SIGTERM: quit at once, without a disconnect. */
+static void
+interactive_signal_cb(evutil_socket_t sig, short events, void *arg)
+{
+	struct interactive	*it = arg;
+
+	if (it->installed) {
+		rl_free_line_state();
+		rl_cleanup_after_signal();
+	}
+	interactive_stop(it);
+	fputc('\n', stdout);
+	fflush(stdout);
+	interactive_quit(it, 128 + (int)sig);
+}
+
+/* The terminal changed size: tell readline. */
+static void
+interactive_winch_cb(evutil_socket_t sig, short events, void *arg)
+{
+	struct interactive	*it = arg;
+
+	if (it->installed)
+		rl_resize_terminal();
+}
+
+/* The handshake is done: greet, then hand the terminal to readline. */
+static void
+interactive_connected_cb(struct ac_client *c, const char *session_id,
+    void *arg)
+{
+	struct interactive	*it = arg;
+	struct cli		*cli = it->cli;
+
+	if (!cli->quiet) {
+		if (cli->transport == AC_CLIENT_UNIX)
+			printf("Connected to %s\n", cli->path);
+		else
+			printf("Connected to %s port %s\n", cli->host,
+			    cli->port);
+		printf("Session %s\n", session_id);
+		printf("Type messages; 'exit' or Ctrl+D to leave.\n");
+		fflush(stdout);
+	}
+	if (!it->installed) {
+		rl_callback_handler_install(INTERACTIVE_PROMPT,
+		    interactive_line_cb);
+		it->installed = 1;
+		event_add(it->stdin_ev, NULL);
+	}
+}
+
+/* A message, chunk or pong arrived: show messages above the prompt. */
+static void
+interactive_message_cb(struct ac_client *c, enum ac_msg_type type,
+    const char *content_type, const char *session_id, const void *content,
+    size_t len, struct json_object *header, void *arg)
+{
+	struct interactive	*it = arg;
+	char			*s;
+
+	if ((type != AC_MSG_MESSAGE && type != AC_MSG_CHUNK) || it->cli->quiet)
+		return;
+	s = output_format(it->cli, type, content_type, session_id, content,
+	    len);
+	interactive_print(it, stdout, s);
+	free(s);
+}
+
+/* The server sent an error frame, or one of its frames failed a check. */
+static void
+interactive_error_cb(struct ac_client *c, enum ac_frame_status status,
+    const char *text, void *arg)
+{
+	struct interactive	*it = arg;
+
+	if (status == AC_FRAME_OK)
+		interactive_error(it, "server error: %s", text);
+	else
+		interactive_error(it, "bad frame from server: %s", text);
+}
+
+/* The connection ended: say why unless we asked for it, then leave. */
+static void
+interactive_disconnected_cb(struct ac_client *c, enum ac_client_end end,
+    const char *reason, void *arg)
+{
+	struct interactive	*it = arg;
+
+	switch (end) {
+	case AC_CLIENT_END_LOCAL:
+		interactive_quit(it, 0);
+		return;
+	case AC_CLIENT_END_SERVER:
+		interactive_error(it, "server disconnected: %s", reason);
+		break;
+	default:
+		interactive_error(it, "%s", reason);
+		break;
+	}
+	interactive_quit(it, 1);
+}
+
+/* Run interactive mode; returns the exit status. */
+int
+interactive_run(struct cli *cli)
+{
+	struct ac_client_callbacks	 cb;
+	struct interactive		 it;
+
+	memset(&it, 0, sizeof it);
+	it.cli = cli;
+	interactive_self = &it;
+
+	/* Signals are ours (evsignal), not readline's. */
+	rl_catch_signals = 0;
+	rl_catch_sigwinch = 0;
+	rl_readline_name = "asyncchat";
+
+	it.stdin_ev = event_new(cli->base, STDIN_FILENO, EV_READ | EV_PERSIST,
+	    interactive_stdin_cb, &it);
+	it.sigint = evsignal_new(cli->base, SIGINT, interactive_signal_cb, &it);
+	it.sigterm = evsignal_new(cli->base, SIGTERM, interactive_signal_cb,
+	    &it);
+	it.sigwinch = evsignal_new(cli->base, SIGWINCH, interactive_winch_cb,
+	    &it);
+	if (it.stdin_ev == NULL || it.sigint == NULL || it.sigterm == NULL ||
+	    it.sigwinch == NULL) {
+		output_error("cannot set up the terminal events");
+		return 1;
+	}
+	evsignal_add(it.sigint, NULL);
+	evsignal_add(it.sigterm, NULL);
+	evsignal_add(it.sigwinch, NULL);
+
+	memset(&cb, 0, sizeof cb);
+	cb.connected = interactive_connected_cb;
+	cb.message = interactive_message_cb;
+	cb.error = interactive_error_cb;
+	cb.disconnected = interactive_disconnected_cb;
+	if ((cli->client = ac_client_new(cli->base, cli->key, NULL, &cb,
+	    &it)) == NULL) {
+		output_error("out of memory");
+		return 1;
+	}
+
+	if (cli_connect(cli) == 0)
+		event_base_dispatch(cli->base);
+	else
+		cli->status = 1;
+
+	interactive_stop(&it);
+	ac_client_free(cli->client);
+	cli->client = NULL;
+	event_free(it.stdin_ev);
+	event_free(it.sigint);
+	event_free(it.sigterm);
+	event_free(it.sigwinch);
+	interactive_self = NULL;
+	return cli->status;
+}

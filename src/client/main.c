@@ -1,0 +1,295 @@
+/*
+ * main.c - the asyncchat client program: arguments, key, event loop set-up,
+ * then one of the two modes (interactive.c, filemode.c).
+ *
+ *	asyncchat [options] tcp interactive [host] [port]
+ *	asyncchat [options] tcp file FILE [host] [port]
+ *	asyncchat [options] unix interactive [path]
+ *	asyncchat [options] unix file FILE [path]
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "cli.h"
+#include "xmalloc.h"
+
+#define DEFAULT_HOST	"localhost"
+#define DEFAULT_PORT	"9999"
+#define DEFAULT_PATH	"/tmp/chat.sock"
+#define KEY_FILE_MAX	65536
+
+enum {
+	OPT_KEY_FILE = 256,
+	OPT_JSON,
+	OPT_PIPELINE,
+	OPT_INTERVAL,
+	OPT_REPLY_TIMEOUT,
+};
+
+static const struct option main_options[] = {
+	{ "key",		required_argument,	NULL, 'k' },
+	{ "key-file",		required_argument,	NULL, OPT_KEY_FILE },
+	{ "json",		no_argument,		NULL, OPT_JSON },
+	{ "quiet",		no_argument,		NULL, 'q' },
+	{ "pipeline",		no_argument,		NULL, OPT_PIPELINE },
+	{ "interval",		required_argument,	NULL, OPT_INTERVAL },
+	{ "reply-timeout",	required_argument,	NULL, OPT_REPLY_TIMEOUT },
+	{ "help",		no_argument,		NULL, 'h' },
+	{ "version",		no_argument,		NULL, 'V' },
+	{ NULL,			0,			NULL, 0 }
+};
+
+/* Print the usage text to f. */
+static void
+main_usage(FILE *f)
+{
+	fprintf(f,
+"usage: asyncchat [options] tcp interactive [host] [port]\n"
+"       asyncchat [options] tcp file FILE [host] [port]\n"
+"       asyncchat [options] unix interactive [path]\n"
+"       asyncchat [options] unix file FILE [path]\n"
+"\n"
+"Defaults: host " DEFAULT_HOST ", port " DEFAULT_PORT ", path "
+DEFAULT_PATH ". FILE - is standard input.\n"
+"\n"
+"options:\n"
+"  -k, --key KEY          shared HMAC key (default \"" AC_DEFAULT_KEY "\")\n"
+"      --key-file FILE    read the key from FILE (one trailing newline is dropped)\n"
+"      --json             print each received message as one JSON object per line\n"
+"  -q, --quiet            print nothing but errors\n"
+"      --pipeline         file mode: send as fast as flow control allows\n"
+"      --interval MS      file mode: wait MS milliseconds between lines\n"
+"      --reply-timeout S  file mode: wait at most S seconds for a reply (default 1)\n"
+"  -h, --help             show this help\n"
+"  -V, --version          show the version\n");
+}
+
+/* Report a usage error and exit with status 2. */
+static void __attribute__((noreturn))
+main_bad_usage(const char *fmt, const char *arg)
+{
+	fputs("asyncchat: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs("\nTry 'asyncchat --help'.\n", stderr);
+	exit(2);
+}
+
+/* Parse a non-negative decimal number of at most max; -1 if invalid. */
+static long
+main_number(const char *s, long max)
+{
+	char	*end;
+	long	 v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 0 || v > max)
+		return -1;
+	return v;
+}
+
+/* Parse seconds with an optional fraction ("1", "0.25") into ms; -1 if bad. */
+static long
+main_seconds(const char *s)
+{
+	char	*end;
+	double	 v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !(v >= 0) || v > 86400)
+		return -1;
+	return (long)(v * 1000 + 0.5);
+}
+
+/* Read a key file into a new key; exits with a message on failure. */
+static struct ac_key *
+main_key_file(const char *path)
+{
+	FILE		*f;
+	char		*buf;
+	size_t		 len;
+	struct ac_key	*key;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		output_error("key file %s: %s", path, strerror(errno));
+		exit(1);
+	}
+	buf = ac_xmalloc(KEY_FILE_MAX + 1);
+	len = fread(buf, 1, KEY_FILE_MAX + 1, f);
+	if (ferror(f) || len > KEY_FILE_MAX) {
+		output_error("key file %s: %s", path, ferror(f) ?
+		    strerror(errno) : "too large");
+		exit(1);
+	}
+	fclose(f);
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	key = ac_key_new(buf, len);
+	memset(buf, 0, KEY_FILE_MAX + 1);
+	free(buf);
+	return key;
+}
+
+/* Start connecting to the server named on the command line; 0 or -1. */
+int
+cli_connect(struct cli *cli)
+{
+	char	*cause = NULL;
+	int	 rc;
+
+	if (cli->transport == AC_CLIENT_UNIX)
+		rc = ac_client_connect_unix(cli->client, cli->path, &cause);
+	else
+		rc = ac_client_connect_tcp(cli->client, cli->host, cli->port,
+		    &cause);
+	if (rc != 0) {
+		output_error("%s", cause != NULL ? cause : "cannot connect");
+		free(cause);
+	}
+	return rc;
+}
+
+/* Ignore SIGPIPE: a closed socket shows up as a write error instead. */
+void
+cli_install_signal_ignores(void)
+{
+	struct sigaction	sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* Parse the arguments, set up the loop and run the chosen mode. */
+int
+main(int argc, char **argv)
+{
+	struct cli	 cli;
+	const char	*key_arg = NULL, *key_file = NULL, *mode;
+	int		 ch, interactive, nargs;
+	long		 v;
+	char		**args;
+
+	memset(&cli, 0, sizeof cli);
+	cli.reply_timeout_ms = 1000;
+
+	while ((ch = getopt_long(argc, argv, "hk:qV", main_options,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'k':
+			key_arg = optarg;
+			break;
+		case OPT_KEY_FILE:
+			key_file = optarg;
+			break;
+		case OPT_JSON:
+			cli.json = 1;
+			break;
+		case 'q':
+			cli.quiet = 1;
+			break;
+		case OPT_PIPELINE:
+			cli.pipeline = 1;
+			break;
+		case OPT_INTERVAL:
+			if ((v = main_number(optarg, 3600000)) < 0)
+				main_bad_usage("bad --interval: %s", optarg);
+			cli.interval_ms = v;
+			break;
+		case OPT_REPLY_TIMEOUT:
+			if ((v = main_seconds(optarg)) < 0)
+				main_bad_usage("bad --reply-timeout: %s",
+				    optarg);
+			cli.reply_timeout_ms = v;
+			break;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		case 'V':
+			printf("asyncchat %s (libasyncchat %s)\n",
+			    PACKAGE_VERSION, ac_version());
+			return 0;
+		default:
+			fputs("Try 'asyncchat --help'.\n", stderr);
+			return 2;
+		}
+	}
+	args = argv + optind;
+	nargs = argc - optind;
+	if (nargs < 2) {
+		main_usage(stderr);
+		return 2;
+	}
+	if (key_arg != NULL && key_file != NULL)
+		main_bad_usage("%s", "give --key or --key-file, not both");
+
+	mode = args[1];
+	if (strcmp(mode, "interactive") == 0)
+		interactive = 1;
+	else if (strcmp(mode, "file") == 0) {
+		interactive = 0;
+		if (nargs < 3)
+			main_bad_usage("%s", "file mode needs a FILE (- for "
+			    "standard input)");
+		cli.file = args[2];
+	} else
+		main_bad_usage("unknown mode: %s (interactive or file)", mode);
+	args += interactive ? 2 : 3;
+	nargs -= interactive ? 2 : 3;
+
+	if (strcmp(argv[optind], "tcp") == 0) {
+		cli.transport = AC_CLIENT_TCP;
+		if (nargs > 2)
+			main_bad_usage("%s", "too many arguments");
+		cli.host = nargs > 0 ? args[0] : DEFAULT_HOST;
+		cli.port = nargs > 1 ? args[1] : DEFAULT_PORT;
+		if (main_number(cli.port, 65535) <= 0)
+			main_bad_usage("bad port: %s", cli.port);
+	} else if (strcmp(argv[optind], "unix") == 0) {
+		cli.transport = AC_CLIENT_UNIX;
+		if (nargs > 1)
+			main_bad_usage("%s", "too many arguments");
+		cli.path = nargs > 0 ? args[0] : DEFAULT_PATH;
+	} else if (strcmp(argv[optind], "tls") == 0) {
+		output_error("tls is not supported yet");
+		return 2;
+	} else
+		main_bad_usage("unknown transport: %s (tcp or unix)",
+		    argv[optind]);
+
+	if (key_file != NULL)
+		cli.key = main_key_file(key_file);
+	else {
+		if (key_arg == NULL)
+			key_arg = AC_DEFAULT_KEY;
+		cli.key = ac_key_new(key_arg, strlen(key_arg));
+	}
+
+	cli_install_signal_ignores();
+	if ((cli.base = event_base_new()) == NULL) {
+		output_error("cannot create the event loop");
+		return 1;
+	}
+	if (interactive)
+		cli.status = interactive_run(&cli);
+	else
+		cli.status = filemode_run(&cli);
+
+	ac_client_free(cli.client);
+	event_base_free(cli.base);
+	ac_key_free(cli.key);
+	return cli.status;
+}
