@@ -1,0 +1,162 @@
+"""The plugin SDK as a plugin author meets it.
+
+Install the build into a temporary DESTDIR, then, using only what was
+installed (pkg-config file, headers, library), build the example plugins
+from a directory outside the source tree, load them into a running
+asyncchatd by absolute path and check what they do.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "e2e"))
+import harness  # noqa: E402
+from harness import Server, mkdtemp  # noqa: E402
+
+EXAMPLES = os.path.join(harness.SRCDIR, "examples", "plugins")
+
+# What the install produced, shared by the cases (filled by case_install).
+sdk = {}
+
+
+def run(cmd, env=None, cwd=None):
+    """Run a command; return (status, output text)."""
+    p = subprocess.run(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=300)
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+def pkg_config(*args):
+    """pkg-config, finding asyncchat.pc in the temporary install first."""
+    env = dict(os.environ)
+    # The temporary install comes before any installed copy; the system
+    # directories stay searchable for the libraries asyncchat.pc requires.
+    env["PKG_CONFIG_PATH"] = sdk["pcdir"]
+    rc, out = run(["pkg-config", "--define-prefix"] + list(args), env=env)
+    if rc != 0:
+        raise AssertionError("pkg-config %s failed: %s" % (args, out))
+    return out.split()
+
+
+def case_install(t):
+    """make install into a DESTDIR lays out headers, library and .pc."""
+    dest = mkdtemp("acsdk-")
+    env = dict(os.environ)
+    # Run a make of our own, not a child of the one running the tests.
+    for var in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
+        env.pop(var, None)
+    rc, out = run(["make", "-s", "install", "DESTDIR=" + dest], env=env,
+                  cwd=harness.BUILDDIR)
+    t.ok(rc == 0, "make install DESTDIR=... succeeds", out[-3000:])
+    pcs = []
+    for root, _, files in os.walk(dest):
+        if "asyncchat.pc" in files:
+            pcs.append(root)
+    t.eq(len(pcs), 1, "one asyncchat.pc installed")
+    sdk["dest"] = dest
+    sdk["pcdir"] = pcs[0]
+    plugindir = pkg_config("--variable=plugindir", "asyncchat")[0]
+    t.ok(os.path.isdir(plugindir), "plugindir variable names the installed "
+         "plugin directory", plugindir)
+    t.ok(os.path.exists(os.path.join(plugindir, "echo.so")),
+         "shipped plugins are in plugindir", plugindir)
+    cflags = pkg_config("--cflags", "asyncchat")
+    inc = [f[2:] for f in cflags if f.startswith("-I")]
+    t.ok(any(os.path.exists(os.path.join(i, "asyncchat", "plugin.h"))
+             for i in inc), "--cflags finds asyncchat/plugin.h", cflags)
+
+
+def build_plugin(t, name, extra_libs=()):
+    """Copy examples/plugins/NAME.c out of the tree and build it there."""
+    work = mkdtemp("acplug-")
+    src = os.path.join(work, name + ".c")
+    shutil.copy(os.path.join(EXAMPLES, name + ".c"), src)
+    so = os.path.join(work, name + ".so")
+    cmd = (["cc", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror",
+            "-Wno-unused-parameter"] + pkg_config("--cflags", "asyncchat") +
+           [src] + pkg_config("--libs", "asyncchat") + list(extra_libs) +
+           ["-o", so])
+    rc, out = run(cmd, cwd=work)
+    t.ok(rc == 0 and os.path.exists(so),
+         "%s.c builds outside the tree with the installed SDK" % name,
+         " ".join(cmd) + "\n" + out)
+    return so
+
+
+def case_rooms(t):
+    """The rooms example routes by the "room" header member."""
+    so = build_plugin(t, "rooms")
+    with Server(plugins=[so], sections={"rooms": {
+            "default_room": "lobby", "include_sender": "yes"}}) as srv:
+        a, b, c = (srv.client("tcp") for _ in range(3))
+        sent = a.send_message(b"hello red", extra={"room": "red"})
+        got = a.recv_type("message")
+        t.eq(got.raw, sent, "sender in room red gets its own frame back "
+             "byte for byte")
+        t.eq(b.expect_silence(0.3), [], "a lobby session does not get a "
+             "red message")
+        b.send_message(b"b joins red", extra={"room": "red"})
+        t.eq(a.recv_type("message").content, b"b joins red",
+             "after naming the room, b's message reaches a")
+        t.eq(b.recv_type("message").content, b"b joins red",
+             "and b itself (include_sender)")
+        a.send_message(b"no member: still red")
+        t.eq(b.recv_type("message").content, b"no member: still red",
+             "a message without the member goes to the current room")
+        t.eq(a.recv_type("message").content, b"no member: still red",
+             "including its sender")
+        c.send_message(b"lobby talk")
+        t.eq(c.recv_type("message").content, b"lobby talk",
+             "lobby member hears itself (include_sender)")
+        t.eq(a.expect_silence(0.3) + b.expect_silence(0.1), [],
+             "red sessions do not hear the lobby")
+        for x in (a, b, c):
+            x.close()
+
+
+def case_wordfilter(t):
+    """The wordfilter example stops the chain and disconnects offenders."""
+    so = build_plugin(t, "wordfilter", ["-levent_core"])
+    with Server(plugins=[so, "broadcast"], sections={
+            "wordfilter": {"words": "spam, scam", "strikes": "2"},
+            "broadcast": {"include_sender": "yes"}}) as srv:
+        bad, good = srv.client("tcp"), srv.client("unix")
+        bad.send_message(b"buy SPAM now", content_type="text/plain")
+        f = bad.recv_type("error")
+        t.ok(b"refused" in f.content, "sender is told its message was "
+             "refused", repr(f))
+        t.eq(good.expect_silence(0.3), [], "a refused message is not "
+             "broadcast")
+        good.send_message(b"clean words", content_type="text/plain")
+        t.eq(good.recv_type("message").content, b"clean words",
+             "clean messages still pass through to broadcast")
+        t.eq(bad.recv_type("message").content, b"clean words",
+             "and reach the other session")
+        bad.send_message(b"a scam", content_type="text/plain")
+        frames = bad.recv_until_closed(3.0)
+        t.ok(any(fr.type == "disconnect" for fr in frames),
+             "second strike disconnects the sender", repr(frames))
+        good.send_message(b"still here", content_type="text/plain")
+        t.eq(good.recv_type("message").content, b"still here",
+             "the other session keeps working")
+        good.close()
+
+
+def case_bad_option(t):
+    """An example plugin refuses an unknown option, naming it."""
+    so = build_plugin(t, "rooms")
+    srv = Server(plugins=[so], sections={"rooms": {"colour": "blue"}},
+                 start=False)
+    rc, out = harness.run_server_cmd(["-t", "-c", srv.confpath])
+    t.ok(rc == 1, "asyncchatd -t fails on the bad option", out)
+    t.ok("colour" in out and "rooms" in out, "the error names the plugin "
+         "and the option", out)
+
+
+if __name__ == "__main__":
+    harness.main([case_install, case_rooms, case_wordfilter,
+                  case_bad_option])
