@@ -165,7 +165,7 @@ host_session_count(struct ac_plugin *p)
 static void *
 host_session_get_data(struct ac_plugin *p, struct ac_session *s)
 {
-	if (p->index >= s->nslots)
+	if (p->set != p->srv->plugins || p->index >= s->nslots)
 		return (NULL);
 	return (s->slots[p->index].data);
 }
@@ -178,8 +178,12 @@ host_session_set_data(struct ac_plugin *p, struct ac_session *s, void *data,
 	struct session_slot	*slot;
 	size_t			 i, n;
 
-	if (s->flags & AC_SESS_NOSLOTS) {
-		/* Too late: the session is gone; do not leak the data. */
+	/*
+	 * Too late (the session is gone) or too early (a chain still being
+	 * loaded on SIGHUP, whose slot numbers are the running chain's):
+	 * keep nothing, but do not leak the data either.
+	 */
+	if ((s->flags & AC_SESS_NOSLOTS) || p->set != p->srv->plugins) {
 		if (destroy != NULL && data != NULL)
 			destroy(data);
 		return;
@@ -434,6 +438,7 @@ plugin_set_load(struct server *srv, const struct ac_config *cfg,
 		if (plugin_open(srv, &cfg->plugins[i], &p, cause) == -1)
 			goto fail;
 		p->index = i;
+		p->set = set;
 		set->plugins[set->n++] = p;
 	}
 	for (i = 0; i < set->n; i++) {

@@ -296,6 +296,7 @@ struct ac_plugin {
 	void					*dl;
 	const struct ac_plugin_descriptor	*desc;
 	void					*state;
+	struct plugin_set			*set;	/* its chain */
 	size_t					 index;	/* slot number */
 	int					 inited;
 };
