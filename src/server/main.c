@@ -92,17 +92,32 @@ server_open_log(struct server *srv, const struct ac_config *cfg,
 static void
 server_apply(struct server *srv, const struct ac_config *cfg)
 {
-	struct timeval	linger = { SERVER_LINGER_SECONDS, 0 };
-
 	srv->limits.max_header_len = cfg->max_header_size;
 	srv->limits.max_content_len = cfg->max_content_size;
+
+	/*
+	 * Common timeouts make 10,000 identical timers cheap. libevent has
+	 * 256 of them per base; should reloads with ever new values use them
+	 * up, plain timeouts still work.
+	 */
+	srv->handshake_plain = cfg->handshake_timeout;
+	srv->heartbeat_plain = cfg->heartbeat_timeout;
 	srv->handshake_tv = event_base_init_common_timeout(srv->base,
-	    &cfg->handshake_timeout);
+	    &srv->handshake_plain);
+	if (srv->handshake_tv == NULL)
+		srv->handshake_tv = &srv->handshake_plain;
 	srv->heartbeat_tv = event_base_init_common_timeout(srv->base,
-	    &cfg->heartbeat_timeout);
-	if (srv->linger_tv == NULL)
+	    &srv->heartbeat_plain);
+	if (srv->heartbeat_tv == NULL)
+		srv->heartbeat_tv = &srv->heartbeat_plain;
+	if (srv->linger_tv == NULL) {
+		srv->linger_plain.tv_sec = SERVER_LINGER_SECONDS;
+		srv->linger_plain.tv_usec = 0;
 		srv->linger_tv = event_base_init_common_timeout(srv->base,
-		    &linger);
+		    &srv->linger_plain);
+		if (srv->linger_tv == NULL)
+			srv->linger_tv = &srv->linger_plain;
+	}
 }
 
 /* The listener for url among the running ones, or NULL. */

@@ -327,6 +327,9 @@ struct server {
 	const struct timeval	*handshake_tv;	/* common timeouts */
 	const struct timeval	*heartbeat_tv;
 	const struct timeval	*linger_tv;
+	struct timeval		 handshake_plain; /* if libevent has no */
+	struct timeval		 heartbeat_plain; /* common slot left */
+	struct timeval		 linger_plain;
 	struct ac_limits	 limits;
 
 	struct listeners	 listeners;
