@@ -370,6 +370,7 @@ server_free(struct server *srv)
 		event_base_free(srv->base);
 }
 
+/* Parse the command line, start the server and run it until a signal. */
 int
 main(int argc, char **argv)
 {
