@@ -55,6 +55,7 @@ struct file {
 	int			 ping_due;
 	int			 paced;		/* --interval gap running */
 	int			 finishing;	/* all sent, waiting replies */
+	int			 final_ping;	/* waiting for the last pong */
 	int			 done;		/* disconnect requested */
 
 	unsigned long		 sent;		/* message frames sent */
@@ -216,9 +217,9 @@ file_disconnect(struct file *f)
 }
 
 /*
- * No more lines: in one-in-flight mode the last reply has already been
- * waited for; with --pipeline wait until as many messages came back as went
- * out, or until nothing arrived for the reply timeout.
+ * No more lines: in one-in-flight mode send a last ping and wait for its
+ * pong; with --pipeline wait until as many messages came back as went out,
+ * or until nothing arrived for the reply timeout. Either wait is bounded.
  */
 static void
 file_finish(struct file *f)
@@ -226,7 +227,19 @@ file_finish(struct file *f)
 	if (!f->finishing) {
 		f->finishing = 1;
 		event_del(f->ping_timer);
-		if (f->cli->pipeline && f->received < f->sent) {
+		if (!f->cli->pipeline) {
+			/*
+			 * A server handles a session's frames in order, so
+			 * its pong comes after every reply the earlier
+			 * frames caused, even when a line caused several.
+			 */
+			if (ac_client_ping(f->cli->client) == 0) {
+				f->final_ping = 1;
+				file_arm(f->reply_timer,
+				    f->cli->reply_timeout_ms);
+				return;
+			}
+		} else if (f->received < f->sent) {
 			file_arm(f->reply_timer, f->cli->reply_timeout_ms);
 			return;
 		}
@@ -302,10 +315,13 @@ file_pump(struct file *f)
 
 /* A frame arrived: any frame counts as the reply to what is in flight. */
 static void
-file_replied(struct file *f)
+file_replied(struct file *f, int is_pong)
 {
 	if (f->finishing) {
-		if (f->cli->pipeline) {
+		if (f->final_ping) {
+			if (is_pong)
+				file_disconnect(f);
+		} else if (f->cli->pipeline) {
 			if (f->received >= f->sent)
 				file_disconnect(f);
 			else
@@ -428,7 +444,7 @@ file_message_cb(struct ac_client *c, enum ac_msg_type type,
 			free(s);
 		}
 	}
-	file_replied(f);
+	file_replied(f, type == AC_MSG_HEARTBEAT);
 }
 
 /* The server sent an error frame, or one of its frames failed a check. */
@@ -444,7 +460,7 @@ file_error_cb(struct ac_client *c, enum ac_frame_status status,
 		output_error("bad frame from server: %s", text);
 	f->errors++;
 	f->cli->status = 1;
-	file_replied(f);
+	file_replied(f, 0);
 }
 
 /* The connection ended: done if we asked for it, a failure otherwise. */
