@@ -147,6 +147,11 @@ def main(cases):
 def run(argv, stdin_data=None, timeout=60, stdin=None):
     """Run a program; return (status, stdout text, stderr text)."""
     import subprocess
+    # AC_TEST_WRAPPER (such as "libtool --mode=execute valgrind -q
+    # --error-exitcode=9") runs our own programs under a checker.
+    wrapper = os.environ.get("AC_TEST_WRAPPER", "").split()
+    if wrapper and argv[0].startswith(builddir()):
+        argv = wrapper + list(argv)
     p = subprocess.run(argv, input=stdin_data, stdin=stdin,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=timeout)

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""The client library's reconnecting (tests/client/reconnect.c): attempts
+against a port where nothing listens yet back off exponentially up to the
+cap; after a lost connection a new session is made; a local disconnect
+sends `disconnect` and stops. TAP on stdout."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import acwire  # noqa: E402
+from acwire import encode  # noqa: E402
+
+KEY = b"default-key"
+PROG = os.path.join(acwire.builddir(), "tests", "client", "reconnect")
+
+
+def recv_frame(conn, buf):
+    while True:
+        r = acwire.decode_one(KEY, buf[0])
+        if r:
+            buf[0] = buf[0][r[2]:]
+            return r[0], r[1]
+        data = conn.recv(65536)
+        if not data:
+            return None
+        buf[0] += data
+
+
+def handshake(conn, sid):
+    conn.sendall(encode(KEY, "session_init", "Session established", sid))
+    buf = [b""]
+    h, c = recv_frame(conn, buf)
+    assert h["type"] == "session_ack" and h["session_id"] == sid, h
+    return buf
+
+
+def case_reconnect(t):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    wrapper = os.environ.get("AC_TEST_WRAPPER", "").split()
+    p = subprocess.Popen(wrapper + [PROG, "127.0.0.1", str(port)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.2)
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(2)
+    ls.settimeout(5)
+    sids = [str(uuid.uuid4()), str(uuid.uuid4())]
+    disconnect = None
+    try:
+        c1, _ = ls.accept()
+        c1.settimeout(5)
+        handshake(c1, sids[0])
+        c1.close()                      # the connection is lost
+        c2, _ = ls.accept()
+        c2.settimeout(5)
+        buf = handshake(c2, sids[1])
+        while True:
+            r = recv_frame(c2, buf)
+            if r is None or r[0]["type"] == "disconnect":
+                disconnect = r
+                break
+        c2.close()
+    finally:
+        ls.close()
+    out, err = p.communicate(timeout=20)
+    events = [l.split(" ", 2) for l in out.decode().splitlines()]
+    fails = [int(e[0]) for e in events if e[1] == "connect"]
+    gaps = [b - a for a, b in zip(fails, fails[1:])]
+    t.ok(p.returncode == 0, "reconnect: the program connected twice",
+         out.decode() + err.decode())
+    t.ok(len(fails) >= 3, "reconnect: retried while nothing listened (%d)"
+         % len(fails), out.decode())
+    t.ok(len(gaps) >= 2 and gaps[0] >= 90 and gaps[1] >= 1.5 * gaps[0] - 20
+         and max(gaps) < 400 + 300,
+         "reconnect: delays double and stay under the cap %r" % gaps)
+    kinds = [e[1] for e in events if e[1] != "connect"]
+    t.ok(kinds == ["connected", "lost", "connected", "local"],
+         "reconnect: connected, lost, connected again, local end",
+         out.decode())
+    t.ok([e[2] for e in events if e[1] == "connected"] == sids,
+         "reconnect: each connection reports its own session id",
+         out.decode())
+    t.ok(disconnect is not None and disconnect[0]["session_id"] == sids[1]
+         and b"test done" in disconnect[1],
+         "reconnect: disconnect sent with the new session id and reason",
+         repr(disconnect))
+
+
+acwire.main([case_reconnect])
