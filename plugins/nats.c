@@ -1,0 +1,1336 @@
+/*
+ * nats.c - join several asyncchatd servers through NATS.
+ *
+ * Every `message` or `chunk` a local session sends is published, byte for
+ * byte, to <subject_prefix>.broadcast with the node's name and a random
+ * instance id in NATS message headers. Every frame another node published
+ * there is verified with the shared key and queued to all local sessions.
+ * The plugin returns AC_PLUGIN_CONTINUE and delivers nothing locally itself:
+ * the intended chain is `load = broadcast, nats` (docs/SCALING.md).
+ *
+ * Threads. libnats runs its own threads whatever the set-up: with or
+ * without its libevent adapter, a subscription's callback runs on a
+ * delivery thread of the library (sub.c starts one per asynchronous
+ * subscription, or uses the library's pool), and the connection callbacks
+ * run on its asynchronous-callback thread. The adapter would in addition
+ * call event_add() from the library's reconnect thread, which is safe only
+ * if the server made its event_base after evthread_use_pthreads(). So the
+ * adapter is not used: libnats keeps its own socket threads, and the only
+ * bridge to the server's single loop thread is
+ *  - inbound: a locked queue plus an eventfd watched by an ordinary event
+ *    on the loop (write(2) on an eventfd is safe from any thread, so no
+ *    libevent call is ever made off the loop thread);
+ *  - outbound: a locked queue drained by one publisher thread of ours,
+ *    which also makes the (possibly blocking) connect, so the loop never
+ *    waits for NATS at all.
+ * No host function is called from any thread but the loop's.
+ *
+ * Names start with acnats_ rather than nats_, which is libnats' namespace.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <nats/nats.h>
+
+#include <asyncchat/frame.h>
+#include <asyncchat/plugin.h>
+
+#define ACNATS_DEFAULT_SERVER		"nats://127.0.0.1:4222"
+#define ACNATS_DEFAULT_PREFIX		"asyncchat"
+#define ACNATS_DEFAULT_MAX_PENDING	10000
+#define ACNATS_DEFAULT_PENDING_BYTES	(64 * 1024 * 1024)
+#define ACNATS_DEFAULT_RECONNECT_WAIT	2000	/* ms, libnats' own default */
+#define ACNATS_CONNECT_TIMEOUT		2000	/* ms, per connect attempt */
+#define ACNATS_STOP_TIMEOUT		3000	/* ms, for each wait in fini */
+#define ACNATS_INBOUND_MAX_BYTES	(64 * 1024 * 1024)
+#define ACNATS_BATCH			256	/* frames per loop wake-up */
+#define ACNATS_MAX_SERVERS		64
+
+/* The NATS message headers that carry the origin. */
+#define ACNATS_HDR_NODE			"Asyncchat-Node"
+#define ACNATS_HDR_INSTANCE		"Asyncchat-Instance"
+
+/* What travels through the queues. */
+enum acnats_kind {
+	ACNATS_FRAME,		/* a frame: outbound, or verified inbound */
+	ACNATS_REFUSED,		/* the first bad frame of a streak */
+	ACNATS_ACCEPTED,	/* a good frame ended a streak of bad ones */
+	ACNATS_LINK_UP,		/* text: the server's URL */
+	ACNATS_LINK_DOWN,
+	ACNATS_PUB_FAILED,	/* the first failed publish of a streak */
+	ACNATS_PUB_OK,		/* a publish worked after failures */
+	ACNATS_ERROR,		/* text: an error from libnats */
+};
+
+/* One queued frame or notice. */
+struct acnats_item {
+	struct acnats_item	*next;
+	enum acnats_kind	 kind;
+	uint64_t		 count;	/* streak length, for the notices */
+	const char		*why;	/* static text: a reason token */
+	char			 text[128];
+	size_t			 len;
+	uint8_t			 data[];
+};
+
+/* A FIFO of items, with its size. */
+struct acnats_queue {
+	struct acnats_item	*head;
+	struct acnats_item	*tail;
+	size_t			 n;
+	size_t			 bytes;
+};
+
+/*
+ * Counters. The ones under `mu` are touched by NATS threads too; a later
+ * metrics endpoint can read them the same way.
+ */
+struct acnats_stats {
+	uint64_t	queued;		/* frames put on the outgoing queue */
+	uint64_t	dropped;	/* outgoing frames dropped: queue full */
+	uint64_t	published;	/* handed to libnats */
+	uint64_t	publish_failed;	/* refused by libnats */
+	uint64_t	received;	/* messages from the subject */
+	uint64_t	own;		/* our own, ignored */
+	uint64_t	refused;	/* failed verification */
+	uint64_t	overflow;	/* verified but the inbound queue was full */
+	uint64_t	delivered;	/* frames handed to broadcast_raw */
+	uint64_t	deliveries;	/* sessions they were queued to */
+};
+
+/* The plugin's state: configuration, queues, threads. */
+struct acnats {
+	struct ac_plugin		*p;
+	const struct ac_host_api	*host;
+	const struct ac_key		*key;
+
+	/* Configuration (immutable once the thread runs). */
+	char		*servers[ACNATS_MAX_SERVERS];
+	int		 nservers;
+	char		*servers_text;
+	char		*subject;
+	char		*node;
+	char		 instance[33];
+	char		*user;
+	char		*password;
+	char		*token;
+	char		*credentials;
+	char		*tls_ca;
+	char		*tls_cert;
+	char		*tls_key;
+	char		*tls_hostname;
+	size_t		 max_pending;
+	size_t		 max_pending_bytes;
+	int64_t		 reconnect_wait;
+	natsOptions	*opts;
+
+	/* Shared with the NATS threads, under mu. */
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cond;
+	struct acnats_queue out;	/* loop -> publisher thread */
+	struct acnats_queue in;		/* NATS threads -> loop */
+	int		 in_signalled;	/* the eventfd has been written */
+	int		 link_up;
+	int		 stopping;
+	int		 sub_done;	/* the subscription's last callback ran */
+	int		 conn_closed;	/* the connection's closed callback ran */
+	uint64_t	 bad_streak;
+	struct acnats_stats stats;
+
+	/* Loop thread only. */
+	int		 efd;
+	struct event	*ev;
+	pthread_t	 thread;
+	int		 thread_started;
+	uint64_t	 drop_streak;
+	uint64_t	 dropped_while_down;
+	int		 leak;		/* libnats did not let go in time */
+};
+
+/*
+ * libnats is one per process, and a reload initialises the new plugin
+ * instance before it finalises the old one: only the last instance to go
+ * closes the library. Both run on the loop thread.
+ */
+static int	acnats_instances;
+
+static int	acnats_init(struct ac_plugin *, const struct ac_host_api *,
+		    const struct ac_plugin_option *, size_t, void **);
+static void	acnats_fini(void *);
+static int	acnats_process_message(void *, struct ac_session *,
+		    const struct ac_message *, const struct ac_frame *);
+
+AC_PLUGIN_DESCRIPTOR = {
+	AC_PLUGIN_HEADER,
+	.name = "nats",
+	.version = PACKAGE_VERSION,
+	.description = "joins several servers through NATS: publishes local "
+	    "messages, delivers the other nodes' ones to local sessions",
+	.init = acnats_init,
+	.fini = acnats_fini,
+	.process_message = acnats_process_message,
+};
+
+/* Append an item to a queue. */
+static void
+acnats_queue_push(struct acnats_queue *q, struct acnats_item *it)
+{
+	it->next = NULL;
+	if (q->tail != NULL)
+		q->tail->next = it;
+	else
+		q->head = it;
+	q->tail = it;
+	q->n++;
+	q->bytes += it->len;
+}
+
+/* Take the first item off a queue, or NULL if it is empty. */
+static struct acnats_item *
+acnats_queue_pop(struct acnats_queue *q)
+{
+	struct acnats_item	*it;
+
+	if ((it = q->head) == NULL)
+		return (NULL);
+	if ((q->head = it->next) == NULL)
+		q->tail = NULL;
+	q->n--;
+	q->bytes -= it->len;
+	it->next = NULL;
+	return (it);
+}
+
+/* Free every item of a queue. */
+static void
+acnats_queue_clear(struct acnats_queue *q)
+{
+	struct acnats_item	*it;
+
+	while ((it = acnats_queue_pop(q)) != NULL)
+		free(it);
+}
+
+/* Make an item, with room for len bytes of frame; NULL if out of memory. */
+static struct acnats_item *
+acnats_item_new(enum acnats_kind kind, const void *data, size_t len)
+{
+	struct acnats_item	*it;
+
+	if ((it = calloc(1, sizeof *it + len)) == NULL)
+		return (NULL);
+	it->kind = kind;
+	it->len = len;
+	if (len != 0)
+		memcpy(it->data, data, len);
+	return (it);
+}
+
+/* Make a notice item with printf-style text; NULL if out of memory. */
+static struct acnats_item *
+acnats_notice_new(enum acnats_kind kind, const char *fmt, ...)
+{
+	struct acnats_item	*it;
+	va_list			 ap;
+
+	if ((it = acnats_item_new(kind, NULL, 0)) == NULL)
+		return (NULL);
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(it->text, sizeof it->text, fmt, ap);
+		va_end(ap);
+	}
+	return (it);
+}
+
+/*
+ * Queue an item for the loop thread, with mu held; returns non-zero when
+ * the caller must wake the loop (after unlocking) with acnats_wake().
+ */
+static int
+acnats_post_locked(struct acnats *an, struct acnats_item *it)
+{
+	if (it == NULL)
+		return (0);
+	acnats_queue_push(&an->in, it);
+	if (an->in_signalled)
+		return (0);
+	an->in_signalled = 1;
+	return (1);
+}
+
+/* Wake the loop thread: one write on the eventfd, from any thread. */
+static void
+acnats_wake(struct acnats *an)
+{
+	uint64_t	one = 1;
+	ssize_t		n;
+
+	do
+		n = write(an->efd, &one, sizeof one);
+	while (n == -1 && errno == EINTR);
+	/* EAGAIN means the counter is saturated: the loop is awake anyway. */
+}
+
+/* Queue an item for the loop thread from a NATS thread. */
+static void
+acnats_post(struct acnats *an, struct acnats_item *it)
+{
+	int	wake;
+
+	pthread_mutex_lock(&an->mu);
+	wake = acnats_post_locked(an, it);
+	pthread_mutex_unlock(&an->mu);
+	if (wake)
+		acnats_wake(an);
+}
+
+/*
+ * Check a frame from the subject: one whole frame, checks 1-7 with the
+ * shared key, and a `message` or `chunk`. Returns NULL when it is good,
+ * else a short reason token. Runs on a NATS thread: the key may be used
+ * from several threads (key.h) and lives until fini.
+ */
+static const char *
+acnats_verify(const struct ac_key *key, const uint8_t *buf, size_t len)
+{
+	struct ac_limits	 limits;
+	struct ac_message	 msg;
+	enum ac_frame_status	 st;
+	size_t			 consumed = 0;
+	const char		*why = NULL;
+
+	ac_limits_default(&limits);
+	memset(&msg, 0, sizeof msg);
+	st = ac_frame_decode(key, &limits, buf, len, &consumed, &msg);
+	if (st == AC_FRAME_NEED_MORE)
+		return ("truncated");
+	if (st != AC_FRAME_OK)
+		return (ac_frame_status_name(st));
+	if (consumed != len)
+		why = "trailing_bytes";
+	else if (msg.type != AC_MSG_MESSAGE && msg.type != AC_MSG_CHUNK)
+		why = "not_a_message";
+	ac_message_clear(&msg);
+	return (why);
+}
+
+/*
+ * A message from the subject (a libnats delivery thread). Verify it here,
+ * off the loop thread, and queue good frames for the loop; bad ones are
+ * counted, and only the first of a streak is queued, as a notice.
+ */
+static void
+acnats_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m,
+    void *arg)
+{
+	struct acnats		*an = arg;
+	struct acnats_item	*it = NULL, *ok;
+	const char		*inst = NULL, *node = NULL, *why;
+	const uint8_t		*data;
+	size_t			 len;
+	int			 wake = 0;
+
+	data = (const uint8_t *)natsMsg_GetData(m);
+	len = (size_t)natsMsg_GetDataLength(m);
+	if (natsMsgHeader_Get(m, ACNATS_HDR_INSTANCE, &inst) != NATS_OK)
+		inst = NULL;
+	if (natsMsgHeader_Get(m, ACNATS_HDR_NODE, &node) != NATS_OK)
+		node = NULL;
+
+	if (inst != NULL && strcmp(inst, an->instance) == 0) {
+		pthread_mutex_lock(&an->mu);
+		an->stats.received++;
+		an->stats.own++;
+		pthread_mutex_unlock(&an->mu);
+		natsMsg_Destroy(m);
+		return;
+	}
+
+	why = (data == NULL) ? "empty" : acnats_verify(an->key, data, len);
+	if (why == NULL)
+		it = acnats_item_new(ACNATS_FRAME, data, len);
+
+	pthread_mutex_lock(&an->mu);
+	an->stats.received++;
+	if (why != NULL) {
+		an->stats.refused++;
+		if (an->bad_streak++ == 0) {
+			it = acnats_notice_new(ACNATS_REFUSED, "%s",
+			    node != NULL ? node : "unknown");
+			if (it != NULL)
+				it->why = why;
+			wake = acnats_post_locked(an, it);
+		}
+	} else if (it == NULL ||
+	    an->in.bytes + len > ACNATS_INBOUND_MAX_BYTES) {
+		an->stats.overflow++;
+		free(it);
+	} else {
+		if (an->bad_streak != 0) {
+			if ((ok = acnats_notice_new(ACNATS_ACCEPTED,
+			    NULL)) != NULL)
+				ok->count = an->bad_streak;
+			wake |= acnats_post_locked(an, ok);
+			an->bad_streak = 0;
+		}
+		wake |= acnats_post_locked(an, it);
+	}
+	pthread_mutex_unlock(&an->mu);
+	if (wake)
+		acnats_wake(an);
+	natsMsg_Destroy(m);
+}
+
+/* The subscription is closed and its last callback returned. */
+static void
+acnats_on_sub_done(void *arg)
+{
+	struct acnats	*an = arg;
+
+	pthread_mutex_lock(&an->mu);
+	an->sub_done = 1;
+	pthread_cond_broadcast(&an->cond);
+	pthread_mutex_unlock(&an->mu);
+}
+
+/* The link is up (first connect or reconnect): resume publishing. */
+static void
+acnats_on_connected(natsConnection *nc, void *arg)
+{
+	struct acnats		*an = arg;
+	struct acnats_item	*it;
+	char			 url[256];
+	int			 wake;
+
+	if (natsConnection_GetConnectedUrl(nc, url, sizeof url) != NATS_OK)
+		snprintf(url, sizeof url, "?");
+	it = acnats_notice_new(ACNATS_LINK_UP, "%s", url);
+	pthread_mutex_lock(&an->mu);
+	an->link_up = 1;
+	pthread_cond_broadcast(&an->cond);
+	wake = acnats_post_locked(an, it);
+	pthread_mutex_unlock(&an->mu);
+	if (wake)
+		acnats_wake(an);
+}
+
+/* The link is down: libnats reconnects by itself; stop publishing. */
+static void
+acnats_on_disconnected(natsConnection *nc, void *arg)
+{
+	struct acnats		*an = arg;
+	struct acnats_item	*it;
+	int			 wake = 0;
+
+	it = acnats_notice_new(ACNATS_LINK_DOWN, NULL);
+	pthread_mutex_lock(&an->mu);
+	an->link_up = 0;
+	if (!an->stopping)
+		wake = acnats_post_locked(an, it);
+	else
+		free(it);
+	pthread_mutex_unlock(&an->mu);
+	if (wake)
+		acnats_wake(an);
+}
+
+/* The connection is closed for good: its last connection callback. */
+static void
+acnats_on_closed(natsConnection *nc, void *arg)
+{
+	struct acnats		*an = arg;
+	struct acnats_item	*it = NULL;
+	const char		*err = NULL;
+	int			 wake = 0;
+
+	pthread_mutex_lock(&an->mu);
+	if (!an->stopping) {
+		natsConnection_GetLastError(nc, &err);
+		it = acnats_notice_new(ACNATS_ERROR, "connection closed: %s",
+		    err != NULL && *err != '\0' ? err : "no reason given");
+		wake = acnats_post_locked(an, it);
+	}
+	an->link_up = 0;
+	an->conn_closed = 1;
+	pthread_cond_broadcast(&an->cond);
+	pthread_mutex_unlock(&an->mu);
+	if (wake)
+		acnats_wake(an);
+}
+
+/* An asynchronous error (a slow consumer, a permissions violation). */
+static void
+acnats_on_error(natsConnection *nc, natsSubscription *sub, natsStatus err,
+    void *arg)
+{
+	struct acnats	*an = arg;
+	const char	*last = NULL;
+
+	natsConnection_GetLastError(nc, &last);
+	acnats_post(an, acnats_notice_new(ACNATS_ERROR, "%s%s%s",
+	    natsStatus_GetText(err), last != NULL && *last != '\0' ? ": " : "",
+	    last != NULL ? last : ""));
+}
+
+/* Publish one frame with the origin headers; returns a libnats status. */
+static natsStatus
+acnats_publish(struct acnats *an, natsConnection *nc,
+    const struct acnats_item *it)
+{
+	natsMsg		*m = NULL;
+	natsStatus	 s;
+
+	if (it->len > INT_MAX)
+		return (NATS_MAX_PAYLOAD);
+	s = natsMsg_Create(&m, an->subject, NULL, (const char *)it->data,
+	    (int)it->len);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, ACNATS_HDR_NODE, an->node);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, ACNATS_HDR_INSTANCE, an->instance);
+	if (s == NATS_OK)
+		s = natsConnection_PublishMsg(nc, m);
+	natsMsg_Destroy(m);
+	return (s);
+}
+
+/*
+ * Wait, with mu held, until *flag is set or ms milliseconds pass; returns
+ * 0, or -1 on timeout.
+ */
+static int
+acnats_wait_flag(struct acnats *an, const int *flag, int ms)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	while (!*flag) {
+		if (pthread_cond_timedwait(&an->cond, &an->mu, &ts) ==
+		    ETIMEDOUT)
+			return (*flag ? 0 : -1);
+	}
+	return (0);
+}
+
+/*
+ * The publisher thread: connect (libnats retries in the background when no
+ * server answers), subscribe, then publish the outgoing queue in order
+ * while the link is up, until fini says stop. Then unsubscribe and close,
+ * waiting (bounded) for libnats' last callbacks so that fini may free the
+ * state they use.
+ */
+static void *
+acnats_thread(void *arg)
+{
+	struct acnats		*an = arg;
+	struct acnats_item	*it;
+	natsConnection		*nc = NULL;
+	natsSubscription	*sub = NULL;
+	natsStatus		 s;
+	uint64_t		 fail_streak = 0;
+	int			 connected, stopping;
+
+	connected = 0;
+	s = natsConnection_Connect(&nc, an->opts);
+	if (s == NATS_OK)
+		connected = 1;
+	else if (s == NATS_NOT_YET_CONNECTED)
+		acnats_post(an, acnats_notice_new(ACNATS_LINK_DOWN, NULL));
+	else {
+		acnats_post(an, acnats_notice_new(ACNATS_ERROR, "cannot use "
+		    "NATS: %s; no messages cross to other nodes",
+		    nats_GetLastError(NULL)));
+		nc = NULL;
+	}
+	if (nc != NULL) {
+		s = natsConnection_Subscribe(&sub, nc, an->subject,
+		    acnats_on_msg, an);
+		if (s == NATS_OK)
+			s = natsSubscription_SetOnCompleteCB(sub,
+			    acnats_on_sub_done, an);
+		if (s != NATS_OK) {
+			acnats_post(an, acnats_notice_new(ACNATS_ERROR,
+			    "cannot subscribe to %s: %s", an->subject,
+			    natsStatus_GetText(s)));
+			if (sub != NULL) {
+				natsSubscription_Destroy(sub);
+				sub = NULL;
+			}
+		}
+	}
+	/* Say the link is up only once the subscription is on its way. */
+	if (connected)
+		acnats_on_connected(nc, an);
+
+	pthread_mutex_lock(&an->mu);
+	for (;;) {
+		while (!an->stopping && (an->out.head == NULL ||
+		    !an->link_up || nc == NULL))
+			pthread_cond_wait(&an->cond, &an->mu);
+		if (an->stopping)
+			break;
+		it = acnats_queue_pop(&an->out);
+		pthread_mutex_unlock(&an->mu);
+
+		s = acnats_publish(an, nc, it);
+		free(it);
+
+		pthread_mutex_lock(&an->mu);
+		if (s == NATS_OK) {
+			an->stats.published++;
+			if (fail_streak != 0) {
+				it = acnats_notice_new(ACNATS_PUB_OK, NULL);
+				if (it != NULL)
+					it->count = fail_streak;
+				if (acnats_post_locked(an, it))
+					acnats_wake(an);
+				fail_streak = 0;
+			}
+		} else {
+			an->stats.publish_failed++;
+			if (fail_streak++ == 0 && acnats_post_locked(an,
+			    acnats_notice_new(ACNATS_PUB_FAILED, "%s%s",
+			    natsStatus_GetText(s), s == NATS_MAX_PAYLOAD ?
+			    " (raise max_payload in the NATS server)" : "")))
+				acnats_wake(an);
+		}
+	}
+	pthread_mutex_unlock(&an->mu);
+
+	/* Stop: no callback may run once this function returns. */
+	stopping = 0;
+	if (sub != NULL) {
+		natsSubscription_Unsubscribe(sub);
+		pthread_mutex_lock(&an->mu);
+		if (acnats_wait_flag(an, &an->sub_done,
+		    ACNATS_STOP_TIMEOUT) != 0)
+			stopping = 1;
+		pthread_mutex_unlock(&an->mu);
+		natsSubscription_Destroy(sub);
+	}
+	if (nc != NULL) {
+		natsConnection_Close(nc);
+		pthread_mutex_lock(&an->mu);
+		if (acnats_wait_flag(an, &an->conn_closed,
+		    ACNATS_STOP_TIMEOUT) != 0)
+			stopping = 1;
+		pthread_mutex_unlock(&an->mu);
+		natsConnection_Destroy(nc);
+	}
+	/* fini reads this after the join. */
+	an->leak = stopping;
+	return (NULL);
+}
+
+/*
+ * The eventfd is readable (loop thread): deliver the verified frames to
+ * every local session and log the notices, at most ACNATS_BATCH at a time
+ * so that local sessions are served in between.
+ */
+static void
+acnats_wakeup_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct acnats		*an = arg;
+	struct acnats_queue	 batch = { NULL, NULL, 0, 0 };
+	struct acnats_item	*it;
+	uint64_t		 v, dropped;
+	int			 n, more;
+
+	while (read(an->efd, &v, sizeof v) == -1 && errno == EINTR)
+		;
+	pthread_mutex_lock(&an->mu);
+	for (n = 0; n < ACNATS_BATCH; n++) {
+		if ((it = acnats_queue_pop(&an->in)) == NULL)
+			break;
+		acnats_queue_push(&batch, it);
+	}
+	if (!(more = (an->in.head != NULL)))
+		an->in_signalled = 0;
+	pthread_mutex_unlock(&an->mu);
+
+	while ((it = acnats_queue_pop(&batch)) != NULL) {
+		switch (it->kind) {
+		case ACNATS_FRAME:
+			n = an->host->broadcast_raw(an->p, it->data, it->len,
+			    NULL);
+			an->stats.delivered++;	/* loop-only counter */
+			an->stats.deliveries += (uint64_t)n;
+			break;
+		case ACNATS_REFUSED:
+			an->host->log(an->p, AC_LOG_WARNING, "refused a frame "
+			    "from NATS (node %s): %s; further bad frames are "
+			    "counted, not logged, until a good one comes",
+			    it->text, it->why);
+			break;
+		case ACNATS_ACCEPTED:
+			an->host->log(an->p, AC_LOG_INFO, "good frames from "
+			    "NATS again, after %llu refused (%llu refused in "
+			    "all)", (unsigned long long)it->count,
+			    (unsigned long long)an->stats.refused);
+			break;
+		case ACNATS_LINK_UP:
+			dropped = an->dropped_while_down;
+			an->dropped_while_down = 0;
+			an->host->log(an->p, AC_LOG_INFO, "link to NATS up "
+			    "(%s) as node %s: frames cross to other nodes",
+			    it->text, an->node);
+			if (dropped != 0)
+				an->host->log(an->p, AC_LOG_WARNING, "%llu "
+				    "frames were dropped while the link was "
+				    "down (max_pending %zu)",
+				    (unsigned long long)dropped,
+				    an->max_pending);
+			break;
+		case ACNATS_LINK_DOWN:
+			an->host->log(an->p, AC_LOG_WARNING, "link to NATS "
+			    "down (%s): local sessions are still served; "
+			    "up to %zu outgoing frames are kept until it "
+			    "comes back", an->servers_text, an->max_pending);
+			break;
+		case ACNATS_PUB_FAILED:
+			an->host->log(an->p, AC_LOG_WARNING, "publish to %s "
+			    "failed: %s; further failures are counted, not "
+			    "logged", an->subject, it->text);
+			break;
+		case ACNATS_PUB_OK:
+			an->host->log(an->p, AC_LOG_INFO, "publishing again "
+			    "after %llu failed", (unsigned long long)it->count);
+			break;
+		case ACNATS_ERROR:
+			an->host->log(an->p, AC_LOG_ERROR, "%s", it->text);
+			break;
+		}
+		free(it);
+	}
+	if (more)
+		event_active(an->ev, EV_READ, 1);
+}
+
+/*
+ * A local message or chunk: queue a copy for the publisher thread. When the
+ * queue is full (the link has been down for a while, or NATS cannot keep
+ * up) the frame is dropped and counted; the first drop of a streak is
+ * logged.
+ */
+static int
+acnats_process_message(void *state, struct ac_session *from,
+    const struct ac_message *msg, const struct ac_frame *frame)
+{
+	struct acnats		*an = state;
+	struct acnats_item	*it;
+	const uint8_t		*bytes;
+	size_t			 len;
+	int			 full, up;
+
+	bytes = an->host->frame_bytes(frame, &len);
+	if ((it = acnats_item_new(ACNATS_FRAME, bytes, len)) == NULL)
+		return (-1);
+
+	pthread_mutex_lock(&an->mu);
+	full = an->out.n >= an->max_pending ||
+	    an->out.bytes + len > an->max_pending_bytes;
+	up = an->link_up;
+	if (full)
+		an->stats.dropped++;
+	else {
+		acnats_queue_push(&an->out, it);
+		an->stats.queued++;
+		if (up)
+			pthread_cond_signal(&an->cond);
+	}
+	pthread_mutex_unlock(&an->mu);
+
+	if (full) {
+		free(it);
+		if (!up)
+			an->dropped_while_down++;
+		if (an->drop_streak++ == 0)
+			an->host->log(an->p, AC_LOG_WARNING, "outgoing queue "
+			    "full (%zu frames, max_pending %zu; link %s): "
+			    "dropping frames for other nodes until it drains",
+			    an->out.n, an->max_pending, up ? "up" : "down");
+	} else if (an->drop_streak != 0) {
+		an->host->log(an->p, AC_LOG_INFO, "outgoing queue has room "
+		    "again after %llu dropped frames (%llu in all)",
+		    (unsigned long long)an->drop_streak,
+		    (unsigned long long)an->stats.dropped);
+		an->drop_streak = 0;
+	}
+	return (AC_PLUGIN_CONTINUE);
+}
+
+/* Parse a count in [min, max]; returns 0, or -1 if it is not one. */
+static int
+acnats_parse_size(const char *s, unsigned long long min,
+    unsigned long long max, unsigned long long *out)
+{
+	unsigned long long	 v;
+	char			*end;
+
+	if (*s < '0' || *s > '9')
+		return (-1);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return (-1);
+	*out = v;
+	return (0);
+}
+
+/* Non-zero when s is a usable subject prefix: tokens without wildcards. */
+static int
+acnats_valid_prefix(const char *s)
+{
+	const char	*c;
+
+	if (*s == '\0' || *s == '.' || s[strlen(s) - 1] == '.' ||
+	    strstr(s, "..") != NULL)
+		return (0);
+	for (c = s; *c != '\0'; c++) {
+		if (*c <= ' ' || *c == 0x7f || *c == '*' || *c == '>')
+			return (0);
+	}
+	return (1);
+}
+
+/* Non-zero when s can go in a NATS header value: printable, no spaces. */
+static int
+acnats_valid_name(const char *s)
+{
+	const char	*c;
+
+	if (*s == '\0' || strlen(s) > 200)
+		return (0);
+	for (c = s; *c != '\0'; c++) {
+		if ((unsigned char)*c <= ' ' || *c == 0x7f || *c == ':')
+			return (0);
+	}
+	return (1);
+}
+
+/* Split the comma-separated servers value into an->servers. */
+static int
+acnats_parse_servers(struct acnats *an, const struct ac_plugin_option *o)
+{
+	char	*copy, *cp, *tok, *end;
+
+	copy = strdup(o->value);
+	if (copy == NULL)
+		return (-1);
+	for (cp = copy; (tok = strsep(&cp, ",")) != NULL; ) {
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		end = tok + strlen(tok);
+		while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (*tok == '\0')
+			continue;
+		if (strncmp(tok, "nats://", 7) != 0 &&
+		    strncmp(tok, "tls://", 6) != 0) {
+			an->host->log(an->p, AC_LOG_ERROR, "line %d: servers: "
+			    "'%s' is not a nats:// or tls:// URL", o->line,
+			    tok);
+			free(copy);
+			return (-1);
+		}
+		if (an->nservers == ACNATS_MAX_SERVERS) {
+			an->host->log(an->p, AC_LOG_ERROR, "line %d: servers: "
+			    "more than %d URLs", o->line, ACNATS_MAX_SERVERS);
+			free(copy);
+			return (-1);
+		}
+		if ((an->servers[an->nservers] = strdup(tok)) == NULL) {
+			free(copy);
+			return (-1);
+		}
+		an->nservers++;
+	}
+	free(copy);
+	if (an->nservers == 0) {
+		an->host->log(an->p, AC_LOG_ERROR, "line %d: servers: no URL "
+		    "given", o->line);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Keep a copy of a string option in *slot; returns 0, or -1. */
+static int
+acnats_set_string(char **slot, const char *value)
+{
+	free(*slot);
+	*slot = strdup(value);
+	return (*slot == NULL ? -1 : 0);
+}
+
+/*
+ * Read the [plugin.nats] options into an. Every error is logged naming the
+ * line and the key.
+ */
+static int
+acnats_configure(struct acnats *an, const struct ac_plugin_option *opts,
+    size_t nopts)
+{
+	static const char *const	 keys[] = {
+		"servers", "subject_prefix", "node_name", "user", "password",
+		"token", "credentials", "tls_ca", "tls_cert", "tls_key",
+		"tls_hostname", "max_pending", "max_pending_bytes",
+		"reconnect_wait", NULL
+	};
+	char				**strs[] = {
+		NULL, NULL, &an->node, &an->user, &an->password, &an->token,
+		&an->credentials, &an->tls_ca, &an->tls_cert, &an->tls_key,
+		&an->tls_hostname
+	};
+	const struct ac_plugin_option	*o;
+	const char			*prefix = ACNATS_DEFAULT_PREFIX;
+	unsigned long long		 v;
+	unsigned int			 seen = 0;
+	size_t				 i, k;
+	int				 line_token = 0, line_user = 0;
+
+	an->max_pending = ACNATS_DEFAULT_MAX_PENDING;
+	an->max_pending_bytes = ACNATS_DEFAULT_PENDING_BYTES;
+	an->reconnect_wait = ACNATS_DEFAULT_RECONNECT_WAIT;
+
+	for (i = 0; i < nopts; i++) {
+		o = &opts[i];
+		for (k = 0; keys[k] != NULL; k++) {
+			if (strcmp(o->key, keys[k]) == 0)
+				break;
+		}
+		if (keys[k] == NULL) {
+			an->host->log(an->p, AC_LOG_ERROR, "line %d: unknown "
+			    "option '%s' (known: servers, subject_prefix, "
+			    "node_name, user, password, token, credentials, "
+			    "tls_ca, tls_cert, tls_key, tls_hostname, "
+			    "max_pending, max_pending_bytes, reconnect_wait)",
+			    o->line, o->key);
+			return (-1);
+		}
+		if (seen & (1U << k)) {
+			an->host->log(an->p, AC_LOG_ERROR, "line %d: %s given "
+			    "twice", o->line, o->key);
+			return (-1);
+		}
+		seen |= 1U << k;
+
+		if (k == 0) {
+			if (acnats_parse_servers(an, o) != 0)
+				return (-1);
+			continue;
+		}
+		if (k == 1) {
+			if (!acnats_valid_prefix(o->value)) {
+				an->host->log(an->p, AC_LOG_ERROR, "line %d: "
+				    "subject_prefix: '%s' is not a NATS "
+				    "subject without wildcards", o->line,
+				    o->value);
+				return (-1);
+			}
+			prefix = o->value;
+			continue;
+		}
+		if (strcmp(o->key, "max_pending") == 0 ||
+		    strcmp(o->key, "max_pending_bytes") == 0 ||
+		    strcmp(o->key, "reconnect_wait") == 0) {
+			if (acnats_parse_size(o->value, 1,
+			    o->key[0] == 'r' ? 3600000ULL : SIZE_MAX / 2,
+			    &v) != 0) {
+				an->host->log(an->p, AC_LOG_ERROR, "line %d: "
+				    "%s: bad value '%s' (expected a positive "
+				    "integer%s)", o->line, o->key, o->value,
+				    o->key[0] == 'r' ? " of milliseconds" :
+				    "");
+				return (-1);
+			}
+			if (strcmp(o->key, "max_pending") == 0)
+				an->max_pending = (size_t)v;
+			else if (strcmp(o->key, "max_pending_bytes") == 0)
+				an->max_pending_bytes = (size_t)v;
+			else
+				an->reconnect_wait = (int64_t)v;
+			continue;
+		}
+		if (strcmp(o->key, "node_name") == 0 &&
+		    !acnats_valid_name(o->value)) {
+			an->host->log(an->p, AC_LOG_ERROR, "line %d: node_name: "
+			    "'%s' must be printable, without spaces or ':'",
+			    o->line, o->value);
+			return (-1);
+		}
+		if (strcmp(o->key, "token") == 0)
+			line_token = o->line;
+		if (strcmp(o->key, "user") == 0 ||
+		    strcmp(o->key, "credentials") == 0)
+			line_user = o->line;
+		if (acnats_set_string(strs[k], o->value) != 0)
+			return (-1);
+	}
+
+	if (an->password != NULL && an->user == NULL) {
+		an->host->log(an->p, AC_LOG_ERROR, "password given without "
+		    "user");
+		return (-1);
+	}
+	if (line_token != 0 && line_user != 0) {
+		an->host->log(an->p, AC_LOG_ERROR, "line %d: token cannot be "
+		    "combined with user or credentials (line %d)", line_token,
+		    line_user);
+		return (-1);
+	}
+	if (an->user != NULL && an->credentials != NULL) {
+		an->host->log(an->p, AC_LOG_ERROR, "user and credentials "
+		    "cannot be combined");
+		return (-1);
+	}
+	if ((an->tls_cert == NULL) != (an->tls_key == NULL)) {
+		an->host->log(an->p, AC_LOG_ERROR, "tls_cert and tls_key go "
+		    "together");
+		return (-1);
+	}
+
+	if (an->nservers == 0) {
+		if ((an->servers[0] = strdup(ACNATS_DEFAULT_SERVER)) == NULL)
+			return (-1);
+		an->nservers = 1;
+	}
+	if (asprintf(&an->subject, "%s.broadcast", prefix) == -1) {
+		an->subject = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
+/* Fill in what is derived: the default node name, the instance id, text. */
+static int
+acnats_derive(struct acnats *an)
+{
+	unsigned char	 rnd[16];
+	char		 host[256];
+	size_t		 i, len;
+	int		 n;
+
+	if (an->node == NULL) {
+		if (gethostname(host, sizeof host) != 0 || host[0] == '\0')
+			snprintf(host, sizeof host, "localhost");
+		host[sizeof host - 1] = '\0';
+		for (i = 0; host[i] != '\0'; i++) {
+			if ((unsigned char)host[i] <= ' ' || host[i] == ':')
+				host[i] = '_';
+		}
+		if (asprintf(&an->node, "%s-%ld", host, (long)getpid()) == -1) {
+			an->node = NULL;
+			return (-1);
+		}
+	}
+
+	/*
+	 * Own frames are recognised by a random id, not by node_name, so that
+	 * two nodes given the same name by mistake still hear each other.
+	 */
+	if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
+		for (i = 0; i < sizeof rnd; i++)
+			rnd[i] = (unsigned char)(random() ^ (getpid() >> i) ^
+			    (long)time(NULL));
+	}
+	for (i = 0; i < sizeof rnd; i++)
+		snprintf(an->instance + 2 * i, 3, "%02x", rnd[i]);
+
+	len = 1;
+	for (n = 0; n < an->nservers; n++)
+		len += strlen(an->servers[n]) + 2;
+	if ((an->servers_text = calloc(1, len)) == NULL)
+		return (-1);
+	for (i = 0, n = 0; n < an->nservers; n++) {
+		i += (size_t)snprintf(an->servers_text + i, len - i, "%s%s",
+		    n != 0 ? ", " : "", an->servers[n]);
+	}
+	return (0);
+}
+
+/* Log a libnats failure during init, with the library's own explanation. */
+static int
+acnats_nats_error(struct acnats *an, const char *what, natsStatus s)
+{
+	const char	*text;
+
+	text = nats_GetLastError(NULL);
+	an->host->log(an->p, AC_LOG_ERROR, "%s: %s", what,
+	    text != NULL && *text != '\0' ? text : natsStatus_GetText(s));
+	return (-1);
+}
+
+/* Build the libnats options from the configuration. */
+static int
+acnats_make_options(struct acnats *an)
+{
+	natsOptions	*o;
+	natsStatus	 s;
+
+	if ((s = natsOptions_Create(&an->opts)) != NATS_OK)
+		return (acnats_nats_error(an, "natsOptions_Create", s));
+	o = an->opts;
+	if ((s = natsOptions_SetServers(o, (const char **)an->servers,
+	    an->nservers)) != NATS_OK)
+		return (acnats_nats_error(an, "servers", s));
+	if ((s = natsOptions_SetName(o, an->node)) != NATS_OK ||
+	    (s = natsOptions_SetNoEcho(o, true)) != NATS_OK ||
+	    (s = natsOptions_SetTimeout(o, ACNATS_CONNECT_TIMEOUT)) !=
+	    NATS_OK ||
+	    (s = natsOptions_SetAllowReconnect(o, true)) != NATS_OK ||
+	    (s = natsOptions_SetMaxReconnect(o, -1)) != NATS_OK ||
+	    (s = natsOptions_SetReconnectWait(o, an->reconnect_wait)) !=
+	    NATS_OK ||
+	    (s = natsOptions_SetRetryOnFailedConnect(o, true,
+	    acnats_on_connected, an)) != NATS_OK ||
+	    (s = natsOptions_SetDisconnectedCB(o, acnats_on_disconnected,
+	    an)) != NATS_OK ||
+	    (s = natsOptions_SetReconnectedCB(o, acnats_on_connected, an)) !=
+	    NATS_OK ||
+	    (s = natsOptions_SetClosedCB(o, acnats_on_closed, an)) !=
+	    NATS_OK ||
+	    (s = natsOptions_SetErrorHandler(o, acnats_on_error, an)) !=
+	    NATS_OK)
+		return (acnats_nats_error(an, "libnats options", s));
+
+	if (an->user != NULL && (s = natsOptions_SetUserInfo(o, an->user,
+	    an->password != NULL ? an->password : "")) != NATS_OK)
+		return (acnats_nats_error(an, "user", s));
+	if (an->token != NULL &&
+	    (s = natsOptions_SetToken(o, an->token)) != NATS_OK)
+		return (acnats_nats_error(an, "token", s));
+	if (an->credentials != NULL && (s =
+	    natsOptions_SetUserCredentialsFromFiles(o, an->credentials,
+	    NULL)) != NATS_OK)
+		return (acnats_nats_error(an, "credentials", s));
+
+	if (an->tls_ca != NULL || an->tls_cert != NULL ||
+	    an->tls_hostname != NULL) {
+		if ((s = natsOptions_SetSecure(o, true)) != NATS_OK)
+			return (acnats_nats_error(an, "TLS", s));
+	}
+	if (an->tls_ca != NULL && (s = natsOptions_LoadCATrustedCertificates(o,
+	    an->tls_ca)) != NATS_OK)
+		return (acnats_nats_error(an, "tls_ca", s));
+	if (an->tls_cert != NULL && (s = natsOptions_LoadCertificatesChain(o,
+	    an->tls_cert, an->tls_key)) != NATS_OK)
+		return (acnats_nats_error(an, "tls_cert/tls_key", s));
+	if (an->tls_hostname != NULL && (s =
+	    natsOptions_SetExpectedHostname(o, an->tls_hostname)) != NATS_OK)
+		return (acnats_nats_error(an, "tls_hostname", s));
+	return (0);
+}
+
+/* Free the state and everything it owns (the threads are gone). */
+static void
+acnats_free(struct acnats *an)
+{
+	int	i;
+
+	if (an->ev != NULL)
+		event_free(an->ev);
+	if (an->efd != -1)
+		close(an->efd);
+	acnats_queue_clear(&an->in);
+	acnats_queue_clear(&an->out);
+	if (an->opts != NULL)
+		natsOptions_Destroy(an->opts);
+	pthread_cond_destroy(&an->cond);
+	pthread_mutex_destroy(&an->mu);
+	for (i = 0; i < an->nservers; i++)
+		free(an->servers[i]);
+	free(an->servers_text);
+	free(an->subject);
+	free(an->node);
+	free(an->user);
+	if (an->password != NULL)
+		explicit_bzero(an->password, strlen(an->password));
+	free(an->password);
+	if (an->token != NULL)
+		explicit_bzero(an->token, strlen(an->token));
+	free(an->token);
+	free(an->credentials);
+	free(an->tls_ca);
+	free(an->tls_cert);
+	free(an->tls_key);
+	free(an->tls_hostname);
+	free(an);
+}
+
+/*
+ * Drop this instance's hold on libnats; the last one closes the library
+ * and waits for its threads, since the server may dlclose the plugin next.
+ */
+static void
+acnats_release_library(struct acnats *an, int leak)
+{
+	natsStatus	s;
+
+	if (--acnats_instances > 0 || leak)
+		return;
+	if ((s = nats_CloseAndWait(ACNATS_STOP_TIMEOUT)) != NATS_OK)
+		an->host->log(an->p, AC_LOG_WARNING, "libnats did not close "
+		    "in time: %s", natsStatus_GetText(s));
+}
+
+/*
+ * Set the plugin up: read the options, open libnats, start the publisher
+ * thread (which connects) and watch the eventfd. A NATS server that does
+ * not answer is no error: the link comes up when it does.
+ */
+static int
+acnats_init(struct ac_plugin *p, const struct ac_host_api *host,
+    const struct ac_plugin_option *opts, size_t nopts, void **state)
+{
+	struct acnats	*an;
+	sigset_t	 all, old;
+	natsStatus	 s;
+	int		 error;
+
+	if (host->size < sizeof *host) {
+		host->log(p, AC_LOG_ERROR, "host API too old");
+		return (-1);
+	}
+	if ((an = calloc(1, sizeof *an)) == NULL) {
+		host->log(p, AC_LOG_ERROR, "out of memory");
+		return (-1);
+	}
+	an->p = p;
+	an->host = host;
+	an->key = host->key(p);
+	an->efd = -1;
+	pthread_mutex_init(&an->mu, NULL);
+	pthread_cond_init(&an->cond, NULL);
+
+	if (acnats_configure(an, opts, nopts) != 0 || acnats_derive(an) != 0) {
+		acnats_free(an);
+		return (-1);
+	}
+
+	/*
+	 * Threads inherit the creator's signal mask: block every signal while
+	 * libnats makes its library threads (nats_Open) and while ours is
+	 * made (libnats' connection threads are made from it), so that signals
+	 * reach only the loop thread, where the server handles them.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	s = nats_Open(-1);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (s != NATS_OK) {
+		acnats_nats_error(an, "cannot initialise libnats", s);
+		acnats_free(an);
+		return (-1);
+	}
+	acnats_instances++;
+
+	if (acnats_make_options(an) != 0)
+		goto fail;
+	if ((an->efd = eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC)) == -1) {
+		host->log(p, AC_LOG_ERROR, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	an->ev = event_new(host->event_base(p), an->efd, EV_READ|EV_PERSIST,
+	    acnats_wakeup_cb, an);
+	if (an->ev == NULL || event_add(an->ev, NULL) != 0) {
+		host->log(p, AC_LOG_ERROR, "cannot watch the eventfd");
+		goto fail;
+	}
+
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	error = pthread_create(&an->thread, NULL, acnats_thread, an);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (error != 0) {
+		host->log(p, AC_LOG_ERROR, "pthread_create: %s",
+		    strerror(error));
+		goto fail;
+	}
+	an->thread_started = 1;
+
+	if (an->key != NULL && ac_key_is_default(an->key))
+		host->log(p, AC_LOG_WARNING, "the shared key is the public "
+		    "default: anyone who can publish to %s can speak on every "
+		    "node", an->subject);
+	host->log(p, AC_LOG_INFO, "node %s, subject %s, servers %s; "
+	    "max_pending %zu frames / %zu bytes (libnats %s)", an->node,
+	    an->subject, an->servers_text, an->max_pending,
+	    an->max_pending_bytes, nats_GetVersion());
+	*state = an;
+	return (0);
+
+fail:
+	acnats_release_library(an, 0);
+	acnats_free(an);
+	return (-1);
+}
+
+/* Stop the publisher thread (which closes the link), then free it all. */
+static void
+acnats_fini(void *state)
+{
+	struct acnats	*an = state;
+	int		 leak = 0;
+
+	if (an == NULL)
+		return;
+	if (an->thread_started) {
+		pthread_mutex_lock(&an->mu);
+		an->stopping = 1;
+		pthread_cond_broadcast(&an->cond);
+		pthread_mutex_unlock(&an->mu);
+		pthread_join(an->thread, NULL);
+		leak = an->leak;
+	}
+	an->host->log(an->p, AC_LOG_INFO, "stopped: %llu published, %llu "
+	    "dropped (queue full), %llu publish failures, %llu received, "
+	    "%llu refused, %llu delivered to %llu sessions, %llu %s",
+	    (unsigned long long)an->stats.published,
+	    (unsigned long long)an->stats.dropped,
+	    (unsigned long long)an->stats.publish_failed,
+	    (unsigned long long)(an->stats.received - an->stats.own),
+	    (unsigned long long)an->stats.refused,
+	    (unsigned long long)an->stats.delivered,
+	    (unsigned long long)an->stats.deliveries,
+	    (unsigned long long)an->out.n,
+	    an->out.n == 1 ? "frame unsent" : "frames unsent");
+	if (leak) {
+		/*
+		 * A libnats callback may still be running with this state:
+		 * freeing it would be worse than leaking it.
+		 */
+		an->host->log(an->p, AC_LOG_WARNING, "libnats did not stop "
+		    "in time; its state is left allocated");
+		if (an->ev != NULL) {
+			event_free(an->ev);
+			an->ev = NULL;
+		}
+		acnats_release_library(an, 1);
+		return;
+	}
+	acnats_release_library(an, 0);
+	acnats_free(an);
+}
