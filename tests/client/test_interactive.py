@@ -168,8 +168,8 @@ def case_half_typed_line(t):
             t.ok(p.expect(rb"\] half typed line", 5, mark),
                  "half line: finishing it sends the whole line",
                  plain(p.out[mark:]))
-            p.type("\x04")      # Ctrl+D on an empty line
             mark = len(srv.log())
+            p.type("\x04")      # Ctrl+D on an empty line
             t.ok(p.wait(5) == 0, "Ctrl+D leaves with status 0", plain(p.out))
             t.ok(srv.wait_log(r"closed reason=client-disconnect", 3, mark),
                  "Ctrl+D: clean disconnect logged", srv.log()[mark:])
