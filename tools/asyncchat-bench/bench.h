@@ -1,0 +1,261 @@
+/*
+ * bench.h - asyncchat-bench: load generator and verifier for asyncchatd, the
+ * raw echo ceiling and Redis pub/sub.
+ *
+ * One process, one libevent loop. A run is a set of connections (struct
+ * conn) that share one framing (the protocol, a 4-byte length prefix or
+ * RESP) and one mode (echo, fanout, idle) that decides what to send and
+ * checks what comes back. Every message carries a stamp (send time,
+ * sequence number, sender) at the end of its content, so that latency,
+ * order, loss and duplicates are all read from the messages themselves.
+ */
+#ifndef BENCH_H
+#define BENCH_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <asyncchat/frame.h>
+#include <asyncchat/uuid.h>
+
+struct event;
+struct event_base;
+struct evbuffer;
+struct ac_key;
+struct bench;
+struct conn;
+
+/* How the bytes on a connection are framed. */
+enum framing {
+	FRAMING_PROTOCOL,	/* asyncchat frames, fully verified */
+	FRAMING_RAW,		/* 4-byte big-endian length, then payload */
+	FRAMING_RESP,		/* Redis RESP2 pub/sub */
+};
+
+/* What a connection is for in a fan-out run. */
+enum conn_role {
+	ROLE_ECHO,
+	ROLE_RECEIVER,
+	ROLE_SENDER,
+	ROLE_IDLE,
+};
+
+/* Where the server under test listens. */
+struct target {
+	int		 is_unix;
+	char		*host;
+	char		*port;
+	char		*path;
+	char		*text;		/* as given, for reports */
+};
+
+/*
+ * The stamp at the end of every message's content (host byte order: only
+ * this program reads it).
+ */
+struct stamp {
+	uint64_t	sent_ns;
+	uint64_t	seq;
+	uint32_t	sender;
+} __attribute__((packed));
+#define STAMP_LEN	sizeof(struct stamp)
+
+/*
+ * A message encoded once; per send only the stamp changes, and with it the
+ * content CRC and the HMAC, which are finished from states saved up to the
+ * stamp (the stamp is the last bytes, so the prefix is hashed only once).
+ */
+struct tmpl {
+	uint8_t		*bytes;
+	size_t		 len;
+	size_t		 stamp_off;	/* offset of the stamp in bytes */
+	int		 protocol;	/* CRC and HMAC to finish per send */
+	void		*mac_state;	/* SHA-256 state up to the tail */
+	size_t		 mac_tail;	/* offset where the state stops */
+	void		*outer_state;	/* SHA-256 state after K ^ opad */
+	uint32_t	 crc_prefix;	/* CRC-32 of the content before the stamp */
+	size_t		 content_off;
+};
+
+/* Latency samples in log-linear buckets (about 1.6 % resolution). */
+#define HIST_SUB	64
+#define HIST_EXP	40
+struct histogram {
+	uint64_t	 counts[HIST_EXP][HIST_SUB];
+	uint64_t	 n;
+	uint64_t	 max;
+};
+
+/* One socket to the server under test. */
+struct conn {
+	struct bench	*b;
+	int		 index;
+	enum conn_role	 role;
+	int		 fd;
+	int		 connected;
+	int		 closed;
+	struct event	*rev;
+	struct event	*wev;
+	int		 write_wanted;	/* wev is added: the socket is full */
+	int		 flush_queued;	/* wev was activated for this turn */
+
+	uint8_t		*in;		/* own buffer: one read takes a lot */
+	size_t		 in_len;
+	size_t		 in_size;
+	struct evbuffer	*out;
+
+	/* Protocol session. */
+	char		 sid[AC_UUID_STRLEN + 1];
+	int		 acked;
+	uint64_t	 pings_out;	/* pings sent, pong not yet seen */
+	int		 subscribed;	/* RESP: SUBSCRIBE confirmed */
+
+	/* Sending: the message template and the next sequence number. */
+	struct tmpl	 tmpl;
+	int		 have_tmpl;
+	uint64_t	 seq_sent;
+	uint64_t	 seq_acked;	/* echo: next seq expected back */
+	uint64_t	*expect;	/* fanout: next seq per sender */
+};
+
+/* Options and state of one run. */
+struct bench {
+	/* Options. */
+	const char	*mode;
+	struct target	 target;
+	const char	*key_text;
+	int		 nconns;
+	int		 window;
+	size_t		 size;
+	double		 duration;
+	double		 drain;
+	double		 heartbeat;
+	int		 receivers;
+	int		 senders;
+	int		 sessions;
+	pid_t		 server_pid;
+	int		 json;
+	int		 connect_parallel;
+	const char	*channel;
+
+	/* Run state. */
+	enum framing	 framing;
+	struct event_base *base;
+	struct ac_key	*key;
+	struct ac_limits limits;
+	struct conn	**conns;
+	int		 next_connect;
+	int		 connecting;
+	int		 nready;
+	int		 running;	/* inside the measured window */
+	int		 stopped;	/* the window is over: draining */
+	int		 finished;
+	double		 t_start;
+	double		 t_stop;
+	double		 t_end;
+	struct event	*stop_ev;
+	struct event	*drain_ev;
+	struct event	*ping_ev;
+
+	/* Counters. */
+	struct histogram hist;
+	uint64_t	 sent;		/* messages sent */
+	uint64_t	 received;	/* messages received and checked */
+	uint64_t	 window_msgs;	/* received inside the window */
+	uint64_t	 window_bytes;	/* their content bytes */
+	uint64_t	 window_wire;	/* their wire bytes */
+	uint64_t	 verified;	/* frames that passed every check */
+	uint64_t	 pings;
+	uint64_t	 pongs;
+	uint64_t	 lost;
+	uint64_t	 duplicates;
+	uint64_t	 errors;
+	char		 error[512];	/* the first error */
+
+	/* The mode's hooks. */
+	void		(*on_ready)(struct conn *);
+	void		(*on_message)(struct conn *, const uint8_t *, size_t,
+			    size_t, const char *);
+	void		(*on_pong)(struct conn *);
+	void		(*on_stop)(struct bench *);
+	int		(*is_drained)(struct bench *);
+	void		(*on_finish)(struct bench *);
+	void		 *mode_state;
+
+	/* One read buffer for every connection (one thread reads). */
+	uint8_t		*rbuf;
+	size_t		 rbuf_size;
+
+	/* Idle mode: the server's resident memory, in KiB. */
+	long		 rss_base;
+	long		 rss_held;
+	long		 rss_end;
+};
+
+/* main.c */
+double		 bench_now(void);
+uint64_t	 bench_now_ns(void);
+void		 bench_fail(struct bench *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+void		 bench_start_window(struct bench *);
+void		 bench_check_drained(struct bench *);
+
+/* target.c */
+int		 target_parse(struct target *, const char *);
+int		 target_connect(const struct target *);
+void		 target_free(struct target *);
+
+/* conn.c */
+struct conn	*conn_new(struct bench *, int, enum conn_role);
+int		 conn_start(struct conn *);
+void		 conn_write(struct conn *, const void *, size_t);
+void		 conn_flush_soon(struct conn *);
+void		 conn_close(struct conn *);
+void		 conn_free(struct conn *);
+void		 conn_connect_more(struct bench *);
+
+/* session.c */
+size_t		 session_parse(struct conn *, const uint8_t *, size_t);
+void		 session_ping(struct conn *);
+
+/* raw.c */
+size_t		 raw_parse(struct conn *, const uint8_t *, size_t);
+int		 raw_tmpl(struct conn *);
+
+/* resp.c */
+size_t		 resp_parse(struct conn *, const uint8_t *, size_t);
+void		 resp_subscribe(struct conn *);
+int		 resp_tmpl(struct conn *);
+
+/* tmpl.c */
+int		 tmpl_protocol(struct tmpl *, const struct bench *,
+		    const char *, size_t);
+int		 tmpl_wrap(struct tmpl *, const uint8_t *, size_t,
+		    const uint8_t *, size_t, size_t);
+void		 tmpl_fill(uint8_t *, size_t);
+void		 tmpl_stamp(struct tmpl *, uint64_t, uint32_t);
+int		 tmpl_content_ok(const struct bench *, const uint8_t *,
+		    size_t);
+void		 tmpl_free(struct tmpl *);
+
+/* histogram.c */
+void		 histogram_add(struct histogram *, uint64_t);
+uint64_t	 histogram_quantile(const struct histogram *, double);
+
+/* echo.c */
+void		 echo_setup(struct bench *);
+void		 echo_send(struct conn *);
+
+/* fanout.c */
+int		 fanout_setup(struct bench *);
+
+/* idle.c */
+int		 idle_setup(struct bench *);
+
+/* report.c */
+long		 report_rss_kib(pid_t);
+void		 report_print(struct bench *);
+
+#endif /* BENCH_H */

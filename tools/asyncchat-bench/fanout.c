@@ -1,0 +1,247 @@
+/*
+ * fanout.c - fanout and resp modes: P senders publish, every message must
+ * reach every recipient exactly once and in each sender's order.
+ *
+ * A sender keeps at most `window` messages in flight, where a message is
+ * done when all its recipients have it. Receivers see each sender's
+ * messages in order, so a ring of `window` counters per sender (indexed by
+ * sequence number) tells when the oldest message is done, in O(1) per
+ * delivery. Through asyncchatd's broadcast plugin a sender also receives
+ * the other senders' messages, so recipients = R + P - 1 there; Redis
+ * publishers are not subscribers, so recipients = R.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+/* The flow-control state of one sender. */
+struct fanout_sender {
+	uint32_t	*done;		/* deliveries per in-flight message */
+	uint64_t	 oldest;	/* first message not yet everywhere */
+};
+
+/* The run's senders and how many recipients each message has. */
+struct fanout {
+	struct fanout_sender	*senders;
+	int			 recipients;
+	int			 starting;	/* waiting for the pongs */
+};
+
+/* The connection of sender s. */
+static struct conn *
+fanout_sender_conn(struct bench *b, uint32_t s)
+{
+	return b->conns[b->receivers + s];
+}
+
+/* Fill a sender's window. */
+static void
+fanout_send(struct bench *b, uint32_t s)
+{
+	struct fanout		*fo = b->mode_state;
+	struct fanout_sender	*fs = &fo->senders[s];
+	struct conn		*c = fanout_sender_conn(b, s);
+
+	while (b->running && c->seq_sent - fs->oldest < (uint64_t)b->window) {
+		tmpl_stamp(&c->tmpl, c->seq_sent++, s);
+		conn_write(c, c->tmpl.bytes, c->tmpl.len);
+		b->sent++;
+	}
+}
+
+/* Start the measured window: every sender fills its window. */
+static void
+fanout_go(struct bench *b)
+{
+	int	s;
+
+	bench_start_window(b);
+	for (s = 0; s < b->senders; s++)
+		fanout_send(b, (uint32_t)s);
+}
+
+/*
+ * Every connection is ready. Over the protocol, a ping on each and its
+ * pong prove that the server has processed every session_ack, so no
+ * receiver can miss the first messages; RESP confirms SUBSCRIBE itself.
+ */
+static void
+fanout_ready(struct conn *c)
+{
+	struct bench	*b = c->b;
+	struct fanout	*fo = b->mode_state;
+	int		 i;
+
+	if (++b->nready < b->nconns)
+		return;
+	if (b->framing != FRAMING_PROTOCOL) {
+		fanout_go(b);
+		return;
+	}
+	fo->starting = 1;
+	for (i = 0; i < b->nconns; i++)
+		session_ping(b->conns[i]);
+}
+
+/* A pong: when the last of the starting round is in, go. */
+static void
+fanout_pong(struct conn *c)
+{
+	struct bench	*b = c->b;
+	struct fanout	*fo = b->mode_state;
+
+	if (fo->starting && b->pongs == b->pings) {
+		fo->starting = 0;
+		fanout_go(b);
+	}
+}
+
+/* A delivery: check sender, order and content; count it; refill. */
+static void
+fanout_message(struct conn *c, const uint8_t *content, size_t len,
+    size_t wire, const char *sid)
+{
+	struct bench		*b = c->b;
+	struct fanout		*fo = b->mode_state;
+	struct fanout_sender	*fs;
+	struct stamp		 st;
+	uint64_t		*expect;
+
+	if (len != b->size) {
+		bench_fail(b, "connection %d: a %zu-byte message, expected "
+		    "%zu", c->index, len, b->size);
+		return;
+	}
+	memcpy(&st, content + len - STAMP_LEN, STAMP_LEN);
+	if (st.sender >= (uint32_t)b->senders) {
+		bench_fail(b, "connection %d: a message from unknown sender "
+		    "%u", c->index, st.sender);
+		return;
+	}
+	if (c->role == ROLE_SENDER &&
+	    (uint32_t)(c->index - b->receivers) == st.sender) {
+		bench_fail(b, "connection %d: its own message came back "
+		    "(set include_sender = no)", c->index);
+		return;
+	}
+	if (b->framing == FRAMING_PROTOCOL && (sid == NULL ||
+	    strcmp(sid, fanout_sender_conn(b, st.sender)->sid) != 0)) {
+		bench_fail(b, "connection %d: message of sender %u carries "
+		    "session_id %s", c->index, st.sender,
+		    sid != NULL ? sid : "null");
+		return;
+	}
+	if (b->framing == FRAMING_PROTOCOL &&
+	    !tmpl_content_ok(b, content, len)) {
+		bench_fail(b, "connection %d: content altered", c->index);
+		return;
+	}
+	expect = &c->expect[st.sender];
+	if (st.seq != *expect) {
+		if (st.seq < *expect)
+			b->duplicates++;
+		bench_fail(b, "connection %d: message %llu of sender %u "
+		    "arrived when %llu was due", c->index,
+		    (unsigned long long)st.seq, st.sender,
+		    (unsigned long long)*expect);
+		return;
+	}
+	(*expect)++;
+
+	if (b->running) {
+		histogram_add(&b->hist, bench_now_ns() - st.sent_ns);
+		b->window_msgs++;
+		b->window_bytes += len;
+		b->window_wire += wire;
+	}
+
+	fs = &fo->senders[st.sender];
+	fs->done[st.seq % b->window]++;
+	if (st.seq != fs->oldest)
+		return;
+	while (fs->oldest < fanout_sender_conn(b, st.sender)->seq_sent &&
+	    fs->done[fs->oldest % b->window] == (uint32_t)fo->recipients) {
+		fs->done[fs->oldest % b->window] = 0;
+		fs->oldest++;
+	}
+	if (b->running)
+		fanout_send(b, st.sender);
+	else
+		bench_check_drained(b);
+}
+
+/* Every message sent has reached every recipient. */
+static int
+fanout_is_drained(struct bench *b)
+{
+	struct fanout	*fo = b->mode_state;
+	int		 s;
+
+	for (s = 0; s < b->senders; s++) {
+		if (fo->senders[s].oldest != fanout_sender_conn(b, s)->seq_sent)
+			return 0;
+	}
+	return 1;
+}
+
+/* Count, per recipient and sender, the messages that never arrived. */
+static void
+fanout_finish(struct bench *b)
+{
+	struct conn	*c;
+	int		 i, s;
+
+	for (i = 0; i < b->nconns; i++) {
+		c = b->conns[i];
+		for (s = 0; s < b->senders; s++) {
+			if (c->role == ROLE_SENDER &&
+			    c->index - b->receivers == s)
+				continue;
+			if (c->role == ROLE_SENDER &&
+			    b->framing != FRAMING_PROTOCOL)
+				continue;
+			b->lost += fanout_sender_conn(b, s)->seq_sent -
+			    c->expect[s];
+		}
+	}
+}
+
+/* Make the receivers, the senders and the hooks of a fan-out run. */
+int
+fanout_setup(struct bench *b)
+{
+	struct fanout	*fo;
+	int		 i, s;
+
+	if ((fo = calloc(1, sizeof *fo)) == NULL)
+		return -1;
+	fo->senders = calloc(b->senders, sizeof *fo->senders);
+	if (fo->senders == NULL)
+		return -1;
+	for (s = 0; s < b->senders; s++) {
+		fo->senders[s].done = calloc(b->window, sizeof(uint32_t));
+		if (fo->senders[s].done == NULL)
+			return -1;
+	}
+	fo->recipients = b->receivers;
+	if (b->framing == FRAMING_PROTOCOL)
+		fo->recipients += b->senders - 1;
+	b->mode_state = fo;
+
+	for (i = 0; i < b->nconns; i++) {
+		b->conns[i] = conn_new(b, i, i < b->receivers ? ROLE_RECEIVER :
+		    ROLE_SENDER);
+		b->conns[i]->expect = calloc(b->senders, sizeof(uint64_t));
+		if (b->conns[i]->expect == NULL)
+			return -1;
+	}
+	b->on_ready = fanout_ready;
+	b->on_message = fanout_message;
+	b->on_pong = fanout_pong;
+	b->is_drained = fanout_is_drained;
+	b->on_finish = fanout_finish;
+	return 0;
+}

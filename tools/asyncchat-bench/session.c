@@ -1,0 +1,161 @@
+/*
+ * session.c - the protocol side of a connection: every frame from the
+ * server is verified with the codec (fixed header, CRCs, HMAC, JSON), the
+ * handshake is answered and heartbeat pongs are counted.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <asyncchat/frame.h>
+
+#include "bench.h"
+
+#define OCTET_STREAM	"application/octet-stream"
+#define ACK_TEXT	"Session acknowledged"
+
+/* Answer session_init: remember the id, acknowledge, build the template. */
+static void
+session_init(struct conn *c, const struct ac_message *msg)
+{
+	struct bench	*b = c->b;
+
+	if (c->acked) {
+		bench_fail(b, "connection %d: a second session_init", c->index);
+		return;
+	}
+	if (msg->session_id == NULL || !ac_uuid_is_valid(msg->session_id)) {
+		bench_fail(b, "connection %d: session_init without a valid "
+		    "session_id", c->index);
+		return;
+	}
+	snprintf(c->sid, sizeof c->sid, "%s", msg->session_id);
+	if (ac_frame_encode(c->out, b->key, AC_MSG_SESSION_ACK, OCTET_STREAM,
+	    c->sid, NULL, ACK_TEXT, strlen(ACK_TEXT)) != 0) {
+		bench_fail(b, "connection %d: cannot encode session_ack",
+		    c->index);
+		return;
+	}
+	conn_flush_soon(c);
+	c->acked = 1;
+	if (c->role != ROLE_IDLE && c->role != ROLE_RECEIVER) {
+		if (tmpl_protocol(&c->tmpl, b, c->sid, b->size) != 0) {
+			bench_fail(b, "cannot encode a %zu-byte message",
+			    b->size);
+			return;
+		}
+		c->have_tmpl = 1;
+	}
+	b->on_ready(c);
+}
+
+/* Act on one verified frame. */
+static void
+session_frame(struct conn *c, const struct ac_message *msg, size_t wire)
+{
+	struct bench	*b = c->b;
+
+	switch (msg->type) {
+	case AC_MSG_SESSION_INIT:
+		session_init(c, msg);
+		break;
+	case AC_MSG_HEARTBEAT:
+		if (msg->content_len == 4 &&
+		    memcmp(msg->content, "pong", 4) == 0) {
+			if (c->pings_out == 0) {
+				bench_fail(b, "connection %d: a pong without "
+				    "a ping", c->index);
+				return;
+			}
+			c->pings_out--;
+			b->pongs++;
+			if (b->on_pong != NULL)
+				b->on_pong(c);
+		}
+		break;
+	case AC_MSG_MESSAGE:
+	case AC_MSG_CHUNK:
+		b->received++;
+		b->on_message(c, msg->content, msg->content_len, wire,
+		    msg->session_id);
+		break;
+	case AC_MSG_ERROR:
+		bench_fail(b, "connection %d: the server sent an error: %.*s",
+		    c->index, (int)(msg->content_len > 200 ? 200 :
+		    msg->content_len), (const char *)msg->content);
+		break;
+	case AC_MSG_DISCONNECT:
+		if (!b->finished)
+			bench_fail(b, "connection %d: the server disconnected: "
+			    "%.*s", c->index, (int)(msg->content_len > 200 ?
+			    200 : msg->content_len),
+			    (const char *)msg->content);
+		conn_close(c);
+		break;
+	case AC_MSG_SESSION_ACK:
+		bench_fail(b, "connection %d: session_ack from the server",
+		    c->index);
+		break;
+	}
+}
+
+/*
+ * Verify and handle every complete frame in buf; returns the bytes used,
+ * or SIZE_MAX when the stream failed a check (the run has failed then).
+ */
+size_t
+session_parse(struct conn *c, const uint8_t *buf, size_t len)
+{
+	struct bench		*b = c->b;
+	struct ac_fixed_header	 fh;
+	struct ac_message	 msg;
+	enum ac_frame_status	 st;
+	size_t			 used = 0, flen;
+
+	while (len - used >= AC_FIXED_HEADER_LEN) {
+		st = ac_fixed_header_parse(buf + used, &b->limits, &fh);
+		if (st != AC_FRAME_OK) {
+			bench_fail(b, "connection %d: frame %s: %s", c->index,
+			    ac_frame_status_name(st), ac_frame_status_text(st));
+			return SIZE_MAX;
+		}
+		flen = ac_fixed_header_frame_len(&fh);
+		if (len - used < flen)
+			break;
+		st = ac_frame_decode_body(b->key, &fh,
+		    buf + used + AC_FIXED_HEADER_LEN, &msg);
+		if (st != AC_FRAME_OK) {
+			bench_fail(b, "connection %d: frame %s: %s", c->index,
+			    ac_frame_status_name(st), ac_frame_status_text(st));
+			return SIZE_MAX;
+		}
+		b->verified++;
+		session_frame(c, &msg, flen);
+		ac_message_clear(&msg);
+		used += flen;
+		if (c->closed || b->finished)
+			return SIZE_MAX;
+	}
+	return used;
+}
+
+/* Send a heartbeat ping; the pong is counted when it comes back. */
+void
+session_ping(struct conn *c)
+{
+	struct bench	*b = c->b;
+
+	if (c->closed || !c->acked)
+		return;
+	if (ac_frame_encode(c->out, b->key, AC_MSG_HEARTBEAT, OCTET_STREAM,
+	    c->sid, NULL, "ping", 4) != 0) {
+		bench_fail(b, "cannot encode a ping");
+		return;
+	}
+	c->pings_out++;
+	b->pings++;
+	conn_flush_soon(c);
+}
