@@ -228,6 +228,25 @@ def case_server_shutdown(t):
              "echoed", out)
 
 
+def case_addresses(t):
+    import harness
+    six = harness.ipv6_available()
+    with harness.Server(plugins=["echo"], tcp6=six) as srv:
+        path = write_input(srv.dir, ["by name"])
+        # localhost may resolve to ::1 first; every address is tried.
+        rc, out, err = run([CLIENT, "tcp", "file", path, "localhost",
+                            str(srv.port)])
+        t.ok(rc == 0 and texts(out) == ["by name"],
+             "tcp by name (localhost): every address tried", out + err)
+        if not six:
+            t.skip("tcp over IPv6", "no IPv6 loopback here")
+            return
+        rc, out, err = run([CLIENT, "tcp", "file", path, "::1",
+                            str(srv.port6)])
+        t.ok(rc == 0 and texts(out) == ["by name"], "tcp over IPv6 (::1)",
+             out + err)
+
+
 def case_example(t):
     hello = os.path.join(acwire.builddir(), "examples", "client", "hello")
     with server() as srv:
@@ -244,4 +263,4 @@ if not os.path.exists(SERVER):
 
 acwire.main([case_echo, case_stdin_json, case_exit_line, case_broadcast,
              case_many, case_interval, case_wrong_key, case_no_server,
-             case_server_shutdown, case_example])
+             case_server_shutdown, case_addresses, case_example])
