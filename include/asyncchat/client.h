@@ -113,13 +113,13 @@ struct ac_client_callbacks {
 
 /* Tunables; fill with ac_client_options_default() and change what you need. */
 struct ac_client_options {
-	int			heartbeat_interval;	/* s, 0 disables; 5 */
-	int			handshake_timeout;	/* s, 0 disables; 10 */
-	int			reconnect;		/* non-zero: retry */
-	int			reconnect_min_ms;	/* first delay; 500 */
-	int			reconnect_max_ms;	/* cap; 30000 */
-	size_t			drain_lowat;		/* drained at or below; 16384 */
-	struct ac_limits	limits;			/* what frames may be */
+	int			 heartbeat_interval;	/* s; 0 off; 5 */
+	int			 handshake_timeout;	/* s; 0 off; 10 */
+	int			 reconnect;		/* non-zero: retry */
+	int			 reconnect_min_ms;	/* first delay; 500 */
+	int			 reconnect_max_ms;	/* cap; 30000 */
+	size_t			 drain_lowat;		/* bytes; 16384 */
+	struct ac_limits	 limits;		/* frame size limits */
 };
 
 /*
@@ -191,7 +191,7 @@ size_t	ac_client_output_pending(const struct ac_client *c);
  * Leave cleanly: queue `disconnect` (application/json, {"message":
  * "Disconnecting", "reason": reason}), close once it is written and report
  * AC_CLIENT_END_LOCAL. Before the handshake it closes at once. Stops any
- * reconnecting. reason NULL means "client-disconnect". Returns 0, or -1 if
+ * reconnecting. reason NULL means "Client disconnecting". Returns 0, or -1 if
  * there was no connection to close.
  */
 int	ac_client_disconnect(struct ac_client *c, const char *reason);

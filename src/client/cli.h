@@ -17,7 +17,7 @@ struct cli {
 	const char			*host;		/* tcp */
 	const char			*port;		/* tcp */
 	const char			*path;		/* unix */
-	const char			*file;		/* file mode; "-" is stdin */
+	const char			*file;		/* "-" is stdin */
 
 	int				 json;
 	int				 quiet;

@@ -155,11 +155,12 @@ file_next_line(struct file *f, char **line)
 			if (f->eof)
 				return -1;
 			if (evbuffer_get_length(f->in) > FILE_LINE_MAX) {
-				output_error("%s: line too long (over %d bytes)",
+				output_error("%s: line over %d bytes",
 				    f->cli->file, FILE_LINE_MAX);
 				f->cli->status = 1;
 				f->eof = 1;
-				evbuffer_drain(f->in, evbuffer_get_length(f->in));
+				evbuffer_drain(f->in,
+				    evbuffer_get_length(f->in));
 				return -1;
 			}
 			n = evbuffer_read(f->in, f->fd, FILE_READ_SIZE);

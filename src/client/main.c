@@ -42,7 +42,8 @@ static const struct option main_options[] = {
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "pipeline",		no_argument,		NULL, OPT_PIPELINE },
 	{ "interval",		required_argument,	NULL, OPT_INTERVAL },
-	{ "reply-timeout",	required_argument,	NULL, OPT_REPLY_TIMEOUT },
+	{ "reply-timeout",	required_argument,	NULL,
+	    OPT_REPLY_TIMEOUT },
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "version",		no_argument,		NULL, 'V' },
 	{ NULL,			0,			NULL, 0 }
@@ -63,12 +64,12 @@ DEFAULT_PATH ". FILE - is standard input.\n"
 "\n"
 "options:\n"
 "  -k, --key KEY          shared HMAC key (default \"" AC_DEFAULT_KEY "\")\n"
-"      --key-file FILE    read the key from FILE (one trailing newline is dropped)\n"
-"      --json             print each received message as one JSON object per line\n"
+"      --key-file FILE    read the key from FILE (without a final newline)\n"
+"      --json             print received messages as JSON, one per line\n"
 "  -q, --quiet            print nothing but errors\n"
 "      --pipeline         file mode: send as fast as flow control allows\n"
 "      --interval MS      file mode: wait MS milliseconds between lines\n"
-"      --reply-timeout S  file mode: wait at most S seconds for a reply (default 1)\n"
+"      --reply-timeout S  file mode: wait S seconds at most for a reply (1)\n"
 "  -h, --help             show this help\n"
 "  -V, --version          show the version\n");
 }

@@ -72,7 +72,7 @@ struct ac_client {
 
 	int				 busy;		/* callbacks running */
 	int				 flags;
-#define CLIENT_FREE		0x1	/* ac_client_free() called in a callback */
+#define CLIENT_FREE		0x1	/* ac_client_free() inside a callback */
 #define CLIENT_STOPPED		0x2	/* the user closed: no reconnecting */
 #define CLIENT_STARTED		0x4	/* a connection was started */
 };
@@ -154,7 +154,7 @@ client_destroy(struct ac_client *c)
 	free(c);
 }
 
-/* Close any connection silently and free the client (later if in a callback). */
+/* Close any connection silently and free the client (later in a callback). */
 void
 ac_client_free(struct ac_client *c)
 {
@@ -320,7 +320,8 @@ ac_client_connect_tcp(struct ac_client *c, const char *host,
 		c->peer = NULL;
 	c->transport = AC_CLIENT_TCP;
 	if (c->naddrs == 0) {
-		client_cause(cause, "%s port %s: no usable address", host, port);
+		client_cause(cause, "%s port %s: no usable address", host,
+		    port);
 		return -1;
 	}
 	c->next_addr = 0;
@@ -375,7 +376,8 @@ client_start(struct ac_client *c, char **cause)
 	c->session_id[0] = '\0';
 	snprintf(error, sizeof error, "no address");
 	for (; c->next_addr < c->naddrs; c->next_addr++) {
-		bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
+		bev = bufferevent_socket_new(c->base, -1,
+		    BEV_OPT_CLOSE_ON_FREE);
 		if (bev == NULL) {
 			snprintf(error, sizeof error, "out of memory");
 			break;
@@ -797,7 +799,8 @@ client_bad_frame(struct ac_client *c, enum ac_frame_status st,
 		    c->fh.content_len);
 		snprintf(text, sizeof text,
 		    "%s: %s (server error, unverified: %s)",
-		    ac_frame_status_name(st), ac_frame_status_text(st), content);
+		    ac_frame_status_name(st), ac_frame_status_text(st),
+		    content);
 	} else {
 		snprintf(text, sizeof text, "%s: %s",
 		    ac_frame_status_name(st), ac_frame_status_text(st));
@@ -959,7 +962,8 @@ client_read_cb(struct bufferevent *bev, void *arg)
 				}
 				client_end(c, c->state == CLIENT_HANDSHAKE ?
 				    AC_CLIENT_END_HANDSHAKE :
-				    AC_CLIENT_END_PROTOCOL, "%sprotocol error: %s",
+				    AC_CLIENT_END_PROTOCOL,
+				    "%sprotocol error: %s",
 				    c->state == CLIENT_HANDSHAKE ?
 				    "handshake failed: " : "",
 				    ac_frame_status_name(st));
