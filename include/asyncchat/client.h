@@ -171,7 +171,8 @@ const char *ac_client_session_id(const struct ac_client *c);
 
 /*
  * Queue a `message` frame: content (len > 0 bytes, copied) with content_type
- * (NULL is written as JSON null), and the members of extra (a JSON object,
+ * (NULL means application/octet-stream, the Python peer's default: it
+ * refuses frames without one), and the members of extra (a JSON object,
  * may be NULL; not consumed) added to the header. Returns 0, or -1 when not
  * connected, content is empty or the header is too large.
  */

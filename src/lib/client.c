@@ -513,6 +513,8 @@ ac_client_send(struct ac_client *c, const char *content_type,
 {
 	if (c->state != CLIENT_READY)
 		return -1;
+	if (content_type == NULL)
+		content_type = "application/octet-stream";
 	return client_queue(c, AC_MSG_MESSAGE, content_type, extra, content,
 	    len);
 }
