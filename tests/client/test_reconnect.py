@@ -79,8 +79,11 @@ def case_reconnect(t):
          out.decode() + err.decode())
     t.ok(len(fails) >= 3, "reconnect: retried while nothing listened (%d)"
          % len(fails), out.decode())
-    t.ok(len(gaps) >= 2 and gaps[0] >= 90 and gaps[1] >= 1.5 * gaps[0] - 20
-         and max(gaps) < 400 + 300,
+    # A loaded machine only makes the delays longer, so check each against
+    # its floor (100, 200, 400, 400 ms...) and the cap loosely.
+    floors = [min(100 << i, 400) - 15 for i in range(len(gaps))]
+    t.ok(len(gaps) >= 2 and all(g >= f for g, f in zip(gaps, floors))
+         and max(gaps) < 400 + 1500,
          "reconnect: delays double and stay under the cap %r" % gaps)
     kinds = [e[1] for e in events if e[1] != "connect"]
     t.ok(kinds == ["connected", "lost", "connected", "local"],
