@@ -19,7 +19,8 @@
  * bridge to the server's single loop thread is
  *  - inbound: a locked queue plus an eventfd watched by an ordinary event
  *    on the loop (write(2) on an eventfd is safe from any thread, so no
- *    libevent call is ever made off the loop thread);
+ *    libevent call is ever made off the loop thread); frames are verified
+ *    on the loop thread, with the key host->key() gives at that moment;
  *  - outbound: a locked queue drained by one publisher thread of ours,
  *    which also makes the (possibly blocking) connect, so the loop never
  *    waits for NATS at all.
@@ -68,9 +69,7 @@
 
 /* What travels through the queues. */
 enum acnats_kind {
-	ACNATS_FRAME,		/* a frame: outbound, or verified inbound */
-	ACNATS_REFUSED,		/* the first bad frame of a streak */
-	ACNATS_ACCEPTED,	/* a good frame ended a streak of bad ones */
+	ACNATS_FRAME,		/* a frame; inbound, text is its origin */
 	ACNATS_LINK_UP,		/* text: the server's URL */
 	ACNATS_LINK_DOWN,
 	ACNATS_PUB_FAILED,	/* the first failed publish of a streak */
@@ -83,7 +82,6 @@ struct acnats_item {
 	struct acnats_item	*next;
 	enum acnats_kind	 kind;
 	uint64_t		 count;	/* streak length, for the notices */
-	const char		*why;	/* static text: a reason token */
 	char			 text[128];
 	size_t			 len;
 	uint8_t			 data[];
@@ -98,8 +96,10 @@ struct acnats_queue {
 };
 
 /*
- * Counters. The ones under `mu` are touched by NATS threads too; a later
- * metrics endpoint can read them the same way.
+ * Counters, for the log line at fini and for a later metrics endpoint.
+ * queued, dropped, published, publish_failed, received, own and overflow
+ * change under `mu` (NATS threads write some of them); refused, delivered
+ * and deliveries belong to the loop thread.
  */
 struct acnats_stats {
 	uint64_t	queued;		/* frames put on the outgoing queue */
@@ -109,7 +109,7 @@ struct acnats_stats {
 	uint64_t	received;	/* messages from the subject */
 	uint64_t	own;		/* our own, ignored */
 	uint64_t	refused;	/* failed verification */
-	uint64_t	overflow;	/* verified but the inbound queue was full */
+	uint64_t	overflow;	/* the inbound queue was full */
 	uint64_t	delivered;	/* frames handed to broadcast_raw */
 	uint64_t	deliveries;	/* sessions they were queued to */
 };
@@ -118,7 +118,6 @@ struct acnats_stats {
 struct acnats {
 	struct ac_plugin		*p;
 	const struct ac_host_api	*host;
-	const struct ac_key		*key;
 
 	/* Configuration (immutable once the thread runs). */
 	char		*servers[ACNATS_MAX_SERVERS];
@@ -150,7 +149,6 @@ struct acnats {
 	int		 stopping;
 	int		 sub_done;	/* the subscription's last callback ran */
 	int		 conn_closed;	/* the connection's closed callback ran */
-	uint64_t	 bad_streak;
 	struct acnats_stats stats;
 
 	/* Loop thread only. */
@@ -159,6 +157,7 @@ struct acnats {
 	pthread_t	 thread;
 	int		 thread_started;
 	uint64_t	 drop_streak;
+	uint64_t	 bad_streak;
 	uint64_t	 dropped_while_down;
 	int		 leak;		/* libnats did not let go in time */
 };
@@ -304,8 +303,7 @@ acnats_post(struct acnats *an, struct acnats_item *it)
 /*
  * Check a frame from the subject: one whole frame, checks 1-7 with the
  * shared key, and a `message` or `chunk`. Returns NULL when it is good,
- * else a short reason token. Runs on a NATS thread: the key may be used
- * from several threads (key.h) and lives until fini.
+ * else a short reason token.
  */
 static const char *
 acnats_verify(const struct ac_key *key, const uint8_t *buf, size_t len)
@@ -332,28 +330,26 @@ acnats_verify(const struct ac_key *key, const uint8_t *buf, size_t len)
 }
 
 /*
- * A message from the subject (a libnats delivery thread). Verify it here,
- * off the loop thread, and queue good frames for the loop; bad ones are
- * counted, and only the first of a streak is queued, as a notice.
+ * A message from the subject (a libnats delivery thread): unless it is our
+ * own, copy it with its origin onto the inbound queue for the loop thread,
+ * which verifies it. The queue is bounded in bytes; past that, messages
+ * are dropped and counted (libnats bounds its own queue before ours).
  */
 static void
 acnats_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m,
     void *arg)
 {
 	struct acnats		*an = arg;
-	struct acnats_item	*it = NULL, *ok;
-	const char		*inst = NULL, *node = NULL, *why;
-	const uint8_t		*data;
+	struct acnats_item	*it;
+	const char		*inst = NULL, *node = NULL;
+	const char		*data;
 	size_t			 len;
 	int			 wake = 0;
 
-	data = (const uint8_t *)natsMsg_GetData(m);
+	data = natsMsg_GetData(m);
 	len = (size_t)natsMsg_GetDataLength(m);
 	if (natsMsgHeader_Get(m, ACNATS_HDR_INSTANCE, &inst) != NATS_OK)
 		inst = NULL;
-	if (natsMsgHeader_Get(m, ACNATS_HDR_NODE, &node) != NATS_OK)
-		node = NULL;
-
 	if (inst != NULL && strcmp(inst, an->instance) == 0) {
 		pthread_mutex_lock(&an->mu);
 		an->stats.received++;
@@ -362,40 +358,60 @@ acnats_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 		natsMsg_Destroy(m);
 		return;
 	}
-
-	why = (data == NULL) ? "empty" : acnats_verify(an->key, data, len);
-	if (why == NULL)
-		it = acnats_item_new(ACNATS_FRAME, data, len);
+	if (natsMsgHeader_Get(m, ACNATS_HDR_NODE, &node) != NATS_OK)
+		node = NULL;
+	it = acnats_item_new(ACNATS_FRAME, data, data != NULL ? len : 0);
+	if (it != NULL)
+		snprintf(it->text, sizeof it->text, "%s",
+		    node != NULL ? node : "unknown");
 
 	pthread_mutex_lock(&an->mu);
 	an->stats.received++;
-	if (why != NULL) {
-		an->stats.refused++;
-		if (an->bad_streak++ == 0) {
-			it = acnats_notice_new(ACNATS_REFUSED, "%s",
-			    node != NULL ? node : "unknown");
-			if (it != NULL)
-				it->why = why;
-			wake = acnats_post_locked(an, it);
-		}
-	} else if (it == NULL ||
-	    an->in.bytes + len > ACNATS_INBOUND_MAX_BYTES) {
+	if (it == NULL || an->in.bytes + len > ACNATS_INBOUND_MAX_BYTES) {
 		an->stats.overflow++;
 		free(it);
-	} else {
-		if (an->bad_streak != 0) {
-			if ((ok = acnats_notice_new(ACNATS_ACCEPTED,
-			    NULL)) != NULL)
-				ok->count = an->bad_streak;
-			wake |= acnats_post_locked(an, ok);
-			an->bad_streak = 0;
-		}
-		wake |= acnats_post_locked(an, it);
-	}
+	} else
+		wake = acnats_post_locked(an, it);
 	pthread_mutex_unlock(&an->mu);
 	if (wake)
 		acnats_wake(an);
 	natsMsg_Destroy(m);
+}
+
+/*
+ * Verify a frame from another node (loop thread) and give it to every
+ * local session. The key is asked for each time rather than kept: on a
+ * reload the host frees the old configuration, key included, after the
+ * new plugin instance is set up. Only the first bad frame of a streak is
+ * logged; all are counted.
+ */
+static void
+acnats_deliver(struct acnats *an, struct acnats_item *it)
+{
+	const char	*why;
+	int		 n;
+
+	why = it->len == 0 ? "empty" :
+	    acnats_verify(an->host->key(an->p), it->data, it->len);
+	if (why != NULL) {
+		an->stats.refused++;
+		if (an->bad_streak++ == 0)
+			an->host->log(an->p, AC_LOG_WARNING, "refused a frame "
+			    "from NATS (node %s): %s; further bad frames are "
+			    "counted, not logged, until a good one comes",
+			    it->text, why);
+		return;
+	}
+	if (an->bad_streak != 0) {
+		an->host->log(an->p, AC_LOG_INFO, "good frames from NATS "
+		    "again, after %llu refused (%llu refused in all)",
+		    (unsigned long long)an->bad_streak,
+		    (unsigned long long)an->stats.refused);
+		an->bad_streak = 0;
+	}
+	n = an->host->broadcast_raw(an->p, it->data, it->len, NULL);
+	an->stats.delivered++;
+	an->stats.deliveries += (uint64_t)n;
 }
 
 /* The subscription is closed and its last callback returned. */
@@ -674,22 +690,7 @@ acnats_wakeup_cb(evutil_socket_t fd, short what, void *arg)
 	while ((it = acnats_queue_pop(&batch)) != NULL) {
 		switch (it->kind) {
 		case ACNATS_FRAME:
-			n = an->host->broadcast_raw(an->p, it->data, it->len,
-			    NULL);
-			an->stats.delivered++;	/* loop-only counter */
-			an->stats.deliveries += (uint64_t)n;
-			break;
-		case ACNATS_REFUSED:
-			an->host->log(an->p, AC_LOG_WARNING, "refused a frame "
-			    "from NATS (node %s): %s; further bad frames are "
-			    "counted, not logged, until a good one comes",
-			    it->text, it->why);
-			break;
-		case ACNATS_ACCEPTED:
-			an->host->log(an->p, AC_LOG_INFO, "good frames from "
-			    "NATS again, after %llu refused (%llu refused in "
-			    "all)", (unsigned long long)it->count,
-			    (unsigned long long)an->stats.refused);
+			acnats_deliver(an, it);
 			break;
 		case ACNATS_LINK_UP:
 			dropped = an->dropped_while_down;
@@ -1221,7 +1222,6 @@ acnats_init(struct ac_plugin *p, const struct ac_host_api *host,
 	}
 	an->p = p;
 	an->host = host;
-	an->key = host->key(p);
 	an->efd = -1;
 	pthread_mutex_init(&an->mu, NULL);
 	pthread_cond_init(&an->cond, NULL);
@@ -1271,7 +1271,7 @@ acnats_init(struct ac_plugin *p, const struct ac_host_api *host,
 	}
 	an->thread_started = 1;
 
-	if (an->key != NULL && ac_key_is_default(an->key))
+	if (host->key(p) != NULL && ac_key_is_default(host->key(p)))
 		host->log(p, AC_LOG_WARNING, "the shared key is the public "
 		    "default: anyone who can publish to %s can speak on every "
 		    "node", an->subject);

@@ -11,12 +11,14 @@
   delivery resumes without restarting asyncchatd.
 - Frames injected straight into the subject: a wrong HMAC (and a frame
   that is not a message) is refused and counted; a good one is delivered.
+- SIGHUP reloads (with, without, with the plugin): frames still cross.
 - Config errors name the line and the key.
 
 Every wait is bounded; the whole program takes a few seconds.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -198,6 +200,32 @@ def case_injected_frames(t):
          "session_init)")
 
 
+def case_reload(t):
+    """SIGHUP re-initialises the plugin (the new instance starts before the
+    old one stops); frames must still cross and verify, also after a reload
+    without the plugin and one with it again (libnats closed and reopened).
+    """
+    g = Gnatsd().start()
+    a = Node("a", [g.url])
+    b = Node("b", [g.url])
+    a1, b1 = a.client("a1"), b.client("b1")
+    t.ok(wait_mesh([a1, b1]), "before the reload: frames cross")
+    conf = open(a.conf).read()
+    for i, text in enumerate([conf, conf.replace("load = broadcast, nats",
+                                                 "load = broadcast"), conf]):
+        with open(a.conf, "w") as f:
+            f.write(text)
+        a.proc.send_signal(signal.SIGHUP)
+        t.ok(a.wait_log(r"configuration reloaded", 5, i + 1),
+             "reload %d done" % (i + 1))
+    t.ok(a.wait_log(r"link to NATS up", 10, 3), "the link is up after the "
+         "reloads")
+    t.ok(wait_mesh([a1, b1]), "after the reloads: frames cross both ways "
+         "and verify")
+    t.ok("refused a frame" not in a.log(), "no frame refused after the "
+         "reloads")
+
+
 def case_config(t):
     g = Gnatsd().start()
     n = Node("c", [g.url], nats_opts={"max_pending": "10",
@@ -227,4 +255,4 @@ def case_config(t):
 if __name__ == "__main__":
     nt.main([case_three_nodes_one_server, case_three_nodes_cluster,
              case_nats_down_at_start, case_nats_restart,
-             case_injected_frames, case_config])
+             case_injected_frames, case_reload, case_config])
