@@ -238,6 +238,7 @@ class Client:
         self.dec = Decoder(self.key)
         self.session_id = None
         self.eof = False
+        self.pushback = []      # frames read early, returned first
 
     # -- connecting ------------------------------------------------------
     @classmethod
@@ -291,16 +292,16 @@ class Client:
     def send_raw(self, data):
         self.sock.sendall(data)
 
-    def frame(self, type_, content, session_id=Ellipsis, content_type=OCTETS,
+    def frame(self, type_, content, content_type=OCTETS, session_id=Ellipsis,
               extra=None):
         """Encode a frame with this client's key (and session id by default)."""
         if session_id is Ellipsis:
             session_id = self.session_id
         return encode(type_, content, session_id, content_type, self.key, extra)
 
-    def send(self, type_, content, session_id=Ellipsis, content_type=OCTETS,
+    def send(self, type_, content, content_type=OCTETS, session_id=Ellipsis,
              extra=None):
-        data = self.frame(type_, content, session_id, content_type, extra)
+        data = self.frame(type_, content, content_type, session_id, extra)
         self.send_raw(data)
         return data
 
@@ -315,8 +316,9 @@ class Client:
         left = deadline - time.monotonic()
         if left <= 0:
             raise Timeout("%s: timed out" % self.name)
-        r, _, _ = select.select([self.sock], [], [], left)
-        if not r:
+        p = select.poll()
+        p.register(self.sock, select.POLLIN)
+        if not p.poll(left * 1000):
             raise Timeout("%s: timed out" % self.name)
         try:
             data = self.sock.recv(262144)
@@ -330,6 +332,8 @@ class Client:
 
     def recv_frame(self, timeout=3.0):
         """Return the next Frame; raise Timeout, Closed or ProtocolViolation."""
+        if self.pushback:
+            return self.pushback.pop(0)
         deadline = time.monotonic() + timeout
         while True:
             item = self.dec.next()
@@ -378,8 +382,13 @@ class Client:
             return False
 
     # -- protocol steps --------------------------------------------------
-    def handshake(self, timeout=3.0, ack=True):
-        """Read session_init, answer session_ack; return the session id."""
+    def handshake(self, timeout=3.0, ack=True, sync=True):
+        """Read session_init, answer session_ack; return the session id.
+
+        With sync, also ping and wait for the pong, so that the server has
+        surely processed the ack (and the session is in every broadcast)
+        when this returns; frames that came before the pong stay queued.
+        """
         f = self.recv_frame(timeout)
         if f.type != "session_init":
             raise ProtocolViolation("%s: expected session_init, got %r" % (self.name, f))
@@ -387,6 +396,8 @@ class Client:
         self.init_frame = f
         if ack:
             self.send("session_ack", b"Session acknowledged")
+            if sync:
+                self.pushback.extend(self.sync(timeout))
         return self.session_id
 
     def ping(self, timeout=3.0):
