@@ -8,7 +8,7 @@
 # usage: tools/bench.sh [-b BUILDDIR] [-o RESULTS] [-t SECONDS] [-n IDLE]
 #   -b  the build tree (default: the current directory)
 #   -o  where results go (default: BUILDDIR/bench-results/DATE)
-#   -t  seconds measured per point (default 2; about 45 points are run)
+#   -t  seconds measured per point (default 2; about 90 points are run)
 #   -n  idle sessions (default 10000)
 #   -q  quick: fewer points (no sweeps), for a first look
 set -u
@@ -44,39 +44,47 @@ tmp=$(mktemp -d /tmp/acbench.XXXXXX) || exit 2
 jsonl=$results/results.jsonl
 : > "$jsonl"
 failures=0
-server_pid=
-port=
 
 # 10,000 sessions need as many descriptors in the server and the client.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 
-# Stop the running server by its pid: TERM, then KILL after 5 s.
-stop_server() {
-	[ -n "$server_pid" ] || return 0
-	kill -TERM "$server_pid" 2>/dev/null
+# Every server started, as "name pid" lines, for stopping them by pid.
+servers=$tmp/servers
+
+# Stop one server by its pid: TERM, then KILL after 5 s.
+stop_pid() {
+	kill -TERM "$1" 2>/dev/null
 	i=0
-	while kill -0 "$server_pid" 2>/dev/null && [ $i -lt 50 ]; do
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do
 		sleep 0.1; i=$((i + 1))
 	done
-	kill -KILL "$server_pid" 2>/dev/null
-	wait "$server_pid" 2>/dev/null
-	server_pid=
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
+# Stop every server started so far.
+stop_all() {
+	[ -f "$servers" ] || return 0
+	while read -r name pid; do
+		stop_pid "$pid"
+	done < "$servers"
+	: > "$servers"
 }
 
 cleanup() {
-	stop_server
+	stop_all
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Wait until a server's log names its TCP port; set $port.
+# Wait until a server's log names its TCP port; print it.
 wait_port() {
 	i=0
 	while [ $i -lt 100 ]; do
-		port=$(sed -n 's|.*listening on tcp://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$1" | head -n 1)
-		[ -n "$port" ] && return 0
-		kill -0 "$server_pid" 2>/dev/null || break
+		p=$(sed -n 's|.*listening on tcp://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$1" | head -n 1)
+		[ -n "$p" ] && { echo "$p"; return 0; }
+		kill -0 "$2" 2>/dev/null || break
 		sleep 0.1; i=$((i + 1))
 	done
 	echo "bench.sh: server did not start; its log:" >&2
@@ -89,7 +97,13 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Start asyncchatd with one plugin and a config in the temp dir.
+# Remember a started server: its name, pid and port (pid_NAME, port_NAME).
+started() {
+	echo "$1 $2" >> "$servers"
+	eval "pid_$(echo "$1" | tr - _)=$2 port_$(echo "$1" | tr - _)=$3"
+}
+
+# Start asyncchatd with one plugin: start_asyncchatd NAME PLUGIN.
 start_asyncchatd() {
 	conf=$tmp/$1.conf
 	cat > "$conf" <<EOF
@@ -105,42 +119,60 @@ handshake_timeout = 120
 pid_file = none
 
 [plugins]
-load = $1
+load = $2
 
 [plugin.broadcast]
 include_sender = no
 EOF
-	[ "$1" = broadcast ] || sed -i '/^\[plugin.broadcast\]/,$d' "$conf"
-	"$asyncchatd" -f -c "$conf" 2> "$tmp/asyncchatd-$1.log" &
-	server_pid=$!
-	wait_port "$tmp/asyncchatd-$1.log"
+	[ "$2" = broadcast ] || sed -i '/^\[plugin.broadcast\]/,$d' "$conf"
+	"$asyncchatd" -f -c "$conf" 2> "$tmp/$1.log" &
+	pid=$!
+	p=$(wait_port "$tmp/$1.log" $pid) || return 1
+	started "$1" $pid "$p"
 }
 
-# Start raw-echo in one of its modes.
+# Start raw-echo in one of its modes: start_rawecho NAME MODE.
 start_rawecho() {
-	"$rawecho" -m "$1" -l tcp://127.0.0.1:0 2> "$tmp/raw-echo-$1.log" &
-	server_pid=$!
-	wait_port "$tmp/raw-echo-$1.log"
+	"$rawecho" -m "$2" -l tcp://127.0.0.1:0 2> "$tmp/$1.log" &
+	pid=$!
+	p=$(wait_port "$tmp/$1.log" $pid) || return 1
+	started "$1" $pid "$p"
 }
 
 # Start redis-server on a free loopback port, without persistence.
 start_redis() {
-	port=$(free_port)
-	redis-server --port "$port" --bind 127.0.0.1 --save '' \
+	p=$(free_port)
+	redis-server --port "$p" --bind 127.0.0.1 --save '' \
 	    --appendonly no > "$tmp/redis.log" 2>&1 &
-	server_pid=$!
+	pid=$!
 	i=0
 	while ! grep -q "Ready to accept" "$tmp/redis.log" && [ $i -lt 100 ]; do
 		sleep 0.1; i=$((i + 1))
 	done
+	started redis $pid "$p"
+}
+
+# The port of a started server by name.
+port_of() {
+	eval "echo \${port_$(echo "$1" | tr - _):-}"
+}
+
+# The pid of a started server by name.
+pid_of() {
+	eval "echo \${pid_$(echo "$1" | tr - _):-}"
 }
 
 # Run one point: point LABEL SERVER MODE [bench options]; keeps the JSON.
 point() {
 	label=$1; server=$2; shift 2
+	port=$(port_of "$server")
+	if [ -z "$port" ]; then
+		failures=$((failures + 1))
+		return
+	fi
 	out=$("$bench" "$@" -t "$duration" --json "127.0.0.1:$port" 2>&1)
 	status=$?
-	printf '%-28s %-16s %s\n' "$label" "$server" "$(printf '%s\n' "$out" | sed -n 1p)"
+	printf '%-22s %-16s %s\n' "$label" "$server" "$(printf '%s\n' "$out" | sed -n 1p)"
 	json=$(printf '%s\n' "$out" | grep '^{' | tail -n 1)
 	if [ $status -ne 0 ] || [ -z "$json" ]; then
 		failures=$((failures + 1))
@@ -150,49 +182,68 @@ point() {
 	    "$label" "$server" "$json" >> "$jsonl"
 }
 
+# One echo point against every echo server in turn, side by side in time.
+echo_point() {
+	label=$1; shift
+	point "$label" raw-echo-bev raw "$@"
+	point "$label" raw-echo-event raw "$@"
+	point "$label" raw-echo-frames echo "$@"
+	point "$label" asyncchatd echo "$@"
+}
+
 sizes="64 256 1024 4096 16384"
 clients="1 2 4 8 16 32"
+rounds=3
 if [ $quick = yes ]; then
 	sizes="64 4096"
 	clients="1 16"
+	rounds=1
 fi
-
-# The echo points, against whichever echo server is running.
-echo_points() {
-	server=$1; mode=$2
-	for s in $sizes; do
-		point "echo 16x32 $s" "$server" "$mode" -c 16 -w 32 -s "$s"
-	done
-	for c in $clients; do
-		point "echo ${c}x1 64" "$server" "$mode" -c "$c" -w 1 -s 64
-	done
-}
 
 echo "asyncchat benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, ${duration} s per point"
 echo "results: $results"
 
-start_rawecho bev && echo_points raw-echo-bev raw; stop_server
-start_rawecho event && echo_points raw-echo-event raw; stop_server
-start_rawecho frames && echo_points raw-echo-frames echo; stop_server
-start_asyncchatd echo && echo_points asyncchatd echo; stop_server
+# The echo servers wait side by side (idle, they cost nothing) so that
+# each point runs against all of them within seconds of each other.
+start_rawecho raw-echo-bev bev
+start_rawecho raw-echo-event event
+start_rawecho raw-echo-frames frames
+start_asyncchatd asyncchatd echo
+for s in $sizes; do
+	echo_point "echo 16x32 $s" -c 16 -w 32 -s "$s"
+done
+# Latency is the noisiest figure on a shared machine: several rounds,
+# interleaved; the table takes the median of each server's rounds.
+r=0
+while [ $r -lt $rounds ]; do
+	for c in $clients; do
+		echo_point "echo ${c}x1 64" -c "$c" -w 1 -s 64
+	done
+	r=$((r + 1))
+done
+stop_all
 
-start_asyncchatd broadcast && \
-    point "fanout 1->100 128" asyncchatd fanout -p 1 -r 100 -s 128 -w 32
-stop_server
+start_asyncchatd asyncchatd broadcast
 if command -v redis-server > /dev/null; then
-	start_redis && point "fanout 1->100 128" redis resp -p 1 -r 100 -s 128 -w 32
-	stop_server
+	start_redis
 else
 	echo "redis-server not installed: no Redis reference (apt-get install redis-server)"
 fi
+r=0
+while [ $r -lt $rounds ]; do
+	point "fanout 1->100 128" asyncchatd fanout -p 1 -r 100 -s 128 -w 32
+	[ -z "$(port_of redis)" ] || point "fanout 1->100 128" redis resp -p 1 -r 100 -s 128 -w 32
+	r=$((r + 1))
+done
+stop_all
 
 # Idle: a fresh server each, so that its memory before is its baseline.
-start_asyncchatd echo && \
-    point "idle $idle_sessions" asyncchatd idle -n "$idle_sessions" -P "$server_pid" -H 5
-stop_server
-start_rawecho frames && \
-    point "idle $idle_sessions" raw-echo-frames idle -n "$idle_sessions" -P "$server_pid" -H 5
-stop_server
+start_asyncchatd asyncchatd echo
+point "idle $idle_sessions" asyncchatd idle -n "$idle_sessions" -P "$(pid_of asyncchatd)" -H 5
+stop_all
+start_rawecho raw-echo-frames frames
+point "idle $idle_sessions" raw-echo-frames idle -n "$idle_sessions" -P "$(pid_of raw-echo-frames)" -H 5
+stop_all
 
 # The table of ratios and the plot's data files, from results.jsonl.
 python3 - "$jsonl" "$results" "$duration" <<'PYEOF' || failures=$((failures + 1))
@@ -202,14 +253,16 @@ jsonl, outdir, duration = sys.argv[1], sys.argv[2], sys.argv[3]
 res = {}
 for line in open(jsonl):
     r = json.loads(line)
-    res[(r["label"], r["server"])] = r["result"]
+    res.setdefault((r["label"], r["server"]), []).append(r["result"])
 
 
 def get(label, server, key):
-    r = res.get((label, server))
-    if not r or not r.get("ok") or key not in r:
+    """The median over the rounds of a point; None if any round failed."""
+    rs = res.get((label, server))
+    if not rs or not all(r.get("ok") and key in r for r in rs):
         return None
-    return r[key]
+    vals = sorted(r[key] for r in rs)
+    return vals[len(vals) // 2]
 
 
 def fmt(v, unit=""):
