@@ -207,6 +207,10 @@ class Server:
     listen defaults to tcp://127.0.0.1:0 plus a unix socket in the temp dir.
     plugins: list of names/paths for [plugins] load.
     sections: {"NAME": {key: value}} for [plugin.NAME].
+
+    Readiness is read from the log: "listening on tcp://127.0.0.1:PORT",
+    "listening on tcp://[::1]:PORT" and "listening on unix://PATH", one
+    line per listener (the config asks for port 0: an ephemeral port).
     """
 
     instances = []
@@ -216,7 +220,8 @@ class Server:
                  extra_conf="", start=True):
         self.dir = mkdtemp()
         self.confpath = os.path.join(self.dir, "asyncchat.conf")
-        self.logpath = os.path.join(self.dir, "server.log")
+        self.logpath = os.path.join(self.dir, "server.log")   # read for readiness
+        self.stderr_path = self.logpath                        # stdout+stderr go here
         self.unix_path = os.path.join(self.dir, "s.sock") if unix else None
         self.key = key
         self.proc = None
@@ -301,11 +306,12 @@ class Server:
         except OSError:
             return ""
 
-    def start(self, wait=True):
+    def start(self, wait=True, args=("-f",)):
+        """Start asyncchatd ARGS -c CONF (-f: foreground, log to stderr)."""
         if not os.path.exists(SERVER):
             raise ServerError("server binary not built: %s" % SERVER)
-        self.logf = open(self.logpath, "ab")
-        self.proc = subprocess.Popen([SERVER, "-f", "-c", self.confpath],
+        self.logf = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen([SERVER] + list(args) + ["-c", self.confpath],
                                      stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=self.logf,
                                      cwd=self.dir)
@@ -343,11 +349,10 @@ class Server:
             m = re.search(r"listening on tcp://\[::1\]:(\d+)", log)
             if m:
                 self.port6 = int(m.group(1))
-            # a unix listener is ready when logged, or (for a server that
-            # logs only tcp listeners) when its file exists
+            # a unix listener is ready when logged (its file exists from
+            # bind(), before listen(): a connect then would be refused)
             unix_ok = not self.unix_path or \
-                ("listening on unix://" + self.unix_path) in log or \
-                os.path.exists(self.unix_path)
+                ("listening on unix://" + self.unix_path) in log
             ready = (not self.want_tcp or self.port) and \
                 (not self.want_tcp6 or self.port6) and unix_ok
             if ready:

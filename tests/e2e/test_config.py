@@ -100,6 +100,27 @@ def case_stale_socket(t):
             t.eq(c.sync(), [], "the first server still owns it")
 
 
+def case_log_file(t):
+    # -f logs to stderr whatever `log` says (asyncchatd --help), so this one
+    # runs without -f (the server never daemonises: it stays our child)
+    srv = Server(plugins=["echo"], start=False)
+    logfile = os.path.join(srv.dir, "asyncchatd.log")
+    srv.server_opts["log"] = logfile
+    srv.write_config()
+    # readiness comes from the log, which now goes to the file: read it there
+    srv.logpath = logfile
+    with srv.start(args=()):
+        with srv.client("unix") as c:
+            t.eq(c.sync(), [], "log = FILE: server runs and serves")
+        t.ok("listening on tcp://127.0.0.1:" in open(logfile).read(),
+             "log = FILE: log lines go to the file")
+        with open(srv.stderr_path) as f:
+            err = f.read()
+        t.ok("listening on" not in err, "log = FILE: not to stderr as well", err)
+    rc = srv.returncode
+    t.eq(rc, 0, "log = FILE: exit 0")
+
+
 def case_cli(t):
     rc, out = run_server_cmd(["--version"])
     t.eq(rc, 0, "--version exits 0", out)
@@ -115,4 +136,5 @@ def case_cli(t):
 
 
 if __name__ == "__main__":
-    main([case_bad_configs, case_check_ok, case_unix_mode, case_stale_socket, case_cli])
+    main([case_bad_configs, case_check_ok, case_unix_mode, case_stale_socket, case_log_file,
+          case_cli])

@@ -116,6 +116,25 @@ def case_max_errors(t):
             t.eq(c.sync(), [], "server still serves others")
 
 
+def case_default_max_errors(t):
+    # the default is 10 in a row
+    with Server(plugins=["echo"]) as srv:
+        with srv.client("tcp") as c:
+            bad = acproto.encode("message", b"x", "not-my-session-id", key=c.key)
+            c.send_raw(bad * 9)
+            errs = [c.recv_frame() for _ in range(9)]
+            t.eq([e.header.get("error") for e in errs], ["session_mismatch"] * 9,
+                 "9 foreign session ids -> 9 session_mismatch errors")
+            t.eq(c.sync(), [], "alive after 9 errors (default max_errors 10)")
+            c.send_raw(bad * 10)
+            try:
+                frames = c.recv_until_closed(3)
+                closed = True
+            except acproto.Timeout:
+                frames, closed = [], False
+            t.ok(closed, "closed after 10 in a row")
+
+
 def case_configured_limits(t):
     opts = {"max_header_size": 1024, "max_content_size": 4096}
     with Server(plugins=["echo"], server=opts) as srv:
@@ -144,4 +163,4 @@ def case_configured_limits(t):
 
 if __name__ == "__main__":
     main([case_vectors, case_fatal_before_ack, case_max_errors,
-          case_configured_limits])
+          case_default_max_errors, case_configured_limits])

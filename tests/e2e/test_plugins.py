@@ -12,8 +12,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import acproto  # noqa: E402
-from harness import (PLUGINDIR, Server, main, test_plugin,  # noqa: E402
-                     transports)
+from harness import (PLUGINDIR, SRCDIR, Server, main,  # noqa: E402
+                     test_plugin, transports)
 
 RFC3339_MS = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d)$")
@@ -141,6 +141,36 @@ def case_logger(t):
                      "%s: non-UTF-8 content as content_base64" % name, repr(obj))
 
 
+def case_logger_write_failure(t):
+    # /dev/full fails every write: delivery goes on, the failure is logged
+    # once per streak (not once per message)
+    if not os.path.exists("/dev/full"):
+        t.skip("logger write failure", "no /dev/full")
+        return
+    with Server(plugins=["logger", "echo"],
+                sections={"logger": {"path": "/dev/full"}}) as srv:
+        for tr in transports():
+            with srv.client(tr) as c:
+                for i in range(5):
+                    sent = c.send_message(b"lost line %d" % i)
+                    t.eq(c.recv_frame().raw, sent,
+                         "%s: message %d delivered although the log write fails" % (tr, i))
+        srv.wait_log("/dev/full", timeout=2)
+        time.sleep(0.2)
+        n = len([x for x in srv.log().splitlines() if "/dev/full" in x])
+        t.eq(n, 1, "the failing write is logged once, not per message", srv.log())
+
+
+def host_abi_version():
+    """AC_PLUGIN_ABI_VERSION from the installed header in the source tree."""
+    try:
+        with open(os.path.join(SRCDIR, "include", "asyncchat", "plugin.h")) as f:
+            m = re.search(r"#define\s+AC_PLUGIN_ABI_VERSION\s+(\d+)", f.read())
+        return m.group(1) if m else None
+    except OSError:
+        return None
+
+
 def chain_case(t, srv, tr, want, label):
     """Send one message; want is a list of 'echo' / 'tag' in arrival order."""
     with srv.client(tr) as c:
@@ -206,7 +236,9 @@ def load_error(t, label, plugins, needles, sections=None):
 
 def case_load_errors(t):
     p = test_plugin("bad_abi")
-    load_error(t, "wrong ABI", [p], ["bad_abi", "999"])
+    abi = host_abi_version()
+    t.ok(abi is not None, "AC_PLUGIN_ABI_VERSION found in plugin.h")
+    load_error(t, "wrong ABI", [p], ["bad_abi", "999"] + ([abi] if abi else []))
     p = test_plugin("no_entry")
     load_error(t, "missing descriptor", [p], ["no_entry"])
     missing = "/nonexistent-dir-e2e/missing_plugin.so"
@@ -232,5 +264,5 @@ def case_check_ok(t):
 
 if __name__ == "__main__":
     main([case_echo, case_broadcast,
-          case_logger, case_chain_order, case_stop, case_load_errors,
+          case_logger, case_logger_write_failure, case_chain_order, case_stop, case_load_errors,
           case_check_ok])

@@ -183,11 +183,11 @@ def case_sighup_listeners(t):
         srv.unix_path = upath
         # the tcp line is unchanged: that listener is kept as it is
         srv.write_config(server={"listen": ["tcp://127.0.0.1:0", "unix://" + upath]})
+        mark = len(srv.log())
         srv.signal(signal.SIGHUP)
-        deadline = time.monotonic() + 3
-        while not os.path.exists(upath) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        t.ok(os.path.exists(upath), "unix listener added on SIGHUP")
+        m = srv.wait_log(re.escape("listening on unix://" + upath), timeout=3, start=mark)
+        t.ok(m is not None and os.path.exists(upath), "unix listener added on SIGHUP",
+             srv.log()[mark:])
         c = None
         try:
             c = srv.client("unix")
