@@ -166,8 +166,8 @@ def main(cases):
             t.ok(False, "ran without an exception", traceback.format_exc()
                  + _server_logs_for_diag())
         finally:
-            t.prefix = ""
             _stop_leftovers(t)
+            t.prefix = ""
     rc = t.done()
     _cleanup()
     sys.exit(rc)
@@ -181,10 +181,24 @@ def _server_logs_for_diag():
     return "\n" + "\n".join(out) if out else ""
 
 
+SANITIZER = re.compile(r"AddressSanitizer|LeakSanitizer|runtime error:|"
+                       r"ThreadSanitizer|==\d+==ERROR")
+
+
 def _stop_leftovers(t):
+    """After a case: kill what is still running, report what went wrong
+    with the servers themselves (a stop that was not clean, sanitizer
+    reports).  These lines appear only on failure."""
     for s in Server.instances:
         if s.active:
             s.kill()
+        for p in s.problems:
+            t.ok(False, p, s.stderr_tail())
+        text = s.stderr_text()
+        m = SANITIZER.search(text)
+        if m:
+            t.ok(False, "server output has no sanitizer report",
+                 text[max(0, m.start() - 200):m.start() + 3000])
     Server.instances[:] = []
 
 
@@ -228,6 +242,7 @@ class Server:
         self.port = None
         self.port6 = None
         self.returncode = None
+        self.problems = []
         self.want_tcp = tcp
         self.want_tcp6 = tcp6
         self.plugins = list(plugins)
@@ -298,6 +313,16 @@ class Server:
     @property
     def pid(self):
         return self.proc.pid
+
+    def stderr_text(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stderr_tail(self):
+        return "--- %s ---\n%s" % (self.stderr_path, self.stderr_text()[-3000:])
 
     def log(self):
         try:
@@ -417,8 +442,13 @@ class Server:
         return self
 
     def __exit__(self, *a):
+        # a server left running by a case must stop cleanly on SIGTERM
         if self.active:
-            self.stop()
+            rc, clean = self.stop()
+            if not clean:
+                self.problems.append("server stops within %.0f s of SIGTERM" % STOP_TIMEOUT)
+            elif rc != 0:
+                self.problems.append("server exits 0 on SIGTERM (got %s)" % rc)
 
     def check(self, args=("-t",), timeout=10.0):
         """Run asyncchatd ARGS -c CONF (default -t); return (status, output)."""
