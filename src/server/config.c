@@ -26,6 +26,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <ini.h>
@@ -54,6 +56,7 @@ enum config_key {
 	K_LOG_LEVEL,
 	K_PLUGIN_DIR,
 	K_PID_FILE,
+	K_METRICS_LISTEN,
 	K_COUNT
 };
 
@@ -62,6 +65,7 @@ static const char *config_key_names[K_COUNT] = {
 	"handshake_timeout", "heartbeat_timeout", "max_clients",
 	"max_header_size", "max_content_size", "max_output_buffer",
 	"max_errors", "log", "log_level", "plugin_dir", "pid_file",
+	"metrics_listen",
 };
 
 /* Parsing state shared by the reader and the handler. */
@@ -404,6 +408,43 @@ config_parse_listen(const char *url, struct ac_listen_conf *lc,
 	return (0);
 }
 
+/*
+ * Check a metrics_listen value: a numeric IPv4 address or a bracketed
+ * IPv6 one, and a port. Names are refused because resolving one could
+ * block, and the endpoint should not move when DNS changes.
+ */
+static int
+config_parse_metrics(const char *value)
+{
+	struct in6_addr		 in6;
+	struct in_addr		 in4;
+	unsigned long long	 port;
+	const char		*colon, *close;
+	char			*host;
+	int			 ok;
+
+	if (*value == '[') {
+		if ((close = strchr(value, ']')) == NULL || close[1] != ':')
+			return (-1);
+		host = strndup(value + 1, close - value - 1);
+		colon = close + 1;
+		if (host == NULL)
+			abort();
+		ok = inet_pton(AF_INET6, host, &in6) == 1;
+	} else {
+		if ((colon = strrchr(value, ':')) == NULL)
+			return (-1);
+		host = strndup(value, colon - value);
+		if (host == NULL)
+			abort();
+		ok = inet_pton(AF_INET, host, &in4) == 1;
+	}
+	free(host);
+	if (!ok || config_parse_uint(colon + 1, 0, 65535, &port) == -1)
+		return (-1);
+	return (0);
+}
+
 /* Handle one key of [server]. */
 static void
 config_server_key(struct config_parse *cp, const char *key,
@@ -586,6 +627,18 @@ config_server_key(struct config_parse *cp, const char *key,
 		free(cfg->pid_file);
 		cfg->pid_file = strcmp(value, "none") == 0 ? NULL :
 		    ac_xstrdup(value);
+		break;
+	case K_METRICS_LISTEN:
+		if (strcmp(value, "none") == 0)
+			break;
+		if (config_parse_metrics(value) == -1) {
+			config_error(cp, cp->line, "server", key,
+			    "%s: expected none or ADDRESS:PORT with a numeric "
+			    "address, such as 127.0.0.1:9100 or [::1]:9100",
+			    value);
+			return;
+		}
+		cfg->metrics_listen = ac_xstrdup(value);
 		break;
 	}
 	return;
@@ -945,6 +998,7 @@ config_free(struct ac_config *cfg)
 	free(cfg->log);
 	free(cfg->plugin_dir);
 	free(cfg->pid_file);
+	free(cfg->metrics_listen);
 	for (i = 0; i < cfg->nplugins; i++) {
 		free(cfg->plugins[i].name);
 		free(cfg->plugins[i].path);

@@ -165,8 +165,10 @@ server_reload(struct server *srv)
 	struct listener		*l;
 	struct plugin_set	*set;
 	struct ac_session	**snap;
+	struct metrics		*metrics = NULL;
 	char			*cause = NULL;
 	size_t			 i, n;
+	int			 metrics_changed;
 
 	log_info("SIGHUP: reloading %s", srv->config_path);
 	srv->stats.reloads++;
@@ -189,6 +191,13 @@ server_reload(struct server *srv)
 			goto fail;
 		TAILQ_INSERT_TAIL(&added, l, entry);
 	}
+	/* The metrics endpoint is reopened only if its address changed. */
+	metrics_changed = srv->metrics == NULL ?
+	    cfg->metrics_listen != NULL : (cfg->metrics_listen == NULL ||
+	    strcmp(metrics_listen(srv->metrics), cfg->metrics_listen) != 0);
+	if (metrics_changed && cfg->metrics_listen != NULL &&
+	    metrics_open(srv, cfg->metrics_listen, &metrics, &cause) == -1)
+		goto fail;
 	if (plugin_set_load(srv, cfg, &set, &cause) == -1)
 		goto fail;
 
@@ -218,6 +227,14 @@ server_reload(struct server *srv)
 	}
 	TAILQ_CONCAT(&srv->listeners, &keep, entry);
 	TAILQ_CONCAT(&srv->listeners, &added, entry);
+	if (metrics_changed) {
+		if (metrics != NULL)
+			log_info("metrics on %s", metrics_url(metrics));
+		else
+			log_info("metrics off");
+		metrics_free(srv->metrics);
+		srv->metrics = metrics;
+	}
 
 	plugin_set_free(srv, srv->plugins);
 	srv->plugins = set;
@@ -245,6 +262,7 @@ fail:
 		TAILQ_REMOVE(&added, l, entry);
 		listener_free(l);
 	}
+	metrics_free(metrics);
 	config_free(cfg);
 	srv->stats.reload_failures++;
 }
@@ -350,10 +368,13 @@ server_free(struct server *srv)
 		TAILQ_REMOVE(&srv->listeners, l, entry);
 		listener_free(l);
 	}
+	metrics_free(srv->metrics);
+	srv->metrics = NULL;
 	session_free_lingering(srv);
 	session_reap(srv);
 	plugin_set_free(srv, srv->plugins);
 	srv->plugins = NULL;
+	stats_plugins_free(&srv->plugin_stats);
 	registry_free(&srv->reg);
 	if (srv->sig_int != NULL)
 		event_free(srv->sig_int);
@@ -391,6 +412,8 @@ main(int argc, char **argv)
 	size_t			 i;
 
 	memset(&srv, 0, sizeof srv);
+	TAILQ_INIT(&srv.plugin_stats);
+	srv.stats.start_time = time(NULL);
 	while ((ch = getopt_long(argc, argv, "c:ftvhV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -478,6 +501,15 @@ main(int argc, char **argv)
 		}
 		TAILQ_INSERT_TAIL(&srv.listeners, l, entry);
 	}
+	if (srv.cfg->metrics_listen != NULL && metrics_open(&srv,
+	    srv.cfg->metrics_listen, &srv.metrics, &cause) == -1) {
+		log_error("cannot serve metrics: %s", cause);
+		free(cause);
+		server_free(&srv);
+		return (1);
+	}
+	if (srv.metrics != NULL)
+		log_info("metrics on %s", metrics_url(srv.metrics));
 	if (srv.cfg->pid_file != NULL &&
 	    server_write_pid(srv.cfg->pid_file, &cause) == -1) {
 		log_error("%s", cause);

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <asyncchat/frame.h>
 #include <asyncchat/key.h>
@@ -91,6 +92,7 @@ struct ac_config {
 	enum ac_log_level	 log_level;
 	char			*plugin_dir;
 	char			*pid_file;	/* NULL: none */
+	char			*metrics_listen; /* ADDR:PORT; NULL: off */
 
 	struct ac_plugin_conf	*plugins;
 	size_t			 nplugins;
@@ -156,7 +158,19 @@ enum ac_session_error {
 #define AC_FRAME_STATUS_COUNT (AC_FRAME_EMPTY_CONTENT + 1)
 
 /*
- * Counters for a future metrics endpoint. Plain integers: there is one
+ * A latency histogram: observations in nanoseconds, counted in the first
+ * bucket whose bound they do not exceed (not cumulative; the metrics
+ * endpoint adds them up) or, past the last bound, only in count.
+ */
+#define AC_HIST_BUCKETS 11
+struct ac_histogram {
+	uint64_t	buckets[AC_HIST_BUCKETS];
+	uint64_t	count;
+	uint64_t	nsec;			/* sum */
+};
+
+/*
+ * Counters for the metrics endpoint. Plain integers: there is one
  * thread, and a reader takes a copy between events.
  */
 struct ac_stats {
@@ -173,11 +187,34 @@ struct ac_stats {
 	uint64_t	plugin_errors;
 	uint64_t	reloads;
 	uint64_t	reload_failures;
+	int64_t		start_time;		/* Unix seconds */
+	struct ac_histogram chain;		/* whole chain, per message */
 };
+
+/*
+ * Each plugin's counters, kept by name for the life of the process so
+ * that a SIGHUP that reloads the plugins does not reset them.
+ */
+struct ac_plugin_stats {
+	char				*name;
+	uint64_t			 calls;
+	uint64_t			 errors;
+	struct ac_histogram		 time;
+	TAILQ_ENTRY(ac_plugin_stats)	 entry;
+};
+TAILQ_HEAD(ac_plugin_stats_list, ac_plugin_stats);
 
 const char	*stats_reason_name(enum ac_close_reason reason);
 const char	*stats_error_name(enum ac_session_error error);
 void		 stats_log(const struct ac_stats *stats);
+uint64_t	 stats_hist_bound(unsigned int bucket);
+const char	*stats_hist_le(unsigned int bucket);
+void		 stats_observe(struct ac_histogram *h, uint64_t nsec);
+uint64_t	 stats_elapsed(const struct timespec *from,
+		     const struct timespec *to);
+struct ac_plugin_stats *stats_plugin(struct ac_plugin_stats_list *list,
+		     const char *name);
+void		 stats_plugins_free(struct ac_plugin_stats_list *list);
 
 /* session.c */
 
@@ -299,6 +336,7 @@ struct ac_plugin {
 	struct plugin_set			*set;	/* its chain */
 	size_t					 index;	/* slot number */
 	int					 inited;
+	struct ac_plugin_stats			*stats;	/* NULL until loaded */
 };
 
 /* The chain: the plugins of one configuration, in load order. */
@@ -315,6 +353,15 @@ void	plugin_host_session_close(struct server *srv, struct ac_session *s,
 	    const char *reason);
 void	plugin_host_message(struct server *srv, struct ac_session *from,
 	    const struct ac_message *msg, struct ac_frame *f);
+
+/* metrics.c */
+struct metrics;
+
+int	metrics_open(struct server *srv, const char *addr,
+	    struct metrics **mp, char **cause);
+const char *metrics_listen(const struct metrics *m);
+const char *metrics_url(const struct metrics *m);
+void	metrics_free(struct metrics *m);
 
 /* main.c */
 struct server {
@@ -339,6 +386,8 @@ struct server {
 	struct event		*reap_ev;
 	struct plugin_set	*plugins;
 	struct ac_stats		 stats;
+	struct ac_plugin_stats_list plugin_stats;
+	struct metrics		*metrics;	/* NULL: off */
 
 	struct event		*sig_int;
 	struct event		*sig_term;

@@ -1,11 +1,15 @@
 /*
  * stats.c - counters for sessions, frames, bytes, errors and disconnect
- * reasons, kept in struct ac_stats for a later metrics endpoint.
+ * reasons, kept in struct ac_stats for the metrics endpoint (metrics.c),
+ * and the latency histograms of the plugin chain.
  */
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "xmalloc.h"
 #include "log.h"
 #include "server.h"
 
@@ -27,6 +31,18 @@ static const char *stats_errors[AC_SERR_COUNT] = {
 	"session_mismatch",
 	"not_acknowledged",
 	"server_full",
+};
+
+/* Histogram bucket bounds: 1 microsecond to 100 milliseconds. */
+static const uint64_t stats_bounds[AC_HIST_BUCKETS] = {
+	1000, 5000, 10000, 50000, 100000, 500000,
+	1000000, 5000000, 10000000, 50000000, 100000000,
+};
+
+/* The same bounds in seconds, spelled for an `le` label. */
+static const char *stats_les[AC_HIST_BUCKETS] = {
+	"1e-06", "5e-06", "1e-05", "5e-05", "0.0001", "0.0005",
+	"0.001", "0.005", "0.01", "0.05", "0.1",
 };
 
 /* The short token logged for a close reason ("heartbeat-timeout"). */
@@ -86,5 +102,79 @@ stats_log(const struct ac_stats *st)
 		if (st->closes[i] != 0)
 			log_debug("stats: closes %s=%llu", stats_reasons[i],
 			    (unsigned long long)st->closes[i]);
+	}
+}
+
+/* The upper bound of a histogram bucket, in nanoseconds. */
+uint64_t
+stats_hist_bound(unsigned int bucket)
+{
+	return (stats_bounds[bucket]);
+}
+
+/* The `le` label of a histogram bucket ("0.001"). */
+const char *
+stats_hist_le(unsigned int bucket)
+{
+	return (stats_les[bucket]);
+}
+
+/* Count one observation of nsec nanoseconds. */
+void
+stats_observe(struct ac_histogram *h, uint64_t nsec)
+{
+	unsigned int	i;
+
+	for (i = 0; i < AC_HIST_BUCKETS; i++) {
+		if (nsec <= stats_bounds[i]) {
+			h->buckets[i]++;
+			break;
+		}
+	}
+	h->count++;
+	h->nsec += nsec;
+}
+
+/* Nanoseconds from one monotonic time to a later one (0 if earlier). */
+uint64_t
+stats_elapsed(const struct timespec *from, const struct timespec *to)
+{
+	int64_t	ns;
+
+	ns = (int64_t)(to->tv_sec - from->tv_sec) * 1000000000 +
+	    (to->tv_nsec - from->tv_nsec);
+	return (ns < 0 ? 0 : (uint64_t)ns);
+}
+
+/*
+ * The counters of the plugin called name, made on first use. They are
+ * never freed before exit, so a plugin keeps its counts across reloads
+ * and one that is dropped from the chain keeps its last values.
+ */
+struct ac_plugin_stats *
+stats_plugin(struct ac_plugin_stats_list *list, const char *name)
+{
+	struct ac_plugin_stats	*ps;
+
+	TAILQ_FOREACH(ps, list, entry) {
+		if (strcmp(ps->name, name) == 0)
+			return (ps);
+	}
+	ps = ac_xcalloc(1, sizeof *ps);
+	ps->name = ac_xstrdup(name);
+	TAILQ_INSERT_TAIL(list, ps, entry);
+	return (ps);
+}
+
+/* Free every plugin's counters (the end of main). */
+void
+stats_plugins_free(struct ac_plugin_stats_list *list)
+{
+	struct ac_plugin_stats	*ps;
+
+	while ((ps = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, ps, entry);
+		free(ps->name);
+		free(ps);
 	}
 }
