@@ -82,6 +82,38 @@ def case_sigterm_idle(t):
     t.ok(not os.path.exists(srv.unix_path), "unix socket file removed")
 
 
+def case_sigterm_stuck_reader(t):
+    # The shutdown flush is bounded (2 s): a client that never reads, with
+    # megabytes queued for it, cannot hold the server up.
+    with Server(plugins=["broadcast"]) as srv:
+        stuck = srv.client("tcp", name="stuck", rcvbuf=4096)
+        other = srv.client("unix", name="other")
+        talker = srv.client("tcp", name="talker")
+        frame = talker.frame("message", b"S" * 65536)
+        for i in range(64):            # 4 MiB: under the default 32 MiB bound
+            talker.send_raw(frame)
+            other.recv_frame(5)
+        t.eq(talker.sync(), [], "4 MiB queued for a client that never reads")
+        t0 = time.monotonic()
+        srv.signal(signal.SIGTERM)
+        frames = []
+        try:
+            frames = other.recv_until_closed(5)
+        except acproto.Timeout:
+            pass
+        t.ok(any(f.type == "disconnect" for f in frames),
+             "a reading client still gets its disconnect", repr(frames))
+        rc = srv.wait_exit(6)
+        elapsed = time.monotonic() - t0
+        t.eq(rc, 0, "exit 0 with a stuck client", srv.log()[-2000:])
+        t.ok(rc is not None and elapsed < 4.5, "exit within the bounded flush (2 s) + margin",
+             "took %.1f s" % elapsed)
+        if rc is None:
+            srv.kill()
+        for c in (stuck, other, talker):
+            c.close()
+
+
 def wait_reloaded(t, srv, a, b, timeout=5.0):
     """Probe until a's message reaches b instead of echoing back to a."""
     deadline = time.monotonic() + timeout
@@ -262,6 +294,7 @@ def case_sighup_logger_reopen(t):
 
 
 if __name__ == "__main__":
-    main([case_sigterm, case_sigint, case_sigterm_idle, case_sighup_swap,
+    main([case_sigterm, case_sigint, case_sigterm_idle, case_sigterm_stuck_reader,
+          case_sighup_swap,
           case_sighup_broken_config, case_sighup_listeners,
           case_sighup_logger_reopen])
