@@ -130,7 +130,56 @@ def case_largest_frame(t):
                 t.eq(c.sync(), [], "%s: session fine after 10 MiB" % tr)
 
 
+def case_concurrent_large_broadcast(t):
+    # three senders write 1 MiB frames at once, in small pieces: every
+    # receiver gets whole frames, each sender's in its order
+    with Server(plugins=["broadcast"],
+                sections={"broadcast": {"include_sender": "yes"}}) as srv:
+        trs = ["tcp", "unix", "tcp"]
+        cs = [srv.client(tr, name="c%d" % i) for i, tr in enumerate(trs)]
+        per = 4
+        frames = {}
+        for i, c in enumerate(cs):
+            frames[c.session_id] = [c.frame("message", bytes([65 + i]) * (1 << 20) + b"%d" % k)
+                                    for k in range(per)]
+        got = {c.name: [] for c in cs}
+        errors = []
+
+        def reader(c):
+            try:
+                while len(got[c.name]) < per * len(cs):
+                    got[c.name].append(c.recv_frame(20))
+            except Exception as e:
+                errors.append("%s: %s" % (c.name, e))
+
+        def writer(c):
+            data = b"".join(frames[c.session_id])
+            try:
+                for a in range(0, len(data), 8191):
+                    c.send_raw(data[a:a + 8191])
+            except Exception as e:
+                errors.append("%s writing: %s" % (c.name, e))
+
+        ths = [threading.Thread(target=reader, args=(c,)) for c in cs] + \
+              [threading.Thread(target=writer, args=(c,)) for c in cs]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join(30)
+        t.ok(not errors, "readers and writers finished", "\n".join(errors))
+        for c in cs:
+            by_sender = {}
+            for f in got[c.name]:
+                by_sender.setdefault(f.session_id, []).append(f.raw)
+            t.ok(by_sender == frames,
+                 "%s: all %d 1 MiB frames whole, in order per sender" % (c.name, per * 3),
+                 lambda: "got %r" % {k: len(v) for k, v in by_sender.items()})
+        for c in cs:
+            c.close()
+
+
 if __name__ == "__main__":
     main([case_hundred_in_one_write, case_mixed_types_one_write,
           case_handshake_in_one_write, case_one_byte_at_a_time,
-          case_random_segmentation, case_largest_frame])
+          case_random_segmentation, case_largest_frame,
+          case_concurrent_large_broadcast])

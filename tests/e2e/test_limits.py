@@ -4,6 +4,7 @@ handshake timeout, slow consumer, max_clients, max_output_buffer checks,
 a burst of connects."""
 
 import os
+import random
 import re
 import resource
 import selectors
@@ -319,6 +320,52 @@ def case_connect_burst(t):
                 s.close()
 
 
+def case_churn(t):
+    # clients come and go (cleanly, abruptly, mid-frame) while others
+    # broadcast: the server must neither crash nor stall
+    rng = random.Random(11)
+    with Server(plugins=["broadcast", "echo"], server={"max_output_buffer": "11M"}) as srv:
+        stable = srv.client("unix", name="stable")
+        live = []
+        t0 = time.monotonic()
+        ops = 0
+        while time.monotonic() - t0 < 2.0:
+            ops += 1
+            r = rng.random()
+            if r < 0.3 or not live:
+                try:
+                    live.append(srv.client(rng.choice(["tcp", "unix"])))
+                except (acproto.Closed, acproto.Timeout, OSError):
+                    pass
+            elif r < 0.5:
+                c = live.pop(rng.randrange(len(live)))
+                how = rng.randrange(3)
+                if how == 0:
+                    c.send("disconnect", b'{"message": "Disconnecting", "reason": "churn"}',
+                           content_type="application/json")
+                elif how == 1:
+                    c.send_raw(c.frame("message", b"half" * 100)[:rng.randrange(1, 300)])
+                c.close()
+            else:
+                c = rng.choice(live)
+                try:
+                    c.send_message(b"churn %d" % ops)
+                except OSError:
+                    pass
+            # keep the stable client's queue short
+            stable.expect_silence(0)
+        t.ok(srv.poll() is None, "server alive after %d churn operations" % ops)
+        for c in live:
+            c.close()
+        stable.expect_silence(0.3)
+        t.eq(stable.sync(), [], "a session held throughout is still served")
+        with srv.client("tcp") as c, srv.client("unix") as d:
+            stable.expect_silence(0.1)
+            sent = c.send_message(b"after churn")
+            t.eq(d.recv_frame().raw, sent, "broadcast works after the churn")
+
+
 if __name__ == "__main__":
     main([case_heartbeat_timeout, case_handshake_timeout, case_slow_consumer,
-          case_max_clients, case_output_buffer_config, case_connect_burst])
+          case_max_clients, case_output_buffer_config, case_connect_burst,
+          case_churn])

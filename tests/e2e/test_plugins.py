@@ -141,6 +141,37 @@ def case_logger(t):
                      "%s: non-UTF-8 content as content_base64" % name, repr(obj))
 
 
+def case_logger_with_broadcast(t):
+    # one line per message, not per recipient; a chunk is logged too
+    srv = Server(plugins=["broadcast", "logger"], start=False)
+    path = os.path.join(srv.dir, "room.log")
+    srv.sections = {"logger": {"path": path}}
+    srv.write_config()
+    with srv.start():
+        cs = [srv.client(tr) for tr in ("tcp", "unix", "tcp")]
+        cs[0].send_message(b"to the room")
+        cs[0].send("chunk", b"a chunk")
+        for c in cs[1:]:
+            c.recv_frame()
+            c.recv_frame()
+        lines = read_log_lines(path, 2)
+        time.sleep(0.2)
+        lines = read_log_lines(path, 2)
+        objs = []
+        for x in lines:
+            try:
+                objs.append(json.loads(x.decode("utf-8")))
+            except ValueError:
+                objs.append(x)
+        t.eq([(o.get("type"), o.get("content"), o.get("session_id")) if isinstance(o, dict)
+              else o for o in objs],
+             [("message", "to the room", cs[0].session_id),
+              ("chunk", "a chunk", cs[0].session_id)],
+             "broadcast to 2: one line per message, chunks logged with their type")
+        for c in cs:
+            c.close()
+
+
 def case_logger_write_failure(t):
     # /dev/full fails every write: delivery goes on, the failure is logged
     # once per streak (not once per message)
@@ -264,5 +295,5 @@ def case_check_ok(t):
 
 if __name__ == "__main__":
     main([case_echo, case_broadcast,
-          case_logger, case_logger_write_failure, case_chain_order, case_stop, case_load_errors,
+          case_logger, case_logger_with_broadcast, case_logger_write_failure, case_chain_order, case_stop, case_load_errors,
           case_check_ok])

@@ -168,6 +168,36 @@ def case_sighup_swap(t):
             x.close()
 
 
+def case_sighup_mid_frame(t):
+    # a reload between two halves of a frame: the frame still arrives whole
+    # and goes through the new chain
+    with Server(plugins=["echo"]) as srv:
+        a = srv.client("tcp", name="a")
+        p = srv.client("tcp", name="probe")
+        q = srv.client("unix", name="probe2")
+        frame = a.frame("message", b"split across a reload" * 50)
+        a.send_raw(frame[:40])            # inside the fixed header
+        srv.write_config(plugins=["broadcast"])
+        srv.signal(signal.SIGHUP)
+        ok, why = wait_reloaded(t, srv, p, q)
+        t.ok(ok, "reloaded (probe: echo -> broadcast)", why)
+        a.send_raw(frame[40:500])
+        time.sleep(0.05)
+        a.send_raw(frame[500:])
+        got = None
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            f = q.recv_frame(3)
+            if f.session_id == a.session_id:
+                got = f
+                break
+        t.ok(got is not None and got.raw == frame,
+             "the half-sent frame completes after the reload and is broadcast",
+             repr(got))
+        for c in (a, p, q):
+            c.close()
+
+
 def case_sighup_broken_config(t):
     with Server(plugins=["echo"]) as srv:
         a = srv.client("unix")
@@ -295,6 +325,6 @@ def case_sighup_logger_reopen(t):
 
 if __name__ == "__main__":
     main([case_sigterm, case_sigint, case_sigterm_idle, case_sigterm_stuck_reader,
-          case_sighup_swap,
+          case_sighup_swap, case_sighup_mid_frame,
           case_sighup_broken_config, case_sighup_listeners,
           case_sighup_logger_reopen])
