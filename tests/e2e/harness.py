@@ -366,6 +366,7 @@ class Server:
     def wait_ready(self, timeout=START_TIMEOUT):
         """Wait for every configured listener; learn the ephemeral ports."""
         deadline = time.monotonic() + timeout
+        started_by = None
         while True:
             log = self.log()
             m = re.search(r"listening on tcp://127\.0\.0\.1:(\d+)", log)
@@ -381,7 +382,15 @@ class Server:
             ready = (not self.want_tcp or self.port) and \
                 (not self.want_tcp6 or self.port6) and unix_ok
             if ready:
-                return self
+                # asyncchatd logs its listeners before it installs its
+                # signal handlers and writes its pid file, then logs
+                # "... started (pid N, ...)": wait briefly for that line
+                # too, so that a test's first signal cannot meet the
+                # default action.  (A server without the line loses 1 s.)
+                if started_by is None:
+                    started_by = time.monotonic() + 1.0
+                if re.search(r"\bstarted\b", log) or time.monotonic() > started_by:
+                    return self
             rc = self.poll()
             if rc is not None:
                 raise ServerError("asyncchatd exited with status %s before it "

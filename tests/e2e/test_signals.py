@@ -21,17 +21,19 @@ def check_shutdown(t, sig, label):
     srv.server_opts["pid_file"] = pid_file
     srv.write_config()
     srv.start()
+    clients = [srv.client("tcp"), srv.client("unix"), srv.client("tcp")]
+    pending = srv.client("unix", handshake=False)
+    pending.handshake(ack=False)
+    for c in clients:
+        c.sync()
+    # (read once sessions are served: asyncchatd writes it after it logs
+    # its listeners)
     try:
         with open(pid_file) as f:
             pid_text = f.read().strip()
     except OSError as e:
         pid_text = str(e)
     t.eq(pid_text, str(srv.pid), "%s: pid_file holds the server's pid" % label)
-    clients = [srv.client("tcp"), srv.client("unix"), srv.client("tcp")]
-    pending = srv.client("unix", handshake=False)
-    pending.handshake(ack=False)
-    for c in clients:
-        c.sync()
     srv.signal(sig)
     for i, c in enumerate(clients + [pending]):
         try:
@@ -60,6 +62,7 @@ def check_shutdown(t, sig, label):
     if rc is None:
         srv.kill()
     t.ok(not os.path.exists(srv.unix_path), "%s: unix socket file removed" % label)
+    t.ok(not os.path.exists(pid_file), "%s: pid_file removed" % label)
     t.ok(re.search(r"AddressSanitizer|runtime error|LeakSanitizer", srv.log()) is None,
          "%s: no errors in the log" % label, srv.log()[-2000:])
 
