@@ -5,14 +5,17 @@ keeps the old one; listeners added and removed; logger reopened)."""
 
 import os
 import re
+import select
 import signal
 import socket
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import acproto  # noqa: E402
-from harness import Server, main, transports  # noqa: E402
+from harness import SERVER, Server, main, transports  # noqa: E402
+from harness import _live as live_procs  # noqa: E402
 
 
 def check_shutdown(t, sig, label):
@@ -115,6 +118,45 @@ def case_sigterm_stuck_reader(t):
             srv.kill()
         for c in (stuck, other, talker):
             c.close()
+
+
+def case_sigterm_at_once(t):
+    # A supervisor may signal as soon as the server says it listens: the
+    # shutdown must still be orderly (exit 0, socket file removed).
+    # Racy by nature, so try a few times; one bad exit fails the case.
+    bad = []
+    rounds = 10
+    srv = Server(plugins=["echo"], start=False)
+    for i in range(rounds):
+        # stderr through a pipe: we see the line the moment it is written
+        p = subprocess.Popen([SERVER, "-f", "-c", srv.confpath],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        live_procs.append(p)
+        out = b""
+        mark = ("listening on unix://" + srv.unix_path).encode()
+        deadline = time.monotonic() + 10
+        while mark not in out and time.monotonic() < deadline and p.poll() is None:
+            r, _, _ = select.select([p.stderr], [], [], 0.5)
+            if r:
+                out += p.stderr.read1(4096)
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+        live_procs.remove(p)
+        out += p.stderr.read()
+        p.stderr.close()
+        left = os.path.exists(srv.unix_path)
+        if rc != 0 or left:
+            bad.append("round %d: status %s, socket file %s" %
+                       (i, rc, "left" if left else "removed"))
+        if left:
+            os.unlink(srv.unix_path)
+    t.ok(not bad, "SIGTERM right after 'listening on': exit 0 and socket removed "
+         "(%d rounds)" % rounds, "\n".join(bad))
 
 
 def wait_reloaded(t, srv, a, b, timeout=5.0):
@@ -327,7 +369,8 @@ def case_sighup_logger_reopen(t):
 
 
 if __name__ == "__main__":
-    main([case_sigterm, case_sigint, case_sigterm_idle, case_sigterm_stuck_reader,
+    main([case_sigterm, case_sigint, case_sigterm_idle, case_sigterm_at_once,
+          case_sigterm_stuck_reader,
           case_sighup_swap, case_sighup_mid_frame,
           case_sighup_broken_config, case_sighup_listeners,
           case_sighup_logger_reopen])
