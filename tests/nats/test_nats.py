@@ -11,6 +11,7 @@
   delivery resumes without restarting asyncchatd.
 - Frames injected straight into the subject: a wrong HMAC (and a frame
   that is not a message) is refused and counted; a good one is delivered.
+- A frame above NATS' max_payload: delivered locally, counted, logged.
 - SIGHUP reloads (with, without, with the plugin): frames still cross.
 - Config errors name the line and the key.
 
@@ -200,6 +201,28 @@ def case_injected_frames(t):
          "session_init)")
 
 
+def case_too_large(t):
+    """A frame above NATS' max_payload (1 MB by default) cannot cross: it
+    is delivered locally, counted and logged; the next one crosses."""
+    g = Gnatsd().start()
+    a = Node("a", [g.url])
+    b = Node("b", [g.url])
+    a1, a2, b1 = a.client("a1"), a.client("a2"), b.client("b1")
+    t.ok(wait_mesh([a1, b1], [a2]), "nodes meshed")
+    big = b"x" * (1536 * 1024)
+    a1.send("message", big)
+    t.eq([len(m[1]) for m in a2.collect(1, 5)], [len(big)],
+         "a 1.5 MB message is delivered on its own node")
+    t.ok(a.wait_log(r"publish to asyncchat\.broadcast failed: .*raise "
+                    r"max_payload"), "the refused publish is logged with "
+         "the fix")
+    a1.send("message", "small")
+    t.eq([m[1] for m in b1.collect(1, 5)], [b"small"],
+         "the next message crosses; the big one did not")
+    t.ok(a.wait_log(r"publishing again after 1 failed"),
+         "the end of the failure streak is logged")
+
+
 def case_reload(t):
     """SIGHUP re-initialises the plugin (the new instance starts before the
     old one stops); frames must still cross and verify, also after a reload
@@ -255,4 +278,5 @@ def case_config(t):
 if __name__ == "__main__":
     nt.main([case_three_nodes_one_server, case_three_nodes_cluster,
              case_nats_down_at_start, case_nats_restart,
-             case_injected_frames, case_reload, case_config])
+             case_injected_frames, case_too_large, case_reload,
+             case_config])
