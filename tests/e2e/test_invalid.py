@@ -116,6 +116,63 @@ def case_max_errors(t):
             t.eq(c.sync(), [], "server still serves others")
 
 
+def case_header_json_edges(t):
+    # Accepted: any JSON spelling of a header object; the fixed header's
+    # msg_type is ignored.  Refused (bad_header, session kept): anything
+    # that is not exactly one UTF-8 JSON object with a known string type.
+    with Server(plugins=["echo"], server={"max_errors": 100}) as srv:
+        with srv.client("tcp") as c:
+            sid = c.session_id
+
+            def raw(hj, content=b"edge", msg_type=0):
+                if isinstance(hj, str):
+                    hj = hj.encode("utf-8")
+                return acproto.encode_raw(hj, content, c.key, msg_type=msg_type)
+
+            good = [
+                ("msg_type 7 in the fixed header", raw(
+                    acproto.header_bytes({"type": "message", "session_id": sid}), msg_type=7)),
+                ("\\u escapes in the type", raw(
+                    '{"type": "m\\u0065ssage", "session_id": "%s"}' % sid)),
+                ("blanks around the object", raw(
+                    ' \n\t{"type":"message","session_id":"%s"}\r\n ' % sid)),
+                ("no content_type member", raw('{"type":"message","session_id":"%s"}' % sid)),
+                ("non-ASCII extension member", raw(
+                    '{"type":"message","session_id":"%s","nick":"Zoë 🦊"}' % sid)),
+                ("nested extension member", raw(
+                    '{"type":"message","session_id":"%s","x":{"a":[1,2,{"b":null}]}}' % sid)),
+            ]
+            for label, frame in good:
+                c.send_raw(frame)
+                got = c.sync()
+                t.eq([f.raw for f in got], [frame], "accepted and relayed verbatim: %s" % label,
+                     repr(got))
+            bad = [
+                ("trailing garbage after the object",
+                 '{"type":"message","session_id":"%s"} x' % sid),
+                ("two objects", '{"type":"message","session_id":"%s"}{}' % sid),
+                ("invalid UTF-8 in a string",
+                 b'{"type":"message","session_id":"' + sid.encode() + b'","n":"\xff\xfe"}'),
+                ("a NUL byte", b'{"type":"message",\x00"session_id":"' + sid.encode() + b'"}'),
+                ("type in upper case", '{"type":"MESSAGE","session_id":"%s"}' % sid),
+                ("type with a trailing blank", '{"type":"message ","session_id":"%s"}' % sid),
+                ("type null", '{"type":null,"session_id":"%s"}' % sid),
+                ("a JSON string", '"message"'),
+                ("60000 open brackets", "[" * 60000),
+            ]
+            for label, hj in bad:
+                c.send_raw(raw(hj))
+                try:
+                    got = c.sync()
+                except (acproto.Closed, acproto.Timeout) as e:
+                    got = [e]
+                ok = len(got) == 1 and isinstance(got[0], acproto.Frame) and \
+                    got[0].type == "error" and got[0].header.get("error") == "bad_header"
+                t.ok(ok, "bad_header, session kept: %s" % label, repr(got))
+                if c.eof:
+                    break
+
+
 def case_default_max_errors(t):
     # the default is 10 in a row
     with Server(plugins=["echo"]) as srv:
@@ -163,4 +220,5 @@ def case_configured_limits(t):
 
 if __name__ == "__main__":
     main([case_vectors, case_fatal_before_ack, case_max_errors,
-          case_default_max_errors, case_configured_limits])
+          case_header_json_edges, case_default_max_errors,
+          case_configured_limits])
