@@ -156,6 +156,7 @@ struct acnats {
 	int		 stopping;
 	int		 sub_done;	/* the subscription's last callback ran */
 	int		 conn_closed;	/* the connection's closed callback ran */
+	uint64_t	 overflow_streak;
 	struct acnats_stats stats;
 
 	/* Loop thread only. */
@@ -350,6 +351,7 @@ acnats_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 	struct acnats_item	*it;
 	const char		*inst = NULL, *node = NULL;
 	const char		*data;
+	char			*c;
 	size_t			 len;
 	int			 wake = 0;
 
@@ -368,17 +370,30 @@ acnats_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m,
 	if (natsMsgHeader_Get(m, ACNATS_HDR_NODE, &node) != NATS_OK)
 		node = NULL;
 	it = acnats_item_new(ACNATS_FRAME, data, data != NULL ? len : 0);
-	if (it != NULL)
+	if (it != NULL) {
+		/* The name goes into the log: no control characters. */
 		snprintf(it->text, sizeof it->text, "%s",
 		    node != NULL ? node : "unknown");
+		for (c = it->text; *c != '\0'; c++) {
+			if ((unsigned char)*c < ' ' || *c == 0x7f)
+				*c = '?';
+		}
+	}
 
 	pthread_mutex_lock(&an->mu);
 	an->stats.received++;
 	if (it == NULL || an->in.bytes + len > ACNATS_INBOUND_MAX_BYTES) {
 		an->stats.overflow++;
 		free(it);
-	} else
+		if (an->overflow_streak++ == 0)
+			wake = acnats_post_locked(an, acnats_notice_new(
+			    ACNATS_ERROR, "inbound queue full (%d MiB): "
+			    "dropping frames from other nodes until this node "
+			    "catches up", ACNATS_INBOUND_MAX_BYTES >> 20));
+	} else {
+		an->overflow_streak = 0;
 		wake = acnats_post_locked(an, it);
+	}
 	pthread_mutex_unlock(&an->mu);
 	if (wake)
 		acnats_wake(an);
@@ -574,7 +589,7 @@ acnats_thread(void *arg)
 	natsSubscription	*sub = NULL;
 	natsStatus		 s;
 	uint64_t		 fail_streak = 0;
-	int			 connected, stopping;
+	int			 connected, timed_out;
 
 	connected = 0;
 	s = natsConnection_Connect(&nc, an->opts);
@@ -644,13 +659,13 @@ acnats_thread(void *arg)
 	pthread_mutex_unlock(&an->mu);
 
 	/* Stop: no callback may run once this function returns. */
-	stopping = 0;
+	timed_out = 0;
 	if (sub != NULL) {
 		natsSubscription_Unsubscribe(sub);
 		pthread_mutex_lock(&an->mu);
 		if (acnats_wait_flag(an, &an->sub_done,
 		    ACNATS_STOP_TIMEOUT) != 0)
-			stopping = 1;
+			timed_out = 1;
 		pthread_mutex_unlock(&an->mu);
 		natsSubscription_Destroy(sub);
 	}
@@ -659,12 +674,12 @@ acnats_thread(void *arg)
 		pthread_mutex_lock(&an->mu);
 		if (acnats_wait_flag(an, &an->conn_closed,
 		    ACNATS_STOP_TIMEOUT) != 0)
-			stopping = 1;
+			timed_out = 1;
 		pthread_mutex_unlock(&an->mu);
 		natsConnection_Destroy(nc);
 	}
 	/* fini reads this after the join. */
-	an->leak = stopping;
+	an->leak = timed_out;
 	return (NULL);
 }
 
