@@ -287,7 +287,8 @@ peer_read_cb(evutil_socket_t fd, short what, void *arg)
 		if ((rbuf = malloc(rbuf_size)) == NULL)
 			abort();
 	}
-	memcpy(rbuf, pe->left, pe->left_len);
+	if (pe->left_len > 0)	/* pe->left may be NULL: UB for memcpy */
+		memcpy(rbuf, pe->left, pe->left_len);
 	n = read(fd, rbuf + pe->left_len, rbuf_size - pe->left_len);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;

@@ -187,7 +187,8 @@ conn_keep(struct conn *c, const uint8_t *p, size_t len)
 			abort();
 		c->in_size = len;
 	}
-	memmove(c->in, p, len);
+	if (len > 0)		/* c->in may still be NULL */
+		memmove(c->in, p, len);
 	c->in_len = len;
 }
 
@@ -225,7 +226,8 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			if ((b->rbuf = malloc(b->rbuf_size)) == NULL)
 				abort();
 		}
-		memcpy(b->rbuf, c->in, c->in_len);
+		if (c->in_len > 0)	/* c->in may be NULL: UB for memcpy */
+			memcpy(b->rbuf, c->in, c->in_len);
 		n = read(c->fd, b->rbuf + c->in_len, b->rbuf_size - c->in_len);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			return;
