@@ -135,6 +135,36 @@ def case_not_acknowledged(t):
                  "message before session_ack -> error not_acknowledged", repr(e))
 
 
+def case_ack_wrong_id(t):
+    with Server(plugins=["echo"]) as srv:
+        for tr in ("tcp", "unix"):
+            with srv.client(tr, handshake=False) as c:
+                c.handshake(ack=False)
+                c.send("session_ack", b"Session acknowledged",
+                       session_id="6f1c2a1e-3b7d-4c55-9a0e-2d4b8f1e7c90")
+                e = c.recv_frame()
+                t.eq((e.type, e.header.get("error")), ("error", "session_mismatch"),
+                     "%s: session_ack with another id -> session_mismatch" % tr, repr(e))
+                c.send_message(b"too early")
+                e = c.recv_frame()
+                t.eq(e.header.get("error"), "not_acknowledged",
+                     "%s: still not acknowledged after a wrong ack" % tr, repr(e))
+                c.send("session_ack", b"Session acknowledged")
+                sent = c.send_message(b"now")
+                t.eq(c.recv_frame().raw, sent, "%s: the right ack then works" % tr)
+
+
+def case_control_frames_not_relayed(t):
+    # only message and chunk frames go through the plugin chain
+    with Server(plugins=["echo"]) as srv:
+        with srv.client("tcp") as c:
+            for ty in ("error", "session_init", "session_ack"):
+                c.send(ty, b"from a client")
+                t.eq(c.sync(), [], "a client's %s frame is not echoed" % ty)
+            c.send("heartbeat", b"pong")
+            t.eq(c.sync(), [], "a client's heartbeat 'pong' gets no answer")
+
+
 def case_client_disconnect(t):
     with Server(plugins=["echo"]) as srv:
         for tr in ("tcp", "unix"):
@@ -179,4 +209,5 @@ if __name__ == "__main__":
     main([case_handshake_tcp_unix, case_handshake_ipv6,
           case_many_sessions_unique_ids, case_heartbeat_pong, case_own_key,
           case_hmac_key_file, case_session_mismatch, case_not_acknowledged,
+          case_ack_wrong_id, case_control_frames_not_relayed,
           case_client_disconnect, case_abrupt_close])
