@@ -308,7 +308,8 @@ peer_read_cb(evutil_socket_t fd, short what, void *arg)
 		if ((pe->left = realloc(pe->left, pe->left_size)) == NULL)
 			abort();
 	}
-	memcpy(pe->left, rbuf + used, have - used);
+	if (have > used)
+		memcpy(pe->left, rbuf + used, have - used);
 	pe->left_len = have - used;
 }
 
