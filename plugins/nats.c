@@ -765,7 +765,7 @@ acnats_process_message(void *state, struct ac_session *from,
 	struct acnats		*an = state;
 	struct acnats_item	*it;
 	const uint8_t		*bytes;
-	size_t			 len;
+	size_t			 len, queued;
 	int			 full, up;
 
 	bytes = an->host->frame_bytes(frame, &len);
@@ -773,7 +773,8 @@ acnats_process_message(void *state, struct ac_session *from,
 		return (-1);
 
 	pthread_mutex_lock(&an->mu);
-	full = an->out.n >= an->max_pending ||
+	queued = an->out.n;
+	full = queued >= an->max_pending ||
 	    an->out.bytes + len > an->max_pending_bytes;
 	up = an->link_up;
 	if (full)
@@ -794,7 +795,7 @@ acnats_process_message(void *state, struct ac_session *from,
 			an->host->log(an->p, AC_LOG_WARNING, "outgoing queue "
 			    "full (%zu frames, max_pending %zu; link %s): "
 			    "dropping frames for other nodes until it drains",
-			    an->out.n, an->max_pending, up ? "up" : "down");
+			    queued, an->max_pending, up ? "up" : "down");
 	} else if (an->drop_streak != 0) {
 		an->host->log(an->p, AC_LOG_INFO, "outgoing queue has room "
 		    "again after %llu dropped frames (%llu in all)",
