@@ -116,6 +116,48 @@ def case_max_errors(t):
             t.eq(c.sync(), [], "server still serves others")
 
 
+def case_nothing_after_close(t):
+    # Frames that follow a closing event in the same segment are never
+    # processed: the session is gone (and must not be touched again).
+    with Server(plugins=["echo"], server={"max_errors": 3}) as srv:
+        for tr in transports():
+            with srv.client(tr) as c:
+                bad = bytearray(c.frame("message", b"bad"))
+                bad[-1] ^= 1
+                good = c.frame("message", b"after the limit")
+                c.send_raw(bytes(bad) * 3 + good * 5)
+                try:
+                    frames = c.recv_until_closed(3)
+                except acproto.Timeout:
+                    frames = None
+                t.ok(frames is not None and all(f.raw != good for f in frames),
+                     "%s: max_errors reached: closed, later frames in the segment ignored"
+                     % tr, repr(frames))
+            with srv.client(tr) as c:
+                good = c.frame("message", b"after bad magic")
+                c.send_raw(b"\x00" * 64 + good * 5)
+                try:
+                    frames = c.recv_until_closed(3)
+                except acproto.Timeout:
+                    frames = None
+                t.ok(frames is not None and [f.header.get("error") for f in frames]
+                     == ["bad_magic"],
+                     "%s: bad_magic: one error, closed, nothing else" % tr, repr(frames))
+            with srv.client(tr) as c:
+                good = c.frame("message", b"after disconnect")
+                c.send_raw(c.frame("disconnect", b'{"message": "Disconnecting", "reason": "x"}',
+                                   content_type="application/json") + good * 5)
+                try:
+                    frames = c.recv_until_closed(3)
+                except acproto.Timeout:
+                    frames = None
+                t.ok(frames is not None and all(f.raw != good for f in frames),
+                     "%s: client disconnect: later frames in the segment ignored" % tr,
+                     repr(frames))
+        with srv.client("tcp") as c:
+            t.eq(c.sync(), [], "server still serves")
+
+
 def case_header_json_edges(t):
     # Accepted: any JSON spelling of a header object; the fixed header's
     # msg_type is ignored.  Refused (bad_header, session kept): anything
@@ -220,5 +262,5 @@ def case_configured_limits(t):
 
 if __name__ == "__main__":
     main([case_vectors, case_fatal_before_ack, case_max_errors,
-          case_header_json_edges, case_default_max_errors,
+          case_nothing_after_close, case_header_json_edges, case_default_max_errors,
           case_configured_limits])

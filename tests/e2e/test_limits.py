@@ -320,6 +320,42 @@ def case_connect_burst(t):
                 s.close()
 
 
+def case_slow_sender_mid_chain(t):
+    # The sender itself becomes a slow consumer (it never reads its echoes)
+    # while the chain still has broadcast and logger to run for the frame
+    # that overflowed it: the server must carry on without touching the
+    # closed session (run under ASan to see use-after-free).
+    srv = Server(plugins=["echo", "broadcast", "logger"], start=False,
+                 server={"max_output_buffer": "256K", "max_content_size": 65536,
+                         "max_header_size": 4096})
+    srv.sections = {"logger": {"path": os.path.join(srv.dir, "m.log")}}
+    srv.write_config()
+    with srv.start():
+        hog = srv.client("tcp", name="hog", rcvbuf=4096)
+        watcher = srv.client("unix", name="watcher")
+        frame = hog.frame("message", b"H" * 60000)
+        sent = 0
+        seen = 0
+        try:
+            for i in range(200):
+                hog.send_raw(frame)
+                sent += 1
+                # the watcher keeps up: one broadcast read per frame sent
+                # (after the hog is closed mid-chain the last one may not come)
+                if watcher.recv_frame(2).raw == frame:
+                    seen += 1
+        except (OSError, acproto.Timeout):
+            pass
+        m = srv.wait_log(r"session %s closed reason=slow-consumer" % re.escape(hog.session_id),
+                         timeout=3)
+        t.ok(m is not None, "the sender is closed as a slow consumer (%d frames sent, "
+             "%d broadcast to the watcher)" % (sent, seen), srv.log()[-2000:])
+        hog.close()
+        watcher.expect_silence(0.3)
+        t.eq(watcher.sync(), [], "another session is still served")
+        t.ok(srv.poll() is None, "server still running")
+
+
 def case_churn(t):
     # clients come and go (cleanly, abruptly, mid-frame) while others
     # broadcast: the server must neither crash nor stall
@@ -368,4 +404,4 @@ def case_churn(t):
 if __name__ == "__main__":
     main([case_heartbeat_timeout, case_handshake_timeout, case_slow_consumer,
           case_max_clients, case_output_buffer_config, case_connect_burst,
-          case_churn])
+          case_slow_sender_mid_chain, case_churn])
