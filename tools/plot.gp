@@ -23,7 +23,7 @@ set title "Round-trip latency, window 1, 64 B"
 set xlabel "connections"
 set ylabel "microseconds"
 set logscale x 2
-unset logscale y
+set logscale y 10
 set key top left
 plot "latency.dat" using 1:6 with linespoints lw 2 title "asyncchatd p99", \
      "" using 1:2 with linespoints lw 2 dt 2 title "asyncchatd p50", \

@@ -96,7 +96,10 @@ def asyncchatd(tmpdir, plugin, unix_path=None):
         lines.append("listen = unix://" + unix_path)
     lines += ["hmac_key = default-key", "log = stderr", "log_level = info",
               "plugin_dir = " + PLUGINDIR, "pid_file = none",
-              "heartbeat_timeout = 60", "", "[plugins]", "load = " + plugin]
+              "heartbeat_timeout = 60",
+              # A benchmark floods on purpose: no per-session rate limits.
+              "max_message_rate = 0", "max_byte_rate = 0",
+              "", "[plugins]", "load = " + plugin]
     if plugin == "broadcast":
         lines += ["", "[plugin.broadcast]", "include_sender = no"]
     with open(conf, "w") as f:
