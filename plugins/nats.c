@@ -88,7 +88,7 @@ struct acnats_item {
 	struct acnats_item	*next;
 	enum acnats_kind	 kind;
 	uint64_t		 count;	/* streak length, for the notices */
-	char			 text[128];
+	char			 text[256];
 	size_t			 len;
 	uint8_t			 data[];
 };
@@ -156,6 +156,8 @@ struct acnats {
 	int		 stopping;
 	int		 sub_done;	/* the subscription's last callback ran */
 	int		 conn_closed;	/* the connection's closed callback ran */
+	int		 was_up;	/* the link came up since the last close */
+	char		 closed_why[160];
 	uint64_t	 overflow_streak;
 	struct acnats_stats stats;
 
@@ -462,6 +464,7 @@ acnats_on_connected(natsConnection *nc, void *arg)
 	it = acnats_notice_new(ACNATS_LINK_UP, "%s", url);
 	pthread_mutex_lock(&an->mu);
 	an->link_up = 1;
+	an->was_up = 1;
 	pthread_cond_broadcast(&an->cond);
 	wake = acnats_post_locked(an, it);
 	pthread_mutex_unlock(&an->mu);
@@ -493,24 +496,17 @@ acnats_on_disconnected(natsConnection *nc, void *arg)
 static void
 acnats_on_closed(natsConnection *nc, void *arg)
 {
-	struct acnats		*an = arg;
-	struct acnats_item	*it = NULL;
-	const char		*err = NULL;
-	int			 wake = 0;
+	struct acnats	*an = arg;
+	const char	*err = NULL;
 
+	natsConnection_GetLastError(nc, &err);
 	pthread_mutex_lock(&an->mu);
-	if (!an->stopping) {
-		natsConnection_GetLastError(nc, &err);
-		it = acnats_notice_new(ACNATS_ERROR, "connection closed: %s",
-		    err != NULL && *err != '\0' ? err : "no reason given");
-		wake = acnats_post_locked(an, it);
-	}
+	snprintf(an->closed_why, sizeof an->closed_why, "%s",
+	    err != NULL && *err != '\0' ? err : "no reason given");
 	an->link_up = 0;
 	an->conn_closed = 1;
 	pthread_cond_broadcast(&an->cond);
 	pthread_mutex_unlock(&an->mu);
-	if (wake)
-		acnats_wake(an);
 }
 
 /* An asynchronous error (a slow consumer, a permissions violation). */
@@ -574,34 +570,89 @@ acnats_wait_flag(struct acnats *an, const int *flag, int ms)
 }
 
 /*
- * The publisher thread: connect (libnats retries in the background when no
- * server answers), subscribe, then publish the outgoing queue in order
- * while the link is up, until fini says stop. Then unsubscribe and close,
- * waiting (bounded) for libnats' last callbacks so that fini may free the
- * state they use.
+ * Wait, with mu held, until fini says stop or ms milliseconds pass; returns
+ * non-zero when stopping.
  */
-static void *
-acnats_thread(void *arg)
+static int
+acnats_pause(struct acnats *an, int64_t ms)
 {
-	struct acnats		*an = arg;
+	int	flag = 0;
+
+	while (!an->stopping && acnats_wait_flag(an, &flag, (int)ms) == 0)
+		;
+	return (an->stopping);
+}
+
+/*
+ * Publish what is left on the outgoing queue and flush, all within
+ * ACNATS_STOP_TIMEOUT; what does not fit is left for fini to count.
+ */
+static void
+acnats_flush_out(struct acnats *an, natsConnection *nc)
+{
+	struct acnats_item	*it;
+	struct timespec		 t0, now;
+	int64_t			 left;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = ACNATS_STOP_TIMEOUT - ((int64_t)(now.tv_sec - t0.tv_sec) *
+		    1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0)
+			return;
+		pthread_mutex_lock(&an->mu);
+		it = acnats_queue_pop(&an->out);
+		pthread_mutex_unlock(&an->mu);
+		if (it == NULL)
+			break;
+		if (acnats_publish(an, nc, it) == NATS_OK) {
+			pthread_mutex_lock(&an->mu);
+			an->stats.published++;
+			pthread_mutex_unlock(&an->mu);
+		}
+		free(it);
+	}
+	natsConnection_FlushTimeout(nc, left);
+}
+
+/*
+ * One connection's life on the publisher thread: connect (libnats retries
+ * in the background while no server answers), subscribe, then publish the
+ * outgoing queue in order while the link is up, until fini says stop or
+ * libnats gives the connection up. Then unsubscribe and close, waiting
+ * (bounded) for libnats' last callbacks, which use the state. Returns 0,
+ * or -1 if a wait timed out (the state must then never be freed).
+ */
+static int
+acnats_session(struct acnats *an, uint64_t *close_streak)
+{
 	struct acnats_item	*it;
 	natsConnection		*nc = NULL;
 	natsSubscription	*sub = NULL;
 	natsStatus		 s;
 	uint64_t		 fail_streak = 0;
-	int			 connected, timed_out;
+	int			 connected = 0, timed_out = 0, up;
 
-	connected = 0;
+	pthread_mutex_lock(&an->mu);
+	an->conn_closed = an->sub_done = an->was_up = 0;
+	an->closed_why[0] = '\0';
+	pthread_mutex_unlock(&an->mu);
+
 	s = natsConnection_Connect(&nc, an->opts);
 	if (s == NATS_OK)
 		connected = 1;
-	else if (s == NATS_NOT_YET_CONNECTED)
-		acnats_post(an, acnats_notice_new(ACNATS_LINK_DOWN, NULL));
-	else {
-		acnats_post(an, acnats_notice_new(ACNATS_ERROR, "cannot use "
-		    "NATS: %s; no messages cross to other nodes",
-		    nats_GetLastError(NULL)));
+	else if (s == NATS_NOT_YET_CONNECTED) {
+		if (*close_streak == 0)
+			acnats_post(an, acnats_notice_new(ACNATS_LINK_DOWN,
+			    NULL));
+	} else {
 		nc = NULL;
+		pthread_mutex_lock(&an->mu);
+		snprintf(an->closed_why, sizeof an->closed_why, "%s",
+		    nats_GetLastError(NULL));
+		an->conn_closed = 1;
+		pthread_mutex_unlock(&an->mu);
 	}
 	if (nc != NULL) {
 		s = natsConnection_Subscribe(&sub, nc, an->subject,
@@ -625,10 +676,12 @@ acnats_thread(void *arg)
 
 	pthread_mutex_lock(&an->mu);
 	for (;;) {
-		while (!an->stopping && (an->out.head == NULL ||
-		    !an->link_up || nc == NULL))
+		while (!an->stopping && !an->conn_closed &&
+		    (an->out.head == NULL || !an->link_up))
 			pthread_cond_wait(&an->cond, &an->mu);
-		if (an->stopping)
+		if (an->was_up)
+			*close_streak = 0;
+		if (an->stopping || an->conn_closed)
 			break;
 		it = acnats_queue_pop(&an->out);
 		pthread_mutex_unlock(&an->mu);
@@ -656,10 +709,28 @@ acnats_thread(void *arg)
 				acnats_wake(an);
 		}
 	}
+	/*
+	 * libnats gave the connection up (an authorisation error, say): say
+	 * so once per streak of such closes; the caller starts a new one.
+	 */
+	if (!an->stopping && an->conn_closed && (*close_streak)++ == 0 &&
+	    acnats_post_locked(an, acnats_notice_new(ACNATS_ERROR, "NATS "
+	    "connection given up: %s (check servers, credentials and TLS "
+	    "options); a new one every %lld ms, logged again only after the "
+	    "link has been up", an->closed_why,
+	    (long long)an->reconnect_wait)))
+		acnats_wake(an);
+	up = an->stopping && an->link_up && !an->conn_closed;
 	pthread_mutex_unlock(&an->mu);
 
-	/* Stop: no callback may run once this function returns. */
-	timed_out = 0;
+	/*
+	 * Stopping with the link up (shutdown, reload): publish what is
+	 * queued and flush, within a bound, so that the last messages before
+	 * a restart still reach the other nodes.
+	 */
+	if (up)
+		acnats_flush_out(an, nc);
+
 	if (sub != NULL) {
 		natsSubscription_Unsubscribe(sub);
 		pthread_mutex_lock(&an->mu);
@@ -678,8 +749,34 @@ acnats_thread(void *arg)
 		pthread_mutex_unlock(&an->mu);
 		natsConnection_Destroy(nc);
 	}
-	/* fini reads this after the join. */
-	an->leak = timed_out;
+	return (timed_out ? -1 : 0);
+}
+
+/*
+ * The publisher thread: one connection after another until fini says
+ * stop. libnats reconnects a connection by itself for ever, but it gives
+ * one up for good on some errors (authorisation); a new one is then made
+ * after reconnect_wait.
+ */
+static void *
+acnats_thread(void *arg)
+{
+	struct acnats	*an = arg;
+	uint64_t	 close_streak = 0;
+	int		 stop;
+
+	for (;;) {
+		if (acnats_session(an, &close_streak) != 0) {
+			/* fini reads this after the join. */
+			an->leak = 1;
+			break;
+		}
+		pthread_mutex_lock(&an->mu);
+		stop = acnats_pause(an, an->reconnect_wait);
+		pthread_mutex_unlock(&an->mu);
+		if (stop)
+			break;
+	}
 	return (NULL);
 }
 

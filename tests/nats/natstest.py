@@ -183,8 +183,9 @@ class Gnatsd:
 
     all = []
 
-    def __init__(self, port=None, cluster_port=None, routes=()):
+    def __init__(self, port=None, cluster_port=None, routes=(), extra=()):
         self.dir = mkdtemp()
+        self.extra = list(extra)
         self.port = port or free_port()
         self.cluster_port = cluster_port
         self.routes = list(routes)
@@ -204,6 +205,7 @@ class Gnatsd:
             if self.routes:
                 args += ["--routes", ",".join(
                     "nats://127.0.0.1:%d" % r for r in self.routes)]
+        args += self.extra
         self.proc = _start(args, self.logpath, self.dir)
         if not wait_until(self._answers, timeout, 0.05):
             raise RuntimeError("nats-server did not start:\n" +

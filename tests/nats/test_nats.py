@@ -12,6 +12,8 @@
 - Frames injected straight into the subject: a wrong HMAC (and a frame
   that is not a message) is refused and counted; a good one is delivered.
 - A frame above NATS' max_payload: delivered locally, counted, logged.
+- user/password: refused by NATS, logged once, retried; let in later.
+- SIGTERM right after a burst: what the node took in still crosses.
 - SIGHUP reloads (with, without, with the plugin): frames still cross.
 - Config errors name the line and the key.
 
@@ -223,6 +225,41 @@ def case_too_large(t):
          "the end of the failure streak is logged")
 
 
+def case_shutdown_flush(t):
+    """What a node has queued when it is told to stop still goes out."""
+    g = Gnatsd().start()
+    a = Node("a", [g.url])
+    b = Node("b", [g.url])
+    a1, b1 = a.client("a1"), b.client("b1")
+    t.ok(wait_mesh([a1, b1]), "nodes meshed")
+    for i in range(300):
+        a1.send("message", "last:%d" % i)
+    a1.sync()
+    t.eq(a.stop(), 0, "node a stops cleanly right after")
+    got = [m[1] for m in b1.collect(300, 5)]
+    t.eq(got, [b"last:%d" % i for i in range(300)], "every message a had "
+         "taken in before SIGTERM reached b, in order")
+
+
+def case_auth(t):
+    """user/password: a node with the wrong password stays local (and says
+    why once); when NATS lets it in, its link comes up by itself."""
+    g = Gnatsd(extra=["--user", "chat", "--pass", "s3cret"]).start()
+    a = Node("a", [g.url], nats_opts={"user": "chat", "password": "wrong"})
+    b = Node("b", [g.url], nats_opts={"user": "chat", "password": "s3cret"})
+    t.ok(b.wait_log(r"link to NATS up"), "the right password: link up")
+    t.ok(a.wait_log(r"NATS connection given up: .*check servers, "
+                    r"credentials"), "the wrong password: logged")
+    time.sleep(0.6)
+    t.eq(len(a.log().split("connection given up")) - 1, 1,
+         "the retries are not logged again")
+    g.stop()
+    g = Gnatsd(port=g.port).start()
+    t.ok(a.wait_log(r"link to NATS up", 10), "NATS without authorisation: "
+         "the rejected node gets in by itself")
+    t.ok(wait_mesh([a.client("a1"), b.client("b1")]), "frames cross")
+
+
 def case_reload(t):
     """SIGHUP re-initialises the plugin (the new instance starts before the
     old one stops); frames must still cross and verify, also after a reload
@@ -278,5 +315,6 @@ def case_config(t):
 if __name__ == "__main__":
     nt.main([case_three_nodes_one_server, case_three_nodes_cluster,
              case_nats_down_at_start, case_nats_restart,
-             case_injected_frames, case_too_large, case_reload,
-             case_config])
+             case_injected_frames, case_too_large, case_shutdown_flush,
+             case_auth,
+             case_reload, case_config])
