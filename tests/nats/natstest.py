@@ -298,6 +298,34 @@ class Node:
         return c
 
 
+def make_pki(d):
+    """A throw-away CA, a server certificate for 127.0.0.1/localhost and a
+    client certificate, made with the openssl program; the file paths, or
+    None if openssl is missing."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    p = {k: os.path.join(d, k + ".pem") for k in (
+        "ca", "ca-key", "srv", "srv-key", "cli", "cli-key")}
+    ext = os.path.join(d, "san.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName = DNS:localhost, IP:127.0.0.1\n")
+
+    def run(*args):
+        subprocess.run([openssl] + list(args), check=True, timeout=30,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=acnats test CA", "-keyout", p["ca-key"], "-out", p["ca"])
+    for who, cn in (("srv", "localhost"), ("cli", "asyncchatd")):
+        csr = os.path.join(d, who + ".csr")
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + cn,
+            "-keyout", p[who + "-key"], "-out", csr)
+        run("x509", "-req", "-in", csr, "-CA", p["ca"], "-CAkey",
+            p["ca-key"], "-CAcreateserial", "-days", "2", "-out", p[who],
+            "-extfile", ext)
+    return p
+
+
 # -- the asyncchat protocol (PROTOCOL.md) ----------------------------------
 
 def encode(type_, content, session_id=None, content_type=TEXT, key=KEY):

@@ -14,6 +14,7 @@
 - A frame above NATS' max_payload: delivered locally, counted, logged.
 - user/password: refused by NATS, logged once, retried; let in later.
 - SIGTERM right after a burst: what the node took in still crosses.
+- TLS with client certificates (openssl makes a throw-away CA).
 - SIGHUP reloads (with, without, with the plugin): frames still cross.
 - Config errors name the line and the key.
 
@@ -260,6 +261,30 @@ def case_auth(t):
     t.ok(wait_mesh([a.client("a1"), b.client("b1")]), "frames cross")
 
 
+def case_tls(t):
+    """TLS with client certificates: tls_ca, tls_cert/tls_key,
+    tls_hostname; a node without a client certificate is refused."""
+    pki = nt.make_pki(nt.mkdtemp())
+    if pki is None:
+        t.ok(True, "# SKIP openssl is not installed")
+        return
+    g = Gnatsd(extra=["--tlsverify", "--tlscert", pki["srv"], "--tlskey",
+                      pki["srv-key"], "--tlscacert", pki["ca"]]).start()
+    url = "tls://127.0.0.1:%d" % g.port
+    tls = {"tls_ca": pki["ca"], "tls_cert": pki["cli"],
+           "tls_key": pki["cli-key"]}
+    a = Node("a", [url], nats_opts=tls)
+    b = Node("b", [url], nats_opts=dict(tls, tls_hostname="localhost"))
+    c = Node("c", [url], nats_opts={"tls_ca": pki["ca"]})
+    t.ok(a.wait_log(r"link to NATS up \(tls://") and
+         b.wait_log(r"link to NATS up \(tls://"), "TLS with a client "
+         "certificate: both links up")
+    t.ok(wait_mesh([a.client("a1"), b.client("b1")]), "frames cross over "
+         "TLS")
+    t.ok(c.wait_log(r"NATS connection given up") and
+         "link to NATS up" not in c.log(), "no client certificate: refused")
+
+
 def case_reload(t):
     """SIGHUP re-initialises the plugin (the new instance starts before the
     old one stops); frames must still cross and verify, also after a reload
@@ -316,5 +341,5 @@ if __name__ == "__main__":
     nt.main([case_three_nodes_one_server, case_three_nodes_cluster,
              case_nats_down_at_start, case_nats_restart,
              case_injected_frames, case_too_large, case_shutdown_flush,
-             case_auth,
+             case_auth, case_tls,
              case_reload, case_config])
