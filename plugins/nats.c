@@ -576,10 +576,7 @@ acnats_wait_flag(struct acnats *an, const int *flag, int ms)
 static int
 acnats_pause(struct acnats *an, int64_t ms)
 {
-	int	flag = 0;
-
-	while (!an->stopping && acnats_wait_flag(an, &flag, (int)ms) == 0)
-		;
+	acnats_wait_flag(an, &an->stopping, (int)ms);
 	return (an->stopping);
 }
 
