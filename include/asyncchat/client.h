@@ -2,12 +2,14 @@
  * asyncchat/client.h - an asynchronous chat client on libevent.
  *
  * The C form of the original project's extensible client base class: it
- * connects over TCP or a Unix socket, answers the server's session_init with
+ * connects over TCP, TLS or a Unix socket, answers the server's session_init with
  * session_ack, sends a heartbeat ping every few seconds, decodes every frame
  * the server sends (whatever the segmentation, many frames per read), and
  * reports what happens through callbacks. Nothing it does blocks the event
- * loop, except ac_client_connect_tcp(), which resolves the host name with
- * getaddrinfo() once: call it before the loop runs or with a numeric address.
+ * loop, except ac_client_connect_tcp() and ac_client_connect_tls(), which
+ * resolve the host name with getaddrinfo() once (and, for TLS, read the
+ * certificate files once): call them before the loop runs or with a
+ * numeric address.
  *
  * Ownership:
  *  - The caller owns the event_base and the key; both must outlive the
@@ -44,15 +46,11 @@ struct ac_client;
 /* The content_type of UTF-8 text, as the Python peer spells it. */
 #define AC_CLIENT_TEXT_TYPE	"text/plain; charset=utf-8"
 
-/*
- * How the client reaches the server. TLS is not implemented yet: a later
- * version wraps the connected TCP bufferevent with bufferevent_openssl at the
- * point marked in client.c; ac_client_set_wrap() already offers that hook.
- */
+/* How the client reaches the server. */
 enum ac_client_transport {
 	AC_CLIENT_TCP = 0,
 	AC_CLIENT_UNIX,
-	AC_CLIENT_TLS,		/* reserved */
+	AC_CLIENT_TLS,		/* TCP with TLS: ac_client_connect_tls() */
 };
 
 /* Why a connection ended, passed to the disconnected callback. */
@@ -123,9 +121,26 @@ struct ac_client_options {
 };
 
 /*
+ * TLS settings for ac_client_connect_tls(); fill with
+ * ac_client_tls_options_default() and change what you need. The files are
+ * read during that call; the strings need not outlive it.
+ */
+struct ac_client_tls_options {
+	/* PEM CAs to trust; NULL: the system's store. */
+	const char	*ca_file;
+	/* A client certificate chain (PEM) to present, or NULL for none. */
+	const char	*cert_file;
+	/* Its private key (PEM, unencrypted); NULL: read from cert_file. */
+	const char	*key_file;
+	/* Non-zero: check neither the certificate nor the host name. */
+	int		 insecure;
+};
+
+/*
  * A function that wraps a freshly connected bufferevent (for example with
  * bufferevent_openssl_filter_new) and returns the one the client should use,
- * or NULL to fail the connection. Reserved for TLS.
+ * or NULL to fail the connection. Not used for TLS connections, which
+ * the client wraps itself.
  */
 typedef struct bufferevent *(*ac_client_wrap_fn)(struct ac_client *c,
 	    struct bufferevent *underlying, void *arg);
@@ -154,6 +169,24 @@ void	ac_client_free(struct ac_client *c);
  */
 int	ac_client_connect_tcp(struct ac_client *c, const char *host,
 	    const char *port, char **cause);
+
+/* Fill TLS options with the defaults: verify against the system store. */
+void	ac_client_tls_options_default(struct ac_client_tls_options *tls);
+
+/*
+ * Like ac_client_connect_tcp(), then TLS 1.2 or newer on the connection:
+ * the server's certificate must chain to a trusted CA and name host (a
+ * DNS name, also sent as SNI, or an IP address) unless tls->insecure is
+ * set. tls NULL means the defaults. Certificate and key files are read
+ * now (a bad file fails here, with *cause); a failed handshake is
+ * reported through the disconnected callback (AC_CLIENT_END_HANDSHAKE)
+ * with OpenSSL's reason, such as "TLS handshake failed: certificate
+ * verify failed: hostname mismatch". Returns 0, or -1 with *cause set to
+ * a heap string to free.
+ */
+int	ac_client_connect_tls(struct ac_client *c, const char *host,
+	    const char *port, const struct ac_client_tls_options *tls,
+	    char **cause);
 
 /* Start connecting to a Unix socket path; 0, or -1 with *cause as above. */
 int	ac_client_connect_unix(struct ac_client *c, const char *path,

@@ -14,9 +14,10 @@ struct event_base;
 /* Which server the program talks to and how it behaves (from argv). */
 struct cli {
 	enum ac_client_transport	 transport;
-	const char			*host;		/* tcp */
-	const char			*port;		/* tcp */
+	const char			*host;		/* tcp, tls */
+	const char			*port;		/* tcp, tls */
 	const char			*path;		/* unix */
+	struct ac_client_tls_options	 tls;		/* tls */
 	const char			*file;		/* "-" is stdin */
 
 	int				 json;

@@ -4,6 +4,8 @@
  *
  *	asyncchat [options] tcp interactive [host] [port]
  *	asyncchat [options] tcp file FILE [host] [port]
+ *	asyncchat [options] tls interactive [host] [port]
+ *	asyncchat [options] tls file FILE [host] [port]
  *	asyncchat [options] unix interactive [path]
  *	asyncchat [options] unix file FILE [path]
  */
@@ -33,6 +35,10 @@ enum {
 	OPT_PIPELINE,
 	OPT_INTERVAL,
 	OPT_REPLY_TIMEOUT,
+	OPT_CA,
+	OPT_INSECURE,
+	OPT_CERT,
+	OPT_CERT_KEY,
 };
 
 static const struct option main_options[] = {
@@ -44,6 +50,10 @@ static const struct option main_options[] = {
 	{ "interval",		required_argument,	NULL, OPT_INTERVAL },
 	{ "reply-timeout",	required_argument,	NULL,
 	    OPT_REPLY_TIMEOUT },
+	{ "ca",			required_argument,	NULL, OPT_CA },
+	{ "insecure",		no_argument,		NULL, OPT_INSECURE },
+	{ "cert",		required_argument,	NULL, OPT_CERT },
+	{ "cert-key",		required_argument,	NULL, OPT_CERT_KEY },
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "version",		no_argument,		NULL, 'V' },
 	{ NULL,			0,			NULL, 0 }
@@ -56,6 +66,8 @@ main_usage(FILE *f)
 	fprintf(f,
 "usage: asyncchat [options] tcp interactive [host] [port]\n"
 "       asyncchat [options] tcp file FILE [host] [port]\n"
+"       asyncchat [options] tls interactive [host] [port]\n"
+"       asyncchat [options] tls file FILE [host] [port]\n"
 "       asyncchat [options] unix interactive [path]\n"
 "       asyncchat [options] unix file FILE [path]\n"
 "\n"
@@ -70,6 +82,10 @@ DEFAULT_PATH ". FILE - is standard input.\n"
 "      --pipeline         file mode: send as fast as flow control allows\n"
 "      --interval MS      file mode: wait MS milliseconds between lines\n"
 "      --reply-timeout S  file mode: wait S seconds at most for a reply (1)\n"
+"      --ca FILE          tls: trust the CAs in FILE (default: the system's)\n"
+"      --insecure         tls: do not verify the server's certificate or name\n"
+"      --cert FILE        tls: present the client certificate in FILE\n"
+"      --cert-key FILE    tls: its private key (default: in the --cert FILE)\n"
 "  -h, --help             show this help\n"
 "  -V, --version          show the version\n");
 }
@@ -152,6 +168,9 @@ cli_connect(struct cli *cli)
 
 	if (cli->transport == AC_CLIENT_UNIX)
 		rc = ac_client_connect_unix(cli->client, cli->path, &cause);
+	else if (cli->transport == AC_CLIENT_TLS)
+		rc = ac_client_connect_tls(cli->client, cli->host, cli->port,
+		    &cli->tls, &cause);
 	else
 		rc = ac_client_connect_tcp(cli->client, cli->host, cli->port,
 		    &cause);
@@ -180,12 +199,13 @@ main(int argc, char **argv)
 {
 	struct cli	 cli;
 	const char	*key_arg = NULL, *key_file = NULL, *mode;
-	int		 ch, interactive, nargs;
+	int		 ch, interactive, nargs, tls_opts = 0;
 	long		 v;
 	char		**args;
 
 	memset(&cli, 0, sizeof cli);
 	cli.reply_timeout_ms = 1000;
+	ac_client_tls_options_default(&cli.tls);
 
 	while ((ch = getopt_long(argc, argv, "hk:qV", main_options,
 	    NULL)) != -1) {
@@ -215,6 +235,22 @@ main(int argc, char **argv)
 				main_bad_usage("bad --reply-timeout: %s",
 				    optarg);
 			cli.reply_timeout_ms = v;
+			break;
+		case OPT_CA:
+			cli.tls.ca_file = optarg;
+			tls_opts = 1;
+			break;
+		case OPT_INSECURE:
+			cli.tls.insecure = 1;
+			tls_opts = 1;
+			break;
+		case OPT_CERT:
+			cli.tls.cert_file = optarg;
+			tls_opts = 1;
+			break;
+		case OPT_CERT_KEY:
+			cli.tls.key_file = optarg;
+			tls_opts = 1;
 			break;
 		case 'h':
 			main_usage(stdout);
@@ -251,8 +287,10 @@ main(int argc, char **argv)
 	args += interactive ? 2 : 3;
 	nargs -= interactive ? 2 : 3;
 
-	if (strcmp(argv[optind], "tcp") == 0) {
-		cli.transport = AC_CLIENT_TCP;
+	if (strcmp(argv[optind], "tcp") == 0 ||
+	    strcmp(argv[optind], "tls") == 0) {
+		cli.transport = strcmp(argv[optind], "tls") == 0 ?
+		    AC_CLIENT_TLS : AC_CLIENT_TCP;
 		if (nargs > 2)
 			main_bad_usage("%s", "too many arguments");
 		cli.host = nargs > 0 ? args[0] : DEFAULT_HOST;
@@ -264,12 +302,20 @@ main(int argc, char **argv)
 		if (nargs > 1)
 			main_bad_usage("%s", "too many arguments");
 		cli.path = nargs > 0 ? args[0] : DEFAULT_PATH;
-	} else if (strcmp(argv[optind], "tls") == 0) {
-		output_error("tls is not supported yet");
-		return 2;
 	} else
-		main_bad_usage("unknown transport: %s (tcp or unix)",
+		main_bad_usage("unknown transport: %s (tcp, tls or unix)",
 		    argv[optind]);
+	if (tls_opts && cli.transport != AC_CLIENT_TLS)
+		main_bad_usage("%s", "--ca, --insecure, --cert and --cert-key "
+		    "are for tls only");
+	if (cli.tls.insecure && cli.tls.ca_file != NULL)
+		main_bad_usage("%s", "give --ca or --insecure, not both");
+	if (cli.tls.key_file != NULL && cli.tls.cert_file == NULL)
+		main_bad_usage("%s", "--cert-key needs --cert");
+	if (cli.tls.insecure)
+		output_error("warning: --insecure: the server's certificate "
+		    "and name are not checked; anyone in between can read "
+		    "and change the chat");
 
 	if (key_file != NULL)
 		cli.key = main_key_file(key_file);

@@ -6,6 +6,10 @@
  * 64 bytes until that header is parsed and checked, then the whole frame's
  * length, so a frame is only ever decoded once all of it is buffered and
  * any number of frames in one read are handled in a loop.
+ *
+ * TLS (client_tls.c) adds one step: once the socket connects, it moves to
+ * a bufferevent_openssl, and the session handshake starts only when the
+ * TLS handshake has finished.
  */
 #include "config.h"
 
@@ -31,11 +35,14 @@
 #include <asyncchat/key.h>
 #include <asyncchat/uuid.h>
 
+#include "client_tls.h"
+
 #define CLIENT_CLOSE_TIMEOUT	5	/* s to flush a disconnect */
 
 enum client_state {
 	CLIENT_IDLE = 0,	/* no connection (maybe waiting to retry) */
 	CLIENT_CONNECTING,	/* socket connect in progress */
+	CLIENT_TLS,		/* TLS handshake in progress */
 	CLIENT_HANDSHAKE,	/* connected, waiting for session_init */
 	CLIENT_READY,		/* session acknowledged */
 	CLIENT_CLOSING,		/* disconnect queued, waiting for the flush */
@@ -57,6 +64,10 @@ struct ac_client {
 
 	ac_client_wrap_fn		 wrap;
 	void				*wrap_arg;
+
+	struct ssl_ctx_st		*tls_ctx;	/* AC_CLIENT_TLS */
+	char				*tls_host;	/* name to verify */
+	int				 tls_verify;
 
 	enum client_state		 state;
 	struct bufferevent		*bev;
@@ -151,6 +162,8 @@ client_destroy(struct ac_client *c)
 	free(c->addrs);
 	free(c->addrlens);
 	free(c->peer);
+	client_tls_ctx_free(c->tls_ctx);
+	free(c->tls_host);
 	free(c);
 }
 
@@ -272,17 +285,15 @@ client_reset_target(struct ac_client *c, char **cause)
 	return 0;
 }
 
-/* Resolve host and port, then start connecting to the first address. */
-int
-ac_client_connect_tcp(struct ac_client *c, const char *host,
-    const char *port, char **cause)
+/* Resolve host and port into the addresses to try; 0 or -1 with *cause. */
+static int
+client_resolve(struct ac_client *c, const char *host, const char *port,
+    char **cause)
 {
 	struct addrinfo	 hints, *res, *ai;
 	size_t		 n;
 	int		 error;
 
-	if (client_reset_target(c, cause) != 0)
-		return -1;
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -318,13 +329,67 @@ ac_client_connect_tcp(struct ac_client *c, const char *host,
 	freeaddrinfo(res);
 	if (asprintf(&c->peer, "%s port %s", host, port) == -1)
 		c->peer = NULL;
-	c->transport = AC_CLIENT_TCP;
 	if (c->naddrs == 0) {
 		client_cause(cause, "%s port %s: no usable address", host,
 		    port);
 		return -1;
 	}
 	c->next_addr = 0;
+	return 0;
+}
+
+/* Resolve host and port, then start connecting to the first address. */
+int
+ac_client_connect_tcp(struct ac_client *c, const char *host,
+    const char *port, char **cause)
+{
+	if (client_reset_target(c, cause) != 0 ||
+	    client_resolve(c, host, port, cause) != 0)
+		return -1;
+	c->transport = AC_CLIENT_TCP;
+	return client_start(c, cause);
+}
+
+/* Fill TLS options with the defaults: verify against the system store. */
+void
+ac_client_tls_options_default(struct ac_client_tls_options *tls)
+{
+	memset(tls, 0, sizeof *tls);
+}
+
+/*
+ * Load the TLS files, resolve host and port, then start connecting; the
+ * TLS handshake follows the connect (client_connected).
+ */
+int
+ac_client_connect_tls(struct ac_client *c, const char *host,
+    const char *port, const struct ac_client_tls_options *tls, char **cause)
+{
+	struct ac_client_tls_options	 defaults;
+	struct ssl_ctx_st		*ctx;
+	char				*name;
+
+	if (tls == NULL) {
+		ac_client_tls_options_default(&defaults);
+		tls = &defaults;
+	}
+	if (client_reset_target(c, cause) != 0)
+		return -1;
+	if ((ctx = client_tls_ctx(tls, cause)) == NULL)
+		return -1;
+	if ((name = strdup(host)) == NULL) {
+		client_tls_ctx_free(ctx);
+		client_cause(cause, "out of memory");
+		return -1;
+	}
+	client_tls_ctx_free(c->tls_ctx);
+	free(c->tls_host);
+	c->tls_ctx = ctx;
+	c->tls_host = name;
+	c->tls_verify = !tls->insecure;
+	if (client_resolve(c, host, port, cause) != 0)
+		return -1;
+	c->transport = AC_CLIENT_TLS;
 	return client_start(c, cause);
 }
 
@@ -556,6 +621,7 @@ ac_client_disconnect(struct ac_client *c, const char *reason)
 	case CLIENT_CLOSING:
 		return 0;
 	case CLIENT_CONNECTING:
+	case CLIENT_TLS:
 	case CLIENT_HANDSHAKE:
 		client_end(c, AC_CLIENT_END_LOCAL, "%s", reason);
 		return 0;
@@ -613,6 +679,11 @@ client_timeout_cb(evutil_socket_t fd, short events, void *arg)
 		client_end(c, AC_CLIENT_END_CONNECT, "connect to %s: timed out",
 		    c->peer != NULL ? c->peer : "server");
 		break;
+	case CLIENT_TLS:
+		client_end(c, AC_CLIENT_END_HANDSHAKE,
+		    "TLS handshake failed: no answer within %d s",
+		    c->opts.handshake_timeout);
+		break;
 	case CLIENT_HANDSHAKE:
 		client_end(c, AC_CLIENT_END_HANDSHAKE,
 		    "handshake failed: no session_init within %d s",
@@ -627,18 +698,29 @@ client_timeout_cb(evutil_socket_t fd, short events, void *arg)
 	client_leave(c);
 }
 
-/* The socket connected: switch to framing and wait for session_init. */
+/*
+ * The socket connected: switch to framing and wait for session_init, or
+ * for TLS start the TLS handshake first (the TLS bufferevent reports
+ * BEV_EVENT_CONNECTED again when it is done).
+ */
 static void
 client_connected(struct ac_client *c)
 {
 	struct bufferevent	*bev = c->bev;
 
-	/*
-	 * TLS goes here: the wrap hook gets the connected TCP bufferevent and
-	 * returns the filtering one (bufferevent_openssl_filter_new with
-	 * BEV_OPT_CLOSE_ON_FREE), which then carries the frames.
-	 */
-	if (c->wrap != NULL) {
+	if (c->transport == AC_CLIENT_TLS) {
+		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+		c->bev = client_tls_wrap(c->base, bev, c->tls_ctx,
+		    c->tls_host, c->tls_verify);
+		if (c->bev == NULL) {
+			bufferevent_free(bev);
+			client_end(c, AC_CLIENT_END_CONNECT,
+			    "connect to %s: cannot start TLS",
+			    c->peer != NULL ? c->peer : "server");
+			return;
+		}
+		bev = c->bev;
+	} else if (c->wrap != NULL) {
 		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 		c->bev = c->wrap(c, bev, c->wrap_arg);
 		if (c->bev == NULL) {
@@ -650,7 +732,8 @@ client_connected(struct ac_client *c)
 		}
 		bev = c->bev;
 	}
-	c->state = CLIENT_HANDSHAKE;
+	c->state = c->transport == AC_CLIENT_TLS ? CLIENT_TLS :
+	    CLIENT_HANDSHAKE;
 	bufferevent_setcb(bev, client_read_cb, client_write_cb, client_event_cb,
 	    c);
 	bufferevent_setwatermark(bev, EV_READ, AC_FIXED_HEADER_LEN, 0);
@@ -665,10 +748,29 @@ client_event_cb(struct bufferevent *bev, short events, void *arg)
 	struct ac_client	*c = arg;
 	const char		*peer = c->peer != NULL ? c->peer : "server";
 	int			 err = EVUTIL_SOCKET_ERROR();
+	char			 tls[512];
 
 	client_enter(c);
 	if (events & BEV_EVENT_CONNECTED) {
-		client_connected(c);
+		if (c->state == CLIENT_TLS)
+			c->state = CLIENT_HANDSHAKE;
+		else
+			client_connected(c);
+		goto out;
+	}
+	if (c->transport == AC_CLIENT_TLS && c->state != CLIENT_CLOSING &&
+	    client_tls_error(bev, tls, sizeof tls)) {
+		client_end(c, c->state == CLIENT_READY ? AC_CLIENT_END_LOST :
+		    AC_CLIENT_END_HANDSHAKE, "%s: %s",
+		    c->state == CLIENT_READY ? "connection lost: TLS" :
+		    "TLS handshake failed", tls);
+		goto out;
+	}
+	if (c->state == CLIENT_TLS) {
+		client_end(c, AC_CLIENT_END_HANDSHAKE, "TLS handshake failed: "
+		    "%s", (events & BEV_EVENT_ERROR) && err != 0 ?
+		    evutil_socket_error_to_string(err) :
+		    "connection closed by server");
 		goto out;
 	}
 	if (c->state == CLIENT_CONNECTING) {

@@ -57,6 +57,9 @@ enum config_key {
 	K_PLUGIN_DIR,
 	K_PID_FILE,
 	K_METRICS_LISTEN,
+	K_TLS_CERT,
+	K_TLS_KEY,
+	K_TLS_CLIENT_CA,
 	K_COUNT
 };
 
@@ -65,7 +68,7 @@ static const char *config_key_names[K_COUNT] = {
 	"handshake_timeout", "heartbeat_timeout", "max_clients",
 	"max_header_size", "max_content_size", "max_output_buffer",
 	"max_errors", "log", "log_level", "plugin_dir", "pid_file",
-	"metrics_listen",
+	"metrics_listen", "tls_cert", "tls_key", "tls_client_ca",
 };
 
 /* Parsing state shared by the reader and the handler. */
@@ -81,6 +84,7 @@ struct config_parse {
 	int			 seen[K_COUNT];	/* line, 0 if not seen */
 	char			*hmac_key;	/* secret: never logged */
 	char			*key_file;
+	char			*tls_file[3];	/* cert, key, client CA */
 
 	char			*errors;
 	size_t			 nerrors;
@@ -365,11 +369,16 @@ config_parse_listen(const char *url, struct ac_listen_conf *lc,
 		lc->path = ac_xstrdup(rest);
 		return (0);
 	}
-	if (strncmp(url, "tcp://", 6) != 0) {
-		*why = "expected tcp://HOST:PORT or unix:///PATH";
+	if (strncmp(url, "tcp://", 6) == 0)
+		lc->type = AC_LISTEN_TCP;
+	else if (strncmp(url, "tls://", 6) == 0)
+		lc->type = AC_LISTEN_TLS;
+	else {
+		*why = "expected tcp://HOST:PORT, tls://HOST:PORT or "
+		    "unix:///PATH";
 		return (-1);
 	}
-	rest = url + 6;
+	rest = url + 6;	/* both schemes are six characters */
 	if (*rest == '[') {
 		if ((close = strchr(rest, ']')) == NULL || close[1] != ':') {
 			*why = "expected tcp://[IPV6]:PORT";
@@ -402,7 +411,6 @@ config_parse_listen(const char *url, struct ac_listen_conf *lc,
 		*why = "bad port (expected 0 to 65535)";
 		return (-1);
 	}
-	lc->type = AC_LISTEN_TCP;
 	lc->host = host;
 	lc->port = ac_xstrdup(colon + 1);
 	return (0);
@@ -640,6 +648,13 @@ config_server_key(struct config_parse *cp, const char *key,
 		}
 		cfg->metrics_listen = ac_xstrdup(value);
 		break;
+	case K_TLS_CERT:
+	case K_TLS_KEY:
+	case K_TLS_CLIENT_CA:
+		if (*value == '\0')
+			goto bad;
+		cp->tls_file[k - K_TLS_CERT] = ac_xstrdup(value);
+		break;	/* loaded once all keys are known */
 	}
 	return;
 
@@ -820,6 +835,67 @@ config_listen_is_local(const struct ac_listen_conf *lc)
 	    strcmp(lc->host, "localhost") == 0);
 }
 
+/*
+ * Load the TLS certificate and key (and client CA) now, once, so that a
+ * bad file is a configuration error that `asyncchatd -t` reports, and so
+ * that no file is read while the server runs. They are required when a
+ * tls:// listener exists and ignored, with a warning, otherwise.
+ */
+static void
+config_load_tls(struct config_parse *cp)
+{
+	struct ac_config		*cfg = cp->cfg;
+	const struct ac_listen_conf	*tls = NULL;
+	struct stat			 st;
+	const char			*which;
+	char				*cause;
+	size_t				 i;
+	int				 k;
+
+	for (i = 0; i < cfg->nlisten; i++) {
+		if (cfg->listen[i].type == AC_LISTEN_TLS) {
+			tls = &cfg->listen[i];
+			break;
+		}
+	}
+	if (tls == NULL) {
+		for (k = K_TLS_CERT; k <= K_TLS_CLIENT_CA; k++) {
+			if (cp->seen[k] != 0)
+				config_warn(cfg, "%s:%d: [server] %s: "
+				    "ignored: no tls:// listener", cp->file,
+				    cp->seen[k], config_key_names[k]);
+		}
+		return;
+	}
+	if (cp->tls_file[0] == NULL || cp->tls_file[1] == NULL) {
+		config_error(cp, tls->line, "server", "listen", "%s needs "
+		    "tls_cert and tls_key (PEM files)%s", tls->url,
+		    cp->tls_file[0] == NULL && cp->tls_file[1] == NULL ? "" :
+		    cp->tls_file[0] == NULL ? ": tls_cert is missing" :
+		    ": tls_key is missing");
+		return;
+	}
+	cfg->tls_ctx = tls_server_ctx(cp->tls_file[0], cp->tls_file[1],
+	    cp->tls_file[2], &which, &cause);
+	if (cfg->tls_ctx == NULL) {
+		for (k = K_TLS_CERT; k <= K_TLS_CLIENT_CA; k++) {
+			if (strcmp(which, config_key_names[k]) == 0)
+				break;
+		}
+		if (k > K_TLS_CLIENT_CA)
+			k = K_TLS_CERT;
+		config_error(cp, cp->seen[k], "server", config_key_names[k],
+		    "%s", cause);
+		free(cause);
+		return;
+	}
+	/* Like hmac_key_file: a readable key is worth a warning. */
+	if (stat(cp->tls_file[1], &st) == 0 && (st.st_mode & 077) != 0)
+		config_warn(cfg, "%s:%d: [server] tls_key: %s can be read by "
+		    "group or others (chmod 600 it)", cp->file,
+		    cp->seen[K_TLS_KEY], cp->tls_file[1]);
+}
+
 /* Check what needs the whole file, and fill in defaults. */
 static void
 config_finish(struct config_parse *cp, const char *key_file)
@@ -863,6 +939,7 @@ config_finish(struct config_parse *cp, const char *key_file)
 		lc->url = ac_xstrdup(AC_DEFAULT_LISTEN);
 		cfg->nlisten = 1;
 	}
+	config_load_tls(cp);
 
 	for (i = 0; i < cfg->nplugins; i++) {
 		if (cfg->plugins[i].path == NULL)
@@ -922,6 +999,7 @@ config_load(const char *path, struct ac_config **cfgp, char **cause)
 {
 	struct config_parse	 cp;
 	struct ac_config	*cfg;
+	size_t			 i;
 	int			 r;
 
 	*cfgp = NULL;
@@ -968,6 +1046,8 @@ config_load(const char *path, struct ac_config **cfgp, char **cause)
 		free(cp.hmac_key);
 	}
 	free(cp.key_file);
+	for (i = 0; i < 3; i++)
+		free(cp.tls_file[i]);
 
 	if (cp.nerrors != 0) {
 		*cause = cp.errors;
@@ -995,6 +1075,7 @@ config_free(struct ac_config *cfg)
 	}
 	free(cfg->listen);
 	ac_key_free(cfg->key);
+	tls_ctx_free(cfg->tls_ctx);
 	free(cfg->log);
 	free(cfg->plugin_dir);
 	free(cfg->pid_file);

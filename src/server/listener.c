@@ -1,6 +1,7 @@
 /*
  * listener.c - the sockets asyncchatd accepts on: tcp://HOST:PORT (IPv4,
- * [IPv6] or a name resolved when the listener opens) and unix:///PATH.
+ * [IPv6] or a name resolved when the listener opens), tls://HOST:PORT (the
+ * same with TLS on top) and unix:///PATH.
  *
  * A unix socket file left by a dead server is replaced only if nothing
  * answers on it, so a second server cannot steal a live one's socket.
@@ -34,15 +35,28 @@ static void	listener_accept_cb(struct evconnlistener *, evutil_socket_t,
 static void	listener_error_cb(struct evconnlistener *, void *);
 static void	listener_retry_cb(evutil_socket_t, short, void *);
 
-/* A connection arrived. */
+/*
+ * A connection arrived. A TLS one gets the context of the configuration
+ * running now, so after a reload new sessions see the new certificate.
+ */
 static void
 listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct listener	*l = arg;
 
-	session_accept(l->srv, fd, sa, salen,
-	    l->type == AC_LISTEN_UNIX ? "unix" : "tcp");
+	switch (l->type) {
+	case AC_LISTEN_UNIX:
+		session_accept(l->srv, fd, sa, salen, "unix", NULL);
+		break;
+	case AC_LISTEN_TLS:
+		session_accept(l->srv, fd, sa, salen, "tls",
+		    l->srv->cfg->tls_ctx);
+		break;
+	default:
+		session_accept(l->srv, fd, sa, salen, "tcp", NULL);
+		break;
+	}
 }
 
 /*
@@ -83,7 +97,10 @@ listener_tcp(struct listener *l, const struct ac_listen_conf *lc,
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof ss;
 	char			 host[NI_MAXHOST], port[NI_MAXSERV];
+	const char		*scheme;
 	int			 fd, on = 1, r;
+
+	scheme = lc->type == AC_LISTEN_TLS ? "tls" : "tcp";
 
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
@@ -120,9 +137,11 @@ listener_tcp(struct listener *l, const struct ac_listen_conf *lc,
 	    getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof host,
 	    port, sizeof port, NI_NUMERICHOST|NI_NUMERICSERV) == 0) {
 		if (ss.ss_family == AF_INET6)
-			ac_xasprintf(&l->bound, "tcp://[%s]:%s", host, port);
+			ac_xasprintf(&l->bound, "%s://[%s]:%s", scheme, host,
+			    port);
 		else
-			ac_xasprintf(&l->bound, "tcp://%s:%s", host, port);
+			ac_xasprintf(&l->bound, "%s://%s:%s", scheme, host,
+			    port);
 	} else
 		l->bound = ac_xstrdup(lc->url);
 	return (fd);

@@ -23,6 +23,7 @@ struct bufferevent;
 struct event;
 struct event_base;
 struct evconnlistener;
+struct ssl_ctx_st;
 
 /* config.c */
 #define AC_DEFAULT_LISTEN		"tcp://127.0.0.1:9999"
@@ -43,6 +44,7 @@ struct evconnlistener;
 enum ac_listen_type {
 	AC_LISTEN_TCP,
 	AC_LISTEN_UNIX,
+	AC_LISTEN_TLS,		/* tcp with TLS on top */
 };
 
 /* One `listen =` line, parsed. */
@@ -50,8 +52,8 @@ struct ac_listen_conf {
 	char			*url;	/* as written; identity across reloads */
 	int			 line;
 	enum ac_listen_type	 type;
-	char			*host;	/* tcp: without brackets */
-	char			*port;	/* tcp */
+	char			*host;	/* tcp, tls: without brackets */
+	char			*port;	/* tcp, tls */
 	char			*path;	/* unix */
 };
 
@@ -80,6 +82,7 @@ struct ac_config {
 
 	struct ac_key		*key;
 	int			 key_is_default;
+	struct ssl_ctx_st	*tls_ctx;	/* NULL: no tls:// listener */
 	struct timeval		 handshake_timeout;
 	struct timeval		 heartbeat_timeout;
 	unsigned int		 max_clients;
@@ -145,8 +148,9 @@ enum ac_close_reason {
 	AC_CLOSE_IO_ERROR,
 	AC_CLOSE_SERVER_SHUTDOWN,
 	AC_CLOSE_PLUGIN,
+	AC_CLOSE_TLS_ERROR,
 };
-#define AC_CLOSE_COUNT 11
+#define AC_CLOSE_COUNT 12
 
 /* Errors the server answers that are not frame decoding statuses. */
 enum ac_session_error {
@@ -241,9 +245,9 @@ struct ac_session {
 	struct server		*srv;
 	char			 id[AC_UUID_STRLEN + 1];
 	char			 peer[64];
-	const char		*transport;	/* "tcp" or "unix" */
+	const char		*transport;	/* "tcp", "unix" or "tls" */
 
-	struct bufferevent	*bev;
+	struct bufferevent	*bev;		/* TLS: the bufferevent_openssl */
 	struct event		*timer;		/* handshake, then heartbeat */
 	struct event		*linger;	/* bounds the final flush */
 
@@ -254,6 +258,7 @@ struct ac_session {
 #define AC_SESS_REJECTED 0x8	/* over max_clients: never registered */
 #define AC_SESS_LINGER	 0x10	/* flushing its last frames */
 #define AC_SESS_NOSLOTS	 0x20	/* plugin slots torn down for good */
+#define AC_SESS_TLS_UP	 0x40	/* TLS handshake done, no fatal error */
 
 	unsigned int		 refs;
 	unsigned int		 errors;	/* in a row */
@@ -272,7 +277,7 @@ struct ac_frame	*ac_frame_ref(struct ac_frame *f);
 void		 ac_frame_unref(struct ac_frame *f);
 
 void	session_accept(struct server *srv, int fd, struct sockaddr *sa,
-	    socklen_t salen, const char *transport);
+	    socklen_t salen, const char *transport, struct ssl_ctx_st *tls);
 void	session_close(struct ac_session *s, enum ac_close_reason reason,
 	    const char *disconnect_text);
 void	session_ref(struct ac_session *s);
@@ -285,6 +290,12 @@ int	session_queue_frame(struct ac_session *s, struct ac_frame *f);
 void	session_apply_limits(struct server *srv);
 void	session_free_lingering(struct server *srv);
 void	session_slots_clear(struct ac_session *s);
+
+/* tls.c */
+struct ssl_ctx_st *tls_server_ctx(const char *cert, const char *key,
+	    const char *ca, const char **which, char **cause);
+void	tls_ctx_free(struct ssl_ctx_st *ctx);
+const char *tls_error_string(unsigned long e, char *buf, size_t len);
 
 /* registry.c */
 

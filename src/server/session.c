@@ -8,6 +8,10 @@
  * freed memory. A session with frames still to flush (an error, a
  * disconnect) lingers on srv->lingering until its output drains or the
  * linger timeout fires, and only then loses its bufferevent.
+ *
+ * A TLS session is the same code on a bufferevent_openssl: the handshake
+ * runs inside libevent, session_init waits in the output buffer until it
+ * is done, and framing works on the decrypted bytes as for tcp.
  */
 #include "config.h"
 
@@ -25,9 +29,13 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/util.h>
 #include <json-c/json.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "xmalloc.h"
 #include "log.h"
@@ -45,6 +53,7 @@ static void	session_linger_write_cb(struct bufferevent *, void *);
 static void	session_linger_event_cb(struct bufferevent *, short, void *);
 static void	session_linger_timer_cb(evutil_socket_t, short, void *);
 static void	session_frame_cleanup_cb(const void *, size_t, void *);
+static void	session_tls_shutdown(struct ac_session *);
 
 /* Allocate a frame of len bytes with one reference. */
 struct ac_frame *
@@ -300,6 +309,24 @@ session_send_error(struct ac_session *s, const char *token, const char *text,
 	return (r);
 }
 
+/*
+ * Send TLS close_notify before the socket closes, so the peer can tell
+ * our close from a cut connection. One non-blocking attempt: if the
+ * socket cannot take it now, the peer sees a plain EOF, which it must
+ * accept anyway (libevent does not send close_notify on its own).
+ */
+static void
+session_tls_shutdown(struct ac_session *s)
+{
+	SSL	*ssl;
+
+	if ((ssl = bufferevent_openssl_get_ssl(s->bev)) == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) != 0)
+		return;
+	SSL_shutdown(ssl);
+	ERR_clear_error();
+}
+
 /* Free the bufferevent and the linger timer, and drop the alive ref. */
 static void
 session_finish(struct ac_session *s)
@@ -314,6 +341,8 @@ session_finish(struct ac_session *s)
 		event_free(s->linger);
 		s->linger = NULL;
 	}
+	if (s->bev != NULL && (s->flags & AC_SESS_TLS_UP))
+		session_tls_shutdown(s);
 	if (s->bev != NULL) {
 		bufferevent_free(s->bev);
 		s->bev = NULL;
@@ -357,8 +386,11 @@ session_close(struct ac_session *s, enum ac_close_reason reason,
 	session_slots_clear(s);
 	s->flags |= AC_SESS_NOSLOTS;
 
+	/* Nothing more can be written on a broken connection. */
+	if (reason == AC_CLOSE_IO_ERROR || reason == AC_CLOSE_TLS_ERROR)
+		s->flags &= ~AC_SESS_TLS_UP;
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 ||
-	    reason == AC_CLOSE_IO_ERROR) {
+	    reason == AC_CLOSE_IO_ERROR || reason == AC_CLOSE_TLS_ERROR) {
 		session_finish(s);
 		return;
 	}
@@ -609,7 +641,74 @@ session_read_cb(struct bufferevent *bev, void *arg)
 	session_want(s, need);
 }
 
-/* End of file, a socket error or a timeout on a live session. */
+/* The TLS handshake finished: say with what, at debug level. */
+static void
+session_tls_up(struct ac_session *s)
+{
+	SSL		*ssl = bufferevent_openssl_get_ssl(s->bev);
+	X509		*cert;
+	char		 subject[256];
+
+	s->flags |= AC_SESS_TLS_UP;
+	if (ssl == NULL)
+		return;
+	subject[0] = '\0';
+	if ((cert = SSL_get1_peer_certificate(ssl)) != NULL) {
+		X509_NAME_oneline(X509_get_subject_name(cert), subject,
+		    sizeof subject);
+		X509_free(cert);
+	}
+	log_debug("session %s: TLS %s %s%s%s peer=%s", s->id,
+	    SSL_get_version(ssl), SSL_get_cipher_name(ssl),
+	    *subject != '\0' ? " client " : "", subject, s->peer);
+}
+
+/*
+ * An error on a TLS session: log the OpenSSL reasons (and why a
+ * certificate was refused). Returns 1 if it is a TLS failure, 0 if it is
+ * a plain socket error after a good handshake.
+ */
+static int
+session_tls_failed(struct ac_session *s, int err)
+{
+	SSL		*ssl = bufferevent_openssl_get_ssl(s->bev);
+	unsigned long	 e;
+	long		 vr;
+	char		 why[512], one[256];
+	size_t		 len = 0;
+
+	why[0] = '\0';
+	while ((e = bufferevent_get_openssl_error(s->bev)) != 0) {
+		/* libevent also queues SSL_get_error() codes: not reasons. */
+		if (ERR_GET_LIB(e) == 0)
+			continue;
+		tls_error_string(e, one, sizeof one);
+		if (strstr(why, one) != NULL)
+			continue;
+		len = strlen(why);
+		snprintf(why + len, sizeof why - len, "%s%s",
+		    len != 0 ? "; " : "", one);
+	}
+	if (ssl != NULL && (vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		len = strlen(why);
+		snprintf(why + len, sizeof why - len, "%s%s",
+		    len != 0 ? ": " : "", X509_verify_cert_error_string(vr));
+	}
+	if (why[0] == '\0') {
+		if (s->flags & AC_SESS_TLS_UP)
+			return (0);
+		snprintf(why, sizeof why, "%s", err != 0 ?
+		    evutil_socket_error_to_string(err) : "connection closed");
+	}
+	log_info("session %s: TLS %s failed: %s peer=%s", s->id,
+	    (s->flags & AC_SESS_TLS_UP) ? "connection" : "handshake", why,
+	    s->peer);
+	ERR_clear_error();
+	return (1);
+}
+
+/* End of file, a socket error or a timeout on a live session; for TLS
+ * also the end of the handshake. */
 static void
 session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -618,6 +717,15 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (s->flags & AC_SESS_DEAD)
 		return;
+	if (what & BEV_EVENT_CONNECTED) {
+		session_tls_up(s);
+		return;
+	}
+	if ((what & BEV_EVENT_ERROR) && strcmp(s->transport, "tls") == 0 &&
+	    session_tls_failed(s, err)) {
+		session_close(s, AC_CLOSE_TLS_ERROR, NULL);
+		return;
+	}
 	if (what & BEV_EVENT_EOF)
 		session_close(s, AC_CLOSE_EOF, NULL);
 	else if (what & BEV_EVENT_ERROR) {
@@ -631,9 +739,10 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
  * max_clients, the server_full error). */
 void
 session_accept(struct server *srv, int fd, struct sockaddr *sa,
-    socklen_t salen, const char *transport)
+    socklen_t salen, const char *transport, struct ssl_ctx_st *tls)
 {
 	struct ac_session	*s;
+	SSL			*ssl;
 
 	s = ac_xcalloc(1, sizeof *s);
 	s->srv = srv;
@@ -646,13 +755,40 @@ session_accept(struct server *srv, int fd, struct sockaddr *sa,
 		free(s);
 		return;
 	}
-	s->bev = bufferevent_socket_new(srv->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE);
-	if (s->bev == NULL) {
-		log_warnx("cannot make a bufferevent: closing %s", s->peer);
-		evutil_closesocket(fd);
-		free(s);
-		return;
+	if (tls != NULL) {
+		if ((ssl = SSL_new(tls)) == NULL) {
+			log_warnx("cannot make a TLS session: closing %s",
+			    s->peer);
+			ERR_clear_error();
+			evutil_closesocket(fd);
+			free(s);
+			return;
+		}
+		/*
+		 * On failure libevent has already freed ssl and, through
+		 * its socket BIO, closed fd: closing it again could close
+		 * somebody else's descriptor.
+		 */
+		s->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (s->bev == NULL) {
+			log_warnx("cannot make a TLS bufferevent: closing %s",
+			    s->peer);
+			free(s);
+			return;
+		}
+		/* Peers that skip close_notify end with EOF, not error. */
+		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+	} else {
+		s->bev = bufferevent_socket_new(srv->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+		if (s->bev == NULL) {
+			log_warnx("cannot make a bufferevent: closing %s",
+			    s->peer);
+			evutil_closesocket(fd);
+			free(s);
+			return;
+		}
 	}
 	s->timer = evtimer_new(srv->base, session_timer_cb, s);
 	bufferevent_setcb(s->bev, session_read_cb, NULL, session_event_cb, s);

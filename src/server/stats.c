@@ -25,6 +25,7 @@ static const char *stats_reasons[AC_CLOSE_COUNT] = {
 	"io-error",
 	"server-shutdown",
 	"plugin",
+	"tls-error",
 };
 
 static const char *stats_errors[AC_SERR_COUNT] = {

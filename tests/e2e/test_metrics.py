@@ -50,7 +50,8 @@ ERROR_TOKENS = ("bad_magic", "bad_version", "header_too_large",
                 "not_acknowledged", "server_full")
 REASONS = ("client-disconnect", "handshake-timeout", "heartbeat-timeout",
            "protocol-error", "too-many-errors", "slow-consumer",
-           "server-full", "eof", "io-error", "server-shutdown", "plugin")
+           "server-full", "eof", "io-error", "server-shutdown", "plugin",
+           "tls-error")
 
 
 class Metrics:

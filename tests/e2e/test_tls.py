@@ -1,0 +1,389 @@
+#!/usr/bin/env python3
+"""TLS listeners (tls://) and the client program's `tls` transport.
+
+Certificates are made at test time with `openssl req` in a temporary
+directory: a CA, server certificates signed by it (for localhost and
+127.0.0.1, for another name only, and a second one for the reload), and a
+client certificate.  Every connection goes to 127.0.0.1.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import acproto  # noqa: E402
+from harness import BUILDDIR, Server, Skip, main, mkdtemp  # noqa: E402
+
+CLIENT = os.path.join(BUILDDIR, "src", "client", "asyncchat")
+OPENSSL = shutil.which("openssl")
+LISTEN = ["tcp://127.0.0.1:0", "tls://127.0.0.1:0"]
+MINIMAL_CNF = "[req]\ndistinguished_name = dn\n[dn]\n"
+
+
+class Certs:
+    """The test PKI, made once per run (about a second of key generation)."""
+
+    def __init__(self):
+        self.dir = mkdtemp("actls-")
+        self.cnf = self.path("req.cnf")
+        with open(self.cnf, "w") as f:
+            f.write(MINIMAL_CNF)
+        self.ca_crt, self.ca_key = self.make(
+            "ca", "/CN=asyncchat test CA",
+            ["basicConstraints=critical,CA:true",
+             "keyUsage=critical,keyCertSign,cRLSign"], signed=False)
+        san = "subjectAltName=DNS:localhost,IP:127.0.0.1"
+        self.srv_crt, self.srv_key = self.make("srv", "/CN=localhost", [san])
+        self.srv2_crt, self.srv2_key = self.make(
+            "srv2", "/CN=localhost/O=second", [san])
+        self.other_crt, self.other_key = self.make(
+            "other", "/CN=other", ["subjectAltName=DNS:other"])
+        self.cli_crt, self.cli_key = self.make("client", "/CN=chat client", [])
+        self.rogue_crt, self.rogue_key = self.make(
+            "rogue", "/CN=chat client", [], signed=False)
+        for p in os.listdir(self.dir):
+            os.chmod(self.path(p), 0o600)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def make(self, name, subj, exts, signed=True):
+        crt, key = self.path(name + ".crt"), self.path(name + ".key")
+        cmd = [OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+               "-config", self.cnf, "-subj", subj, "-days", "2",
+               "-keyout", key, "-out", crt]
+        if signed:
+            cmd += ["-CA", self.ca_crt, "-CAkey", self.ca_key,
+                    "-addext", "basicConstraints=critical,CA:false"]
+        for e in exts:
+            cmd += ["-addext", e]
+        p = subprocess.run(cmd, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=30)
+        if p.returncode != 0:
+            raise RuntimeError("openssl req failed: %s" % p.stdout.decode())
+        return crt, key
+
+    def der(self, crt):
+        with open(crt) as f:
+            return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+_certs = None
+
+
+def certs():
+    global _certs
+    if OPENSSL is None:
+        raise Skip("no openssl program")
+    if _certs is None:
+        _certs = Certs()
+    return _certs
+
+
+def tls_server(c, cert=None, key=None, extra=None, **kw):
+    """A server with a tcp and a tls listener on ephemeral ports."""
+    opts = {"listen": LISTEN, "tls_cert": cert or c.srv_crt,
+            "tls_key": key or c.srv_key, "log_level": "debug"}
+    opts.update(extra or {})
+    srv = Server(server=opts, unix=False, **kw)
+    m = srv.wait_log(r"listening on tls://127\.0\.0\.1:(\d+)", 5)
+    if not m:
+        raise RuntimeError("no tls listener in the log:\n" + srv.log())
+    srv.tls_port = int(m.group(1))
+    return srv
+
+
+def client_ctx(c, cert=False, ca=True):
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if ca:
+        ctx.load_verify_locations(c.ca_crt)
+    if cert:
+        ctx.load_cert_chain(c.cli_crt, c.cli_key)
+    return ctx
+
+
+class TLSClient(acproto.Client):
+    """acproto's test client over an SSL socket: decrypted bytes may wait
+    inside the SSL object, so poll only when none are pending."""
+
+    def _fill(self, deadline):
+        import select
+        if self.eof:
+            raise acproto.Closed("%s: connection closed" % self.name)
+        if self.sock.pending() == 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise acproto.Timeout("%s: timed out" % self.name)
+            p = select.poll()
+            p.register(self.sock, select.POLLIN)
+            if not p.poll(left * 1000):
+                raise acproto.Timeout("%s: timed out" % self.name)
+        try:
+            data = self.sock.recv(262144)
+        except (ConnectionError, ssl.SSLError, socket.timeout) as e:
+            self.eof = True
+            raise acproto.Closed("%s: %s" % (self.name, e))
+        if not data:
+            self.eof = True
+            raise acproto.Closed("%s: connection closed by peer" % self.name)
+        self.dec.feed(data)
+
+
+def tls_connect(srv, ctx, host="localhost", key="default-key"):
+    s = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=5)
+    try:
+        ss = ctx.wrap_socket(s, server_hostname=host)
+    except Exception:
+        s.close()
+        raise
+    return TLSClient(ss, key, "tls")
+
+
+def run_client(args, text="hello over tls\n", timeout=20):
+    """Run `asyncchat ARGS` in file mode on a file holding text."""
+    d = mkdtemp("actlsc-")
+    path = os.path.join(d, "lines.txt")
+    with open(path, "w") as f:
+        f.write(text)
+    args = [a if a != "FILE" else path for a in args]
+    p = subprocess.run([CLIENT] + args, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout)
+    return p.returncode, p.stdout.decode(errors="replace"), \
+        p.stderr.decode(errors="replace")
+
+
+def case_python_echo(t):
+    c = certs()
+    with tls_server(c) as srv:
+        t.ok(srv.tls_port > 0, "tls listener logged with its port")
+        cl = tls_connect(srv, client_ctx(c))
+        with cl:
+            t.eq(cl.sock.version() in ("TLSv1.2", "TLSv1.3"), True,
+                 "TLS 1.2 or newer negotiated")
+            cl.handshake()
+            cl.send_message(b"ping over tls")
+            f = cl.recv_type("message")
+            t.eq(f.content, b"ping over tls", "echo over tls")
+        t.ok(srv.wait_log(r"opened peer=127\.0\.0\.1:\d+ transport=tls"),
+             "session transport is tls")
+        # a plain tcp client on the same server is unaffected
+        with srv.client("tcp") as p:
+            t.eq(p.ping().content, b"pong", "tcp listener beside tls works")
+
+
+def case_program_file(t):
+    c = certs()
+    with tls_server(c) as srv:
+        rc, out, err = run_client(["--ca", c.ca_crt, "tls", "file", "FILE",
+                                   "localhost", str(srv.tls_port)])
+        t.ok(rc == 0 and "hello over tls" in out,
+             "asyncchat --ca tls file: echo, exit 0",
+             "rc=%s\nout=%s\nerr=%s" % (rc, out, err))
+        rc, out, err = run_client(["--ca", c.ca_crt, "tls", "file", "FILE",
+                                   "127.0.0.1", str(srv.tls_port)])
+        t.ok(rc == 0 and "hello over tls" in out,
+             "an IP address is checked against the IP SAN",
+             "rc=%s\nout=%s\nerr=%s" % (rc, out, err))
+        rc, out, err = run_client(["tls", "file", "FILE", "localhost",
+                                   str(srv.tls_port)])
+        t.ok(rc != 0 and "certificate verify failed" in err,
+             "without --ca the test CA is not trusted", err)
+
+
+def case_wrong_host(t):
+    c = certs()
+    with tls_server(c, c.other_crt, c.other_key) as srv:
+        for host, want in (("127.0.0.1", "IP address mismatch"),
+                           ("localhost", "hostname mismatch")):
+            rc, out, err = run_client(["--ca", c.ca_crt, "tls", "file",
+                                       "FILE", host, str(srv.tls_port)])
+            t.ok(rc != 0 and "certificate verify failed" in err and
+                 want in err and "hello over tls" not in out,
+                 "%s against a cert for DNS:other: %s" % (host, want),
+                 "rc=%s\nout=%s\nerr=%s" % (rc, out, err))
+        rc, out, err = run_client(["--insecure", "tls", "file", "FILE",
+                                   "127.0.0.1", str(srv.tls_port)])
+        t.ok(rc == 0 and "hello over tls" in out, "--insecure connects",
+             "rc=%s\nout=%s\nerr=%s" % (rc, out, err))
+        t.ok("warning" in err and "insecure" in err,
+             "--insecure warns on stderr", err)
+        rc, out, err = run_client(["--insecure", "tcp", "file", "FILE",
+                                   "127.0.0.1", str(srv.port)])
+        t.ok(rc == 2 and "tls only" in err, "tls options refused for tcp",
+             err)
+
+
+def case_plain_client_on_tls_port(t):
+    c = certs()
+    with tls_server(c) as srv:
+        raw = acproto.Client.tcp("127.0.0.1", srv.tls_port, key="default-key")
+        with raw:
+            raw.send("session_ack", b"not tls at all", session_id=None)
+            t.ok(raw.is_closed(3.0), "server closes a plain tcp client")
+        m = srv.wait_log(r"TLS handshake failed: ([^\n]*) peer=")
+        t.ok(m is not None, "handshake failure logged with a reason",
+             srv.log()[-2000:])
+        t.ok(srv.wait_log(r"closed reason=tls-error"),
+             "closed with reason tls-error")
+        with tls_connect(srv, client_ctx(c)) as cl:
+            cl.handshake()
+            t.eq(cl.ping().content, b"pong", "a good tls client still works")
+        t.ok(srv.active, "server still running")
+
+
+def case_old_tls_refused(t):
+    c = certs()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(c.ca_crt)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    except (ValueError, ssl.SSLError, AttributeError) as e:
+        raise Skip("local OpenSSL cannot offer TLS 1.1: %s" % e)
+    with tls_server(c) as srv:
+        try:
+            cl = tls_connect(srv, ctx)
+            cl.close()
+            t.ok(False, "a TLS 1.1 client is refused")
+        except ssl.SSLError as e:
+            if "NO_PROTOCOLS_AVAILABLE" in str(e) or "no protocols" in str(e):
+                raise Skip("local OpenSSL cannot offer TLS 1.1")
+            t.ok(True, "a TLS 1.1 client is refused (%s)" % e.reason)
+        except (ConnectionError, OSError) as e:
+            t.ok(True, "a TLS 1.1 client is refused (%s)" % e)
+        t.ok(srv.wait_log(r"TLS handshake failed: [^\n]*(version|protocol)"),
+             "server logs the protocol version refusal", srv.log()[-2000:])
+
+
+def case_client_certificates(t):
+    c = certs()
+    with tls_server(c, extra={"tls_client_ca": c.ca_crt}) as srv:
+        refused = False
+        try:
+            cl = tls_connect(srv, client_ctx(c))
+            with cl:
+                cl.recv_type("session_init")
+        except (acproto.Closed, ssl.SSLError, ConnectionError,
+                acproto.Timeout):
+            refused = True
+        t.ok(refused, "a client without a certificate gets no session")
+        t.ok(srv.wait_log(r"TLS handshake failed: [^\n]*certificate"),
+             "server logs the missing certificate", srv.log()[-2000:])
+        with tls_connect(srv, client_ctx(c, cert=True)) as cl:
+            cl.handshake()
+            t.eq(cl.ping().content, b"pong",
+                 "a client certificate signed by the CA is accepted")
+        rc, out, err = run_client(["--ca", c.ca_crt, "--cert", c.cli_crt,
+                                   "--cert-key", c.cli_key, "tls", "file",
+                                   "FILE", "localhost", str(srv.tls_port)])
+        t.ok(rc == 0 and "hello over tls" in out,
+             "asyncchat --cert --cert-key is accepted",
+             "rc=%s\nout=%s\nerr=%s" % (rc, out, err))
+        rc, out, err = run_client(["--ca", c.ca_crt, "tls", "file", "FILE",
+                                   "localhost", str(srv.tls_port)])
+        t.ok(rc != 0 and "TLS" in err and "hello over tls" not in out,
+             "asyncchat without --cert is refused with a TLS reason",
+             "rc=%s\nout=%s\nerr=%s" % (rc, out, err))
+        rc, out, err = run_client(["--ca", c.ca_crt, "--cert", c.rogue_crt,
+                                   "--cert-key", c.rogue_key, "tls", "file",
+                                   "FILE", "localhost", str(srv.tls_port)])
+        t.ok(rc != 0, "a self-signed client certificate is refused",
+             "rc=%s\nout=%s\nerr=%s" % (rc, out, err))
+
+
+def case_config_errors(t):
+    c = certs()
+    srv = Server(server={"listen": LISTEN, "tls_cert": c.srv_crt},
+                 unix=False, start=False)
+    rc, out = srv.check()
+    t.ok(rc != 0 and re.search(re.escape(srv.confpath) +
+                               r":\d+: \[server\] listen: tls://127\.0\.0\.1:0 "
+                               r"needs tls_cert and tls_key", out),
+         "-t: tls listener without tls_key is a FILE:LINE error", out)
+    srv.write_config(server={"listen": LISTEN, "tls_cert": c.srv_crt,
+                             "tls_key": c.other_key})
+    rc, out = srv.check()
+    t.ok(rc != 0 and re.search(r":\d+: \[server\] tls_key: .*does not "
+                               r"match the certificate", out),
+         "-t: a key that does not match the certificate", out)
+    srv.write_config(server={"listen": LISTEN,
+                             "tls_cert": c.path("missing.crt"),
+                             "tls_key": c.srv_key})
+    rc, out = srv.check()
+    t.ok(rc != 0 and re.search(r":\d+: \[server\] tls_cert: .*missing\.crt: "
+                               r"cannot load the certificate", out),
+         "-t: a missing certificate file", out)
+    srv.write_config(server={"listen": LISTEN, "tls_cert": c.srv_key,
+                             "tls_key": c.srv_key})
+    rc, out = srv.check()
+    t.ok(rc != 0 and "tls_cert" in out, "-t: a key given as certificate", out)
+    # a good pair passes; a readable key and the default key beyond
+    # loopback are warned about (nothing is bound by -t)
+    loose = c.path("loose.key")
+    shutil.copy(c.srv_key, loose)
+    os.chmod(loose, 0o644)
+    srv.write_config(server={"listen": ["tls://0.0.0.0:0"],
+                             "tls_cert": c.srv_crt, "tls_key": loose})
+    rc, out = srv.check()
+    t.ok(rc == 0 and "configuration OK" in out, "-t: a good pair is OK", out)
+    t.ok("tls_key" in out and "group or others" in out,
+         "-t: a group/other-readable tls_key is warned about", out)
+    t.ok("default-key" in out and "tls://0.0.0.0:0" in out,
+         "-t: default key on a tls listener beyond loopback is warned about",
+         out)
+    with open(c.srv_key) as f:
+        secret = f.read().splitlines()[1]
+    t.ok(secret not in out, "key material never printed")
+
+
+def case_sighup_new_certificate(t):
+    c = certs()
+    with tls_server(c) as srv:
+        old = tls_connect(srv, client_ctx(c))
+        with old:
+            old.handshake()
+            t.eq(old.sock.getpeercert(True), c.der(c.srv_crt),
+                 "first certificate served")
+            mark = len(srv.log())
+            srv.write_config(server={"listen": LISTEN,
+                                     "tls_cert": c.srv2_crt,
+                                     "tls_key": c.srv2_key,
+                                     "log_level": "debug"})
+            srv.signal(signal.SIGHUP)
+            t.ok(srv.wait_log("configuration reloaded", 5, mark),
+                 "reload accepted", srv.log()[mark:])
+            with tls_connect(srv, client_ctx(c)) as new:
+                new.handshake()
+                t.eq(new.sock.getpeercert(True), c.der(c.srv2_crt),
+                     "a new connection sees the new certificate")
+            t.eq(old.ping().content, b"pong",
+                 "an existing session survives the reload")
+        # a broken key on reload keeps the running certificate
+        mark = len(srv.log())
+        srv.write_config(server={"listen": LISTEN, "tls_cert": c.srv_crt,
+                                 "tls_key": c.srv2_key})
+        srv.signal(signal.SIGHUP)
+        t.ok(srv.wait_log("reload failed: keeping", 5, mark),
+             "a mismatched key on reload is refused", srv.log()[mark:])
+        with tls_connect(srv, client_ctx(c)) as new:
+            new.handshake()
+            t.eq(new.sock.getpeercert(True), c.der(c.srv2_crt),
+                 "and the running certificate stays")
+
+
+main([case_python_echo, case_program_file, case_wrong_host,
+      case_plain_client_on_tls_port, case_old_tls_refused,
+      case_client_certificates, case_config_errors,
+      case_sighup_new_certificate])
