@@ -60,6 +60,11 @@ enum config_key {
 	K_TLS_CERT,
 	K_TLS_KEY,
 	K_TLS_CLIENT_CA,
+	K_MAX_CLIENTS_PER_IP,
+	K_MAX_MESSAGE_RATE,
+	K_MAX_BYTE_RATE,
+	K_RATE_BURST,
+	K_RATE_LIMIT_DISCONNECT,
 	K_COUNT
 };
 
@@ -69,6 +74,8 @@ static const char *config_key_names[K_COUNT] = {
 	"max_header_size", "max_content_size", "max_output_buffer",
 	"max_errors", "log", "log_level", "plugin_dir", "pid_file",
 	"metrics_listen", "tls_cert", "tls_key", "tls_client_ca",
+	"max_clients_per_ip", "max_message_rate", "max_byte_rate",
+	"rate_burst", "rate_limit_disconnect",
 };
 
 /* Parsing state shared by the reader and the handler. */
@@ -655,6 +662,52 @@ config_server_key(struct config_parse *cp, const char *key,
 			goto bad;
 		cp->tls_file[k - K_TLS_CERT] = ac_xstrdup(value);
 		break;	/* loaded once all keys are known */
+	case K_MAX_CLIENTS_PER_IP:
+		if (config_parse_uint(value, 0, 1000000, &u) == -1) {
+			config_error(cp, cp->line, "server", key,
+			    "%s: expected 0 (no limit) to 1000000", value);
+			return;
+		}
+		cfg->max_clients_per_ip = (unsigned int)u;
+		break;
+	case K_MAX_MESSAGE_RATE:
+		if (config_parse_uint(value, 0, 1000000, &u) == -1) {
+			config_error(cp, cp->line, "server", key,
+			    "%s: expected frames per second, 0 (off) to "
+			    "1000000", value);
+			return;
+		}
+		cfg->max_message_rate = u;
+		break;
+	case K_MAX_BYTE_RATE:
+		if (config_parse_size(value, &size) == -1 ||
+		    size > 1024ull * 1024 * 1024) {
+			config_error(cp, cp->line, "server", key,
+			    "%s: expected bytes per second, 0 (off) to 1G "
+			    "(K, M or G suffix allowed)", value);
+			return;
+		}
+		cfg->max_byte_rate = size;
+		break;
+	case K_RATE_BURST:
+		if (config_parse_seconds(value, &cfg->rate_burst) == -1 ||
+		    cfg->rate_burst.tv_sec > 60 ||
+		    (cfg->rate_burst.tv_sec == 60 &&
+		    cfg->rate_burst.tv_usec != 0)) {
+			config_error(cp, cp->line, "server", key,
+			    "%s: expected seconds between 0.001 and 60 (such "
+			    "as 2 or 0.5)", value);
+			return;
+		}
+		break;
+	case K_RATE_LIMIT_DISCONNECT:
+		if (config_parse_uint(value, 0, 1000000, &u) == -1) {
+			config_error(cp, cp->line, "server", key,
+			    "%s: expected 0 (never) to 1000000", value);
+			return;
+		}
+		cfg->rate_limit_disconnect = (unsigned int)u;
+		break;
 	}
 	return;
 
@@ -1016,6 +1069,11 @@ config_load(const char *path, struct ac_config **cfgp, char **cause)
 	cfg->max_content_size = AC_DEFAULT_MAX_CONTENT;
 	cfg->max_output_buffer = AC_DEFAULT_MAX_OUTPUT;
 	cfg->max_errors = AC_DEFAULT_MAX_ERRORS;
+	cfg->max_clients_per_ip = AC_DEFAULT_MAX_CLIENTS_PER_IP;
+	cfg->max_message_rate = AC_DEFAULT_MAX_MESSAGE_RATE;
+	cfg->max_byte_rate = AC_DEFAULT_MAX_BYTE_RATE;
+	config_parse_seconds(AC_DEFAULT_RATE_BURST, &cfg->rate_burst);
+	cfg->rate_limit_disconnect = AC_DEFAULT_RATE_LIMIT_DISCONNECT;
 	cfg->log = ac_xstrdup("stderr");
 	cfg->log_level = AC_LOG_INFO;
 	cfg->plugin_dir = ac_xstrdup(AC_PLUGINDIR);

@@ -372,6 +372,7 @@ server_free(struct server *srv)
 	srv->metrics = NULL;
 	session_free_lingering(srv);
 	session_reap(srv);
+	iplimit_free(&srv->iplimit);
 	plugin_set_free(srv, srv->plugins);
 	srv->plugins = NULL;
 	stats_plugins_free(&srv->plugin_stats);

@@ -33,6 +33,11 @@ struct ssl_ctx_st;
 #define AC_DEFAULT_MAX_CLIENTS		10000
 #define AC_DEFAULT_MAX_OUTPUT		(32ull * 1024 * 1024)
 #define AC_DEFAULT_MAX_ERRORS		10
+#define AC_DEFAULT_MAX_CLIENTS_PER_IP	1000
+#define AC_DEFAULT_MAX_MESSAGE_RATE	10000
+#define AC_DEFAULT_MAX_BYTE_RATE	(10ull * 1024 * 1024)
+#define AC_DEFAULT_RATE_BURST		"2"
+#define AC_DEFAULT_RATE_LIMIT_DISCONNECT 50
 
 #ifndef AC_PLUGINDIR
 #define AC_PLUGINDIR "/usr/local/lib/asyncchat/plugins"
@@ -90,6 +95,11 @@ struct ac_config {
 	uint64_t		 max_content_size;
 	uint64_t		 max_output_buffer;
 	unsigned int		 max_errors;
+	unsigned int		 max_clients_per_ip;	/* 0: no limit */
+	uint64_t		 max_message_rate;	/* frames/s; 0: off */
+	uint64_t		 max_byte_rate;		/* bytes/s; 0: off */
+	struct timeval		 rate_burst;
+	unsigned int		 rate_limit_disconnect;	/* 0: never */
 
 	char			*log;	/* "stderr", "syslog" or a path */
 	enum ac_log_level	 log_level;
@@ -149,16 +159,20 @@ enum ac_close_reason {
 	AC_CLOSE_SERVER_SHUTDOWN,
 	AC_CLOSE_PLUGIN,
 	AC_CLOSE_TLS_ERROR,
+	AC_CLOSE_PER_IP_LIMIT,
+	AC_CLOSE_RATE_LIMIT,
 };
-#define AC_CLOSE_COUNT 12
+#define AC_CLOSE_COUNT 14
 
 /* Errors the server answers that are not frame decoding statuses. */
 enum ac_session_error {
 	AC_SERR_SESSION_MISMATCH,
 	AC_SERR_NOT_ACKNOWLEDGED,
 	AC_SERR_SERVER_FULL,
+	AC_SERR_TOO_MANY_CONNECTIONS,
+	AC_SERR_RATE_LIMITED,
 };
-#define AC_SERR_COUNT 3
+#define AC_SERR_COUNT 5
 #define AC_FRAME_STATUS_COUNT (AC_FRAME_EMPTY_CONTENT + 1)
 
 /*
@@ -220,6 +234,49 @@ struct ac_plugin_stats *stats_plugin(struct ac_plugin_stats_list *list,
 		     const char *name);
 void		 stats_plugins_free(struct ac_plugin_stats_list *list);
 
+/* ratelimit.c */
+
+/* A session's token buckets and its record of dropped frames. */
+struct ratelimit {
+	int64_t		msg_tokens;	/* millionths of a frame */
+	int64_t		byte_tokens;	/* millionths of a byte */
+	struct timeval	last;		/* last refill */
+	struct timeval	last_drop;
+	struct timeval	last_reply;	/* last rate_limited error sent */
+	int		replied;	/* last_reply is set */
+	unsigned int	drops;		/* with no calm second between */
+	uint64_t	dropped;	/* in all */
+};
+
+enum ratelimit_verdict {
+	RATELIMIT_PASS,
+	RATELIMIT_DROP,		/* drop it quietly: the peer was told */
+	RATELIMIT_DROP_REPLY,	/* drop it and send a rate_limited error */
+	RATELIMIT_ABUSE,	/* rate_limit_disconnect reached: close */
+};
+
+void	ratelimit_init(struct ratelimit *rl, const struct timeval *now);
+enum ratelimit_verdict ratelimit_frame(struct ratelimit *rl,
+	    const struct ac_config *cfg, const struct timeval *now,
+	    size_t bytes, const char **which);
+
+/* iplimit.c */
+
+/* Connections per client address: a chained hash table. */
+struct iplimit_entry;
+struct iplimit {
+	struct iplimit_entry	**buckets;	/* NULL until first used */
+	size_t			  nbuckets;
+	size_t			  count;	/* entries */
+};
+
+int	iplimit_acquire(struct iplimit *t, const struct sockaddr *sa,
+	    unsigned int max, struct iplimit_entry **ep);
+void	iplimit_release(struct iplimit *t, struct iplimit_entry *e);
+void	iplimit_log_refusal(struct iplimit_entry *e, const char *peer,
+	    unsigned int max, const struct timeval *now);
+void	iplimit_free(struct iplimit *t);
+
 /* session.c */
 
 /*
@@ -259,9 +316,12 @@ struct ac_session {
 #define AC_SESS_LINGER	 0x10	/* flushing its last frames */
 #define AC_SESS_NOSLOTS	 0x20	/* plugin slots torn down for good */
 #define AC_SESS_TLS_UP	 0x40	/* TLS handshake done, no fatal error */
+#define AC_SESS_DRAIN	 0x80	/* discard unread input before closing */
 
 	unsigned int		 refs;
 	unsigned int		 errors;	/* in a row */
+	struct iplimit_entry	*ip;		/* NULL: unix or not counted */
+	struct ratelimit	 rl;
 
 	struct session_slot	*slots;
 	size_t			 nslots;
@@ -392,6 +452,7 @@ struct server {
 
 	struct listeners	 listeners;
 	struct registry		 reg;
+	struct iplimit		 iplimit;
 	struct ac_sessions	 lingering;
 	struct ac_sessions	 dead;
 	struct event		*reap_ev;

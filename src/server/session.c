@@ -45,6 +45,7 @@
 #define SESSION_OCTET		"application/octet-stream"
 #define SESSION_TEXT		"text/plain; charset=utf-8"
 #define SESSION_JSON		"application/json"
+#define SESSION_DRAIN_MAX	(1024 * 1024)
 
 static void	session_read_cb(struct bufferevent *, void *);
 static void	session_event_cb(struct bufferevent *, short, void *);
@@ -53,6 +54,7 @@ static void	session_linger_write_cb(struct bufferevent *, void *);
 static void	session_linger_event_cb(struct bufferevent *, short, void *);
 static void	session_linger_timer_cb(evutil_socket_t, short, void *);
 static void	session_frame_cleanup_cb(const void *, size_t, void *);
+static void	session_drain(struct ac_session *);
 static void	session_tls_shutdown(struct ac_session *);
 
 /* Allocate a frame of len bytes with one reference. */
@@ -327,6 +329,31 @@ session_tls_shutdown(struct ac_session *s)
 	ERR_clear_error();
 }
 
+/*
+ * Read and discard what a flooding peer has sent and we never read, up to
+ * SESSION_DRAIN_MAX bytes and never waiting. Closing a socket with unread
+ * input makes the kernel send a reset instead of a FIN, and a reset can
+ * destroy our last frames (the error, the disconnect) in the peer's
+ * receive queue before it reads them.
+ */
+static void
+session_drain(struct ac_session *s)
+{
+	char		buf[16384];
+	evutil_socket_t	fd = bufferevent_getfd(s->bev);
+	size_t		total = 0;
+	ssize_t		n;
+
+	if (fd == -1)
+		return;
+	while (total < SESSION_DRAIN_MAX) {
+		n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		total += n;
+	}
+}
+
 /* Free the bufferevent and the linger timer, and drop the alive ref. */
 static void
 session_finish(struct ac_session *s)
@@ -341,12 +368,16 @@ session_finish(struct ac_session *s)
 		event_free(s->linger);
 		s->linger = NULL;
 	}
+	if (s->bev != NULL && (s->flags & AC_SESS_DRAIN))
+		session_drain(s);
 	if (s->bev != NULL && (s->flags & AC_SESS_TLS_UP))
 		session_tls_shutdown(s);
 	if (s->bev != NULL) {
 		bufferevent_free(s->bev);
 		s->bev = NULL;
 	}
+	iplimit_release(&srv->iplimit, s->ip);	/* its socket is closed */
+	s->ip = NULL;
 	session_unref(s);
 	server_maybe_exit(srv);
 }
@@ -375,8 +406,13 @@ session_close(struct ac_session *s, enum ac_close_reason reason,
 	}
 	srv->stats.closes[reason]++;
 	event_del(s->timer);
-	log_info("session %s closed reason=%s peer=%s", s->id, token,
-	    s->peer);
+	/* A connect flood would write a line each: iplimit.c logs those. */
+	if (reason == AC_CLOSE_PER_IP_LIMIT)
+		log_debug("session %s closed reason=%s peer=%s", s->id, token,
+		    s->peer);
+	else
+		log_info("session %s closed reason=%s peer=%s", s->id, token,
+		    s->peer);
 
 	if (disconnect_text != NULL)
 		session_send_disconnect(s, disconnect_text);
@@ -492,6 +528,50 @@ session_id_matches(struct ac_session *s, const struct ac_message *msg)
 	    strcasecmp(msg->session_id, s->id) == 0);
 }
 
+/*
+ * Charge a frame to the session's rate limits. Returns 0 if it may pass,
+ * or 1 if it is dropped: then the peer may be told (at most once a
+ * second) or, for sustained abuse, the session is closed.
+ */
+static int
+session_rate_limited(struct ac_session *s, const struct ac_message *msg)
+{
+	struct server		*srv = s->srv;
+	struct timeval		 now;
+	const char		*which;
+	char			 text[128];
+	unsigned long long	 rate;
+
+	event_base_gettimeofday_cached(srv->base, &now);
+	switch (ratelimit_frame(&s->rl, srv->cfg, &now, msg->content_len,
+	    &which)) {
+	case RATELIMIT_PASS:
+		return (0);
+	case RATELIMIT_DROP:
+		break;
+	case RATELIMIT_DROP_REPLY:
+		rate = strcmp(which, "max_byte_rate") == 0 ?
+		    srv->cfg->max_byte_rate : srv->cfg->max_message_rate;
+		snprintf(text, sizeof text, "over %s (%llu a second): frame "
+		    "dropped", which, rate);
+		log_debug("session %s: rate limited (%s) peer=%s", s->id,
+		    which, s->peer);
+		session_send_error(s, "rate_limited", text, 0);
+		break;
+	case RATELIMIT_ABUSE:
+		log_info("session %s: %llu frames dropped over %s peer=%s",
+		    s->id, (unsigned long long)s->rl.dropped, which, s->peer);
+		s->flags |= AC_SESS_DRAIN;
+		session_close(s, AC_CLOSE_RATE_LIMIT, "Rate limit exceeded");
+		break;
+	}
+	srv->stats.session_errors[AC_SERR_RATE_LIMITED]++;
+	if (s->rl.dropped == 1 && !(s->flags & AC_SESS_DEAD))
+		log_info("session %s: over %s, dropping frames peer=%s",
+		    s->id, which, s->peer);
+	return (1);
+}
+
 /* Act on one verified frame. */
 static void
 session_dispatch(struct ac_session *s, const struct ac_message *msg,
@@ -499,6 +579,10 @@ session_dispatch(struct ac_session *s, const struct ac_message *msg,
 {
 	struct server	*srv = s->srv;
 	const char	*type = ac_msg_type_name(msg->type);
+
+	/* Every frame but a goodbye counts toward the rates (ratelimit.c). */
+	if (msg->type != AC_MSG_DISCONNECT && session_rate_limited(s, msg))
+		return;
 
 	switch (msg->type) {
 	case AC_MSG_DISCONNECT:
@@ -736,12 +820,15 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 /* A new connection: make its session and send session_init (or, past
- * max_clients, the server_full error). */
+ * max_clients, the server_full error; past max_clients_per_ip,
+ * too_many_connections). */
 void
 session_accept(struct server *srv, int fd, struct sockaddr *sa,
     socklen_t salen, const char *transport, struct ssl_ctx_st *tls)
 {
 	struct ac_session	*s;
+	struct iplimit_entry	*ip;
+	struct timeval		 now;
 	SSL			*ssl;
 
 	s = ac_xcalloc(1, sizeof *s);
@@ -804,6 +891,20 @@ session_accept(struct server *srv, int fd, struct sockaddr *sa,
 		session_close(s, AC_CLOSE_SERVER_FULL, NULL);
 		return;
 	}
+	event_base_gettimeofday_cached(srv->base, &now);
+	if (iplimit_acquire(&srv->iplimit, sa, srv->cfg->max_clients_per_ip,
+	    &ip) == -1) {
+		s->flags |= AC_SESS_REJECTED;
+		srv->stats.session_errors[AC_SERR_TOO_MANY_CONNECTIONS]++;
+		iplimit_log_refusal(ip, s->peer, srv->cfg->max_clients_per_ip,
+		    &now);
+		session_send_error(s, "too_many_connections", "too many "
+		    "connections from your address, try again later", 1);
+		session_close(s, AC_CLOSE_PER_IP_LIMIT, NULL);
+		return;
+	}
+	s->ip = ip;
+	ratelimit_init(&s->rl, &now);
 
 	registry_add(&srv->reg, s);
 	srv->stats.sessions_current++;

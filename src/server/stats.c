@@ -26,12 +26,16 @@ static const char *stats_reasons[AC_CLOSE_COUNT] = {
 	"server-shutdown",
 	"plugin",
 	"tls-error",
+	"per-ip-limit",
+	"rate-limit",
 };
 
 static const char *stats_errors[AC_SERR_COUNT] = {
 	"session_mismatch",
 	"not_acknowledged",
 	"server_full",
+	"too_many_connections",
+	"rate_limited",
 };
 
 /* Histogram bucket bounds: 1 microsecond to 100 milliseconds. */
