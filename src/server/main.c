@@ -486,6 +486,21 @@ main(int argc, char **argv)
 	server_log_warnings(srv.cfg);
 	signal(SIGPIPE, SIG_IGN);
 
+	/*
+	 * Catch signals before anything is opened: a SIGTERM that arrives
+	 * while the listeners open must still end in an orderly shutdown
+	 * (socket files removed, exit 0), not in the default action. The
+	 * handlers run once the loop starts.
+	 */
+	srv.sig_int = evsignal_new(srv.base, SIGINT, server_signal_cb, &srv);
+	srv.sig_term = evsignal_new(srv.base, SIGTERM, server_signal_cb, &srv);
+	srv.sig_hup = evsignal_new(srv.base, SIGHUP, server_signal_cb, &srv);
+	srv.shutdown_timer = evtimer_new(srv.base, server_shutdown_timer_cb,
+	    &srv);
+	evsignal_add(srv.sig_int, NULL);
+	evsignal_add(srv.sig_term, NULL);
+	evsignal_add(srv.sig_hup, NULL);
+
 	if (plugin_set_load(&srv, srv.cfg, &srv.plugins, &cause) == -1) {
 		log_error("%s", cause);
 		free(cause);
@@ -518,15 +533,6 @@ main(int argc, char **argv)
 		server_free(&srv);
 		return (1);
 	}
-
-	srv.sig_int = evsignal_new(srv.base, SIGINT, server_signal_cb, &srv);
-	srv.sig_term = evsignal_new(srv.base, SIGTERM, server_signal_cb, &srv);
-	srv.sig_hup = evsignal_new(srv.base, SIGHUP, server_signal_cb, &srv);
-	srv.shutdown_timer = evtimer_new(srv.base, server_shutdown_timer_cb,
-	    &srv);
-	evsignal_add(srv.sig_int, NULL);
-	evsignal_add(srv.sig_term, NULL);
-	evsignal_add(srv.sig_hup, NULL);
 
 	log_info("asyncchatd %s started (pid %ld, %zu plugin%s)",
 	    PACKAGE_VERSION, (long)getpid(), srv.plugins->n,

@@ -96,11 +96,16 @@ host_event_base(struct ac_plugin *p)
 	return (p->srv->base);
 }
 
-/* The shared HMAC key. */
+/*
+ * The shared HMAC key of the plugin's own configuration. During a reload
+ * the new plugins are initialised while the old configuration still runs,
+ * and a plugin may keep the pointer until its fini: srv->cfg would be the
+ * old key, freed once the reload completes.
+ */
 static const struct ac_key *
 host_key(struct ac_plugin *p)
 {
-	return (p->srv->cfg->key);
+	return (p->set->key);
 }
 
 /* The session's UUID text. */
@@ -433,6 +438,7 @@ plugin_set_load(struct server *srv, const struct ac_config *cfg,
 	*setp = NULL;
 	set = ac_xcalloc(1, sizeof *set);
 	set->plugins = ac_xcalloc(cfg->nplugins + 1, sizeof *set->plugins);
+	set->key = cfg->key;
 
 	/* Open and check them all before initialising any. */
 	for (i = 0; i < cfg->nplugins; i++) {

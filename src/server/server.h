@@ -414,6 +414,8 @@ struct ac_plugin {
 struct plugin_set {
 	struct ac_plugin	**plugins;
 	size_t			  n;
+	const struct ac_key	 *key;	/* of the configuration it was
+					   loaded with (outlives the set) */
 };
 
 int	plugin_set_load(struct server *srv, const struct ac_config *cfg,

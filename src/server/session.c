@@ -431,7 +431,12 @@ session_close(struct ac_session *s, enum ac_close_reason reason,
 		return;
 	}
 
-	/* Flush what is queued, then free (close_on_finished_writecb). */
+	/*
+	 * Flush what is queued, then free (close_on_finished_writecb). The
+	 * last frames say why the session ends: discard unread input before
+	 * the close, so that no reset destroys them (session_drain).
+	 */
+	s->flags |= AC_SESS_DRAIN;
 	bufferevent_disable(s->bev, EV_READ);
 	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
 	bufferevent_setcb(s->bev, NULL, session_linger_write_cb,

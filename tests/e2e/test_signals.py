@@ -149,10 +149,6 @@ def reap(p, timeout=5):
     return rc
 
 
-KNOWN_SIGNAL_RACE = ("asyncchatd installs its signal handlers after it opens "
-                     "and logs its listeners (reported)")
-
-
 def case_signal_at_once(t):
     # A supervisor may signal as soon as the server says it listens: a
     # SIGTERM must still shut down in order (exit 0, socket file removed)
@@ -171,7 +167,7 @@ def case_signal_at_once(t):
         if left:
             os.unlink(srv.unix_path)
     t.ok(not bad, "SIGTERM right after 'listening on': exit 0 and socket removed "
-         "(%d rounds)" % rounds, "\n".join(bad), known_bug=KNOWN_SIGNAL_RACE)
+         "(%d rounds)" % rounds, "\n".join(bad))
     bad = []
     for i in range(rounds):
         p = spawn_until_listening(srv)
@@ -186,7 +182,7 @@ def case_signal_at_once(t):
         if os.path.exists(srv.unix_path):
             os.unlink(srv.unix_path)
     t.ok(not bad, "SIGHUP right after 'listening on' does not kill the server "
-         "(%d rounds)" % rounds, "\n".join(bad), known_bug=KNOWN_SIGNAL_RACE)
+         "(%d rounds)" % rounds, "\n".join(bad))
 
 
 def wait_reloaded(t, srv, a, b, timeout=5.0):
