@@ -10,7 +10,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <asyncchat/plugin.h>
 
@@ -26,7 +25,6 @@ static int	broadcast_init(struct ac_plugin *, const struct ac_host_api *,
 static void	broadcast_fini(void *);
 static int	broadcast_process_message(void *, struct ac_session *,
 		    const struct ac_message *, const struct ac_frame *);
-static int	broadcast_parse_bool(const char *, int *);
 
 AC_PLUGIN_DESCRIPTOR = {
 	AC_PLUGIN_HEADER,
@@ -39,26 +37,6 @@ AC_PLUGIN_DESCRIPTOR = {
 	.process_message = broadcast_process_message,
 };
 
-/* Parse a yes/no word into *out; returns 0, or -1 if it is not one. */
-static int
-broadcast_parse_bool(const char *s, int *out)
-{
-	static const char	*yes[] = { "yes", "true", "on", "1" };
-	static const char	*no[] = { "no", "false", "off", "0" };
-	size_t			 i;
-
-	for (i = 0; i < sizeof yes / sizeof yes[0]; i++) {
-		if (strcasecmp(s, yes[i]) == 0) {
-			*out = 1;
-			return 0;
-		}
-		if (strcasecmp(s, no[i]) == 0) {
-			*out = 0;
-			return 0;
-		}
-	}
-	return -1;
-}
 
 /* Read the options (only include_sender) and set up the state. */
 static int
@@ -76,7 +54,7 @@ broadcast_init(struct ac_plugin *p, const struct ac_host_api *host,
 			    opts[i].key);
 			return -1;
 		}
-		if (broadcast_parse_bool(opts[i].value, &include_sender) != 0) {
+		if (ac_option_bool(opts[i].value, &include_sender) != 0) {
 			host->log(p, AC_LOG_ERROR, "line %d: include_sender: "
 			    "bad value '%s' (expected yes or no)", opts[i].line,
 			    opts[i].value);

@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,7 +69,6 @@ static int	logger_init(struct ac_plugin *, const struct ac_host_api *,
 static void	logger_fini(void *);
 static int	logger_process_message(void *, struct ac_session *,
 		    const struct ac_message *, const struct ac_frame *);
-static int	logger_parse_bool(const char *, int *);
 static int	logger_utf8_valid(const uint8_t *, size_t);
 static char	*logger_base64(const uint8_t *, size_t);
 static void	logger_time(char *, size_t);
@@ -92,26 +90,6 @@ AC_PLUGIN_DESCRIPTOR = {
 	.process_message = logger_process_message,
 };
 
-/* Parse a yes/no word into *out; returns 0, or -1 if it is not one. */
-static int
-logger_parse_bool(const char *s, int *out)
-{
-	static const char	*yes[] = { "yes", "true", "on", "1" };
-	static const char	*no[] = { "no", "false", "off", "0" };
-	size_t			 i;
-
-	for (i = 0; i < sizeof yes / sizeof yes[0]; i++) {
-		if (strcasecmp(s, yes[i]) == 0) {
-			*out = 1;
-			return 0;
-		}
-		if (strcasecmp(s, no[i]) == 0) {
-			*out = 0;
-			return 0;
-		}
-	}
-	return -1;
-}
 
 /* Read the options, open the file for appending and set up the state. */
 static int
@@ -145,7 +123,7 @@ logger_init(struct ac_plugin *p, const struct ac_host_api *host,
 				    opts[i].line, fsync_line);
 				return -1;
 			}
-			if (logger_parse_bool(opts[i].value, &do_fsync) != 0) {
+			if (ac_option_bool(opts[i].value, &do_fsync) != 0) {
 				host->log(p, AC_LOG_ERROR, "line %d: fsync: bad "
 				    "value '%s' (expected yes or no)",
 				    opts[i].line, opts[i].value);

@@ -48,7 +48,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -918,26 +917,6 @@ acnats_parse_size(const char *s, unsigned long long min,
 	return (0);
 }
 
-/* Parse a yes/no word into *out; returns 0, or -1 if it is not one. */
-static int
-acnats_parse_bool(const char *s, int *out)
-{
-	static const char *const	yes[] = { "yes", "true", "on", "1" };
-	static const char *const	no[] = { "no", "false", "off", "0" };
-	size_t				i;
-
-	for (i = 0; i < sizeof yes / sizeof yes[0]; i++) {
-		if (strcasecmp(s, yes[i]) == 0) {
-			*out = 1;
-			return (0);
-		}
-		if (strcasecmp(s, no[i]) == 0) {
-			*out = 0;
-			return (0);
-		}
-	}
-	return (-1);
-}
 
 /* Non-zero when s is a usable subject prefix: tokens without wildcards. */
 static int
@@ -1095,7 +1074,7 @@ acnats_configure(struct acnats *an, const struct ac_plugin_option *opts,
 			continue;
 		}
 		if (strcmp(o->key, "send_asap") == 0) {
-			if (acnats_parse_bool(o->value, &an->send_asap) != 0) {
+			if (ac_option_bool(o->value, &an->send_asap) != 0) {
 				an->host->log(an->p, AC_LOG_ERROR, "line %d: "
 				    "send_asap: bad value '%s' (expected yes or "
 				    "no)", o->line, o->value);

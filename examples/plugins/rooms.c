@@ -23,7 +23,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <asyncchat/plugin.h>
 
@@ -43,19 +42,6 @@ struct delivery {
 	const struct ac_frame	*frame;
 	const char		*room;
 };
-
-/* Parse yes/no style booleans; -1 if the value is neither. */
-static int
-parse_bool(const char *v)
-{
-	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") ||
-	    !strcmp(v, "1") || !strcasecmp(v, "on"))
-		return 1;
-	if (!strcasecmp(v, "no") || !strcasecmp(v, "false") ||
-	    !strcmp(v, "0") || !strcasecmp(v, "off"))
-		return 0;
-	return -1;
-}
 
 /* The room a session is in: its slot, or the default room. */
 static const char *
@@ -103,7 +89,8 @@ rooms_init(struct ac_plugin *p, const struct ac_host_api *host,
 			}
 			strcpy(r->default_room, opts[i].value);
 		} else if (strcmp(opts[i].key, "include_sender") == 0) {
-			if ((r->include_sender = parse_bool(opts[i].value)) < 0) {
+			if (ac_option_bool(opts[i].value,
+			    &r->include_sender) != 0) {
 				host->log(p, AC_LOG_ERROR, "line %d: "
 				    "include_sender must be yes or no, not '%s'",
 				    opts[i].line, opts[i].value);

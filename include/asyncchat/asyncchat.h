@@ -7,6 +7,7 @@
 #include <asyncchat/client.h>
 #include <asyncchat/frame.h>
 #include <asyncchat/key.h>
+#include <asyncchat/option.h>
 #include <asyncchat/uuid.h>
 
 #ifdef __cplusplus

@@ -30,6 +30,7 @@
 
 #include <asyncchat/frame.h>
 #include <asyncchat/key.h>
+#include <asyncchat/option.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,0 +1,23 @@
+/*
+ * asyncchat/option.h - reading option values the way asyncchat does, so
+ * that plugins accept the same spellings as the server's own keys.
+ */
+#ifndef ASYNCCHAT_OPTION_H
+#define ASYNCCHAT_OPTION_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Parse a yes/no value: yes, true, on or 1, and no, false, off or 0, in any
+ * case. Returns 0 and sets *out to 1 or 0, or returns -1 (and leaves *out
+ * alone) when value is none of them.
+ */
+int	ac_option_bool(const char *value, int *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASYNCCHAT_OPTION_H */
