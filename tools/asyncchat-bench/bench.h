@@ -139,6 +139,7 @@ struct bench {
 	int		 json;
 	int		 connect_parallel;
 	const char	*channel;
+	int		 full_verify;
 
 	/* Run state. */
 	enum framing	 framing;
@@ -181,7 +182,9 @@ struct bench {
 	void		(*on_pong)(struct conn *);
 	void		(*on_stop)(struct bench *);
 	int		(*is_drained)(struct bench *);
+	int		(*match_sent)(struct conn *, const uint8_t *, size_t);
 	void		(*on_finish)(struct bench *);
+	void		(*free_state)(struct bench *);
 	void		 *mode_state;
 
 	/* One read buffer for every connection (one thread reads). */

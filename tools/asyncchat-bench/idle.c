@@ -79,6 +79,14 @@ idle_finish(struct bench *b)
 	b->lost += b->pings - b->pongs;
 }
 
+/* Release the run's phase. */
+static void
+idle_free(struct bench *b)
+{
+	free(b->mode_state);
+	b->mode_state = NULL;
+}
+
 /* Make the sessions and hooks of an idle run; read the memory before. */
 int
 idle_setup(struct bench *b)
@@ -87,6 +95,7 @@ idle_setup(struct bench *b)
 
 	if ((b->mode_state = calloc(1, sizeof(struct idle))) == NULL)
 		return -1;
+	b->free_state = idle_free;
 	for (i = 0; i < b->nconns; i++)
 		b->conns[i] = conn_new(b, i, ROLE_IDLE);
 	if (b->server_pid > 0 &&

@@ -58,6 +58,8 @@ usage(int status)
 "  -P, --server-pid PID the server's pid, for its memory (idle)\n"
 "      --channel NAME   Redis channel (" DEFAULT_CHANNEL ")\n"
 "      --parallel N     connects in progress at once (64)\n"
+"      --full-verify    fanout: decode every delivery with the codec, not\n"
+"                       only once per message sent (see fanout.c)\n"
 "  -j, --json           also print one JSON line\n", STAMP_LEN);
 	exit(status);
 }
@@ -252,6 +254,7 @@ main(int argc, char **argv)
 		{ "channel", required_argument, NULL, 'C' },
 		{ "parallel", required_argument, NULL, 'L' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "full-verify", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -322,6 +325,9 @@ main(int argc, char **argv)
 			break;
 		case 'j':
 			b->json = 1;
+			break;
+		case 'F':
+			b->full_verify = 1;
 			break;
 		case 'h':
 			usage(0);
@@ -403,6 +409,8 @@ main(int argc, char **argv)
 		bench_fail(b, "no message came back in the measured window");
 	report_print(b);
 
+	if (b->free_state != NULL)
+		b->free_state(b);
 	for (i = 0; i < b->nconns; i++) {
 		if (b->conns[i] != NULL)
 			conn_free(b->conns[i]);

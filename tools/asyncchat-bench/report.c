@@ -143,6 +143,9 @@ report_print(struct bench *b)
 		    "\"rss_held_kib\": %ld, \"rss_end_kib\": %ld, "
 		    "\"rss_per_session_bytes\": %.1f", b->nconns, b->rss_base,
 		    b->rss_held, b->rss_end, report_rss_per_session(b));
+	if (strcmp(b->mode, "fanout") == 0)
+		printf(", \"verify\": \"%s\"", b->full_verify ? "codec" :
+		    "identity");
 	printf(", \"error\": ");
 	report_json_string(b->error);
 	printf(", \"ok\": %s}\n", ok ? "true" : "false");

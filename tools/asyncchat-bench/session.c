@@ -125,6 +125,13 @@ session_parse(struct conn *c, const uint8_t *buf, size_t len)
 		flen = ac_fixed_header_frame_len(&fh);
 		if (len - used < flen)
 			break;
+		if (b->match_sent != NULL && b->match_sent(c, buf + used,
+		    flen)) {
+			used += flen;
+			if (c->closed || b->finished)
+				return SIZE_MAX;
+			continue;
+		}
 		st = ac_frame_decode_body(b->key, &fh,
 		    buf + used + AC_FIXED_HEADER_LEN, &msg);
 		if (st != AC_FRAME_OK) {
