@@ -415,11 +415,12 @@ listen_on(const char *addr)
 	socklen_t		 len = sizeof ss;
 	char			 host[INET6_ADDRSTRLEN];
 	struct addrinfo		 hints, *res;
-	unsigned		 flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE;
+	unsigned		 flags;
 	const char		*colon;
 	char			*hostpart;
 	int			 rc;
 
+	flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE;
 	if (strncmp(addr, "unix://", 7) == 0) {
 		unix_path = addr + 7;
 		memset(&sun, 0, sizeof sun);
@@ -477,6 +478,7 @@ listen_on(const char *addr)
 	return l;
 }
 
+/* Parse the options, encode the fixed frames, listen, echo until a signal. */
 int
 main(int argc, char **argv)
 {

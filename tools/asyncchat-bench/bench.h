@@ -75,7 +75,7 @@ struct tmpl {
 	void		*mac_state;	/* SHA-256 state up to the tail */
 	size_t		 mac_tail;	/* offset where the state stops */
 	void		*outer_state;	/* SHA-256 state after K ^ opad */
-	uint32_t	 crc_prefix;	/* CRC-32 of the content before the stamp */
+	uint32_t	 crc_prefix;	/* CRC-32 of the content before it */
 	size_t		 content_off;
 };
 

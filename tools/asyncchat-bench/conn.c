@@ -192,7 +192,7 @@ conn_keep(struct conn *c, const uint8_t *p, size_t len)
 	c->in_len = len;
 }
 
-/* Hand complete frames to the framing; returns bytes used, SIZE_MAX on error. */
+/* Hand complete frames to the framing: bytes used, or SIZE_MAX on error. */
 static size_t
 conn_parse(struct conn *c, const uint8_t *p, size_t len)
 {

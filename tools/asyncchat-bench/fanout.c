@@ -32,7 +32,7 @@ struct fanout_sender {
 	uint32_t	*done;		/* deliveries per in-flight message */
 	uint64_t	 oldest;	/* first message not yet everywhere */
 	uint8_t		*copies;	/* the in-flight frames as sent */
-	size_t		 copies_len;	/* the frame length they were made for */
+	size_t		 copies_len;	/* the length of each copy */
 };
 
 /* The run's senders and how many recipients each message has. */

@@ -236,6 +236,7 @@ bench_raise_nofile(int n)
 	}
 }
 
+/* Parse the options, set up the mode, run the loop and report the run. */
 int
 main(int argc, char **argv)
 {

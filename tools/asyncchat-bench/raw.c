@@ -17,7 +17,8 @@ raw_parse(struct conn *c, const uint8_t *buf, size_t len)
 	size_t		 used = 0, plen;
 
 	while (len - used >= 4) {
-		plen = ((size_t)buf[used] << 24) | ((size_t)buf[used + 1] << 16) |
+		plen = ((size_t)buf[used] << 24) |
+		    ((size_t)buf[used + 1] << 16) |
 		    ((size_t)buf[used + 2] << 8) | buf[used + 3];
 		if (plen != b->size) {
 			bench_fail(b, "connection %d: a %zu-byte payload, "

@@ -23,7 +23,8 @@
 int
 target_parse(struct target *t, const char *text)
 {
-	const char	*p = text, *colon;
+	struct sockaddr_un	 sun;
+	const char		*p = text, *colon;
 
 	memset(t, 0, sizeof *t);
 	t->text = strdup(text);
@@ -33,7 +34,7 @@ target_parse(struct target *t, const char *text)
 			p += 7;
 		else if (strncmp(p, "unix:", 5) == 0)
 			p += 5;
-		if (*p == '\0' || strlen(p) >= sizeof ((struct sockaddr_un *)0)->sun_path)
+		if (*p == '\0' || strlen(p) >= sizeof sun.sun_path)
 			return -1;
 		t->is_unix = 1;
 		t->path = strdup(p);
