@@ -899,23 +899,6 @@ acnats_process_message(void *state, struct ac_session *from,
 	return (AC_PLUGIN_CONTINUE);
 }
 
-/* Parse a count in [min, max]; returns 0, or -1 if it is not one. */
-static int
-acnats_parse_size(const char *s, unsigned long long min,
-    unsigned long long max, unsigned long long *out)
-{
-	unsigned long long	 v;
-	char			*end;
-
-	if (*s < '0' || *s > '9')
-		return (-1);
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return (-1);
-	*out = v;
-	return (0);
-}
 
 
 /* Non-zero when s is a usable subject prefix: tokens without wildcards. */
@@ -1085,7 +1068,7 @@ acnats_configure(struct acnats *an, const struct ac_plugin_option *opts,
 		if (strcmp(o->key, "max_pending") == 0 ||
 		    strcmp(o->key, "max_pending_bytes") == 0 ||
 		    strcmp(o->key, "reconnect_wait") == 0) {
-			if (acnats_parse_size(o->value, 1,
+			if (ac_option_uint(o->value, 1,
 			    o->key[0] == 'r' ? 3600000ULL : SIZE_MAX / 2,
 			    &v) != 0) {
 				an->host->log(an->p, AC_LOG_ERROR, "line %d: "

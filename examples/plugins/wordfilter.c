@@ -26,8 +26,6 @@
  *	    $(pkg-config --libs asyncchat) -levent_core -o wordfilter.so
  */
 #include <ctype.h>
-#include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,20 +48,6 @@ struct wordfilter {
 struct strikes {
 	long	count;
 };
-
-/* Parse a whole positive number within max; -1 when it is not one. */
-static long
-parse_count(const char *s, long max)
-{
-	char	*end;
-	long	 v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < 1 || v > max)
-		return -1;
-	return v;
-}
 
 /* Split a comma-separated list of words into the filter; -1 if bad. */
 static int
@@ -149,7 +133,7 @@ wordfilter_init(struct ac_plugin *p, const struct ac_host_api *host,
 	struct wordfilter	*wf;
 	struct timeval		 tv = { 60, 0 };
 	size_t			 i;
-	long			 v;
+	unsigned long long	 n;
 
 	if ((wf = calloc(1, sizeof *wf)) == NULL)
 		return -1;
@@ -167,20 +151,21 @@ wordfilter_init(struct ac_plugin *p, const struct ac_host_api *host,
 				goto fail;
 			}
 		} else if (strcmp(k, "strikes") == 0) {
-			if ((wf->strikes = parse_count(val, 1000)) < 0) {
+			if (ac_option_uint(val, 1, 1000, &n) != 0) {
 				host->log(p, AC_LOG_ERROR, "line %d: strikes "
 				    "must be a number from 1 to 1000, not '%s'",
 				    opts[i].line, val);
 				goto fail;
 			}
+			wf->strikes = (long)n;
 		} else if (strcmp(k, "forgive") == 0) {
-			if ((v = parse_count(val, 86400)) < 0) {
+			if (ac_option_uint(val, 1, 86400, &n) != 0) {
 				host->log(p, AC_LOG_ERROR, "line %d: forgive "
 				    "must be seconds from 1 to 86400, not '%s'",
 				    opts[i].line, val);
 				goto fail;
 			}
-			tv.tv_sec = v;
+			tv.tv_sec = (time_t)n;
 		} else {
 			host->log(p, AC_LOG_ERROR, "line %d: unknown option "
 			    "'%s' (known: words, strikes, forgive)",

@@ -16,6 +16,14 @@ extern "C" {
  */
 int	ac_option_bool(const char *value, int *out);
 
+/*
+ * Parse a whole decimal number from min to max (digits only: no sign, no
+ * spaces, no suffix). Returns 0 and sets *out, or returns -1 (and leaves
+ * *out alone) when value is not one or is out of range.
+ */
+int	ac_option_uint(const char *value, unsigned long long min,
+	    unsigned long long max, unsigned long long *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,7 +3,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <strings.h>
 
 #include <asyncchat/option.h>
@@ -29,4 +31,23 @@ ac_option_bool(const char *value, int *out)
 		}
 	}
 	return -1;
+}
+
+/* Parse a decimal number within [min, max] into *out; 0, or -1. */
+int
+ac_option_uint(const char *value, unsigned long long min,
+    unsigned long long max, unsigned long long *out)
+{
+	unsigned long long	 v;
+	char			*end;
+
+	/* strtoull would take a sign or leading spaces: digits only. */
+	if (value == NULL || *value < '0' || *value > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(value, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
 }

@@ -33,6 +33,7 @@
 #include <ini.h>
 
 #include <asyncchat/key.h>
+#include <asyncchat/option.h>
 
 #include "xmalloc.h"
 #include "server.h"
@@ -331,23 +332,6 @@ config_parse_seconds(const char *s, struct timeval *tv)
 	return (0);
 }
 
-/* Parse an unsigned decimal integer in [min, max]. */
-static int
-config_parse_uint(const char *s, unsigned long long min,
-    unsigned long long max, unsigned long long *out)
-{
-	unsigned long long	 v;
-	char			*end;
-
-	if (!isdigit((unsigned char)*s))
-		return (-1);
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return (-1);
-	*out = v;
-	return (0);
-}
 
 /* Parse a listen URL into lc; -1 and a reason in *why if not valid. */
 int
@@ -413,7 +397,7 @@ config_parse_listen(const char *url, struct ac_listen_conf *lc,
 		*why = "missing host (use 0.0.0.0 or [::] for every address)";
 		return (-1);
 	}
-	if (config_parse_uint(colon + 1, 0, 65535, &port) == -1) {
+	if (ac_option_uint(colon + 1, 0, 65535, &port) == -1) {
 		free(host);
 		*why = "bad port (expected 0 to 65535)";
 		return (-1);
@@ -455,7 +439,7 @@ config_parse_metrics(const char *value)
 		ok = inet_pton(AF_INET, host, &in4) == 1;
 	}
 	free(host);
-	if (!ok || config_parse_uint(colon + 1, 0, 65535, &port) == -1)
+	if (!ok || ac_option_uint(colon + 1, 0, 65535, &port) == -1)
 		return (-1);
 	return (0);
 }
@@ -520,7 +504,7 @@ config_server_key(struct config_parse *cp, const char *key,
 
 	switch (k) {
 	case K_BACKLOG:
-		if (config_parse_uint(value, 1, 65535, &u) == -1)
+		if (ac_option_uint(value, 1, 65535, &u) == -1)
 			goto bad;
 		cfg->backlog = (int)u;
 		break;
@@ -559,7 +543,7 @@ config_server_key(struct config_parse *cp, const char *key,
 			goto bad_seconds;
 		break;
 	case K_MAX_CLIENTS:
-		if (config_parse_uint(value, 1, 1000000, &u) == -1) {
+		if (ac_option_uint(value, 1, 1000000, &u) == -1) {
 			config_error(cp, cp->line, "server", key,
 			    "%s: expected 1 to 1000000", value);
 			return;
@@ -596,7 +580,7 @@ config_server_key(struct config_parse *cp, const char *key,
 		cfg->max_output_buffer = size;
 		break;
 	case K_MAX_ERRORS:
-		if (config_parse_uint(value, 1, 1000000, &u) == -1) {
+		if (ac_option_uint(value, 1, 1000000, &u) == -1) {
 			config_error(cp, cp->line, "server", key,
 			    "%s: expected 1 to 1000000", value);
 			return;
@@ -663,7 +647,7 @@ config_server_key(struct config_parse *cp, const char *key,
 		cp->tls_file[k - K_TLS_CERT] = ac_xstrdup(value);
 		break;	/* loaded once all keys are known */
 	case K_MAX_CLIENTS_PER_IP:
-		if (config_parse_uint(value, 0, 1000000, &u) == -1) {
+		if (ac_option_uint(value, 0, 1000000, &u) == -1) {
 			config_error(cp, cp->line, "server", key,
 			    "%s: expected 0 (no limit) to 1000000", value);
 			return;
@@ -671,7 +655,7 @@ config_server_key(struct config_parse *cp, const char *key,
 		cfg->max_clients_per_ip = (unsigned int)u;
 		break;
 	case K_MAX_MESSAGE_RATE:
-		if (config_parse_uint(value, 0, 1000000, &u) == -1) {
+		if (ac_option_uint(value, 0, 1000000, &u) == -1) {
 			config_error(cp, cp->line, "server", key,
 			    "%s: expected frames per second, 0 (off) to "
 			    "1000000", value);
@@ -701,7 +685,7 @@ config_server_key(struct config_parse *cp, const char *key,
 		}
 		break;
 	case K_RATE_LIMIT_DISCONNECT:
-		if (config_parse_uint(value, 0, 1000000, &u) == -1) {
+		if (ac_option_uint(value, 0, 1000000, &u) == -1) {
 			config_error(cp, cp->line, "server", key,
 			    "%s: expected 0 (never) to 1000000", value);
 			return;
