@@ -387,6 +387,8 @@ server_free(struct server *srv)
 		event_free(srv->shutdown_timer);
 	if (srv->reap_ev != NULL)
 		event_free(srv->reap_ev);
+	if (srv->flush_ev != NULL)
+		event_free(srv->flush_ev);
 	config_free(srv->cfg);
 	if (srv->base != NULL)
 		event_base_free(srv->base);

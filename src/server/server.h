@@ -317,6 +317,8 @@ struct ac_session {
 #define AC_SESS_NOSLOTS	 0x20	/* plugin slots torn down for good */
 #define AC_SESS_TLS_UP	 0x40	/* TLS handshake done, no fatal error */
 #define AC_SESS_DRAIN	 0x80	/* discard unread input before closing */
+#define AC_SESS_PLAIN	 0x100	/* plain socket: read and written directly */
+#define AC_SESS_DIRTY	 0x200	/* on srv->dirty: output to flush */
 
 	unsigned int		 refs;
 	unsigned int		 errors;	/* in a row */
@@ -325,8 +327,11 @@ struct ac_session {
 
 	struct session_slot	*slots;
 	size_t			 nslots;
+	size_t			 inlen;		/* input left by the last read
+						   callback */
 
 	TAILQ_ENTRY(ac_session)	 entry;		/* registry or linger list */
+	TAILQ_ENTRY(ac_session)	 dirty_entry;	/* output to flush */
 	struct ac_session	*hash_next;	/* registry bucket chain */
 	TAILQ_ENTRY(ac_session)	 dead_entry;	/* waiting to be freed */
 };
@@ -458,6 +463,8 @@ struct server {
 	struct ac_sessions	 lingering;
 	struct ac_sessions	 dead;
 	struct event		*reap_ev;
+	struct ac_sessions	 dirty;		/* plain sessions to flush */
+	struct event		*flush_ev;	/* NULL until the first accept */
 	struct plugin_set	*plugins;
 	struct ac_stats		 stats;
 	struct ac_plugin_stats_list plugin_stats;

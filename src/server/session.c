@@ -17,6 +17,7 @@
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -46,8 +47,12 @@
 #define SESSION_TEXT		"text/plain; charset=utf-8"
 #define SESSION_JSON		"application/json"
 #define SESSION_DRAIN_MAX	(1024 * 1024)
+#define SESSION_READ_FIRST	4096
+#define SESSION_READ_MAX	(64 * 1024)
 
 static void	session_read_cb(struct bufferevent *, void *);
+static void	session_write_cb(struct bufferevent *, void *);
+static void	session_flush_cb(evutil_socket_t, short, void *);
 static void	session_event_cb(struct bufferevent *, short, void *);
 static void	session_timer_cb(evutil_socket_t, short, void *);
 static void	session_linger_write_cb(struct bufferevent *, void *);
@@ -192,6 +197,108 @@ session_slots_clear(struct ac_session *s)
 	s->nslots = 0;
 }
 
+/*
+ * A bufferevent arms its write event when output is added and disarms it
+ * when the output drains: two epoll_ctl() calls per flush, and the write
+ * waits for the next loop turn. A plain session therefore keeps EV_WRITE
+ * disabled: queueing output marks it dirty, and once per loop turn the
+ * flush event writes every dirty session's output straight to its socket
+ * (session_flush_cb). Only when the socket is full is EV_WRITE enabled,
+ * and session_write_cb disables it again once the output is empty.
+ *
+ * The flush event is made active with event_active() in the base's one
+ * priority queue: libevent runs the active queue until it is empty, so an
+ * event made active from a callback runs after every callback already
+ * queued in this loop turn (all the reads epoll just reported), and
+ * before the next epoll_wait(). Two priorities would not do better: a
+ * lower-priority queue only runs in a turn in which the higher one was
+ * empty, so under steady input the flush would wait an extra loop turn
+ * and an epoll_wait() each time.
+ *
+ * TLS sessions keep the bufferevent's own writes (OpenSSL writes through
+ * it). A closing session leaves the dirty list (session_close): its last
+ * frames go out through the linger path, which enables EV_WRITE itself.
+ */
+static void
+session_dirty(struct ac_session *s)
+{
+	struct server	*srv = s->srv;
+
+	if ((s->flags & (AC_SESS_PLAIN|AC_SESS_DEAD|AC_SESS_DIRTY)) !=
+	    AC_SESS_PLAIN)
+		return;
+	/* Waiting for the socket: the write event will flush it. */
+	if (bufferevent_get_enabled(s->bev) & EV_WRITE)
+		return;
+	s->flags |= AC_SESS_DIRTY;
+	TAILQ_INSERT_TAIL(&srv->dirty, s, dirty_entry);
+	event_active(srv->flush_ev, EV_TIMEOUT, 0);
+}
+
+/* Take a session off the dirty list. */
+static void
+session_undirty(struct ac_session *s)
+{
+	if (s->flags & AC_SESS_DIRTY) {
+		TAILQ_REMOVE(&s->srv->dirty, s, dirty_entry);
+		s->flags &= ~AC_SESS_DIRTY;
+	}
+}
+
+/* Write a plain session's output until it is empty or the socket full. */
+static void
+session_flush(struct ac_session *s)
+{
+	struct evbuffer	*out = bufferevent_get_output(s->bev);
+	evutil_socket_t	 fd = bufferevent_getfd(s->bev);
+	int		 n, error;
+
+	/* A socket bufferevent keeps the output's start frozen outside its
+	 * own writes. */
+	evbuffer_unfreeze(out, 1);
+	for (;;) {
+		if (evbuffer_get_length(out) == 0) {
+			evbuffer_freeze(out, 1);
+			return;
+		}
+		errno = 0;
+		n = evbuffer_write(out, fd);
+		error = errno;
+		if (n > 0 || (n == -1 && error == EINTR))
+			continue;
+		evbuffer_freeze(out, 1);
+		if (n == -1 && error != EAGAIN && error != EWOULDBLOCK) {
+			log_debug("session %s: %s peer=%s", s->id,
+			    strerror(error), s->peer);
+			session_close(s, AC_CLOSE_IO_ERROR, NULL);
+			return;
+		}
+		bufferevent_enable(s->bev, EV_WRITE);
+		return;
+	}
+}
+
+/* Once per loop turn: flush every dirty session. */
+static void
+session_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server		*srv = arg;
+	struct ac_session	*s;
+
+	while ((s = TAILQ_FIRST(&srv->dirty)) != NULL) {
+		session_undirty(s);
+		session_flush(s);
+	}
+}
+
+/* A full socket took the rest of a plain session's output. */
+static void
+session_write_cb(struct bufferevent *bev, void *arg)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
+}
+
 /* Queue the bytes of buf (drained) to a session, bounded by its limit. */
 static int
 session_queue_buffer(struct ac_session *s, struct evbuffer *buf, int type,
@@ -209,6 +316,7 @@ session_queue_buffer(struct ac_session *s, struct evbuffer *buf, int type,
 		return (-1);
 	}
 	evbuffer_add_buffer(out, buf);
+	session_dirty(s);
 	s->srv->stats.bytes_out += len;
 	if (type >= 0 && type < AC_MSG_TYPE_COUNT)
 		s->srv->stats.frames_out[type]++;
@@ -268,6 +376,7 @@ session_queue_frame(struct ac_session *s, struct ac_frame *f)
 		ac_frame_unref(f);
 		return (-1);
 	}
+	session_dirty(s);
 	srv->stats.bytes_out += f->len;
 	if (f->type >= 0 && f->type < AC_MSG_TYPE_COUNT)
 		srv->stats.frames_out[f->type]++;
@@ -398,6 +507,7 @@ session_close(struct ac_session *s, enum ac_close_reason reason,
 	if (s->flags & AC_SESS_DEAD)
 		return;
 	s->flags |= AC_SESS_DEAD;
+	session_undirty(s);
 	if (!(s->flags & AC_SESS_REJECTED)) {
 		registry_remove(&srv->reg, s);
 		srv->stats.sessions_current--;
@@ -676,9 +786,94 @@ session_frame(struct ac_session *s, const struct ac_fixed_header *fh,
 }
 
 /*
+ * libevent 2.1's evbuffer_read() takes at most 4096 bytes a call
+ * (EVBUFFER_MAX_READ), so a bufferevent needs a read system call and a
+ * loop turn for every 4 KiB that arrives: for frames of a few KiB that is
+ * a read and a callback per frame. The read callback therefore tops the
+ * input up itself, straight from the socket, into space reserved in the
+ * input buffer (no copy), until the socket would block or the input holds
+ * one largest frame, the bound the high watermark keeps (see
+ * max_content_size in asyncchat.conf(5)): never more, as each read asks
+ * only for what is left under the bound. Reads start at 4 KiB, the space
+ * libevent's own read usually leaves in its chain, and double up to
+ * SESSION_READ_MAX while they come back full, so that an idle session
+ * answering a ping does not allocate a large chain. The watermarks and
+ * the framing stay as they are: they only decide when this callback runs.
+ *
+ * This is for plain sockets only: a TLS session must read through
+ * OpenSSL, which bufferevent_openssl does. Raising libevent's own limits
+ * instead (bufferevent_set_max_single_read) does not help: evbuffer_read()
+ * still caps each call at 4096 bytes.
+ *
+ * Returns 0 if the socket would block or the bound is reached, or -1 at
+ * end of file or on an error, with *reason set: the caller handles the
+ * frames already buffered, then closes the session.
+ */
+static int
+session_read_socket(struct ac_session *s, struct evbuffer *in,
+    enum ac_close_reason *reason)
+{
+	struct evbuffer_iovec	 vec[2];
+	struct iovec		 iov[2];
+	evutil_socket_t		 fd = bufferevent_getfd(s->bev);
+	size_t			 bound = session_frame_max(s->srv);
+	size_t			 have, want, size = SESSION_READ_FIRST, left;
+	ssize_t			 n;
+	int			 nvec, i, error;
+
+	if (fd == -1)
+		return (0);
+	for (;;) {
+		have = evbuffer_get_length(in);
+		if (have >= bound)
+			return (0);
+		want = bound - have < size ? bound - have : size;
+		nvec = evbuffer_reserve_space(in, want, vec, 2);
+		if (nvec <= 0)
+			return (0);
+		left = want;
+		for (i = 0; i < nvec; i++) {
+			iov[i].iov_base = vec[i].iov_base;
+			iov[i].iov_len = vec[i].iov_len < left ?
+			    vec[i].iov_len : left;
+			left -= iov[i].iov_len;
+		}
+		n = readv(fd, iov, nvec);
+		if (n <= 0) {
+			error = errno;
+			evbuffer_commit_space(in, vec, 0);
+			if (n == 0) {
+				*reason = AC_CLOSE_EOF;
+				return (-1);
+			}
+			if (error == EINTR)
+				continue;
+			if (error == EAGAIN || error == EWOULDBLOCK)
+				return (0);
+			log_debug("session %s: %s peer=%s", s->id,
+			    strerror(error), s->peer);
+			*reason = AC_CLOSE_IO_ERROR;
+			return (-1);
+		}
+		left = n;
+		for (i = 0; i < nvec && left > 0; i++) {
+			vec[i].iov_len = iov[i].iov_len < left ?
+			    iov[i].iov_len : left;
+			left -= vec[i].iov_len;
+		}
+		evbuffer_commit_space(in, vec, i);
+		if ((size_t)n < want)
+			return (0);	/* the socket is empty for now */
+		if (size < SESSION_READ_MAX)
+			size *= 2;
+	}
+}
+
+/*
  * Every complete frame in the input is handled in turn; the low watermark
  * is then set to what the next frame needs, so that this runs again only
- * when it can make progress (STYLE G15).
+ * when it can make progress (STYLE G15). A plain socket is read here too,
+ * past libevent's 4 KiB a read (session_read_socket).
  */
 static void
 session_read_cb(struct bufferevent *bev, void *arg)
@@ -689,11 +884,26 @@ session_read_cb(struct bufferevent *bev, void *arg)
 	struct ac_fixed_header	 fh;
 	struct ac_frame		*f;
 	enum ac_frame_status	 st;
+	enum ac_close_reason	 reason = AC_CLOSE_EOF;
 	uint8_t			 hdr[AC_FIXED_HEADER_LEN];
 	size_t			 len, need, flen;
+	int			 ended = 0;
 
 	if (s->flags & AC_SESS_DEAD)
 		return;
+	/*
+	 * libevent reads what FIONREAD reports, at most 4096 bytes: if it
+	 * added less since the last callback, it emptied the socket, and
+	 * another read would only return EAGAIN.
+	 */
+	if ((s->flags & AC_SESS_PLAIN) &&
+	    evbuffer_get_length(in) - s->inlen >= SESSION_READ_FIRST) {
+		/* A socket bufferevent keeps the input's end frozen
+		 * outside its own reads. */
+		evbuffer_unfreeze(in, 0);
+		ended = session_read_socket(s, in, &reason) == -1;
+		evbuffer_freeze(in, 0);
+	}
 	for (;;) {
 		len = evbuffer_get_length(in);
 		if (len < AC_FIXED_HEADER_LEN) {
@@ -727,6 +937,11 @@ session_read_cb(struct bufferevent *bev, void *arg)
 		if (s->flags & AC_SESS_DEAD)
 			return;
 	}
+	if (ended) {
+		session_close(s, reason, NULL);
+		return;
+	}
+	s->inlen = evbuffer_get_length(in);
 	session_want(s, need);
 }
 
@@ -881,9 +1096,16 @@ session_accept(struct server *srv, int fd, struct sockaddr *sa,
 			free(s);
 			return;
 		}
+		s->flags |= AC_SESS_PLAIN;
 	}
 	s->timer = evtimer_new(srv->base, session_timer_cb, s);
-	bufferevent_setcb(s->bev, session_read_cb, NULL, session_event_cb, s);
+	if (srv->flush_ev == NULL) {
+		TAILQ_INIT(&srv->dirty);
+		srv->flush_ev = event_new(srv->base, -1, 0, session_flush_cb,
+		    srv);
+	}
+	bufferevent_setcb(s->bev, session_read_cb, (s->flags & AC_SESS_PLAIN) ?
+	    session_write_cb : NULL, session_event_cb, s);
 	srv->stats.sessions_total++;
 
 	if (srv->reg.count >= srv->cfg->max_clients) {
@@ -916,7 +1138,10 @@ session_accept(struct server *srv, int fd, struct sockaddr *sa,
 	log_debug("session %s opened peer=%s transport=%s", s->id, s->peer,
 	    transport);
 	session_want(s, AC_FIXED_HEADER_LEN);
-	bufferevent_enable(s->bev, EV_READ|EV_WRITE);
+	if (s->flags & AC_SESS_PLAIN)
+		bufferevent_enable(s->bev, EV_READ);	/* see session_dirty */
+	else
+		bufferevent_enable(s->bev, EV_READ|EV_WRITE);
 	session_arm(s);
 	session_send(s, AC_MSG_SESSION_INIT, SESSION_OCTET, NULL,
 	    SESSION_INIT_TEXT, strlen(SESSION_INIT_TEXT));
