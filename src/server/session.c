@@ -49,6 +49,7 @@
 #define SESSION_DRAIN_MAX	(1024 * 1024)
 #define SESSION_READ_FIRST	4096
 #define SESSION_READ_MAX	(64 * 1024)
+#define SESSION_COPY_MAX	1024
 
 static void	session_read_cb(struct bufferevent *, void *);
 static void	session_write_cb(struct bufferevent *, void *);
@@ -356,7 +357,13 @@ session_send(struct ac_session *s, enum ac_msg_type type,
 	    content_len, 0));
 }
 
-/* Queue a received frame by reference (no copy) to a session. */
+/*
+ * Queue a received frame to a session. A reference costs a new evbuffer
+ * chain (a malloc, and a free when it is written) per recipient, while a
+ * copy of a small frame usually lands in space left in the output's last
+ * chain: so frames up to SESSION_COPY_MAX bytes are copied and larger
+ * ones shared by reference.
+ */
 int
 session_queue_frame(struct ac_session *s, struct ac_frame *f)
 {
@@ -370,11 +377,16 @@ session_queue_frame(struct ac_session *s, struct ac_frame *f)
 		session_close(s, AC_CLOSE_SLOW_CONSUMER, "slow consumer");
 		return (-1);
 	}
-	ac_frame_ref(f);
-	if (evbuffer_add_reference(out, f->bytes, f->len,
-	    session_frame_cleanup_cb, f) == -1) {
-		ac_frame_unref(f);
-		return (-1);
+	if (f->len <= SESSION_COPY_MAX) {
+		if (evbuffer_add(out, f->bytes, f->len) == -1)
+			return (-1);
+	} else {
+		ac_frame_ref(f);
+		if (evbuffer_add_reference(out, f->bytes, f->len,
+		    session_frame_cleanup_cb, f) == -1) {
+			ac_frame_unref(f);
+			return (-1);
+		}
 	}
 	session_dirty(s);
 	srv->stats.bytes_out += f->len;
