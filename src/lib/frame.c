@@ -224,6 +224,14 @@ ac_fixed_header_frame_len(const struct ac_fixed_header *fh)
 	    (size_t)fh->content_len;
 }
 
+/*
+ * One tokener per thread, made on first use and reset before each parse:
+ * making and freeing one per frame (with its depth stack) was a tenth of
+ * a small frame's decoding. It is never freed; it stays reachable through
+ * the thread-local pointer until the thread or process ends.
+ */
+static __thread struct json_tokener	*header_tok;
+
 /* Parse header JSON bytes strictly into an object; NULL if not one. */
 static struct json_object *
 parse_header_object(const uint8_t *json, size_t len)
@@ -234,8 +242,12 @@ parse_header_object(const uint8_t *json, size_t len)
 
 	if (len == 0 || len > INT32_MAX)
 		return NULL;
-	if ((tok = json_tokener_new_ex(HEADER_MAX_DEPTH)) == NULL)
-		return NULL;
+	if ((tok = header_tok) == NULL) {
+		if ((tok = json_tokener_new_ex(HEADER_MAX_DEPTH)) == NULL)
+			return NULL;
+		header_tok = tok;
+	} else
+		json_tokener_reset(tok);
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
 	    JSON_TOKENER_ALLOW_TRAILING_CHARS | JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, (const char *)json, (int)len);
@@ -250,11 +262,9 @@ parse_header_object(const uint8_t *json, size_t len)
 	}
 	if (!json_object_is_type(obj, json_type_object))
 		goto fail;
-	json_tokener_free(tok);
 	return obj;
 fail:
 	json_object_put(obj);
-	json_tokener_free(tok);
 	return NULL;
 }
 
