@@ -167,6 +167,13 @@ int	ac_header_json_write(struct evbuffer *out, enum ac_msg_type type,
 	    const char *content_type, const char *session_id,
 	    struct json_object *extra);
 
+/*
+ * Write the content of a `disconnect` frame for this reason into out:
+ * {"message": "Disconnecting", "reason": "..."} (content type
+ * application/json), spelled as the Python peer spells it. 0 or -1.
+ */
+int	ac_disconnect_content(struct evbuffer *out, const char *reason);
+
 /* String member `name` of a decoded header, or NULL if absent or not a string. */
 const char *ac_message_get_string(const struct ac_message *msg,
 	    const char *name);

@@ -605,9 +605,8 @@ ac_client_ping(struct ac_client *c)
 int
 ac_client_disconnect(struct ac_client *c, const char *reason)
 {
-	struct json_object	*obj;
-	const char		*s;
-	int			 had_retry;
+	struct evbuffer	*content;
+	int		 had_retry;
 
 	had_retry = evtimer_pending(c->retry, NULL);
 	event_del(c->retry);
@@ -629,18 +628,17 @@ ac_client_disconnect(struct ac_client *c, const char *reason)
 		break;
 	}
 
-	obj = json_object_new_object();
-	json_object_object_add(obj, "message",
-	    json_object_new_string("Disconnecting"));
-	json_object_object_add(obj, "reason", json_object_new_string(reason));
-	s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_SPACED);
-	if (client_queue(c, AC_MSG_DISCONNECT, "application/json", NULL, s,
-	    strlen(s)) != 0) {
-		json_object_put(obj);
+	/* Spelled as the server and the Python peer spell it. */
+	if ((content = evbuffer_new()) == NULL ||
+	    ac_disconnect_content(content, reason) != 0 ||
+	    client_queue(c, AC_MSG_DISCONNECT, "application/json", NULL,
+	    evbuffer_pullup(content, -1), evbuffer_get_length(content)) != 0) {
+		if (content != NULL)
+			evbuffer_free(content);
 		client_end(c, AC_CLIENT_END_LOCAL, "%s", reason);
 		return 0;
 	}
-	json_object_put(obj);
+	evbuffer_free(content);
 
 	/*
 	 * Keep reading (late replies are still delivered) but stop the

@@ -230,6 +230,23 @@ header_json_build(struct hjbuf *b, enum ac_msg_type type,
 	return b->failed ? -1 : 0;
 }
 
+/* Write a disconnect frame's JSON content for reason into out; 0 or -1. */
+int
+ac_disconnect_content(struct evbuffer *out, const char *reason)
+{
+	struct hjbuf	b;
+	int		rc = 0;
+
+	hjbuf_init(&b);
+	hjbuf_puts(&b, "{\"message\": \"Disconnecting\", \"reason\": ");
+	hjbuf_add_string(&b, reason != NULL ? reason : "");
+	hjbuf_add(&b, "}", 1);
+	if (b.failed || evbuffer_add(out, b.data, b.len) != 0)
+		rc = -1;
+	hjbuf_free(&b);
+	return rc;
+}
+
 /* Write the Python-style header JSON for the given members into out. */
 int
 ac_header_json_write(struct evbuffer *out, enum ac_msg_type type,

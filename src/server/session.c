@@ -399,18 +399,14 @@ session_queue_frame(struct ac_session *s, struct ac_frame *f)
 static void
 session_send_disconnect(struct ac_session *s, const char *text)
 {
-	struct json_object	*reason;
-	char			*content;
+	struct evbuffer	*content = evbuffer_new();
 
-	/* Spelled as the Python peer's json.dumps spells it. */
-	reason = json_object_new_string(text);
-	ac_xasprintf(&content, "{\"message\": \"Disconnecting\", "
-	    "\"reason\": %s}", json_object_to_json_string_ext(reason,
-	    JSON_C_TO_STRING_PLAIN|JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(reason);
-	session_send_internal(s, AC_MSG_DISCONNECT, SESSION_JSON, NULL,
-	    content, strlen(content), 1);
-	free(content);
+	if (content != NULL && ac_disconnect_content(content, text) == 0)
+		session_send_internal(s, AC_MSG_DISCONNECT, SESSION_JSON, NULL,
+		    evbuffer_pullup(content, -1), evbuffer_get_length(content),
+		    1);
+	if (content != NULL)
+		evbuffer_free(content);
 }
 
 /* Queue an error frame: "<token>: <text>" with an "error" member. */

@@ -513,6 +513,22 @@ test_header_json_python_spelling(void **state)
 	evbuffer_free(out);
 }
 
+/* A disconnect's content is the Python peer's JSON, reason escaped. */
+static void
+test_disconnect_content(void **state)
+{
+	struct evbuffer	*out = evbuffer_new();
+	const char	*want = "{\"message\": \"Disconnecting\", "
+	    "\"reason\": \"Server \\\"x\\\" \\u00e9\"}";
+
+	(void)state;
+	assert_int_equal(ac_disconnect_content(out,
+	    "Server \"x\" \xc3\xa9"), 0);
+	assert_int_equal(evbuffer_get_length(out), strlen(want));
+	assert_memory_equal(evbuffer_pullup(out, -1), want, strlen(want));
+	evbuffer_free(out);
+}
+
 /* Decode header JSON text wrapped into an otherwise valid frame. */
 static enum ac_frame_status
 decode_header_text(const char *json)
@@ -608,6 +624,7 @@ main(void)
 		cmocka_unit_test(test_largest_header_decodes),
 		cmocka_unit_test(test_random_round_trips),
 		cmocka_unit_test(test_header_json_python_spelling),
+		cmocka_unit_test(test_disconnect_content),
 		cmocka_unit_test(test_header_json_strictness),
 		cmocka_unit_test(test_status_names),
 	};
