@@ -300,6 +300,37 @@ session_write_cb(struct bufferevent *bev, void *arg)
 		bufferevent_disable(bev, EV_WRITE);
 }
 
+/*
+ * The output buffer of a session that can take len more bytes, or NULL:
+ * a closing session takes nothing (unless bypass, for its last frames)
+ * and one past max_output_buffer is closed as a slow consumer.
+ */
+static struct evbuffer *
+session_output_room(struct ac_session *s, size_t len, int bypass)
+{
+	struct evbuffer	*out;
+
+	if ((s->flags & AC_SESS_DEAD) && !bypass)
+		return (NULL);
+	out = bufferevent_get_output(s->bev);
+	if (!bypass && evbuffer_get_length(out) + len >
+	    s->srv->cfg->max_output_buffer) {
+		session_close(s, AC_CLOSE_SLOW_CONSUMER, "slow consumer");
+		return (NULL);
+	}
+	return (out);
+}
+
+/* Account for a frame of len bytes just queued, and schedule its write. */
+static void
+session_queued(struct ac_session *s, size_t len, int type)
+{
+	session_dirty(s);
+	s->srv->stats.bytes_out += len;
+	if (type >= 0 && type < AC_MSG_TYPE_COUNT)
+		s->srv->stats.frames_out[type]++;
+}
+
 /* Queue the bytes of buf (drained) to a session, bounded by its limit. */
 static int
 session_queue_buffer(struct ac_session *s, struct evbuffer *buf, int type,
@@ -308,19 +339,10 @@ session_queue_buffer(struct ac_session *s, struct evbuffer *buf, int type,
 	struct evbuffer	*out;
 	size_t		 len = evbuffer_get_length(buf);
 
-	if ((s->flags & AC_SESS_DEAD) && !bypass)
+	if ((out = session_output_room(s, len, bypass)) == NULL)
 		return (-1);
-	out = bufferevent_get_output(s->bev);
-	if (!bypass && evbuffer_get_length(out) + len >
-	    s->srv->cfg->max_output_buffer) {
-		session_close(s, AC_CLOSE_SLOW_CONSUMER, "slow consumer");
-		return (-1);
-	}
 	evbuffer_add_buffer(out, buf);
-	session_dirty(s);
-	s->srv->stats.bytes_out += len;
-	if (type >= 0 && type < AC_MSG_TYPE_COUNT)
-		s->srv->stats.frames_out[type]++;
+	session_queued(s, len, type);
 	return (0);
 }
 
@@ -368,15 +390,9 @@ int
 session_queue_frame(struct ac_session *s, struct ac_frame *f)
 {
 	struct evbuffer	*out;
-	struct server	*srv = s->srv;
 
-	if (s->flags & AC_SESS_DEAD)
+	if ((out = session_output_room(s, f->len, 0)) == NULL)
 		return (-1);
-	out = bufferevent_get_output(s->bev);
-	if (evbuffer_get_length(out) + f->len > srv->cfg->max_output_buffer) {
-		session_close(s, AC_CLOSE_SLOW_CONSUMER, "slow consumer");
-		return (-1);
-	}
 	if (f->len <= SESSION_COPY_MAX) {
 		if (evbuffer_add(out, f->bytes, f->len) == -1)
 			return (-1);
@@ -388,10 +404,7 @@ session_queue_frame(struct ac_session *s, struct ac_frame *f)
 			return (-1);
 		}
 	}
-	session_dirty(s);
-	srv->stats.bytes_out += f->len;
-	if (f->type >= 0 && f->type < AC_MSG_TYPE_COUNT)
-		srv->stats.frames_out[f->type]++;
+	session_queued(s, f->len, f->type);
 	return (0);
 }
 
