@@ -83,9 +83,9 @@ class Session:
         init = acproto.encode("session_init", "Session established",
                               self.sid, key=self.chat.key)
         cut = self.chat.init_split
-        self.ws.send_pieces([init[:cut], init[cut:]] if cut else [init])
         dec = acproto.Decoder(self.chat.key)
         try:
+            self.ws.send_pieces([init[:cut], init[cut:]] if cut else [init])
             while True:
                 opcode, data = self.ws.recv()
                 if opcode != 2:

@@ -28,11 +28,6 @@ export function nickProblem(nick) {
 	return null;
 }
 
-// True if this is a valid room name (sent without its #).
-export function validRoom(name) {
-	return /^[A-Za-z0-9._-]{1,64}$/.test(name);
-}
-
 // A room as typed by the user, without its leading #.
 function bareRoom(arg) {
 	return arg.startsWith("#") ? arg.slice(1) : arg;

@@ -7,7 +7,7 @@ import { importKey } from "./hmac.js";
 import { Decoder, FrameError, OCTETS, TEXT_UTF8, encode } from "./protocol.js";
 import { pyString } from "./pyjson.js";
 
-export const PING_INTERVAL = 5000;       // as the Python client
+const PING_INTERVAL = 5000;              // as the Python client
 const HANDSHAKE_TIMEOUT = 15000;         // open, but no session_init yet
 const SILENCE_TIMEOUT = 20000;           // online, but no verified frame
 const BACKOFF_FIRST = 500;
