@@ -5,7 +5,9 @@ nothing lost or duplicated, exit status 0), never speed.
 
 Each case starts its own server (asyncchatd or tools/raw-echo) on an
 ephemeral 127.0.0.1 port or a unix socket in a temporary directory, and
-stops it by pid. Prints TAP.
+stops it by pid. Some cases use a protocol echo server written here in
+Python (FakeEcho, on tests/e2e/acproto.py), which misbehaves on purpose:
+late or missing pongs. Prints TAP.
 """
 
 import json
@@ -13,11 +15,14 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
+import uuid
 
 SRCDIR = os.environ.get("AC_TOP_SRCDIR") or os.path.abspath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -27,6 +32,9 @@ PLUGINDIR = os.environ.get("AC_PLUGIN_BUILDDIR") or os.path.join(
 BENCH = os.path.join(BUILDDIR, "tools", "asyncchat-bench", "asyncchat-bench")
 RAWECHO = os.path.join(BUILDDIR, "tools", "raw-echo")
 SERVER = os.path.join(BUILDDIR, "src", "server", "asyncchatd")
+
+sys.path.insert(0, os.path.join(SRCDIR, "tests", "e2e"))
+import acproto  # noqa: E402
 
 START_TIMEOUT = 10.0    # seconds for a server to log its port
 RUN_TIMEOUT = 60.0      # seconds for one bench run, drain included
@@ -113,6 +121,111 @@ def rawecho(tmpdir, mode):
                   "raw-echo-" + mode)
 
 
+class FakeEcho:
+    """A protocol echo server in threads of this process, on 127.0.0.1.
+
+    It sends session_init, ignores session_ack, echoes every message as
+    received and answers pings, except as told: pong_delay delays each pong
+    by that many seconds (None: never answers one); alter flips a bit of
+    each message's content and re-encodes it validly; replay sends the
+    first message again after the second; reencode sends each message back
+    in a new, valid frame with another header (not byte for byte).
+    """
+
+    def __init__(self, pong_delay=0.0, alter=False, replay=False,
+                 reencode=False):
+        self.pong_delay = pong_delay
+        self.alter = alter
+        self.replay = replay
+        self.reencode = reencode
+        self.stopping = threading.Event()
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.lsock.settimeout(0.05)
+        self.port = self.lsock.getsockname()[1]
+        self.threads = []
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(conn,),
+                                 daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _serve(self, conn):
+        lock = threading.Lock()
+        sid = str(uuid.uuid4())
+
+        def send(data):
+            with lock:
+                try:
+                    conn.sendall(data)
+                except OSError:
+                    pass
+
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.settimeout(0.05)
+        send(acproto.encode("session_init", b"Session established", sid))
+        dec = acproto.Decoder()
+        first, n = None, 0
+        while not self.stopping.is_set():
+            try:
+                data = conn.recv(262144)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            dec.feed(data)
+            for f in dec:
+                if isinstance(f, acproto.FrameError):
+                    conn.close()
+                    return
+                if f.type == "heartbeat":
+                    if self.pong_delay is None:
+                        continue
+                    pong = acproto.encode("heartbeat", b"pong", sid)
+                    if self.pong_delay > 0:
+                        t = threading.Timer(self.pong_delay, send, [pong])
+                        t.daemon = True
+                        t.start()
+                    else:
+                        send(pong)
+                elif f.type == "message":
+                    out = f.raw
+                    if self.alter:
+                        out = acproto.encode("message", bytes(
+                            [f.content[0] ^ 1]) + f.content[1:], f.session_id)
+                    elif self.reencode:
+                        out = acproto.encode("message", f.content,
+                                             f.session_id,
+                                             extra={"echoed": True})
+                    send(out)
+                    n += 1
+                    if first is None:
+                        first = f.raw
+                    if self.replay and n == 2:
+                        send(first)
+        conn.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.lsock.close()
+        self.acceptor.join(5)
+        for t in self.threads:
+            t.join(5)
+
+
 def bench(args):
     """Run asyncchat-bench with --json; return (status, result, output)."""
     p = subprocess.run([BENCH] + args + ["--json"], stdout=subprocess.PIPE,
@@ -166,6 +279,35 @@ def case_echo(tmpdir):
         srv.stop()
 
 
+def case_pings(tmpdir):
+    """Pings end with the window; the drain waits for their pongs."""
+    # Each pong comes 0.4 s late, four heartbeat periods: when the window
+    # ends some are always outstanding. The run must wait for them.
+    fake = FakeEcho(pong_delay=0.4)
+    try:
+        check_run("echo with late pongs", ["echo", "-c", "1", "-w", "1",
+                                           "-H", "0.1", "-t", "0.3", "-d",
+                                           "10", "127.0.0.1:%d" % fake.port],
+                  lambda r, out: ok(r["pings"] > 0 and
+                                    r["pings"] == r["pongs"] and
+                                    r["pongs_lost"] == 0,
+                                    "echo: late pongs waited for", out))
+    finally:
+        fake.stop()
+
+    fake = FakeEcho(pong_delay=None)
+    try:
+        status, r, out = bench(["echo", "-c", "1", "-w", "1", "-H", "0.1",
+                                "-t", "0.3", "-d", "0.5",
+                                "127.0.0.1:%d" % fake.port])
+        ok(status != 0 and r is not None and not r["ok"] and
+           r["pings"] > 0 and r["pongs_lost"] == r["pings"] and
+           r["lost"] >= r["pings"] and "not answered" in r["error"],
+           "echo: pings never answered are reported lost", out)
+    finally:
+        fake.stop()
+
+
 def case_fanout(tmpdir):
     srv = asyncchatd(tmpdir, "broadcast")
     try:
@@ -214,7 +356,7 @@ def main():
         if not os.access(path, os.X_OK):
             print("1..0 # SKIP %s is not built" % path)
             return 0
-    for case in (case_echo, case_fanout, case_idle, case_raw):
+    for case in (case_echo, case_pings, case_fanout, case_idle, case_raw):
         tmpdir = tempfile.mkdtemp(prefix="acbench-", dir="/tmp")
         try:
             case(tmpdir)

@@ -170,6 +170,7 @@ struct bench {
 	uint64_t	 verified;	/* frames that passed every check */
 	uint64_t	 pings;
 	uint64_t	 pongs;
+	uint64_t	 pongs_lost;	/* pings never answered by the end */
 	uint64_t	 lost;
 	uint64_t	 duplicates;
 	uint64_t	 errors;

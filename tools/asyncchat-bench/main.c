@@ -3,8 +3,10 @@
  *
  * A run has three phases: connect and handshake every connection (not
  * measured), the measured window of --duration seconds, then a drain of at
- * most --drain seconds in which nothing new is sent and everything in
- * flight must come back. Whatever has not come back by then is lost.
+ * most --drain seconds in which nothing new is sent (no message, no ping)
+ * and everything in flight must come back, pongs included. The run ends as
+ * soon as nothing is in flight; whatever has not come back by the end of
+ * the drain is lost.
  */
 #include "config.h"
 
@@ -133,6 +135,7 @@ bench_stop_cb(evutil_socket_t fd, short what, void *arg)
 	b->running = 0;
 	b->stopped = 1;
 	b->t_stop = bench_now();
+	event_del(b->ping_ev);		/* a ping now would race the end */
 	if (b->on_stop != NULL)
 		b->on_stop(b);
 	evtimer_add(b->drain_ev, &tv);
@@ -164,6 +167,8 @@ bench_ping_cb(evutil_socket_t fd, short what, void *arg)
 	struct bench	*b = arg;
 	int		 i;
 
+	if (b->stopped)
+		return;
 	for (i = 0; i < b->nconns; i++)
 		session_ping(b->conns[i]);
 }
@@ -405,6 +410,12 @@ main(int argc, char **argv)
 	}
 	if (b->on_finish != NULL)
 		b->on_finish(b);
+	b->pongs_lost = b->pings - b->pongs;
+	b->lost += b->pongs_lost;
+	if (b->pongs_lost > 0 && b->errors == 0)
+		snprintf(b->error, sizeof b->error, "%llu of %llu pings not "
+		    "answered in the drain time", (unsigned long long)
+		    b->pongs_lost, (unsigned long long)b->pings);
 	if (b->errors == 0 && b->window_msgs == 0 &&
 	    strcmp(b->mode, "idle") != 0)
 		bench_fail(b, "no message came back in the measured window");

@@ -127,8 +127,8 @@ report_print(struct bench *b)
 	    "\"wire_mb_per_s\": %.3f, "
 	    "\"p50_us\": %.2f, \"p99_us\": %.2f, \"p999_us\": %.2f, "
 	    "\"max_us\": %.2f, \"verified\": %llu, \"pings\": %llu, "
-	    "\"pongs\": %llu, \"lost\": %llu, \"duplicates\": %llu, "
-	    "\"errors\": %llu", b->nconns, b->window, b->size,
+	    "\"pongs\": %llu, \"pongs_lost\": %llu, \"lost\": %llu, "
+	    "\"duplicates\": %llu, \"errors\": %llu", b->nconns, b->window, b->size,
 	    b->receivers, b->senders, secs, (unsigned long long)b->sent,
 	    (unsigned long long)b->received,
 	    (unsigned long long)b->window_msgs, rate, mb, wire,
@@ -136,7 +136,8 @@ report_print(struct bench *b)
 	    report_us(histogram_quantile(h, 0.99)),
 	    report_us(histogram_quantile(h, 0.999)), report_us(h->max),
 	    (unsigned long long)b->verified, (unsigned long long)b->pings,
-	    (unsigned long long)b->pongs, (unsigned long long)b->lost,
+	    (unsigned long long)b->pongs, (unsigned long long)b->pongs_lost,
+	    (unsigned long long)b->lost,
 	    (unsigned long long)b->duplicates,
 	    (unsigned long long)b->errors);
 	if (strcmp(b->mode, "idle") == 0)

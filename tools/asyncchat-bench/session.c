@@ -74,6 +74,7 @@ session_frame(struct conn *c, const struct ac_message *msg, size_t wire)
 			b->pongs++;
 			if (b->on_pong != NULL)
 				b->on_pong(c);
+			bench_check_drained(b);
 		}
 		break;
 	case AC_MSG_MESSAGE:
