@@ -7,7 +7,7 @@ Each case starts its own server (asyncchatd or tools/raw-echo) on an
 ephemeral 127.0.0.1 port or a unix socket in a temporary directory, and
 stops it by pid. Some cases use a protocol echo server written here in
 Python (FakeEcho, on tests/e2e/acproto.py), which misbehaves on purpose:
-late or missing pongs. Prints TAP.
+late or missing pongs, altered, replayed or re-encoded replies. Prints TAP.
 """
 
 import json
@@ -279,6 +279,50 @@ def case_echo(tmpdir):
         srv.stop()
 
 
+def case_echo_checks(tmpdir):
+    """The identity check of echoes, and the codec behind it."""
+    srv = asyncchatd(tmpdir, "echo")
+    try:
+        def verify_is(mode):
+            return lambda r, out: ok(r.get("verify") == mode,
+                                     "echo: verified by " + mode, out)
+        check_run("echo by identity", ["echo", "-c", "2", "-w", "4"] + SHORT +
+                  ["127.0.0.1:%d" % srv.port], verify_is("identity"))
+        check_run("echo --full-verify", ["echo", "-c", "2", "-w", "4",
+                                         "--full-verify"] + SHORT +
+                  ["127.0.0.1:%d" % srv.port], verify_is("codec"))
+    finally:
+        srv.stop()
+
+    fake = FakeEcho(reencode=True)
+    try:
+        check_run("echo re-encoded by the server (not byte for byte)",
+                  ["echo", "-c", "2", "-w", "4"] + SHORT +
+                  ["127.0.0.1:%d" % fake.port])
+    finally:
+        fake.stop()
+
+    fake = FakeEcho(alter=True)
+    try:
+        status, r, out = bench(["echo", "-c", "1", "-w", "2"] + SHORT +
+                               ["127.0.0.1:%d" % fake.port])
+        ok(status != 0 and r is not None and not r["ok"] and
+           "content altered" in r["error"],
+           "echo: an altered reply with a valid HMAC fails the run", out)
+    finally:
+        fake.stop()
+
+    fake = FakeEcho(replay=True)
+    try:
+        status, r, out = bench(["echo", "-c", "1", "-w", "4"] + SHORT +
+                               ["127.0.0.1:%d" % fake.port])
+        ok(status != 0 and r is not None and r["duplicates"] > 0 and
+           "was due" in r["error"],
+           "echo: a replayed reply is a duplicate and fails the run", out)
+    finally:
+        fake.stop()
+
+
 def case_pings(tmpdir):
     """Pings end with the window; the drain waits for their pongs."""
     # Each pong comes 0.4 s late, four heartbeat periods: when the window
@@ -306,6 +350,38 @@ def case_pings(tmpdir):
            "echo: pings never answered are reported lost", out)
     finally:
         fake.stop()
+
+
+def case_cpu(tmpdir):
+    """Every point says who was busy; -P adds the server's CPU time."""
+    srv = asyncchatd(tmpdir, "echo")
+    try:
+        def cpu_fields(r, out):
+            ok(r["client_cpu_pct"] is not None and
+               r["client_us_per_msg"] is not None and
+               isinstance(r["client_bound"], bool) and
+               r["server_cpu_s"] is not None and r["server_cpu_s"] >= 0 and
+               r["server_us_per_msg"] is not None,
+               "echo -P: client and server CPU reported", out)
+        check_run("echo -P", ["echo", "-c", "2", "-w", "4", "-P",
+                              str(srv.pid)] + SHORT +
+                  ["127.0.0.1:%d" % srv.port], cpu_fields)
+        check_run("echo without -P", ["echo", "-c", "2", "-w", "4"] + SHORT +
+                  ["127.0.0.1:%d" % srv.port],
+                  lambda r, out: ok(r["server_us_per_msg"] is None and
+                                    r["client_cpu_pct"] is not None,
+                                    "echo: no server CPU without -P", out))
+        # Busy for 1 % of the window is surely reached: the flag and the
+        # line that says so must show.
+        check_run("echo --bound 1", ["echo", "-c", "2", "-w", "4", "--bound",
+                                     "1"] + SHORT +
+                  ["127.0.0.1:%d" % srv.port],
+                  lambda r, out: ok(r["client_bound"] is True and
+                                    "CLIENT-BOUND" in out,
+                                    "echo: a client-bound point is flagged",
+                                    out))
+    finally:
+        srv.stop()
 
 
 def case_fanout(tmpdir):
@@ -356,7 +432,8 @@ def main():
         if not os.access(path, os.X_OK):
             print("1..0 # SKIP %s is not built" % path)
             return 0
-    for case in (case_echo, case_pings, case_fanout, case_idle, case_raw):
+    for case in (case_echo, case_echo_checks, case_pings, case_cpu,
+                 case_fanout, case_idle, case_raw):
         tmpdir = tempfile.mkdtemp(prefix="acbench-", dir="/tmp")
         try:
             case(tmpdir)

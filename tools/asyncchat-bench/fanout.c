@@ -83,7 +83,7 @@ fanout_send(struct bench *b, uint32_t s)
 	struct conn		*c = fanout_sender_conn(b, s);
 
 	while (b->running && c->seq_sent - fs->oldest < (uint64_t)b->window) {
-		tmpl_stamp(&c->tmpl, c->seq_sent, s);
+		tmpl_stamp(&c->tmpl, b->now_ns, c->seq_sent, s);
 		if (b->match_sent != NULL && fanout_keep(b, fs, &c->tmpl,
 		    c->seq_sent) == -1)
 			return;
@@ -193,7 +193,7 @@ fanout_message(struct conn *c, const uint8_t *content, size_t len,
 	(*expect)++;
 
 	if (b->running) {
-		histogram_add(&b->hist, bench_now_ns() - st.sent_ns);
+		histogram_add(&b->hist, b->now_ns - st.sent_ns);
 		b->window_msgs++;
 		b->window_bytes += len;
 		b->window_wire += wire;
