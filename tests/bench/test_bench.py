@@ -398,6 +398,49 @@ def case_fanout(tmpdir):
         srv.stop()
 
 
+def case_resp(tmpdir):
+    """Redis pub/sub, when redis-server is installed (it is optional)."""
+    redis = shutil.which("redis-server")
+    if redis is None:
+        print("ok %d # SKIP redis-server is not installed" % (_count + 1))
+        globals()["_count"] += 1
+        return
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    log = open(os.path.join(tmpdir, "redis.log"), "wb")
+    proc = subprocess.Popen([redis, "--port", str(port), "--bind",
+                             "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", tmpdir], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            with open(os.path.join(tmpdir, "redis.log"), "rb") as f:
+                if b"Ready to accept" in f.read():
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.02)
+        for size in ("20", "128", "70000"):
+            check_run("resp 2 -> 5, %s B" % size,
+                      ["resp", "-p", "2", "-r", "5", "-s", size, "-w", "8",
+                       "-P", str(proc.pid)] + SHORT +
+                      ["127.0.0.1:%d" % port],
+                      lambda r, out: ok(r["msgs"] > 0 and
+                                        r["server_us_per_msg"] is not None,
+                                        "resp: deliveries counted, server "
+                                        "CPU read", out))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
 def case_idle(tmpdir):
     srv = asyncchatd(tmpdir, "echo")
     try:
@@ -433,7 +476,7 @@ def main():
             print("1..0 # SKIP %s is not built" % path)
             return 0
     for case in (case_echo, case_echo_checks, case_pings, case_cpu,
-                 case_fanout, case_idle, case_raw):
+                 case_fanout, case_resp, case_idle, case_raw):
         tmpdir = tempfile.mkdtemp(prefix="acbench-", dir="/tmp")
         try:
             case(tmpdir)
