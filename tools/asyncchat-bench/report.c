@@ -196,8 +196,8 @@ report_print(struct bench *b)
 	    "\"max_us\": %.2f, \"verified\": %llu, \"pings\": %llu, "
 	    "\"pongs\": %llu, \"pongs_lost\": %llu, \"lost\": %llu, "
 	    "\"duplicates\": %llu, \"errors\": %llu", b->nconns, b->window,
-	    b->size, b->receivers, b->senders, secs, (unsigned long long)b->sent,
-	    (unsigned long long)b->received,
+	    b->size, b->receivers, b->senders, secs,
+	    (unsigned long long)b->sent, (unsigned long long)b->received,
 	    (unsigned long long)b->window_msgs, rate, mb, wire,
 	    report_us(histogram_quantile(h, 0.5)),
 	    report_us(histogram_quantile(h, 0.99)),
