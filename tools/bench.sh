@@ -132,6 +132,9 @@ load = $2
 include_sender = no
 EOF
 	[ "$2" = broadcast ] || sed -i '/^\[plugin.broadcast\]/,$d' "$conf"
+	# Empty the log now: a server started again under the same name must
+	# not have its predecessor's port read before its own shell truncates.
+	: > "$tmp/$1.log"
 	"$asyncchatd" -f -c "$conf" 2> "$tmp/$1.log" &
 	pid=$!
 	p=$(wait_port "$tmp/$1.log" $pid) || return 1
@@ -140,6 +143,7 @@ EOF
 
 # Start raw-echo in one of its modes: start_rawecho NAME MODE.
 start_rawecho() {
+	: > "$tmp/$1.log"
 	"$rawecho" -m "$2" -l tcp://127.0.0.1:0 2> "$tmp/$1.log" &
 	pid=$!
 	p=$(wait_port "$tmp/$1.log" $pid) || return 1
@@ -149,6 +153,7 @@ start_rawecho() {
 # Start redis-server on a free loopback port, without persistence.
 start_redis() {
 	p=$(free_port)
+	: > "$tmp/redis.log"
 	redis-server --port "$p" --bind 127.0.0.1 --save '' \
 	    --appendonly no > "$tmp/redis.log" 2>&1 &
 	pid=$!
@@ -191,7 +196,8 @@ point() {
 	out=$("$bench" "$@" -t "$duration" -P "$pid" --json "127.0.0.1:$port" 2>&1)
 	status=$?
 	printf '%-22s %-16s %s\n' "$label" "$server" "$(printf '%s\n' "$out" | sed -n 1p)"
-	printf '%-39s %s; load %s\n' "" "$(printf '%s\n' "$out" | sed -n '2s/^ *//p')" "$load"
+	cpu=$(printf '%s\n' "$out" | sed -n 's/^  client CPU/client CPU/p')
+	printf '%-39s %s; load %s\n' "" "${cpu:-no CPU figures}" "$load"
 	json=$(printf '%s\n' "$out" | grep '^{' | tail -n 1)
 	if [ $status -ne 0 ] || [ -z "$json" ]; then
 		failures=$((failures + 1))
