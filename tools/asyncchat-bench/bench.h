@@ -138,7 +138,6 @@ struct conn {
 	struct event	*rev;
 	struct event	*wev;
 	int		 write_wanted;	/* wev is added: the socket is full */
-	int		 flush_queued;	/* wev was activated for this turn */
 
 	uint8_t		*in;		/* own buffer: one read takes a lot */
 	size_t		 in_len;
@@ -207,7 +206,7 @@ struct bench {
 	struct event	*flush_ev;	/* active once a turn: write all */
 	struct conn	**dirty;	/* connections with output to write */
 	int		 ndirty;
-	int		 flush_queued;
+	int		 flush_queued;	/* flush_ev is active */
 	uint64_t	 now_ns;	/* clock read after the last read() */
 	struct evbuffer	*scratch;	/* for frames encoded with the codec */
 
