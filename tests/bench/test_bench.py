@@ -5,7 +5,9 @@ nothing lost or duplicated, exit status 0), never speed.
 
 Each case starts its own server (asyncchatd or tools/raw-echo) on an
 ephemeral 127.0.0.1 port or a unix socket in a temporary directory, and
-stops it by pid. Prints TAP.
+stops it by pid. Some cases use a protocol echo server written here in
+Python (FakeEcho, on tests/e2e/acproto.py), which misbehaves on purpose:
+late or missing pongs, altered, replayed or re-encoded replies. Prints TAP.
 """
 
 import json
@@ -13,11 +15,14 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
+import uuid
 
 SRCDIR = os.environ.get("AC_TOP_SRCDIR") or os.path.abspath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -27,6 +32,9 @@ PLUGINDIR = os.environ.get("AC_PLUGIN_BUILDDIR") or os.path.join(
 BENCH = os.path.join(BUILDDIR, "tools", "asyncchat-bench", "asyncchat-bench")
 RAWECHO = os.path.join(BUILDDIR, "tools", "raw-echo")
 SERVER = os.path.join(BUILDDIR, "src", "server", "asyncchatd")
+
+sys.path.insert(0, os.path.join(SRCDIR, "tests", "e2e"))
+import acproto  # noqa: E402
 
 START_TIMEOUT = 10.0    # seconds for a server to log its port
 RUN_TIMEOUT = 60.0      # seconds for one bench run, drain included
@@ -113,6 +121,111 @@ def rawecho(tmpdir, mode):
                   "raw-echo-" + mode)
 
 
+class FakeEcho:
+    """A protocol echo server in threads of this process, on 127.0.0.1.
+
+    It sends session_init, ignores session_ack, echoes every message as
+    received and answers pings, except as told: pong_delay delays each pong
+    by that many seconds (None: never answers one); alter flips a bit of
+    each message's content and re-encodes it validly; replay sends the
+    first message again after the second; reencode sends each message back
+    in a new, valid frame with another header (not byte for byte).
+    """
+
+    def __init__(self, pong_delay=0.0, alter=False, replay=False,
+                 reencode=False):
+        self.pong_delay = pong_delay
+        self.alter = alter
+        self.replay = replay
+        self.reencode = reencode
+        self.stopping = threading.Event()
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.lsock.settimeout(0.05)
+        self.port = self.lsock.getsockname()[1]
+        self.threads = []
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(conn,),
+                                 daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _serve(self, conn):
+        lock = threading.Lock()
+        sid = str(uuid.uuid4())
+
+        def send(data):
+            with lock:
+                try:
+                    conn.sendall(data)
+                except OSError:
+                    pass
+
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.settimeout(0.05)
+        send(acproto.encode("session_init", b"Session established", sid))
+        dec = acproto.Decoder()
+        first, n = None, 0
+        while not self.stopping.is_set():
+            try:
+                data = conn.recv(262144)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            dec.feed(data)
+            for f in dec:
+                if isinstance(f, acproto.FrameError):
+                    conn.close()
+                    return
+                if f.type == "heartbeat":
+                    if self.pong_delay is None:
+                        continue
+                    pong = acproto.encode("heartbeat", b"pong", sid)
+                    if self.pong_delay > 0:
+                        t = threading.Timer(self.pong_delay, send, [pong])
+                        t.daemon = True
+                        t.start()
+                    else:
+                        send(pong)
+                elif f.type == "message":
+                    out = f.raw
+                    if self.alter:
+                        out = acproto.encode("message", bytes(
+                            [f.content[0] ^ 1]) + f.content[1:], f.session_id)
+                    elif self.reencode:
+                        out = acproto.encode("message", f.content,
+                                             f.session_id,
+                                             extra={"echoed": True})
+                    send(out)
+                    n += 1
+                    if first is None:
+                        first = f.raw
+                    if self.replay and n == 2:
+                        send(first)
+        conn.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.lsock.close()
+        self.acceptor.join(5)
+        for t in self.threads:
+            t.join(5)
+
+
 def bench(args):
     """Run asyncchat-bench with --json; return (status, result, output)."""
     p = subprocess.run([BENCH] + args + ["--json"], stdout=subprocess.PIPE,
@@ -166,6 +279,111 @@ def case_echo(tmpdir):
         srv.stop()
 
 
+def case_echo_checks(tmpdir):
+    """The identity check of echoes, and the codec behind it."""
+    srv = asyncchatd(tmpdir, "echo")
+    try:
+        def verify_is(mode):
+            return lambda r, out: ok(r.get("verify") == mode,
+                                     "echo: verified by " + mode, out)
+        check_run("echo by identity", ["echo", "-c", "2", "-w", "4"] + SHORT +
+                  ["127.0.0.1:%d" % srv.port], verify_is("identity"))
+        check_run("echo --full-verify", ["echo", "-c", "2", "-w", "4",
+                                         "--full-verify"] + SHORT +
+                  ["127.0.0.1:%d" % srv.port], verify_is("codec"))
+    finally:
+        srv.stop()
+
+    fake = FakeEcho(reencode=True)
+    try:
+        check_run("echo re-encoded by the server (not byte for byte)",
+                  ["echo", "-c", "2", "-w", "4"] + SHORT +
+                  ["127.0.0.1:%d" % fake.port])
+    finally:
+        fake.stop()
+
+    fake = FakeEcho(alter=True)
+    try:
+        status, r, out = bench(["echo", "-c", "1", "-w", "2"] + SHORT +
+                               ["127.0.0.1:%d" % fake.port])
+        ok(status != 0 and r is not None and not r["ok"] and
+           "content altered" in r["error"],
+           "echo: an altered reply with a valid HMAC fails the run", out)
+    finally:
+        fake.stop()
+
+    fake = FakeEcho(replay=True)
+    try:
+        status, r, out = bench(["echo", "-c", "1", "-w", "4"] + SHORT +
+                               ["127.0.0.1:%d" % fake.port])
+        ok(status != 0 and r is not None and r["duplicates"] > 0 and
+           "was due" in r["error"],
+           "echo: a replayed reply is a duplicate and fails the run", out)
+    finally:
+        fake.stop()
+
+
+def case_pings(tmpdir):
+    """Pings end with the window; the drain waits for their pongs."""
+    # Each pong comes 0.4 s late, four heartbeat periods: when the window
+    # ends some are always outstanding. The run must wait for them.
+    fake = FakeEcho(pong_delay=0.4)
+    try:
+        check_run("echo with late pongs", ["echo", "-c", "1", "-w", "1",
+                                           "-H", "0.1", "-t", "0.3", "-d",
+                                           "10", "127.0.0.1:%d" % fake.port],
+                  lambda r, out: ok(r["pings"] > 0 and
+                                    r["pings"] == r["pongs"] and
+                                    r["pongs_lost"] == 0,
+                                    "echo: late pongs waited for", out))
+    finally:
+        fake.stop()
+
+    fake = FakeEcho(pong_delay=None)
+    try:
+        status, r, out = bench(["echo", "-c", "1", "-w", "1", "-H", "0.1",
+                                "-t", "0.3", "-d", "0.5",
+                                "127.0.0.1:%d" % fake.port])
+        ok(status != 0 and r is not None and not r["ok"] and
+           r["pings"] > 0 and r["pongs_lost"] == r["pings"] and
+           r["lost"] >= r["pings"] and "not answered" in r["error"],
+           "echo: pings never answered are reported lost", out)
+    finally:
+        fake.stop()
+
+
+def case_cpu(tmpdir):
+    """Every point says who was busy; -P adds the server's CPU time."""
+    srv = asyncchatd(tmpdir, "echo")
+    try:
+        def cpu_fields(r, out):
+            ok(r["client_cpu_pct"] is not None and
+               r["client_us_per_msg"] is not None and
+               isinstance(r["client_bound"], bool) and
+               r["server_cpu_s"] is not None and r["server_cpu_s"] >= 0 and
+               r["server_us_per_msg"] is not None,
+               "echo -P: client and server CPU reported", out)
+        check_run("echo -P", ["echo", "-c", "2", "-w", "4", "-P",
+                              str(srv.pid)] + SHORT +
+                  ["127.0.0.1:%d" % srv.port], cpu_fields)
+        check_run("echo without -P", ["echo", "-c", "2", "-w", "4"] + SHORT +
+                  ["127.0.0.1:%d" % srv.port],
+                  lambda r, out: ok(r["server_us_per_msg"] is None and
+                                    r["client_cpu_pct"] is not None,
+                                    "echo: no server CPU without -P", out))
+        # Busy for 1 % of the window is surely reached: the flag and the
+        # line that says so must show.
+        check_run("echo --bound 1", ["echo", "-c", "2", "-w", "4", "--bound",
+                                     "1"] + SHORT +
+                  ["127.0.0.1:%d" % srv.port],
+                  lambda r, out: ok(r["client_bound"] is True and
+                                    "CLIENT-BOUND" in out,
+                                    "echo: a client-bound point is flagged",
+                                    out))
+    finally:
+        srv.stop()
+
+
 def case_fanout(tmpdir):
     srv = asyncchatd(tmpdir, "broadcast")
     try:
@@ -178,6 +396,49 @@ def case_fanout(tmpdir):
                                         "fanout: deliveries counted", out))
     finally:
         srv.stop()
+
+
+def case_resp(tmpdir):
+    """Redis pub/sub, when redis-server is installed (it is optional)."""
+    redis = shutil.which("redis-server")
+    if redis is None:
+        print("ok %d # SKIP redis-server is not installed" % (_count + 1))
+        globals()["_count"] += 1
+        return
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    log = open(os.path.join(tmpdir, "redis.log"), "wb")
+    proc = subprocess.Popen([redis, "--port", str(port), "--bind",
+                             "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", tmpdir], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            with open(os.path.join(tmpdir, "redis.log"), "rb") as f:
+                if b"Ready to accept" in f.read():
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.02)
+        for size in ("20", "128", "70000"):
+            check_run("resp 2 -> 5, %s B" % size,
+                      ["resp", "-p", "2", "-r", "5", "-s", size, "-w", "8",
+                       "-P", str(proc.pid)] + SHORT +
+                      ["127.0.0.1:%d" % port],
+                      lambda r, out: ok(r["msgs"] > 0 and
+                                        r["server_us_per_msg"] is not None,
+                                        "resp: deliveries counted, server "
+                                        "CPU read", out))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
 
 
 def case_idle(tmpdir):
@@ -214,7 +475,8 @@ def main():
         if not os.access(path, os.X_OK):
             print("1..0 # SKIP %s is not built" % path)
             return 0
-    for case in (case_echo, case_fanout, case_idle, case_raw):
+    for case in (case_echo, case_echo_checks, case_pings, case_cpu,
+                 case_fanout, case_resp, case_idle, case_raw):
         tmpdir = tempfile.mkdtemp(prefix="acbench-", dir="/tmp")
         try:
             case(tmpdir)

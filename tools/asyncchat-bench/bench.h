@@ -2,12 +2,19 @@
  * bench.h - asyncchat-bench: load generator and verifier for asyncchatd, the
  * raw echo ceiling and Redis pub/sub.
  *
- * One process, one libevent loop. A run is a set of connections (struct
- * conn) that share one framing (the protocol, a 4-byte length prefix or
- * RESP) and one mode (echo, fanout, idle) that decides what to send and
- * checks what comes back. Every message carries a stamp (send time,
- * sequence number, sender) at the end of its content, so that latency,
- * order, loss and duplicates are all read from the messages themselves.
+ * One process, one thread, one libevent loop. A run is a set of
+ * connections (struct conn) that share one framing (the protocol, a 4-byte
+ * length prefix or RESP) and one mode (echo, fanout, idle) that decides
+ * what to send and checks what comes back. Every message carries a stamp
+ * (send time, sequence number, sender) at the end of its content, so that
+ * latency, order, loss and duplicates are all read from the messages
+ * themselves.
+ *
+ * The client must never be what limits a run, so it also measures itself:
+ * its CPU time and its wait for a CPU over the measured window, against the
+ * window's wall time (cpu.c). A point where the client was busy for most
+ * of the window is flagged client-bound: its rate is the client's, not the
+ * server's.
  */
 #ifndef BENCH_H
 #define BENCH_H
@@ -77,6 +84,38 @@ struct tmpl {
 	void		*outer_state;	/* SHA-256 state after K ^ opad */
 	uint32_t	 crc_prefix;	/* CRC-32 of the content before it */
 	size_t		 content_off;
+	size_t		 var_off;	/* bytes a restamp changes, besides */
+	size_t		 var_len;	/* the stamp: the CRC and the HMAC */
+};
+
+/*
+ * What varies between two sends of one template: the bytes at var_off and
+ * the stamp. An echo run keeps one per message in flight to recognise the
+ * message when it comes back.
+ */
+#define SLOT_LEN	(AC_HMAC_LEN + 4 + STAMP_LEN)
+
+/* CPU time of the client and the server at one instant (cpu.c). */
+struct cpu_sample {
+	double		 wall;		/* monotonic clock, s */
+	double		 user;		/* this thread's user time, s */
+	double		 sys;		/* this thread's system time, s */
+	double		 wait;		/* this thread's wait for a CPU, s */
+	int		 wait_ok;	/* /proc/thread-self/schedstat read */
+	double		 server_cpu;	/* the server's utime + stime, s */
+	double		 server_wait;	/* its threads' wait for a CPU, s */
+	int		 server_ok;	/* /proc/PID/stat read */
+};
+
+/* CPU use over the measured window (report.c prints it). */
+struct cpu_use {
+	double		 wall;
+	double		 user;
+	double		 sys;
+	double		 wait;		/* -1 when not known */
+	double		 server_cpu;	/* -1 when not measured */
+	double		 server_wait;	/* -1 when not measured */
+	int		 client_bound;
 };
 
 /* Latency samples in log-linear buckets (about 1.6 % resolution). */
@@ -99,12 +138,15 @@ struct conn {
 	struct event	*rev;
 	struct event	*wev;
 	int		 write_wanted;	/* wev is added: the socket is full */
-	int		 flush_queued;	/* wev was activated for this turn */
 
 	uint8_t		*in;		/* own buffer: one read takes a lot */
 	size_t		 in_len;
 	size_t		 in_size;
-	struct evbuffer	*out;
+	uint8_t		*out;		/* bytes not yet written */
+	size_t		 out_off;	/* from here */
+	size_t		 out_len;	/* to here */
+	size_t		 out_size;
+	int		 dirty;		/* in the bench's list to flush */
 
 	/* Protocol session. */
 	char		 sid[AC_UUID_STRLEN + 1];
@@ -118,6 +160,7 @@ struct conn {
 	uint64_t	 seq_sent;
 	uint64_t	 seq_acked;	/* echo: next seq expected back */
 	uint64_t	*expect;	/* fanout: next seq per sender */
+	uint8_t		*slots;		/* echo: SLOT_LEN per seq % window */
 };
 
 /* Options and state of one run. */
@@ -140,6 +183,7 @@ struct bench {
 	int		 connect_parallel;
 	const char	*channel;
 	int		 full_verify;
+	double		 bound_at;	/* client-bound at this busy share */
 
 	/* Run state. */
 	enum framing	 framing;
@@ -159,6 +203,18 @@ struct bench {
 	struct event	*stop_ev;
 	struct event	*drain_ev;
 	struct event	*ping_ev;
+	struct event	*flush_ev;	/* active once a turn: write all */
+	struct conn	**dirty;	/* connections with output to write */
+	int		 ndirty;
+	int		 flush_queued;	/* flush_ev is active */
+	uint64_t	 now_ns;	/* clock read after the last read() */
+	struct evbuffer	*scratch;	/* for frames encoded with the codec */
+
+	/* CPU time at the start and the end of the measured window. */
+	struct cpu_sample cpu_start;
+	struct cpu_sample cpu_stop;
+	int		 cpu_started;
+	int		 cpu_stopped;
 
 	/* Counters. */
 	struct histogram hist;
@@ -170,6 +226,7 @@ struct bench {
 	uint64_t	 verified;	/* frames that passed every check */
 	uint64_t	 pings;
 	uint64_t	 pongs;
+	uint64_t	 pongs_lost;	/* pings never answered by the end */
 	uint64_t	 lost;
 	uint64_t	 duplicates;
 	uint64_t	 errors;
@@ -205,6 +262,10 @@ void		 bench_fail(struct bench *, const char *, ...)
 void		 bench_start_window(struct bench *);
 void		 bench_check_drained(struct bench *);
 
+/* cpu.c */
+void		 cpu_sample(struct cpu_sample *, pid_t);
+void		 cpu_use(const struct bench *, struct cpu_use *);
+
 /* target.c */
 int		 target_parse(struct target *, const char *);
 int		 target_connect(const struct target *);
@@ -213,8 +274,11 @@ void		 target_free(struct target *);
 /* conn.c */
 struct conn	*conn_new(struct bench *, int, enum conn_role);
 int		 conn_start(struct conn *);
+uint8_t		*conn_reserve(struct conn *, size_t);
 void		 conn_write(struct conn *, const void *, size_t);
+void		 conn_write_evbuffer(struct conn *, struct evbuffer *);
 void		 conn_flush_soon(struct conn *);
+void		 conn_flush_all(struct bench *);
 void		 conn_close(struct conn *);
 void		 conn_free(struct conn *);
 void		 conn_connect_more(struct bench *);
@@ -238,7 +302,10 @@ int		 tmpl_protocol(struct tmpl *, const struct bench *,
 int		 tmpl_wrap(struct tmpl *, const uint8_t *, size_t,
 		    const uint8_t *, size_t, size_t);
 void		 tmpl_fill(uint8_t *, size_t);
-void		 tmpl_stamp(struct tmpl *, uint64_t, uint32_t);
+void		 tmpl_stamp(struct tmpl *, uint64_t, uint64_t, uint32_t);
+void		 tmpl_save(const struct tmpl *, uint8_t *);
+int		 tmpl_is_sent(const struct tmpl *, const uint8_t *,
+		    const uint8_t *, size_t);
 int		 tmpl_content_ok(const struct bench *, const uint8_t *,
 		    size_t);
 void		 tmpl_free(struct tmpl *);
@@ -248,8 +315,7 @@ void		 histogram_add(struct histogram *, uint64_t);
 uint64_t	 histogram_quantile(const struct histogram *, double);
 
 /* echo.c */
-void		 echo_setup(struct bench *);
-void		 echo_send(struct conn *);
+int		 echo_setup(struct bench *);
 
 /* fanout.c */
 int		 fanout_setup(struct bench *);

@@ -6,9 +6,11 @@
  * the limit for large frames. A plain read event reads into one large
  * buffer shared by every connection (the loop runs one callback at a time);
  * only the partial frame left at the end of a read is copied aside into the
- * connection's own small buffer. Writes go to an evbuffer and are flushed
- * once per loop turn from an activated write event, so the replies to all
- * frames of one read leave in one writev().
+ * connection's own small buffer. Writes are not evbuffers either: output is
+ * appended to one flat buffer per connection (a template is copied into it
+ * and patched there) and leaves in one write(): the replies to every frame
+ * of a read at the end of that read, anything else once per loop turn.
+ * The write event is enabled only while the socket is full.
  */
 #include "config.h"
 
@@ -31,6 +33,7 @@
 
 static void	conn_read_cb(evutil_socket_t, short, void *);
 static void	conn_write_cb(evutil_socket_t, short, void *);
+static int	conn_flush(struct conn *);
 
 /* Make a connection object; it connects when conn_start() is called. */
 struct conn *
@@ -58,7 +61,6 @@ conn_start(struct conn *c)
 		    c->index, b->target.text, strerror(errno));
 		return -1;
 	}
-	c->out = evbuffer_new();
 	c->rev = event_new(b->base, c->fd, EV_READ|EV_PERSIST, conn_read_cb,
 	    c);
 	c->wev = event_new(b->base, c->fd, EV_WRITE|EV_PERSIST, conn_write_cb,
@@ -120,42 +122,65 @@ conn_connected(struct conn *c)
 	}
 }
 
+/*
+ * Room for len more bytes of output, which the caller fills at once: the
+ * bytes leave with the next flush. The output is one flat buffer, so a
+ * flush is one write() whatever was queued.
+ */
+uint8_t *
+conn_reserve(struct conn *c, size_t len)
+{
+	uint8_t	*p;
+	size_t	 need;
+
+	if (c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	if (c->out_len + len > c->out_size && c->out_off > 0) {
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+	}
+	if (c->out_len + len > c->out_size) {
+		need = c->out_len + len;
+		c->out_size = c->out_size * 2 > need ? c->out_size * 2 : need;
+		if ((c->out = realloc(c->out, c->out_size)) == NULL)
+			abort();
+	}
+	p = c->out + c->out_len;
+	c->out_len += len;
+	return p;
+}
+
 /* Queue bytes to the server; they leave at the end of this loop turn. */
 void
 conn_write(struct conn *c, const void *data, size_t len)
 {
-	evbuffer_add(c->out, data, len);
+	memcpy(conn_reserve(c, len), data, len);
 	conn_flush_soon(c);
 }
 
-/* Arrange for the output to be written once the current callbacks end. */
+/* Queue what an evbuffer holds (a frame from the codec) and drain it. */
 void
-conn_flush_soon(struct conn *c)
+conn_write_evbuffer(struct conn *c, struct evbuffer *buf)
 {
-	if (c->closed || c->flush_queued || c->write_wanted)
-		return;
-	c->flush_queued = 1;
-	event_active(c->wev, EV_WRITE, 1);
+	size_t	len = evbuffer_get_length(buf);
+
+	evbuffer_remove(buf, conn_reserve(c, len), len);
+	conn_flush_soon(c);
 }
 
-/* Write what is queued; wait for the socket if it is full. */
-static void
-conn_write_cb(evutil_socket_t fd, short what, void *arg)
+/*
+ * Write what is queued until the socket is full; then wait for it with the
+ * write event. Returns -1 if the connection failed (the run has then).
+ */
+static int
+conn_flush(struct conn *c)
 {
-	struct conn	*c = arg;
 	struct bench	*b = c->b;
-	int		 n;
+	ssize_t		 n;
 
-	c->flush_queued = 0;
-	if (c->closed)
-		return;
-	if (!c->connected) {
-		conn_connected(c);
-		if (!c->connected)
-			return;
-	}
-	while (evbuffer_get_length(c->out) > 0) {
-		n = evbuffer_write(c->out, c->fd);
+	while (c->out_off < c->out_len) {
+		n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
@@ -163,18 +188,82 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 				bench_fail(b, "connection %d: write: %s",
 				    c->index, strerror(errno));
 			conn_close(c);
-			return;
+			return -1;
 		}
+		c->out_off += (size_t)n;
 	}
-	if (evbuffer_get_length(c->out) > 0) {
+	if (c->out_off < c->out_len) {
 		if (!c->write_wanted) {
 			event_add(c->wev, NULL);
 			c->write_wanted = 1;
 		}
-	} else if (c->write_wanted) {
-		event_del(c->wev);
-		c->write_wanted = 0;
+	} else {
+		c->out_off = c->out_len = 0;
+		if (c->write_wanted) {
+			event_del(c->wev);
+			c->write_wanted = 0;
+		}
 	}
+	return 0;
+}
+
+/*
+ * Arrange for the output to be written once the current callbacks end:
+ * the connection joins the list that one event, made active once per loop
+ * turn, flushes. Messages queued by several callbacks of one turn (a
+ * fan-out sender refilled by each receiver's read) leave in one write.
+ */
+void
+conn_flush_soon(struct conn *c)
+{
+	struct bench	*b = c->b;
+
+	if (c->closed || c->dirty || !c->connected)
+		return;
+	c->dirty = 1;
+	b->dirty[b->ndirty++] = c;
+	if (!b->flush_queued) {
+		b->flush_queued = 1;
+		event_active(b->flush_ev, EV_TIMEOUT, 1);
+	}
+}
+
+/* Flush every connection that has output queued in this turn. */
+void
+conn_flush_all(struct bench *b)
+{
+	struct conn	*c;
+	int		 i;
+
+	b->flush_queued = 0;
+	for (i = 0; i < b->ndirty; i++) {
+		c = b->dirty[i];
+		c->dirty = 0;
+		if (!c->closed && !c->write_wanted)
+			conn_flush(c);
+	}
+	b->ndirty = 0;
+}
+
+/* The socket takes output again, or the connect has finished. */
+static void
+conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (c->closed)
+		return;
+	if (!c->connected) {
+		conn_connected(c);
+		if (!c->connected || c->closed)
+			return;
+		if (c->out_off == c->out_len) {
+			event_del(c->wev);
+			c->write_wanted = 0;
+			return;
+		}
+	}
+	conn_flush(c);
 }
 
 /* Keep the unparsed end of a read for the next one. */
@@ -230,7 +319,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			memcpy(b->rbuf, c->in, c->in_len);
 		n = read(c->fd, b->rbuf + c->in_len, b->rbuf_size - c->in_len);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			return;
+			break;
 		if (n <= 0) {
 			if (!b->finished)
 				bench_fail(b, "connection %d: %s", c->index,
@@ -239,6 +328,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			conn_close(c);
 			return;
 		}
+		b->now_ns = bench_now_ns();
 		have = c->in_len + (size_t)n;
 		used = conn_parse(c, b->rbuf, have);
 		if (used == SIZE_MAX) {
@@ -253,8 +343,11 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		conn_keep(c, b->rbuf + used, have - used);
 		if ((size_t)n < b->rbuf_size - (have - (size_t)n))
-			return;		/* the socket is drained */
+			break;		/* the socket is drained */
 	}
+	/* Replies made from this read leave now, in one write. */
+	if (!c->closed && !c->write_wanted && c->out_off < c->out_len)
+		conn_flush(c);
 }
 
 /* Stop all I/O on a connection; its memory lives until conn_free(). */
@@ -284,8 +377,8 @@ conn_free(struct conn *c)
 		event_free(c->rev);
 	if (c->wev != NULL)
 		event_free(c->wev);
-	if (c->out != NULL)
-		evbuffer_free(c->out);
+	free(c->out);
+	free(c->slots);
 	if (c->have_tmpl)
 		tmpl_free(&c->tmpl);
 	free(c->expect);

@@ -72,13 +72,6 @@ idle_is_drained(struct bench *b)
 	return 1;
 }
 
-/* Pings never answered are lost. */
-static void
-idle_finish(struct bench *b)
-{
-	b->lost += b->pings - b->pongs;
-}
-
 /* Release the run's phase. */
 static void
 idle_free(struct bench *b)
@@ -109,6 +102,5 @@ idle_setup(struct bench *b)
 	b->on_pong = idle_pong;
 	b->on_stop = idle_stop;
 	b->is_drained = idle_is_drained;
-	b->on_finish = idle_finish;
 	return 0;
 }

@@ -3,8 +3,10 @@
  *
  * A run has three phases: connect and handshake every connection (not
  * measured), the measured window of --duration seconds, then a drain of at
- * most --drain seconds in which nothing new is sent and everything in
- * flight must come back. Whatever has not come back by then is lost.
+ * most --drain seconds in which nothing new is sent (no message, no ping)
+ * and everything in flight must come back, pongs included. The run ends as
+ * soon as nothing is in flight; whatever has not come back by the end of
+ * the drain is lost.
  */
 #include "config.h"
 
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include <asyncchat/key.h>
@@ -28,6 +31,7 @@
 
 #define DEFAULT_CHANNEL		"asyncchat-bench"
 #define READY_TIMEOUT		30.0
+#define DEFAULT_BOUND		90
 
 static void	bench_finish(struct bench *);
 
@@ -55,12 +59,17 @@ usage(int status)
 "  -n, --sessions N     idle sessions (1000)\n"
 "  -k, --key KEY        HMAC key (default-key)\n"
 "  -H, --heartbeat H    seconds between pings on every session (5)\n"
-"  -P, --server-pid PID the server's pid, for its memory (idle)\n"
+"  -P, --server-pid PID the server's pid: its CPU time per message from\n"
+"                       /proc (every mode) and its memory (idle)\n"
 "      --channel NAME   Redis channel (" DEFAULT_CHANNEL ")\n"
 "      --parallel N     connects in progress at once (64)\n"
-"      --full-verify    fanout: decode every delivery with the codec, not\n"
-"                       only once per message sent (see fanout.c)\n"
-"  -j, --json           also print one JSON line\n", STAMP_LEN);
+"      --full-verify    decode every frame received with the codec, not\n"
+"                       only those that differ from what was sent\n"
+"      --bound PCT      flag the point client-bound when the client was\n"
+"                       busy (on a CPU or waiting for one) for PCT %% of\n"
+"                       the window or more (%d)\n"
+"  -j, --json           also print one JSON line\n", STAMP_LEN,
+	    DEFAULT_BOUND);
 	exit(status);
 }
 
@@ -109,6 +118,10 @@ bench_finish(struct bench *b)
 	b->t_end = bench_now();
 	if (b->t_stop == 0)
 		b->t_stop = b->t_start != 0 ? b->t_end : 0;
+	if (b->cpu_started && !b->cpu_stopped) {
+		cpu_sample(&b->cpu_stop, b->server_pid);
+		b->cpu_stopped = 1;
+	}
 	event_base_loopbreak(b->base);
 }
 
@@ -130,9 +143,12 @@ bench_stop_cb(evutil_socket_t fd, short what, void *arg)
 	struct bench	*b = arg;
 	struct timeval	 tv = bench_tv(b->drain);
 
+	cpu_sample(&b->cpu_stop, b->server_pid);
+	b->cpu_stopped = 1;
 	b->running = 0;
 	b->stopped = 1;
 	b->t_stop = bench_now();
+	event_del(b->ping_ev);		/* a ping now would race the end */
 	if (b->on_stop != NULL)
 		b->on_stop(b);
 	evtimer_add(b->drain_ev, &tv);
@@ -164,8 +180,17 @@ bench_ping_cb(evutil_socket_t fd, short what, void *arg)
 	struct bench	*b = arg;
 	int		 i;
 
+	if (b->stopped)
+		return;
 	for (i = 0; i < b->nconns; i++)
 		session_ping(b->conns[i]);
+}
+
+/* Write what this loop turn queued on every connection. */
+static void
+bench_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_flush_all(arg);
 }
 
 /* Every connection is ready: the measured window starts now. */
@@ -174,7 +199,10 @@ bench_start_window(struct bench *b)
 {
 	struct timeval	tv = bench_tv(b->duration);
 
+	cpu_sample(&b->cpu_start, b->server_pid);
+	b->cpu_started = 1;
 	b->t_start = bench_now();
+	b->now_ns = bench_now_ns();
 	b->running = 1;
 	evtimer_add(b->stop_ev, &tv);
 }
@@ -256,6 +284,7 @@ main(int argc, char **argv)
 		{ "parallel", required_argument, NULL, 'L' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "full-verify", no_argument, NULL, 'F' },
+		{ "bound", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -276,6 +305,7 @@ main(int argc, char **argv)
 	b->key_text = AC_DEFAULT_KEY;
 	b->connect_parallel = 64;
 	b->channel = DEFAULT_CHANNEL;
+	b->bound_at = DEFAULT_BOUND / 100.0;
 
 	while ((ch = getopt_long(argc, argv, "c:w:s:t:d:r:p:n:k:H:P:jh",
 	    longopts, NULL)) != -1) {
@@ -330,6 +360,10 @@ main(int argc, char **argv)
 		case 'F':
 			b->full_verify = 1;
 			break;
+		case 'B':
+			b->bound_at = bench_int("--bound", optarg, 1, 100) /
+			    100.0;
+			break;
 		case 'h':
 			usage(0);
 		default:
@@ -373,21 +407,22 @@ main(int argc, char **argv)
 		usage(2);
 	}
 	bench_raise_nofile(b->nconns);
-	if ((b->conns = calloc(b->nconns, sizeof *b->conns)) == NULL)
+	if ((b->conns = calloc(b->nconns, sizeof *b->conns)) == NULL ||
+	    (b->dirty = calloc(b->nconns, sizeof *b->dirty)) == NULL ||
+	    (b->scratch = evbuffer_new()) == NULL)
 		abort();
 
 	b->stop_ev = evtimer_new(b->base, bench_stop_cb, b);
 	b->drain_ev = evtimer_new(b->base, bench_drain_cb, b);
 	b->ping_ev = event_new(b->base, -1, EV_PERSIST, bench_ping_cb, b);
+	b->flush_ev = event_new(b->base, -1, 0, bench_flush_cb, b);
 
-	if (b->framing == FRAMING_PROTOCOL && strcmp(b->mode, "idle") != 0)
-		rc = strcmp(b->mode, "echo") == 0 ? (echo_setup(b), 0) :
-		    fanout_setup(b);
+	if (strcmp(b->mode, "echo") == 0 || strcmp(b->mode, "raw") == 0)
+		rc = echo_setup(b);
 	else if (strcmp(b->mode, "idle") == 0)
 		rc = idle_setup(b);
 	else
-		rc = b->framing == FRAMING_RAW ? (echo_setup(b), 0) :
-		    fanout_setup(b);
+		rc = fanout_setup(b);
 	if (rc != 0 && b->errors == 0)
 		bench_fail(b, "out of memory");
 
@@ -405,6 +440,12 @@ main(int argc, char **argv)
 	}
 	if (b->on_finish != NULL)
 		b->on_finish(b);
+	b->pongs_lost = b->pings - b->pongs;
+	b->lost += b->pongs_lost;
+	if (b->pongs_lost > 0 && b->errors == 0)
+		snprintf(b->error, sizeof b->error, "%llu of %llu pings not "
+		    "answered in the drain time", (unsigned long long)
+		    b->pongs_lost, (unsigned long long)b->pings);
 	if (b->errors == 0 && b->window_msgs == 0 &&
 	    strcmp(b->mode, "idle") != 0)
 		bench_fail(b, "no message came back in the measured window");
@@ -420,6 +461,9 @@ main(int argc, char **argv)
 	event_free(b->stop_ev);
 	event_free(b->drain_ev);
 	event_free(b->ping_ev);
+	event_free(b->flush_ev);
+	evbuffer_free(b->scratch);
+	free(b->dirty);
 	ac_key_free(b->key);
 	event_base_free(b->base);
 	target_free(&b->target);

@@ -63,6 +63,69 @@ report_rss_per_session(const struct bench *b)
 	return (double)(held - b->rss_base) * 1024.0 / b->nconns;
 }
 
+/* Print a JSON member that is a number, or null when v < 0. */
+static void
+report_json_number(const char *name, double v, int decimals)
+{
+	if (v < 0)
+		printf(", \"%s\": null", name);
+	else
+		printf(", \"%s\": %.*f", name, decimals, v);
+}
+
+/* Microseconds of CPU per message, or -1. */
+static double
+report_per_msg(double secs, uint64_t msgs)
+{
+	if (secs < 0 || msgs == 0)
+		return -1;
+	return secs * 1e6 / (double)msgs;
+}
+
+/* A share of the window in percent, or -1. */
+static double
+report_pct(double secs, double wall)
+{
+	if (secs < 0 || wall <= 0)
+		return -1;
+	return 100.0 * secs / wall;
+}
+
+/*
+ * Print who was busy: the client's CPU and wait for a CPU as a share of
+ * the window, its CPU per message, the server's, and the client-bound flag.
+ */
+static void
+report_cpu_line(const struct bench *b, const struct cpu_use *u)
+{
+	double	ccpu = u->user + u->sys;
+
+	if (u->wall <= 0)
+		return;
+	printf("  client CPU %.0f%% (user %.0f%%, sys %.0f%%", 100.0 * ccpu /
+	    u->wall, 100.0 * u->user / u->wall, 100.0 * u->sys / u->wall);
+	if (u->wait >= 0)
+		printf(", waiting for a CPU %.0f%%", report_pct(u->wait,
+		    u->wall));
+	printf(")");
+	if (b->window_msgs > 0)
+		printf(", %.3f us/msg", report_per_msg(ccpu, b->window_msgs));
+	if (u->server_cpu >= 0) {
+		printf("; server CPU %.0f%%", report_pct(u->server_cpu,
+		    u->wall));
+		if (u->server_wait >= 0)
+			printf(" (waiting %.0f%%)", report_pct(u->server_wait,
+			    u->wall));
+		if (b->window_msgs > 0)
+			printf(", %.3f us/msg", report_per_msg(u->server_cpu,
+			    b->window_msgs));
+	}
+	if (u->client_bound)
+		printf("; CLIENT-BOUND (busy >= %.0f%%): the rate is the "
+		    "client's", 100.0 * b->bound_at);
+	printf("\n");
+}
+
 /* Print the human line and, if asked, the JSON line of a finished run. */
 void
 report_print(struct bench *b)
@@ -70,6 +133,9 @@ report_print(struct bench *b)
 	double	secs = b->t_stop - b->t_start, rate = 0, mb = 0, wire = 0;
 	int	ok = b->errors == 0 && b->lost == 0 && b->duplicates == 0;
 	const struct histogram *h = &b->hist;
+	struct cpu_use u;
+
+	cpu_use(b, &u);
 
 	if (secs > 0) {
 		rate = (double)b->window_msgs / secs;
@@ -111,6 +177,7 @@ report_print(struct bench *b)
 		    (unsigned long long)b->lost, ok ? "" : " FAILED: ",
 		    ok ? "" : b->error);
 	}
+	report_cpu_line(b, &u);
 	if (!b->json) {
 		fflush(stdout);
 		return;
@@ -127,16 +194,17 @@ report_print(struct bench *b)
 	    "\"wire_mb_per_s\": %.3f, "
 	    "\"p50_us\": %.2f, \"p99_us\": %.2f, \"p999_us\": %.2f, "
 	    "\"max_us\": %.2f, \"verified\": %llu, \"pings\": %llu, "
-	    "\"pongs\": %llu, \"lost\": %llu, \"duplicates\": %llu, "
-	    "\"errors\": %llu", b->nconns, b->window, b->size,
-	    b->receivers, b->senders, secs, (unsigned long long)b->sent,
-	    (unsigned long long)b->received,
+	    "\"pongs\": %llu, \"pongs_lost\": %llu, \"lost\": %llu, "
+	    "\"duplicates\": %llu, \"errors\": %llu", b->nconns, b->window,
+	    b->size, b->receivers, b->senders, secs,
+	    (unsigned long long)b->sent, (unsigned long long)b->received,
 	    (unsigned long long)b->window_msgs, rate, mb, wire,
 	    report_us(histogram_quantile(h, 0.5)),
 	    report_us(histogram_quantile(h, 0.99)),
 	    report_us(histogram_quantile(h, 0.999)), report_us(h->max),
 	    (unsigned long long)b->verified, (unsigned long long)b->pings,
-	    (unsigned long long)b->pongs, (unsigned long long)b->lost,
+	    (unsigned long long)b->pongs, (unsigned long long)b->pongs_lost,
+	    (unsigned long long)b->lost,
 	    (unsigned long long)b->duplicates,
 	    (unsigned long long)b->errors);
 	if (strcmp(b->mode, "idle") == 0)
@@ -144,9 +212,26 @@ report_print(struct bench *b)
 		    "\"rss_held_kib\": %ld, \"rss_end_kib\": %ld, "
 		    "\"rss_per_session_bytes\": %.1f", b->nconns, b->rss_base,
 		    b->rss_held, b->rss_end, report_rss_per_session(b));
-	if (strcmp(b->mode, "fanout") == 0)
-		printf(", \"verify\": \"%s\"", b->full_verify ? "codec" :
-		    "identity");
+	printf(", \"verify\": \"%s\"", b->full_verify ||
+	    b->match_sent == NULL ? "codec" : "identity");
+	report_json_number("cpu_wall_s", u.wall > 0 ? u.wall : -1, 3);
+	report_json_number("client_user_s", u.wall > 0 ? u.user : -1, 3);
+	report_json_number("client_sys_s", u.wall > 0 ? u.sys : -1, 3);
+	report_json_number("client_wait_s", u.wait, 3);
+	report_json_number("client_cpu_pct", report_pct(u.user + u.sys,
+	    u.wall), 1);
+	report_json_number("client_wait_pct", report_pct(u.wait, u.wall), 1);
+	report_json_number("client_us_per_msg", u.wall > 0 ?
+	    report_per_msg(u.user + u.sys, b->window_msgs) : -1, 4);
+	printf(", \"client_bound\": %s, \"bound_pct\": %.0f",
+	    u.client_bound ? "true" : "false", 100.0 * b->bound_at);
+	report_json_number("server_cpu_s", u.server_cpu, 3);
+	report_json_number("server_cpu_pct", report_pct(u.server_cpu,
+	    u.wall), 1);
+	report_json_number("server_wait_pct", report_pct(u.server_wait,
+	    u.wall), 1);
+	report_json_number("server_us_per_msg", report_per_msg(u.server_cpu,
+	    b->window_msgs), 4);
 	printf(", \"error\": ");
 	report_json_string(b->error);
 	printf(", \"ok\": %s}\n", ok ? "true" : "false");

@@ -13,6 +13,14 @@
 
 #define RESP_MAX_ITEMS	3
 #define RESP_INCOMPLETE	((size_t)0)
+#define RESP_MAX_DIGITS	18	/* any count here; never overflows */
+
+/*
+ * The bytes before the payload of every message Redis pushes in this run
+ * (the channel and the size are the run's), to recognise them at once.
+ */
+static char	resp_head[256];
+static size_t	resp_head_len;
 
 /* One parsed element: a bulk string, or an integer. */
 struct resp_item {
@@ -22,29 +30,31 @@ struct resp_item {
 	int		 is_number;
 };
 
-/* Parse "<digits>\r\n" at p; returns bytes used, 0 if incomplete, -1 bad. */
+/*
+ * Parse "[-]<digits>\r\n" at p; returns bytes used, 0 if incomplete, -1
+ * if malformed. Read digit by digit: memchr() and strtoll() on a copy were
+ * 40 % of the client's time at Redis's rate, three numbers a message.
+ */
 static ssize_t
 resp_number(const uint8_t *p, size_t len, long long *out)
 {
-	const uint8_t	*cr;
-	char		 tmp[32], *end;
-	size_t		 n;
+	unsigned long long	 v = 0;
+	size_t			 i = 0, start;
 
-	if ((cr = memchr(p, '\r', len)) == NULL)
-		return len > sizeof tmp ? -1 : 0;
-	n = cr - p;
-	if (n == 0 || n >= sizeof tmp)
-		return -1;
-	if (n + 2 > len)
+	if (len > 0 && p[0] == '-')
+		i = 1;
+	start = i;
+	for (; i < len && p[i] >= '0' && p[i] <= '9'; i++) {
+		if (i - start >= RESP_MAX_DIGITS)
+			return -1;
+		v = v * 10 + (unsigned long long)(p[i] - '0');
+	}
+	if (i + 2 > len)
 		return 0;
-	if (cr[1] != '\n')
+	if (i == start || p[i] != '\r' || p[i + 1] != '\n')
 		return -1;
-	memcpy(tmp, p, n);
-	tmp[n] = '\0';
-	*out = strtoll(tmp, &end, 10);
-	if (*end != '\0')
-		return -1;
-	return (ssize_t)(n + 2);
+	*out = start == 1 ? -(long long)v : (long long)v;
+	return (ssize_t)(i + 2);
 }
 
 /* Parse one bulk string or integer; bytes used, 0 if incomplete, -1 bad. */
@@ -126,6 +136,25 @@ resp_parse(struct conn *c, const uint8_t *buf, size_t len)
 		const uint8_t	*p = buf + used;
 		size_t		 left = len - used;
 
+		/* A message push spelled as expected: no number to parse. */
+		if (resp_head_len > 0 && left >= resp_head_len + b->size + 2 &&
+		    memcmp(p, resp_head, resp_head_len) == 0 &&
+		    p[resp_head_len + b->size] == '\r' &&
+		    p[resp_head_len + b->size + 1] == '\n') {
+			at = resp_head_len + b->size + 2;
+			used += at;
+			if (!tmpl_content_ok(b, p + resp_head_len, b->size)) {
+				bench_fail(b, "connection %d: payload altered",
+				    c->index);
+				return SIZE_MAX;
+			}
+			b->verified++;
+			b->received++;
+			b->on_message(c, p + resp_head_len, b->size, at, NULL);
+			if (c->closed || b->finished)
+				return SIZE_MAX;
+			continue;
+		}
 		switch (p[0]) {
 		case ':':
 			if ((n = resp_item(p, left, &items[0])) == 0)
@@ -178,8 +207,17 @@ bad:
 void
 resp_subscribe(struct conn *c)
 {
-	char	cmd[256];
-	int	n;
+	struct bench	*b = c->b;
+	char		 cmd[256];
+	int		 n;
+
+	if (resp_head_len == 0) {
+		n = snprintf(resp_head, sizeof resp_head, "*3\r\n$7\r\n"
+		    "message\r\n$%zu\r\n%s\r\n$%zu\r\n", strlen(b->channel),
+		    b->channel, b->size);
+		if (n > 0 && (size_t)n < sizeof resp_head)
+			resp_head_len = n;
+	}
 
 	n = snprintf(cmd, sizeof cmd, "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n",
 	    strlen(c->b->channel), c->b->channel);

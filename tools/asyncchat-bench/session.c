@@ -33,13 +33,13 @@ session_init(struct conn *c, const struct ac_message *msg)
 		return;
 	}
 	snprintf(c->sid, sizeof c->sid, "%s", msg->session_id);
-	if (ac_frame_encode(c->out, b->key, AC_MSG_SESSION_ACK, OCTET_STREAM,
-	    c->sid, NULL, ACK_TEXT, strlen(ACK_TEXT)) != 0) {
+	if (ac_frame_encode(b->scratch, b->key, AC_MSG_SESSION_ACK,
+	    OCTET_STREAM, c->sid, NULL, ACK_TEXT, strlen(ACK_TEXT)) != 0) {
 		bench_fail(b, "connection %d: cannot encode session_ack",
 		    c->index);
 		return;
 	}
-	conn_flush_soon(c);
+	conn_write_evbuffer(c, b->scratch);
 	c->acked = 1;
 	if (c->role != ROLE_IDLE && c->role != ROLE_RECEIVER) {
 		if (tmpl_protocol(&c->tmpl, b, c->sid, b->size) != 0) {
@@ -74,6 +74,7 @@ session_frame(struct conn *c, const struct ac_message *msg, size_t wire)
 			b->pongs++;
 			if (b->on_pong != NULL)
 				b->on_pong(c);
+			bench_check_drained(b);
 		}
 		break;
 	case AC_MSG_MESSAGE:
@@ -157,12 +158,12 @@ session_ping(struct conn *c)
 
 	if (c->closed || !c->acked)
 		return;
-	if (ac_frame_encode(c->out, b->key, AC_MSG_HEARTBEAT, OCTET_STREAM,
+	if (ac_frame_encode(b->scratch, b->key, AC_MSG_HEARTBEAT, OCTET_STREAM,
 	    c->sid, NULL, "ping", 4) != 0) {
 		bench_fail(b, "cannot encode a ping");
 		return;
 	}
+	conn_write_evbuffer(c, b->scratch);
 	c->pings_out++;
 	b->pings++;
-	conn_flush_soon(c);
 }
