@@ -39,15 +39,12 @@ import selectors
 import signal
 import socket
 import struct
-import sys
 import threading
 import time
 import zlib
 
-sys.path.insert(0, os.path.join(os.environ.get("AC_TOP_SRCDIR") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", ".."), "tests", "e2e"))
-import acproto  # noqa: E402
-from harness import VECTORS, Server, main  # noqa: E402
+import acproto
+from harness import VECTORS, Server, main
 
 FIXED = struct.Struct(acproto.FIXED_FORMAT)
 HANDSHAKE_TIMEOUT = 5
