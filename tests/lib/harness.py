@@ -16,8 +16,9 @@ that did not stop cleanly or printed a sanitizer report fails a line.
 Every process started is killed at exit, whatever happens.
 
 Where the tree is: SRCDIR, BUILDDIR (AC_TOP_SRCDIR, AC_TOP_BUILDDIR from
-make), SERVER, CLIENT, PLUGINDIR, TESTPLUGINDIR, VECTORS; configuration
-files name plugins through plugin_dir() and test_plugin().
+make), SERVER, CLIENT, PLUGINDIR, TESTPLUGINDIR, VECTORS.  Configuration
+files name plugins through plugin_dir() and test_plugin(), short links
+under /tmp, so that no line of them grows with the build directory's path.
 """
 
 import os
@@ -50,14 +51,32 @@ VECTORS = os.path.join(SRCDIR, "tests", "data", "frames.json")
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 
+_links = {}     # real plugin directory -> its short link
+
+
+def _short_link(target, name):
+    """A link to directory target in one short temporary directory."""
+    if target not in _links:
+        if "dir" not in _links:
+            _links["dir"] = procs.mkdtemp("acp-")
+        link = os.path.join(_links["dir"], name)
+        os.symlink(target, link)
+        _links[target] = link
+    return _links[target]
+
+
 def plugin_dir():
-    """The shipped plugins' directory, as config files name it."""
-    return PLUGINDIR
+    """The shipped plugins' directory, by a short path for configs.
+
+    A config line longer than the server's line limit is refused, and
+    PLUGINDIR is as long as the build directory's path."""
+    return _short_link(PLUGINDIR, "p")
 
 
 def test_plugin(name):
-    """Absolute path of a check-only test plugin (tests/plugins/.libs)."""
-    return os.path.join(TESTPLUGINDIR, name + ".so")
+    """Absolute path of a check-only test plugin (tests/plugins/.libs), by
+    a short link (see plugin_dir())."""
+    return os.path.join(_short_link(TESTPLUGINDIR, "t"), name + ".so")
 
 
 def mkdtemp(prefix="ace2e-"):
