@@ -4,7 +4,7 @@ A test program is a list of case functions run by main():
 
     def case_echo(t):
         with Server(plugins=["echo"]) as srv:
-            c = srv.client("tcp"); c.handshake()
+            c = srv.client("tcp")               # handshake done
             t.ok(c.sync() == [], "nothing before the pong")
     main([case_echo])
 

@@ -110,9 +110,9 @@ def run(argv, stdin_data=None, timeout=60, stdin=None, cwd=None, env=None,
         wrap=None):
     """Run a program to its end; (status, stdout text, stderr text).
 
-    AC_TEST_WRAPPER (such as "libtool --mode=execute valgrind -q
-    --error-exitcode=9") runs the programs under wrap (a directory, by
-    default the build tree) under a checker.
+    With AC_TEST_WRAPPER set (such as "libtool --mode=execute valgrind -q
+    --error-exitcode=9"), a program under the directory wrap (by default
+    the build tree) runs under that checker.
     """
     wrapper = os.environ.get("AC_TEST_WRAPPER", "").split()
     if wrap is None:
