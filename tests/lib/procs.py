@@ -193,7 +193,9 @@ class Process:
         found = []
 
         def seen():
-            ended = self.poll() is not None
+            # Not self.poll(): an end the test did not ask for stays for
+            # stop() to see (the harness reports it there).
+            ended = self.proc.poll() is not None
             ms = list(re.finditer(pattern, self.log()[start:]))
             if len(ms) >= count:
                 found.append(ms[count - 1])
