@@ -14,6 +14,9 @@ It prints one line per event on stdout for the tests to check:
     listening on tcp://127.0.0.1:PORT | listening on unix://PATH
     session ID / ack / message TEXT / ping / disconnect CONTENT /
     dropped N bytes / bad REASON / closed
+
+Imported, it gives the tests MinimalServer: this program as a child
+process, with its event log.
 """
 
 import argparse
@@ -22,8 +25,8 @@ import os
 import sys
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acwire  # noqa: E402
+import acproto
+import procs
 
 
 def log(*words):
@@ -34,23 +37,23 @@ class Minimal:
     def __init__(self, key):
         self.key = key
 
-    def send(self, writer, mtype, content, sid, ctype="application/octet-stream"):
-        writer.write(acwire.encode(self.key, mtype, content, sid, ctype))
+    def send(self, writer, mtype, content, sid, ctype=acproto.OCTETS):
+        writer.write(acproto.encode(mtype, content, sid, ctype, self.key))
 
     def one_frame(self, data):
         """Decode one frame from one read, as the original does."""
-        try:
-            r = acwire.decode_one(self.key, data)
-        except (acwire.BadFrame, ValueError) as e:
-            log("bad", e)
+        d = acproto.Decoder(self.key)
+        d.feed(data)
+        item = d.next()
+        if isinstance(item, acproto.FrameError):
+            log("bad", item)
             return None
-        if r is None:
+        if item is None:
             log("bad", "incomplete frame in one read of %d bytes" % len(data))
             return None
-        header, content, used = r
-        if used < len(data):
-            log("dropped", len(data) - used, "bytes")
-        return header, content
+        if len(item.raw) < len(data):
+            log("dropped", len(data) - len(item.raw), "bytes")
+        return item.header, item.content
 
     async def handle(self, reader, writer):
         sid = str(uuid.uuid4())
@@ -103,6 +106,36 @@ class Minimal:
         finally:
             log("closed")
             writer.close()
+
+
+class MinimalServer(procs.Process):
+    """This program in a subprocess (for the tests), with its event log."""
+
+    def __init__(self, unix_path=None, key="default-key"):
+        self.dir = procs.mkdtemp("acc.")
+        self.unix_path = unix_path
+        argv = [sys.executable, os.path.abspath(__file__), "--key", key]
+        argv += ["--unix", unix_path] if unix_path else ["--tcp", "0"]
+        procs.Process.__init__(self, argv, os.path.join(self.dir,
+                                                        "minimal.log"),
+                               name="minimal_server")
+        m = self.wait_log(r"listening on (?:tcp://127\.0\.0\.1:(\d+)|unix://)",
+                          10)
+        if not m:
+            raise RuntimeError("minimal server did not start:\n" + self.log())
+        self.port = int(m.group(1)) if m.group(1) else None
+
+    def events(self):
+        return self.log().splitlines()
+
+    def wait_for(self, pred, timeout=5):
+        """Wait until pred(events) is true; its value."""
+        return procs.wait_until(lambda: pred(self.events()), timeout)
+
+    def stop(self, timeout=0):
+        """Kill it (it has nothing to flush)."""
+        self.kill()
+        return self.returncode, True
 
 
 async def main():

@@ -6,19 +6,14 @@ shuts down. TAP on stdout."""
 
 import json
 import os
-import signal
+import socket
 import subprocess
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-import acwire  # noqa: E402
-from acwire import run  # noqa: E402
+import harness
+from harness import BUILDDIR, CLIENT, SERVER, main, mkdtemp, skip_all
+from procs import run
 
-CLIENT = acwire.client_binary()
-SERVER = acwire.server_binary()
 LINES = ["first", "wörld ☃ — ünïcødé", "日本語のテキスト", "emoji 🎉",
          "  spaced  ", "", "\tlast\t"]
 WANT = [l for l in LINES if l.strip()]
@@ -37,7 +32,6 @@ def write_input(d, lines, name="in.txt"):
 
 
 def server(plugins=("echo",), sections=None):
-    import harness
     return harness.Server(plugins=list(plugins), sections=sections)
 
 
@@ -174,12 +168,11 @@ def case_wrong_key(t):
 
 
 def case_no_server(t):
-    import socket
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()   # nothing listens there now
-    d = acwire.short_tmpdir()
+    d = mkdtemp("acc.")
     path = write_input(d, ["x"])
     rc, out, err = run([CLIENT, "tcp", "file", path, "127.0.0.1", str(port)])
     t.ok(rc != 0 and "connect to 127.0.0.1 port %d" % port in err and
@@ -201,7 +194,6 @@ def case_no_server(t):
     t.ok(rc == 2 and "usage" in err, "no arguments: usage, status 2", err)
     rc, out, err = run([CLIENT, "--help"])
     t.ok(rc == 0 and "tcp file FILE [host] [port]" in out, "--help", out)
-    acwire.rmtree(d)
 
 
 def case_server_shutdown(t):
@@ -229,7 +221,6 @@ def case_server_shutdown(t):
 
 
 def case_addresses(t):
-    import harness
     six = harness.ipv6_available()
     with harness.Server(plugins=["echo"], tcp6=six) as srv:
         path = write_input(srv.dir, ["by name"])
@@ -248,19 +239,16 @@ def case_addresses(t):
 
 
 def case_example(t):
-    hello = os.path.join(acwire.builddir(), "examples", "client", "hello")
+    hello = os.path.join(BUILDDIR, "examples", "client", "hello")
     with server() as srv:
         rc, out, err = run([hello, "127.0.0.1", str(srv.port)])
         t.ok(rc == 0 and "says: Hello from libasyncchat" in out,
              "examples/client/hello against asyncchatd", out + err)
 
 
-if not os.path.exists(SERVER):
-    t = acwire.Tap()
-    t.skip("file mode against asyncchatd", "server binary not built: "
-           + SERVER)
-    t.done()
-
-acwire.main([case_echo, case_stdin_json, case_exit_line, case_broadcast,
-             case_many, case_interval, case_wrong_key, case_no_server,
-             case_server_shutdown, case_addresses, case_example])
+if __name__ == "__main__":
+    if not os.path.exists(SERVER):
+        skip_all("server binary not built: " + SERVER)
+    main([case_echo, case_stdin_json, case_exit_line, case_broadcast,
+          case_many, case_interval, case_wrong_key, case_no_server,
+          case_server_shutdown, case_addresses, case_example])

@@ -13,16 +13,11 @@ import shutil
 import signal
 import struct
 import subprocess
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-import acwire  # noqa: E402
+import harness
+from harness import CLIENT, SERVER, main, skip_all
 
-CLIENT = acwire.client_binary()
-SERVER = acwire.server_binary()
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]|\r")
 
 
@@ -97,7 +92,6 @@ def plain(b):
 
 
 def server(plugins=("broadcast",)):
-    import harness
     return harness.Server(plugins=list(plugins),
                           sections={"broadcast": {"include_sender": "yes"}})
 
@@ -267,11 +261,8 @@ def case_tmux_screen(t):
                            stderr=subprocess.DEVNULL)
 
 
-if not os.path.exists(SERVER):
-    t = acwire.Tap()
-    t.skip("interactive mode against asyncchatd", "server binary not built: "
-           + SERVER)
-    t.done()
-
-acwire.main([case_type_and_see, case_half_typed_line, case_ctrl_c,
-             case_server_disconnect, case_tmux_screen])
+if __name__ == "__main__":
+    if not os.path.exists(SERVER):
+        skip_all("server binary not built: " + SERVER)
+    main([case_type_and_see, case_half_typed_line, case_ctrl_c,
+          case_server_disconnect, case_tmux_screen])

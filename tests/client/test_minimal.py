@@ -8,14 +8,12 @@ import base64
 import json
 import os
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acwire  # noqa: E402
-from acwire import MinimalServer, run  # noqa: E402
+from harness import BUILDDIR, CLIENT, main, mkdtemp
+from minimal_server import MinimalServer
+from procs import run
 
-CLIENT = acwire.client_binary()
 LINES = ["hello", "wörld ☃ — ünïcødé", "  leading and trailing  ", "",
          "日本語のテキスト", "emoji 🎉", "last line"]
 
@@ -70,25 +68,21 @@ def case_tcp_file(t):
 
 
 def case_unix_stdin(t):
-    d = acwire.short_tmpdir()
-    try:
-        sock = os.path.join(d, "m.sock")
-        with MinimalServer(unix_path=sock) as srv:
-            data = ("\n".join(LINES) + "\n").encode()
-            rc, out, err = run([CLIENT, "--json", "unix", "file", "-", sock],
-                               stdin_data=data)
-            want = [l for l in LINES if l.strip()]
-            t.ok(rc == 0, "unix stdin: exit status 0", err)
-            objs = [json.loads(l) for l in out.splitlines()]
-            t.ok([o.get("content") for o in objs] ==
-                 ["Server received: " + l for l in want],
-                 "unix stdin: one JSON object per reply, in order", out)
-            t.ok(all(set(o) >= {"time", "from", "type", "content_type"}
-                     and o["type"] == "message" for o in objs),
-                 "unix stdin: JSON has time, from, type, content_type", out)
-            check_session(t, srv, "unix stdin", want)
-    finally:
-        acwire.rmtree(d)
+    sock = os.path.join(mkdtemp("acc."), "m.sock")
+    with MinimalServer(unix_path=sock) as srv:
+        data = ("\n".join(LINES) + "\n").encode()
+        rc, out, err = run([CLIENT, "--json", "unix", "file", "-", sock],
+                           stdin_data=data)
+        want = [l for l in LINES if l.strip()]
+        t.ok(rc == 0, "unix stdin: exit status 0", err)
+        objs = [json.loads(l) for l in out.splitlines()]
+        t.ok([o.get("content") for o in objs] ==
+             ["Server received: " + l for l in want],
+             "unix stdin: one JSON object per reply, in order", out)
+        t.ok(all(set(o) >= {"time", "from", "type", "content_type"}
+                 and o["type"] == "message" for o in objs),
+             "unix stdin: JSON has time, from, type, content_type", out)
+        check_session(t, srv, "unix stdin", want)
 
 
 def case_many_lines(t):
@@ -146,7 +140,7 @@ def case_binary(t):
 
 
 def case_example(t):
-    hello = os.path.join(acwire.builddir(), "examples", "client", "hello")
+    hello = os.path.join(BUILDDIR, "examples", "client", "hello")
     if not os.path.exists(hello):
         t.skip("example program", "examples/client/hello not built")
         return
@@ -156,5 +150,6 @@ def case_example(t):
              "examples/client/hello talks to a server", out + err)
 
 
-acwire.main([case_tcp_file, case_unix_stdin, case_many_lines, case_binary,
-             case_example, case_heartbeat])
+if __name__ == "__main__":
+    main([case_tcp_file, case_unix_stdin, case_many_lines, case_binary,
+          case_example, case_heartbeat])

@@ -7,36 +7,32 @@ sends `disconnect` and stops. TAP on stdout."""
 import os
 import socket
 import subprocess
-import sys
 import time
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acwire  # noqa: E402
-from acwire import encode  # noqa: E402
+import acproto
+from harness import BUILDDIR, main
 
 KEY = b"default-key"
-PROG = os.path.join(acwire.builddir(), "tests", "client", "reconnect")
+PROG = os.path.join(BUILDDIR, "tests", "client", "reconnect")
 
 
-def recv_frame(conn, buf):
-    while True:
-        r = acwire.decode_one(KEY, buf[0])
-        if r:
-            buf[0] = buf[0][r[2]:]
-            return r[0], r[1]
-        data = conn.recv(65536)
-        if not data:
-            return None
-        buf[0] += data
+def recv_frame(peer):
+    """The next frame from the client, or None at EOF."""
+    try:
+        return peer.recv_frame(5)
+    except acproto.Closed:
+        return None
 
 
 def handshake(conn, sid):
-    conn.sendall(encode(KEY, "session_init", "Session established", sid))
-    buf = [b""]
-    h, c = recv_frame(conn, buf)
-    assert h["type"] == "session_ack" and h["session_id"] == sid, h
-    return buf
+    """Play the server's side of the handshake on an accepted conn."""
+    peer = acproto.Client(conn, KEY, "server")
+    peer.session_id = sid
+    peer.send("session_init", "Session established")
+    f = recv_frame(peer)
+    assert f.type == "session_ack" and f.session_id == sid, f
+    return peer
 
 
 def case_reconnect(t):
@@ -58,17 +54,16 @@ def case_reconnect(t):
     try:
         c1, _ = ls.accept()
         c1.settimeout(5)
-        handshake(c1, sids[0])
-        c1.close()                      # the connection is lost
+        handshake(c1, sids[0]).close()  # the connection is lost
         c2, _ = ls.accept()
         c2.settimeout(5)
-        buf = handshake(c2, sids[1])
+        peer = handshake(c2, sids[1])
         while True:
-            r = recv_frame(c2, buf)
-            if r is None or r[0]["type"] == "disconnect":
-                disconnect = r
+            f = recv_frame(peer)
+            if f is None or f.type == "disconnect":
+                disconnect = f
                 break
-        c2.close()
+        peer.close()
     finally:
         ls.close()
     out, err = p.communicate(timeout=20)
@@ -92,10 +87,11 @@ def case_reconnect(t):
     t.ok([e[2] for e in events if e[1] == "connected"] == sids,
          "reconnect: each connection reports its own session id",
          out.decode())
-    t.ok(disconnect is not None and disconnect[0]["session_id"] == sids[1]
-         and b"test done" in disconnect[1],
+    t.ok(disconnect is not None and disconnect.session_id == sids[1]
+         and b"test done" in disconnect.content,
          "reconnect: disconnect sent with the new session id and reason",
          repr(disconnect))
 
 
-acwire.main([case_reconnect])
+if __name__ == "__main__":
+    main([case_reconnect])

@@ -7,18 +7,16 @@ TAP on stdout."""
 
 import os
 import socket
-import sys
 import threading
 import time
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acwire  # noqa: E402
-from acwire import encode, run  # noqa: E402
+import acproto
+from harness import CLIENT, main, mkdtemp
+from procs import run
 
-CLIENT = acwire.client_binary()
 KEY = b"default-key"
-TEXT = "text/plain; charset=utf-8"
+TEXT = acproto.TEXT_UTF8
 
 
 class Scripted:
@@ -30,7 +28,7 @@ class Scripted:
         self.lsock.listen(1)
         self.port = self.lsock.getsockname()[1]
         self.script = script
-        self.buf = b""
+        self.peer = None        # the accepted connection, as a Client
         self.sid = str(uuid.uuid4())
         self.got = []           # (header, content) the client sent
         self.error = None
@@ -43,6 +41,7 @@ class Scripted:
             self.conn, _ = self.lsock.accept()
             self.conn.settimeout(10)
             self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.peer = acproto.Client(self.conn, KEY, "scripted")
             self.script(self)
         except Exception as e:      # reported by the test
             self.error = e
@@ -54,22 +53,18 @@ class Scripted:
             self.lsock.close()
 
     def recv(self):
-        """The next frame from the client, or None at EOF."""
-        while True:
-            r = acwire.decode_one(KEY, self.buf)
-            if r:
-                header, content, used = r
-                self.buf = self.buf[used:]
-                self.got.append((header, content))
-                return header, content
-            data = self.conn.recv(65536)
-            if not data:
-                return None
-            self.buf += data
+        """The next frame from the client as (header, content), or None
+        at EOF."""
+        try:
+            f = self.peer.recv_frame(10)
+        except acproto.Closed:
+            return None
+        self.got.append((f.header, f.content))
+        return f.header, f.content
 
     def frame(self, mtype, content, sid=None, ctype=TEXT, key=KEY):
-        return encode(key, mtype, content, self.sid if sid is None else sid,
-                      ctype)
+        return acproto.encode(mtype, content,
+                              self.sid if sid is None else sid, ctype, key)
 
     def dribble(self, data):
         for i in range(len(data)):
@@ -101,15 +96,11 @@ class Scripted:
 
 
 def client(srv, lines, *opts, stdin=None):
-    d = acwire.short_tmpdir()
-    path = os.path.join(d, "in.txt")
+    path = os.path.join(mkdtemp("acc."), "in.txt")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
-    try:
-        return run([CLIENT] + list(opts) + ["tcp", "file", path, "127.0.0.1",
-                                            str(srv.port)], timeout=30)
-    finally:
-        acwire.rmtree(d)
+    return run([CLIENT] + list(opts) + ["tcp", "file", path, "127.0.0.1",
+                                        str(srv.port)], timeout=30)
 
 
 def texts(out):
@@ -241,6 +232,7 @@ def case_close_in_handshake(t):
          "handshake: a server that closes at once", err)
 
 
-acwire.main([case_segmentation, case_bad_frames, case_bad_magic,
-             case_server_disconnect, case_no_session_init,
-             case_close_in_handshake])
+if __name__ == "__main__":
+    main([case_segmentation, case_bad_frames, case_bad_magic,
+          case_server_disconnect, case_no_session_init,
+          case_close_in_handshake])

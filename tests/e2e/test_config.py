@@ -4,10 +4,8 @@ FILE:LINE and the key, from -t and from startup."""
 
 import os
 import re
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, main, run_server_cmd  # noqa: E402
+from harness import Server, main, run_server_cmd
 
 
 def bad_config(t, label, mutate, key, marker=None, where=True, extra_lines=0):

@@ -8,16 +8,12 @@ import os
 import re
 import signal
 import socket
-import struct
-import sys
 import threading
 import time
-import zlib
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acproto  # noqa: E402
-from harness import SERVER, Server, ipv6_available, main  # noqa: E402
-from test_metrics import metrics_url, scrape  # noqa: E402
+import acproto
+from harness import SERVER, Server, ipv6_available, main
+from test_metrics import metrics_url, scrape
 
 
 def frames_for(c, timeout):
@@ -368,12 +364,6 @@ def sanitized():
     return b"AddressSanitizer" in data or b"__asan_init" in data
 
 
-def fixed_header(header, content_len, content_crc=0):
-    return struct.pack(acproto.FIXED_FORMAT, acproto.MAGIC, acproto.VERSION, 0,
-                       len(header), zlib.crc32(header), content_len, content_crc,
-                       b"\0" * 32)
-
-
 def case_input_bound(t):
     """A session's input buffer holds at most one largest frame: a sender
     that floods faster than the server reads, or trickles a huge frame,
@@ -412,7 +402,7 @@ def case_input_bound(t):
         before = rss_kib(pid)
         for i in range(n):
             s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
-            s.sendall(fixed_header(header, 1048576) + header + b"q" * (1048576 - 1))
+            s.sendall(acproto.fixed_header(header, 1048576) + header + b"q" * (1048576 - 1))
             held.append(s)
         time.sleep(0.5)
         after = rss_kib(pid)

@@ -2,15 +2,12 @@
 """Framing under any segmentation: 100 frames in one write, one byte at a
 time, random cuts, the largest frame -- over TCP and Unix (echo plugin)."""
 
-import os
 import random
-import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acproto  # noqa: E402
-from harness import Server, main, transports  # noqa: E402
+import acproto
+from harness import Server, main, transports
 
 
 def collect(c, n, timeout=10.0):

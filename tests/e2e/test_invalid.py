@@ -5,12 +5,9 @@ while a second client is served normally.  Also max_errors, configured
 limits and garbage from a non-client."""
 
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acproto  # noqa: E402
-from harness import VECTORS, Server, main, transports  # noqa: E402
+import acproto
+from harness import VECTORS, Server, main, transports
 
 with open(VECTORS) as _f:
     V = json.load(_f)

@@ -9,13 +9,11 @@ import re
 import resource
 import selectors
 import socket
-import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acproto  # noqa: E402
-from harness import Server, main, transports  # noqa: E402
+import acproto
+from harness import Server, main, transports
 
 
 def wait_closed(c, timeout):

@@ -4,18 +4,15 @@ strictly; values that move by exactly what the traffic should move them
 (handshakes, broadcast messages, a bad HMAC, timeouts, a slow consumer);
 404 and 405; SIGHUP keeping or moving the endpoint; config errors."""
 
-import os
 import re
 import signal
 import socket
-import sys
 import time
 import urllib.error
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acproto  # noqa: E402
-from harness import Server, ipv6_available, main  # noqa: E402
+import acproto
+from harness import Server, ipv6_available, main
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TYPES = ("counter", "gauge", "histogram", "summary", "untyped")

@@ -7,13 +7,11 @@ import base64
 import json
 import os
 import re
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acproto  # noqa: E402
-from harness import (PLUGINDIR, SRCDIR, Server, main,  # noqa: E402
-                     test_plugin, transports)
+import acproto
+from harness import (SRCDIR, Server, main, plugin_dir, test_plugin,
+                     transports)
 
 RFC3339_MS = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d)$")
@@ -275,7 +273,7 @@ def case_load_errors(t):
     missing = "/nonexistent-dir-e2e/missing_plugin.so"
     load_error(t, "missing file (absolute)", [missing], [missing])
     load_error(t, "missing file (by name)", ["echo", "no_such_plugin"],
-               [os.path.join(PLUGINDIR, "no_such_plugin.so")])
+               [os.path.join(plugin_dir(), "no_such_plugin.so")])
     p = test_plugin("init_fails")
     load_error(t, "init failure", ["echo", p], ["init_fails"])
 

@@ -4,12 +4,10 @@ session ids, client disconnect -- over TCP, Unix and (if present) IPv6."""
 
 import os
 import re
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acproto  # noqa: E402
-from harness import Server, Skip, ipv6_available, main  # noqa: E402
+import acproto
+from harness import Server, Skip, ipv6_available, main
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 

@@ -9,14 +9,12 @@ import select
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acproto  # noqa: E402
-from harness import SERVER, Server, main, test_plugin, transports  # noqa: E402
-from harness import _live as live_procs  # noqa: E402
+import acproto
+from harness import SERVER, Server, main, test_plugin, transports
+from harness import _live as live_procs
 
 
 def check_shutdown(t, sig, label):

@@ -11,81 +11,16 @@ import os
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
-import sys
 import time
 import warnings
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acproto  # noqa: E402
-from harness import BUILDDIR, Server, Skip, main, mkdtemp  # noqa: E402
+import acproto
+from harness import CLIENT, Server, Skip, main, mkdtemp
+from pki import certs
 
-CLIENT = os.path.join(BUILDDIR, "src", "client", "asyncchat")
-OPENSSL = shutil.which("openssl")
 LISTEN = ["tcp://127.0.0.1:0", "tls://127.0.0.1:0"]
-MINIMAL_CNF = "[req]\ndistinguished_name = dn\n[dn]\n"
-
-
-class Certs:
-    """The test PKI, made once per run (about a second of key generation)."""
-
-    def __init__(self):
-        self.dir = mkdtemp("actls-")
-        self.cnf = self.path("req.cnf")
-        with open(self.cnf, "w") as f:
-            f.write(MINIMAL_CNF)
-        self.ca_crt, self.ca_key = self.make(
-            "ca", "/CN=asyncchat test CA",
-            ["basicConstraints=critical,CA:true",
-             "keyUsage=critical,keyCertSign,cRLSign"], signed=False)
-        san = "subjectAltName=DNS:localhost,IP:127.0.0.1"
-        self.srv_crt, self.srv_key = self.make("srv", "/CN=localhost", [san])
-        self.srv2_crt, self.srv2_key = self.make(
-            "srv2", "/CN=localhost/O=second", [san])
-        self.other_crt, self.other_key = self.make(
-            "other", "/CN=other", ["subjectAltName=DNS:other"])
-        self.cli_crt, self.cli_key = self.make("client", "/CN=chat client", [])
-        self.rogue_crt, self.rogue_key = self.make(
-            "rogue", "/CN=chat client", [], signed=False)
-        for p in os.listdir(self.dir):
-            os.chmod(self.path(p), 0o600)
-
-    def path(self, name):
-        return os.path.join(self.dir, name)
-
-    def make(self, name, subj, exts, signed=True):
-        crt, key = self.path(name + ".crt"), self.path(name + ".key")
-        cmd = [OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-               "-config", self.cnf, "-subj", subj, "-days", "2",
-               "-keyout", key, "-out", crt]
-        if signed:
-            cmd += ["-CA", self.ca_crt, "-CAkey", self.ca_key,
-                    "-addext", "basicConstraints=critical,CA:false"]
-        for e in exts:
-            cmd += ["-addext", e]
-        p = subprocess.run(cmd, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=30)
-        if p.returncode != 0:
-            raise RuntimeError("openssl req failed: %s" % p.stdout.decode())
-        return crt, key
-
-    def der(self, crt):
-        with open(crt) as f:
-            return ssl.PEM_cert_to_DER_cert(f.read())
-
-
-_certs = None
-
-
-def certs():
-    global _certs
-    if OPENSSL is None:
-        raise Skip("no openssl program")
-    if _certs is None:
-        _certs = Certs()
-    return _certs
 
 
 def tls_server(c, cert=None, key=None, extra=None, **kw):
@@ -110,41 +45,8 @@ def client_ctx(c, cert=False, ca=True):
     return ctx
 
 
-class TLSClient(acproto.Client):
-    """acproto's test client over an SSL socket: decrypted bytes may wait
-    inside the SSL object, so poll only when none are pending."""
-
-    def _fill(self, deadline):
-        import select
-        if self.eof:
-            raise acproto.Closed("%s: connection closed" % self.name)
-        if self.sock.pending() == 0:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise acproto.Timeout("%s: timed out" % self.name)
-            p = select.poll()
-            p.register(self.sock, select.POLLIN)
-            if not p.poll(left * 1000):
-                raise acproto.Timeout("%s: timed out" % self.name)
-        try:
-            data = self.sock.recv(262144)
-        except (ConnectionError, ssl.SSLError, socket.timeout) as e:
-            self.eof = True
-            raise acproto.Closed("%s: %s" % (self.name, e))
-        if not data:
-            self.eof = True
-            raise acproto.Closed("%s: connection closed by peer" % self.name)
-        self.dec.feed(data)
-
-
 def tls_connect(srv, ctx, host="localhost", key="default-key"):
-    s = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=5)
-    try:
-        ss = ctx.wrap_socket(s, server_hostname=host)
-    except Exception:
-        s.close()
-        raise
-    return TLSClient(ss, key, "tls")
+    return acproto.Client.tls("127.0.0.1", srv.tls_port, ctx, host, key)
 
 
 def run_client(args, text="hello over tls\n", timeout=20):

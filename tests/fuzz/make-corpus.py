@@ -11,15 +11,18 @@ signed again with the session's own id, a short chat, a session that
 never acknowledges, and everything back to back.
 
 Usage: make-corpus.py [--target NAME] FRAMES_JSON OUT_DIR
+(with tests/lib on PYTHONPATH, as `make fuzz` runs it)
 """
 import argparse
 import json
 import os
 import struct
 
+import acproto
+
 RAW, SIGNED, SIGNED_HEADER, PUMP = 0, 1, 2, 3
-TYPES = ("session_init", "session_ack", "heartbeat", "message", "chunk",
-         "error", "disconnect")
+# fuzz_session.c numbers the types in the protocol's order.
+TYPES = acproto.TYPES
 
 
 def record(kind, payload):
@@ -48,10 +51,10 @@ def pump(n=1):
     return record(PUMP, b"\0" * n)
 
 
-def frame_parts(frame):
-    """(header JSON, content) of a frame whose lengths are honest."""
-    hlen = struct.unpack_from("!I", frame, 12)[0]
-    return frame[64:64 + hlen], frame[64 + hlen:]
+def frame_parts(v):
+    """(header JSON, content) of valid vector v."""
+    f = acproto.decode_one(bytes.fromhex(v["frame_hex"]), v["key"])
+    return f.header_json, f.content
 
 
 def session_corpus(vectors, out_dir):
@@ -63,7 +66,7 @@ def session_corpus(vectors, out_dir):
             seeds["raw-%s-%s" % (group, v["name"])] = b"\0" + record(RAW, frame)
             everything += record(RAW, frame) + pump()
     for v in vectors["valid"]:
-        header, content = frame_parts(bytes.fromhex(v["frame_hex"]))
+        header, content = frame_parts(v)
         try:
             h = json.loads(header)
         except ValueError:

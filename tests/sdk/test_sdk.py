@@ -9,12 +9,9 @@ asyncchatd by absolute path and check what they do.
 import os
 import shutil
 import subprocess
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "e2e"))
-import harness  # noqa: E402
-from harness import Server, mkdtemp  # noqa: E402
+import harness
+from harness import Server, mkdtemp
 
 EXAMPLES = os.path.join(harness.SRCDIR, "examples", "plugins")
 

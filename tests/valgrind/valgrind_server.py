@@ -18,15 +18,11 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.environ.get("AC_TOP_SRCDIR") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", ".."), "tests", "e2e"))
-import acproto  # noqa: E402
-import harness  # noqa: E402
-from harness import VECTORS, Server, main  # noqa: E402
+import acproto
+import harness
+from harness import VECTORS, Server, main
 
 # valgrind slows the server down some 20-50 times: every wait is longer.
 VG_START_TIMEOUT = 90.0
@@ -38,25 +34,17 @@ HANDSHAKE_TIMEOUT = 2
 class ValgrindServer(Server):
     """A harness Server started through libtool under valgrind."""
 
-    def start(self, wait=True, args=("-f",)):
+    start_timeout = VG_START_TIMEOUT
+
+    def command(self, args):
         self.vglog = os.path.join(self.dir, "valgrind.log")
         libtool = os.path.join(harness.BUILDDIR, "libtool")
-        cmd = [libtool, "--mode=execute",
-               os.environ.get("VALGRIND", "valgrind"),
-               "--leak-check=full", "--show-leak-kinds=definite,indirect",
-               "--errors-for-leak-kinds=definite,indirect",
-               "--error-exitcode=1", "--track-fds=no",
-               "--log-file=" + self.vglog,
-               harness.SERVER] + list(args) + ["-c", self.confpath]
-        self.logf = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                                     stdout=self.logf, stderr=self.logf,
-                                     cwd=self.dir)
-        self.returncode = None
-        harness._live.append(self.proc)
-        if wait:
-            self.wait_ready(VG_START_TIMEOUT)
-        return self
+        return [libtool, "--mode=execute",
+                os.environ.get("VALGRIND", "valgrind"),
+                "--leak-check=full", "--show-leak-kinds=definite,indirect",
+                "--errors-for-leak-kinds=definite,indirect",
+                "--error-exitcode=1", "--track-fds=no",
+                "--log-file=" + self.vglog] + Server.command(self, args)
 
     def vg_text(self):
         try:

@@ -1,20 +1,25 @@
 """An independent implementation of the asyncchat wire protocol, version 1.
 
-Written for the end-to-end tests from PROTOCOL.md alone (it shares no code
+The one codec and the one blocking client of every Python test suite
+(tests/lib/README.md).  Written from PROTOCOL.md alone (it shares no code
 with libasyncchat), so a bug in the C codec cannot hide itself by being
-present on both sides of a test.  Standard library only.
+present on both sides of a test; tests/lib/test_acproto.py checks it
+against the vectors of tests/data/frames.json.  Standard library only.
 
     frame = encode("message", b"hi", session_id=sid)   # Python json.dumps spelling
     dec = Decoder(); dec.feed(data)
     for item in dec: ...                                # Frame or FrameError
     c = Client.tcp("127.0.0.1", port); sid = c.handshake(); c.ping()
+
+A Client wraps any connected stream socket (TCP, unix, TLS, or one a
+scripted server accepted), so a test can play either end.
 """
 
-import hashlib
 import hmac as _hmac
 import json
 import select
 import socket
+import ssl
 import struct
 import time
 import zlib
@@ -57,6 +62,20 @@ def header_bytes(header):
     return json.dumps(header).encode("utf-8")
 
 
+def frame_mac(key, header_json, content):
+    """The frame's HMAC-SHA256 over header JSON and content."""
+    return _hmac.digest(_key(key), header_json + content, "sha256")
+
+
+def fixed_header(header_json, content_len, content_crc=0, mac=b"\0" * 32,
+                 version=VERSION, msg_type=0, magic=MAGIC):
+    """The 64-byte fixed header alone, with whatever lengths and checks
+    the caller says (to announce a body that is sent later, or never)."""
+    return struct.pack(FIXED_FORMAT, magic, version, msg_type,
+                       len(header_json), zlib.crc32(header_json),
+                       content_len, content_crc, mac)
+
+
 def encode_raw(header_json, content, key=None, version=VERSION, msg_type=0,
                magic=MAGIC):
     """Build a frame from exact header JSON bytes and content bytes."""
@@ -64,10 +83,9 @@ def encode_raw(header_json, content, key=None, version=VERSION, msg_type=0,
         header_json = header_json.encode("utf-8")
     if isinstance(content, str):
         content = content.encode("utf-8")
-    mac = _hmac.new(_key(key), header_json + content, hashlib.sha256).digest()
-    fixed = struct.pack(FIXED_FORMAT, magic, version, msg_type,
-                        len(header_json), zlib.crc32(header_json),
-                        len(content), zlib.crc32(content), mac)
+    fixed = fixed_header(header_json, len(content), zlib.crc32(content),
+                         frame_mac(key, header_json, content), version,
+                         msg_type, magic)
     return fixed + header_json + content
 
 
@@ -82,14 +100,21 @@ def encode(type_, content, session_id=None, content_type=OCTETS, key=None,
 
 
 class Frame:
-    """One decoded, verified frame."""
+    """One decoded frame (verified unless its Decoder was told not to)."""
 
-    def __init__(self, raw, header_json, content, header, msg_type=0):
+    def __init__(self, raw, header_json, content, header=None, msg_type=0):
         self.raw = raw
         self.header_json = header_json
         self.content = content
-        self.header = header
+        self._header = header
         self.msg_type = msg_type
+
+    @property
+    def header(self):
+        """The header as a dict (parsed when first asked for)."""
+        if self._header is None:
+            self._header = json.loads(self.header_json.decode("utf-8"))
+        return self._header
 
     @property
     def type(self):
@@ -131,13 +156,18 @@ class Decoder:
     frames that failed checks 4-7, which framing survives.  A fatal error
     (checks 1-3) is yielded once and the decoder then stays dead: the rest
     of the stream cannot be framed.
+
+    verify=False makes every check after the CRCs (HMAC, header JSON,
+    type, empty content) the caller's business: for load generators that
+    read tens of thousands of frames a second and only count them.
     """
 
     def __init__(self, key=None, max_header=MAX_HEADER_LEN,
-                 max_content=MAX_CONTENT_LEN):
+                 max_content=MAX_CONTENT_LEN, verify=True):
         self.key = _key(key)
         self.max_header = max_header
         self.max_content = max_content
+        self.verify = verify
         self.buf = bytearray()
         self.dead = None
 
@@ -189,7 +219,9 @@ class Decoder:
             return FrameError("header_crc")
         if zlib.crc32(content) != ccrc:
             return FrameError("content_crc")
-        want = _hmac.new(self.key, hjson + content, hashlib.sha256).digest()
+        if not self.verify:
+            return Frame(raw, hjson, content, None, msg_type)
+        want = _hmac.digest(self.key, hjson + content, "sha256")
         if not _hmac.compare_digest(want, mac):
             return FrameError("hmac")
         try:
@@ -229,12 +261,17 @@ class ProtocolViolation(Exception):
 
 
 class Client:
-    """A small blocking client for tests: every wait has a timeout."""
+    """A small blocking client for tests: every wait has a timeout.
 
-    def __init__(self, sock, key=None, name="client"):
+    content_type is what send() and frame() put in the header when not
+    told otherwise.
+    """
+
+    def __init__(self, sock, key=None, name="client", content_type=OCTETS):
         self.sock = sock
         self.key = _key(key)
         self.name = name
+        self.content_type = content_type
         self.dec = Decoder(self.key)
         self.session_id = None
         self.eof = False
@@ -242,7 +279,9 @@ class Client:
 
     # -- connecting ------------------------------------------------------
     @classmethod
-    def tcp(cls, host, port, key=None, timeout=5.0, name="tcp", rcvbuf=None):
+    def tcp(cls, host, port, key=None, timeout=5.0, name="tcp", rcvbuf=None,
+            **kw):
+        """Connect over TCP (host is a numeric IPv4 or IPv6 address)."""
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         s = socket.socket(fam, socket.SOCK_STREAM)
         if rcvbuf:
@@ -254,10 +293,12 @@ class Client:
             s.close()
             raise
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(s, key, name)
+        return cls(s, key, name, **kw)
 
     @classmethod
-    def unix(cls, path, key=None, timeout=5.0, name="unix", rcvbuf=None):
+    def unix(cls, path, key=None, timeout=5.0, name="unix", rcvbuf=None,
+             **kw):
+        """Connect to a unix socket."""
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         if rcvbuf:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -267,7 +308,19 @@ class Client:
         except OSError:
             s.close()
             raise
-        return cls(s, key, name)
+        return cls(s, key, name, **kw)
+
+    @classmethod
+    def tls(cls, host, port, ctx, server_hostname="localhost", key=None,
+            timeout=5.0, name="tls", **kw):
+        """Connect over TCP and TLS (ctx: an ssl.SSLContext)."""
+        s = socket.create_connection((host, port), timeout=timeout)
+        try:
+            ss = ctx.wrap_socket(s, server_hostname=server_hostname)
+        except Exception:
+            s.close()
+            raise
+        return cls(ss, key, name, **kw)
 
     @classmethod
     def connect(cls, addr, **kw):
@@ -292,20 +345,22 @@ class Client:
     def send_raw(self, data):
         self.sock.sendall(data)
 
-    def frame(self, type_, content, content_type=OCTETS, session_id=Ellipsis,
+    def frame(self, type_, content, content_type=None, session_id=Ellipsis,
               extra=None):
         """Encode a frame with this client's key (and session id by default)."""
         if session_id is Ellipsis:
             session_id = self.session_id
+        if content_type is None:
+            content_type = self.content_type
         return encode(type_, content, session_id, content_type, self.key, extra)
 
-    def send(self, type_, content, content_type=OCTETS, session_id=Ellipsis,
+    def send(self, type_, content, content_type=None, session_id=Ellipsis,
              extra=None):
         data = self.frame(type_, content, content_type, session_id, extra)
         self.send_raw(data)
         return data
 
-    def send_message(self, content, content_type=OCTETS, **kw):
+    def send_message(self, content, content_type=None, **kw):
         return self.send("message", content, content_type=content_type, **kw)
 
     # -- receiving -------------------------------------------------------
@@ -313,16 +368,22 @@ class Client:
         """Read once from the socket before deadline; raise Closed/Timeout."""
         if self.eof:
             raise Closed("%s: connection closed" % self.name)
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise Timeout("%s: timed out" % self.name)
-        p = select.poll()
-        p.register(self.sock, select.POLLIN)
-        if not p.poll(left * 1000):
-            raise Timeout("%s: timed out" % self.name)
+        tls = isinstance(self.sock, ssl.SSLSocket)
+        # TLS: decrypted bytes may wait inside the SSL object, where poll
+        # cannot see them.
+        if not tls or self.sock.pending() == 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Timeout("%s: timed out" % self.name)
+            p = select.poll()
+            p.register(self.sock, select.POLLIN)
+            if not p.poll(left * 1000):
+                raise Timeout("%s: timed out" % self.name)
+        gone = (ConnectionError, ssl.SSLError, socket.timeout) if tls \
+            else ConnectionError
         try:
             data = self.sock.recv(262144)
-        except (ConnectionResetError, BrokenPipeError) as e:
+        except gone as e:
             self.eof = True
             raise Closed("%s: %s" % (self.name, e))
         if not data:
@@ -340,7 +401,7 @@ class Client:
             if isinstance(item, Frame):
                 return item
             if isinstance(item, FrameError):
-                raise ProtocolViolation("%s: server sent a bad frame: %s"
+                raise ProtocolViolation("%s: peer sent a bad frame: %s"
                                         % (self.name, item))
             self._fill(deadline)
 
@@ -381,6 +442,28 @@ class Client:
         except ProtocolViolation:
             return False
 
+    def messages(self, timeout=0.0):
+        """Every message and chunk received so far and within timeout, as
+        (sender session id, content) pairs; other frames are dropped.
+        With timeout 0 only what has already arrived is looked at."""
+        return [(f.session_id, f.content) for f in self.expect_silence(timeout)
+                if f.type in ("message", "chunk")]
+
+    def collect(self, n, timeout):
+        """Wait until n messages or chunks have come (or timeout); return
+        them as (sender session id, content) pairs.  Other frames are
+        dropped."""
+        got = []
+        deadline = time.monotonic() + timeout
+        while len(got) < n:
+            try:
+                f = self.recv_frame(max(0.0, deadline - time.monotonic()))
+            except Timeout:
+                break
+            if f.type in ("message", "chunk"):
+                got.append((f.session_id, f.content))
+        return got
+
     # -- protocol steps --------------------------------------------------
     def handshake(self, timeout=3.0, ack=True, sync=True):
         """Read session_init, answer session_ack; return the session id.
@@ -395,14 +478,14 @@ class Client:
         self.session_id = f.session_id
         self.init_frame = f
         if ack:
-            self.send("session_ack", b"Session acknowledged")
+            self.send("session_ack", b"Session acknowledged", OCTETS)
             if sync:
                 self.pushback.extend(self.sync(timeout))
         return self.session_id
 
     def ping(self, timeout=3.0):
         """Send a heartbeat ping; return the pong frame (must be next)."""
-        self.send("heartbeat", b"ping")
+        self.send("heartbeat", b"ping", OCTETS)
         f = self.recv_frame(timeout)
         if f.type != "heartbeat" or f.content != b"pong":
             raise ProtocolViolation("%s: expected pong, got %r" % (self.name, f))
@@ -414,7 +497,7 @@ class Client:
         The server handles a session's frames in order, so anything it sent
         to us because of earlier frames is queued before the pong.
         """
-        self.send("heartbeat", b"ping")
+        self.send("heartbeat", b"ping", OCTETS)
         before = []
         deadline = time.monotonic() + timeout
         while True:

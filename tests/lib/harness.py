@@ -1,33 +1,40 @@
-"""TAP output and a server fixture for the asyncchatd end-to-end tests.
+"""The asyncchatd server harness of every Python test suite.
 
 A test program is a list of case functions run by main():
 
     def case_echo(t):
         with Server(plugins=["echo"]) as srv:
-            c = srv.client("tcp"); c.handshake()
+            c = srv.client("tcp")               # handshake done
             t.ok(c.sync() == [], "nothing before the pong")
     main([case_echo])
 
-Each t.ok()/t.eq() prints one TAP line; an exception inside a case prints
-one "not ok" with the traceback as diagnostics and the next case runs.
-The plan is printed at the end (the number of cases depends on data such
-as frames.json).  Every server started is killed at exit, whatever happens.
+Each t.ok()/t.eq() prints one TAP line (tap.py); an exception inside a
+case prints one "not ok" with the traceback and the logs of the servers
+still running as diagnostics, and the next case runs.  After each case
+every server and other Process it left running is stopped, and a server
+that did not stop cleanly or printed a sanitizer report fails a line.
+Every process started is killed at exit, whatever happens.
+
+Where the tree is: SRCDIR, BUILDDIR (AC_TOP_SRCDIR, AC_TOP_BUILDDIR from
+make), SERVER, CLIENT, PLUGINDIR, TESTPLUGINDIR, VECTORS.  Configuration
+files name plugins through plugin_dir() and test_plugin(), short links
+under /tmp, so that no line of them grows with the build directory's path.
 """
 
-import atexit
 import os
 import re
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acproto  # noqa: E402
+import acproto
+import procs
+from procs import (Process, _live, _tmpdirs, free_port,  # noqa: F401
+                   run, wait_until)
+from procs import cleanup as _cleanup
+from tap import Skip, Tap, case_label, skip_all  # noqa: F401
+import tap
 
 SRCDIR = os.environ.get("AC_TOP_SRCDIR") or os.path.abspath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -36,6 +43,7 @@ PLUGINDIR = os.environ.get("AC_PLUGIN_BUILDDIR") or os.path.join(
     BUILDDIR, "plugins", ".libs")
 TESTPLUGINDIR = os.path.join(BUILDDIR, "tests", "plugins", ".libs")
 SERVER = os.path.join(BUILDDIR, "src", "server", "asyncchatd")
+CLIENT = os.path.join(BUILDDIR, "src", "client", "asyncchat")
 VECTORS = os.path.join(SRCDIR, "tests", "data", "frames.json")
 
 # Bounds for waiting on the server; generous next to the configured timeouts
@@ -43,20 +51,37 @@ VECTORS = os.path.join(SRCDIR, "tests", "data", "frames.json")
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 
-_live = []      # every Server process started and not yet reaped
-_tmpdirs = []   # every temporary directory made
+_links = {}     # real plugin directory -> its short link
+
+
+def _short_link(target, name):
+    """A link to directory target in one short temporary directory."""
+    if target not in _links:
+        if "dir" not in _links:
+            _links["dir"] = procs.mkdtemp("acp-")
+        link = os.path.join(_links["dir"], name)
+        os.symlink(target, link)
+        _links[target] = link
+    return _links[target]
+
+
+def plugin_dir():
+    """The shipped plugins' directory, by a short path for configs.
+
+    A config line longer than the server's line limit is refused, and
+    PLUGINDIR is as long as the build directory's path."""
+    return _short_link(PLUGINDIR, "p")
 
 
 def test_plugin(name):
-    """Absolute path of a check-only test plugin (tests/plugins/.libs)."""
-    return os.path.join(TESTPLUGINDIR, name + ".so")
+    """Absolute path of a check-only test plugin (tests/plugins/.libs), by
+    a short link (see plugin_dir())."""
+    return os.path.join(_short_link(TESTPLUGINDIR, "t"), name + ".so")
 
 
 def mkdtemp(prefix="ace2e-"):
     """A short temporary directory under /tmp (sun_path is 108 bytes)."""
-    d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
-    _tmpdirs.append(d)
-    return d
+    return procs.mkdtemp(prefix)
 
 
 def ipv6_available():
@@ -74,110 +99,10 @@ def ipv6_available():
         return False
 
 
-def _cleanup():
-    for p in list(_live):
-        try:
-            p.kill()
-            p.wait(2)
-        except Exception:
-            pass
-    for d in _tmpdirs:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-atexit.register(_cleanup)
-
-
-def _on_signal(signum, frame):
-    _cleanup()
-    sys.exit(128 + signum)
-
-
-signal.signal(signal.SIGTERM, _on_signal)
-signal.signal(signal.SIGHUP, _on_signal)
-
-
-class Skip(Exception):
-    """Raise inside a case to skip the rest of it (reported as # SKIP)."""
-
-
-class Tap:
-    """A TAP producer: numbered ok / not ok lines, diagnostics, skips."""
-
-    def __init__(self, out=sys.stdout):
-        self.n = 0
-        self.failed = 0
-        self.out = out
-        self.prefix = ""
-
-    def _line(self, s):
-        self.out.write(s + "\n")
-        self.out.flush()
-
-    def diag(self, text):
-        for line in str(text).splitlines() or [""]:
-            self._line("# " + line)
-
-    def ok(self, cond, name, diag=None, known_bug=None):
-        """One test case; diag (str or callable) is printed on failure.
-
-        known_bug: a failure is a known, reported bug of the program under
-        test: it prints "not ok ... # TODO known_bug" (automake counts an
-        XFAIL: visible, not failing the run); a pass prints a plain "ok", so
-        the marker cannot turn into an XPASS once the bug is fixed.
-        """
-        self.n += 1
-        name = (self.prefix + name).replace("#", "\\#").replace("\n", " ")
-        if cond:
-            self._line("ok %d - %s" % (self.n, name))
-        else:
-            if known_bug:
-                self._line("not ok %d - %s # TODO %s" % (self.n, name, known_bug))
-            else:
-                self.failed += 1
-                self._line("not ok %d - %s" % (self.n, name))
-            if callable(diag):
-                try:
-                    diag = diag()
-                except Exception as e:
-                    diag = "(diagnostics failed: %s)" % e
-            if diag:
-                self.diag(diag)
-        return bool(cond)
-
-    def eq(self, got, want, name, diag=None):
-        extra = ("\n" + (diag() if callable(diag) else diag)) if diag else ""
-        return self.ok(got == want, name,
-                       lambda: "expected: %r\n     got: %r%s" % (want, got, extra))
-
-    def skip(self, name, reason):
-        self.n += 1
-        self._line("ok %d - %s%s # SKIP %s" % (self.n, self.prefix, name, reason))
-
-    def done(self):
-        self._line("1..%d" % self.n)
-        return 1 if self.failed else 0
-
-
 def main(cases):
     """Run every case function with a Tap; print the plan; exit."""
-    t = Tap()
-    for case in cases:
-        label = case.__name__
-        if label.startswith("case_"):
-            label = label[5:]
-        t.prefix = label + ": "
-        try:
-            case(t)
-        except Skip as e:
-            t.skip("rest of case", str(e))
-        except Exception:
-            t.ok(False, "ran without an exception", traceback.format_exc()
-                 + _server_logs_for_diag())
-        finally:
-            _stop_leftovers(t)
-            t.prefix = ""
-    rc = t.done()
+    rc = tap.run(cases, after_case=_stop_leftovers,
+                 error_diag=_server_logs_for_diag)
     _cleanup()
     sys.exit(rc)
 
@@ -209,6 +134,7 @@ def _stop_leftovers(t):
             t.ok(False, "server output has no sanitizer report",
                  text[max(0, m.start() - 200):m.start() + 3000])
     Server.instances[:] = []
+    Process.stop_all()
 
 
 def ini_value(v):
@@ -223,7 +149,7 @@ class ServerError(Exception):
     pass
 
 
-class Server:
+class Server(Process):
     """One asyncchatd process with its own config, log and temporary dir.
 
     server: dict of [server] keys (a list value makes repeated lines);
@@ -237,20 +163,21 @@ class Server:
     """
 
     instances = []
+    start_timeout = START_TIMEOUT
 
     def __init__(self, plugins=("echo",), server=None, sections=None,
                  tcp=True, unix=True, tcp6=False, key="default-key",
                  extra_conf="", start=True):
         self.dir = mkdtemp()
+        Process.__init__(self, logpath=os.path.join(self.dir, "server.log"),
+                         cwd=self.dir, name="asyncchatd")
+        # stdout and stderr go to stderr_path; logpath is read for
+        # readiness (the same file, unless a test sets `log = FILE`).
         self.confpath = os.path.join(self.dir, "asyncchat.conf")
-        self.logpath = os.path.join(self.dir, "server.log")   # read for readiness
-        self.stderr_path = self.logpath                        # stdout+stderr go here
         self.unix_path = os.path.join(self.dir, "s.sock") if unix else None
         self.key = key
-        self.proc = None
         self.port = None
         self.port6 = None
-        self.returncode = None
         self.problems = []
         self.want_tcp = tcp
         self.want_tcp6 = tcp6
@@ -273,7 +200,7 @@ class Server:
         tcp = self.want_tcp if tcp is None else tcp
         tcp6 = self.want_tcp6 if tcp6 is None else tcp6
         unix = (self.unix_path is not None) if unix is None else unix
-        lines = ["# written by tests/e2e/harness.py", "[server]"]
+        lines = ["# written by tests/lib/harness.py", "[server]"]
         if "listen" not in server:
             if tcp:
                 lines.append("listen = tcp://127.0.0.1:0")
@@ -287,7 +214,7 @@ class Server:
         if "log" not in server:
             lines.append("log = stderr")
         if "plugin_dir" not in server:
-            lines.append("plugin_dir = " + PLUGINDIR)
+            lines.append("plugin_dir = " + plugin_dir())
         for k, v in server.items():
             if v is None:
                 continue
@@ -316,64 +243,36 @@ class Server:
 
     # -- process ---------------------------------------------------------
     @property
-    def active(self):
-        return self.proc is not None and self.returncode is None
+    def stderr_path(self):
+        return self.outpath
 
-    @property
-    def pid(self):
-        return self.proc.pid
+    @stderr_path.setter
+    def stderr_path(self, path):
+        self.outpath = path
 
     def stderr_text(self):
-        try:
-            with open(self.stderr_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return procs.read_text(self.stderr_path)
 
     def stderr_tail(self):
         return "--- %s ---\n%s" % (self.stderr_path, self.stderr_text()[-3000:])
 
-    def log(self):
-        try:
-            with open(self.logpath, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+    def command(self, args):
+        """The argv that runs asyncchatd ARGS -c CONF."""
+        return [SERVER] + list(args) + ["-c", self.confpath]
 
     def start(self, wait=True, args=("-f",)):
         """Start asyncchatd ARGS -c CONF (-f: foreground, log to stderr)."""
         if not os.path.exists(SERVER):
             raise ServerError("server binary not built: %s" % SERVER)
-        self.logf = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen([SERVER] + list(args) + ["-c", self.confpath],
-                                     stdin=subprocess.DEVNULL,
-                                     stdout=self.logf, stderr=self.logf,
-                                     cwd=self.dir)
-        self.returncode = None
-        _live.append(self.proc)
+        self.launch(self.command(args))
         if wait:
-            self.wait_ready()
+            self.wait_ready(self.start_timeout)
         return self
 
-    def poll(self):
-        if self.proc is None:
-            return None
-        rc = self.proc.poll()
-        if rc is not None and self.returncode is None:
-            self._reaped(rc)
-        return rc
-
-    def _reaped(self, rc):
-        self.returncode = rc
-        if self.proc in _live:
-            _live.remove(self.proc)
-        try:
-            self.logf.close()
-        except Exception:
-            pass
-
-    def wait_ready(self, timeout=START_TIMEOUT):
+    def wait_ready(self, timeout=None):
         """Wait for every configured listener; learn the ephemeral ports."""
+        if timeout is None:
+            timeout = self.start_timeout
         deadline = time.monotonic() + timeout
         started_by = None
         while True:
@@ -408,53 +307,6 @@ class Server:
                 raise ServerError("asyncchatd not ready after %.1f s; log:\n%s"
                                   % (timeout, log[-3000:]))
             time.sleep(0.02)
-
-    def wait_log(self, pattern, timeout=3.0, start=0):
-        """Wait until the log (from offset start) matches regex pattern."""
-        deadline = time.monotonic() + timeout
-        while True:
-            m = re.search(pattern, self.log()[start:])
-            if m:
-                return m
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(0.02)
-
-    def signal(self, sig):
-        os.kill(self.proc.pid, sig)
-
-    def wait_exit(self, timeout=STOP_TIMEOUT):
-        """Wait for the process to end; return its status or None if it did not."""
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        self._reaped(rc)
-        return rc
-
-    def stop(self, timeout=STOP_TIMEOUT):
-        """SIGTERM, wait; SIGKILL after timeout.  Return (status, clean)."""
-        if not self.active:
-            return self.returncode, True
-        self.signal(signal.SIGTERM)
-        rc = self.wait_exit(timeout)
-        if rc is None:
-            self.kill()
-            return self.returncode, False
-        return rc, True
-
-    def kill(self):
-        if self.proc is None or self.returncode is not None:
-            return
-        try:
-            self.proc.kill()
-        except OSError:
-            pass
-        try:
-            rc = self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            rc = -9
-        self._reaped(rc)
 
     def __enter__(self):
         return self

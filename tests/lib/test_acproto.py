@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
 """acproto checked against PROTOCOL.md's vectors (tests/data/frames.json).
 
-The other e2e tests trust acproto to judge the server's bytes, so acproto
-must first agree with the vectors: every valid vector encodes to its
-frame_hex and decodes back, whatever the segmentation; every invalid one
-yields its error token, fatal exactly for checks 1-3.
+Every other Python test trusts acproto to judge the server's bytes, so
+acproto must first agree with the vectors: every valid vector encodes to
+its frame_hex and decodes back, whatever the segmentation; every invalid
+one yields its error token, fatal exactly for checks 1-3.  The decoder
+that skips verification (for load generators) still frames and checks
+the CRCs; the client's helpers work over a socket pair with no server.
 """
 
 import json
-import os
 import random
-import sys
+import socket
+import threading
+import zlib
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acproto  # noqa: E402
-from harness import VECTORS, main  # noqa: E402
+import acproto
+from harness import VECTORS, main
 
 with open(VECTORS) as _f:
     V = json.load(_f)
@@ -169,8 +171,99 @@ def case_lower_limits(t):
          "configured header limit", lambda: repr(item))
 
 
+def case_fixed_header(t):
+    # The parts a test builds a frame from by hand (to announce a body it
+    # never sends) are the parts of the vectors.
+    for v in V["valid"]:
+        raw = bytes.fromhex(v["frame_hex"])
+        hj = v["header_json"].encode("utf-8")
+        content = bytes.fromhex(v["content_hex"])
+        mac = acproto.frame_mac(v["key"], hj, content)
+        t.eq(mac, raw[32:64], "%s: frame_mac" % v["name"])
+        t.eq(acproto.fixed_header(hj, len(content), zlib.crc32(content), mac),
+             raw[:64], "%s: fixed_header" % v["name"])
+
+
+# The checks a decoder with verify=False still makes: framing and CRCs.
+UNVERIFIED_CHECKS = ("bad_magic", "bad_version", "header_too_large",
+                     "content_too_large", "header_crc", "content_crc")
+
+
+def case_unverified(t):
+    for v in V["valid"]:
+        raw = bytes.fromhex(v["frame_hex"])
+        d = acproto.Decoder("not-the-key", verify=False)
+        d.feed(raw + raw[:10])
+        f = d.next()
+        ok = isinstance(f, acproto.Frame) and f.raw == raw and \
+            f.header == json.loads(v["header_json"]) and d.next() is None
+        t.ok(ok, "%s: framed without verification (any key)" % v["name"],
+             lambda: repr(f))
+    for v in V["invalid"]:
+        raw = bytes.fromhex(v["frame_hex"])
+        d = acproto.Decoder(v["key"], verify=False)
+        d.feed(raw)
+        item = d.next()
+        if v["error"] in UNVERIFIED_CHECKS:
+            t.ok(isinstance(item, acproto.FrameError) and
+                 item.token == v["error"],
+                 "%s: still %s without verification" % (v["name"], v["error"]),
+                 lambda: repr(item))
+        else:
+            t.ok(isinstance(item, acproto.Frame) and item.raw == raw,
+                 "%s: %s is the caller's check without verification"
+                 % (v["name"], v["error"]), lambda: repr(item))
+
+
+def case_client_pair(t):
+    # Two clients on a socket pair, one playing the server: the handshake,
+    # sync, messages() and collect() with no server to blame.
+    a, b = socket.socketpair()
+    srv = acproto.Client(a, "k", "srv")
+    cli = acproto.Client(b, "k", "cli", content_type=acproto.TEXT_UTF8)
+    got = []
+
+    def serve():
+        # The server's side of the handshake: the ack, then the ping.
+        got.append(srv.recv_frame(5.0))
+        got.append(srv.recv_frame(5.0))
+        srv.send("heartbeat", b"pong")
+
+    with srv, cli:
+        srv.session_id = "S"
+        srv.send("session_init", b"Session established")
+        srv.send("message", b"early", session_id="other")
+        th = threading.Thread(target=serve)
+        th.start()
+        sid = cli.handshake(5.0)
+        th.join(5.0)
+        t.eq(sid, "S", "handshake: the session id of session_init")
+        t.eq([(f.type, f.session_id) for f in got],
+             [("session_ack", "S"), ("heartbeat", "S")],
+             "handshake: session_ack and a ping with that id")
+        t.eq([f.content for f in cli.pushback], [b"early"],
+             "handshake: a frame that came before the pong is kept")
+        cli.send("message", "hi")
+        f = srv.recv_frame()
+        t.eq((f.content_type, f.content), (acproto.TEXT_UTF8, b"hi"),
+             "send: the client's own content_type by default")
+        srv.send("chunk", b"c1")
+        srv.send("error", b"not a message")
+        srv.send("message", b"m2", session_id="other")
+        t.eq(cli.messages(0.0), [("other", b"early")],
+             "messages(0): what was read already, nothing more")
+        t.eq(cli.collect(2, 3.0), [("S", b"c1"), ("other", b"m2")],
+             "collect: messages and chunks in order, other frames dropped")
+        t.eq(cli.collect(1, 0.2), [], "collect: nothing more by the timeout")
+        srv.send("message", b"m3")
+        srv.close()
+        t.eq([f.content for f in cli.recv_until_closed(3.0)], [b"m3"],
+             "recv_until_closed: the frames before EOF")
+
+
 if __name__ == "__main__":
     main([case_metadata, case_valid_encode, case_valid_python_spelling,
           case_valid_decode, case_valid_wrong_key, case_valid_segmentation,
           case_invalid, case_invalid_byte_at_a_time, case_recovery,
-          case_lower_limits])
+          case_lower_limits, case_fixed_header, case_unverified,
+          case_client_pair])
