@@ -3,10 +3,13 @@
  *
  *	{"time":"2026-11-28T19:20:01.123Z","session_id":"...",
  *	 "peer":"127.0.0.1:40312","transport":"tcp","type":"message",
- *	 "content_type":"text/plain; charset=utf-8","size":5,"content":"hello"}
+ *	 "content_type":"text/plain; charset=utf-8","size":5,
+ *	 "attrs":{"nick":"alice"},"content":"hello"}
  *
  * (on one line). Content that is not valid UTF-8 is written as
- * "content_base64" instead of "content".
+ * "content_base64" instead of "content". "attrs" holds the sender's
+ * session attributes (set by plugins before the logger in the chain, or
+ * earlier), and is absent when it has none.
  *
  * Options ([plugin.logger]): path (required), fsync = no|yes (default no).
  *
@@ -74,6 +77,8 @@ static char	*logger_base64(const uint8_t *, size_t);
 static void	logger_time(char *, size_t);
 static int	logger_add_string(struct json_object *, const char *,
 		    const char *);
+static int	logger_add_attr(const char *, const char *, const char *,
+		    void *);
 static struct json_object *logger_record(struct logger_state *,
 		    struct ac_session *, const struct ac_message *);
 static int	logger_write(struct logger_state *, const char *, size_t);
@@ -304,6 +309,14 @@ logger_add_string(struct json_object *o, const char *key, const char *s)
 	return json_object_object_add(o, key, v) == 0 ? 0 : -1;
 }
 
+/* Add one session attribute to the "attrs" object; non-zero stops. */
+static int
+logger_add_attr(const char *key, const char *value, const char *owner,
+    void *arg)
+{
+	return logger_add_string(arg, key, value) != 0;
+}
+
 /* Build the JSON record of one message, or NULL when out of memory. */
 static struct json_object *
 logger_record(struct logger_state *ls, struct ac_session *from,
@@ -329,6 +342,18 @@ logger_record(struct logger_state *ls, struct ac_session *from,
 	if ((v = json_object_new_int64((int64_t)msg->content_len)) == NULL ||
 	    json_object_object_add(o, "size", v) != 0)
 		goto fail;
+	if (AC_HOST_HAS(host, session_attr_foreach)) {
+		if ((v = json_object_new_object()) == NULL)
+			goto fail;
+		if (host->session_attr_foreach(from, logger_add_attr, v) != 0) {
+			json_object_put(v);
+			goto fail;
+		}
+		if (json_object_object_length(v) == 0)
+			json_object_put(v);
+		else if (json_object_object_add(o, "attrs", v) != 0)
+			goto fail;
+	}
 
 	/*
 	 * json-c measures strings with int. The server's content limit keeps
