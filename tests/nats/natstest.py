@@ -241,7 +241,7 @@ class Node:
     all = []
 
     def __init__(self, name, servers, prefix="asyncchat", nats_opts=None,
-                 key=KEY, start=True):
+                 key=KEY, start=True, metrics=False):
         self.name = name
         self.dir = mkdtemp()
         self.conf = os.path.join(self.dir, "asyncchat.conf")
@@ -254,7 +254,10 @@ class Node:
         opts.update(nats_opts or {})
         lines = ["[server]", "listen = tcp://127.0.0.1:0",
                  "hmac_key = " + key.decode(), "log = stderr",
-                 "log_level = info", "plugin_dir = " + PLUGINDIR, "",
+                 "log_level = info", "plugin_dir = " + PLUGINDIR]
+        if metrics:
+            lines.append("metrics_listen = 127.0.0.1:0")
+        lines += ["",
                  "[plugins]", "load = broadcast, nats", "",
                  "[plugin.nats]"]
         lines += ["%s = %s" % kv for kv in opts.items()]
