@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import acproto  # noqa: E402
 from harness import (PLUGINDIR, SRCDIR, Server, main,  # noqa: E402
                      test_plugin, transports)
+from test_metrics import metrics_url, scrape  # noqa: E402
 
 RFC3339_MS = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d)$")
@@ -192,6 +193,28 @@ def case_logger_write_failure(t):
         t.eq(n, 1, "the failing write is logged once, not per message", srv.log())
 
 
+def case_logger_fsync(t):
+    """fsync = yes: every line is written, and the fsync runs on the
+    worker pool, not on the loop (the pool's metrics count the jobs)."""
+    srv = Server(plugins=["logger", "echo"], start=False,
+                 server={"metrics_listen": "127.0.0.1:0"})
+    path = os.path.join(srv.dir, "synced.log")
+    srv.sections = {"logger": {"path": path, "fsync": "yes"}}
+    srv.write_config()
+    with srv.start():
+        with srv.client("tcp") as c:
+            for i in range(5):
+                sent = c.send_message(b"line %d" % i)
+                t.eq(c.recv_frame().raw, sent, "message %d delivered" % i)
+        lines = read_log_lines(path, 5)
+        t.eq([json.loads(x).get("content") for x in lines],
+             ["line %d" % i for i in range(5)], "every line written")
+        m = scrape(metrics_url(srv))
+        done = m.get("asyncchat_worker_jobs_total", status="done")
+        t.ok(done is not None and 1 <= done <= 5,
+             "1 to 5 fsync jobs ran on the worker pool", repr(done))
+
+
 def host_abi_version():
     """AC_PLUGIN_ABI_VERSION from the installed header in the source tree."""
     try:
@@ -295,5 +318,6 @@ def case_check_ok(t):
 
 if __name__ == "__main__":
     main([case_echo, case_broadcast,
-          case_logger, case_logger_with_broadcast, case_logger_write_failure, case_chain_order, case_stop, case_load_errors,
+          case_logger, case_logger_with_broadcast, case_logger_write_failure,
+          case_logger_fsync, case_chain_order, case_stop, case_load_errors,
           case_check_ok])
