@@ -350,10 +350,12 @@ struct ac_host_api {
 	/* Look up an interface published in this plugin's chain with at
 	 * least min_version; sets *version (may be NULL) to its version.
 	 * Returns NULL when there is none (not loaded, not initialised yet,
-	 * too old). A pointer found stays valid until your own fini: the
-	 * chain is finished as a whole, so the publisher's fini comes no
-	 * earlier. Look up in ready (every plugin of the chain has run init
-	 * by then) or later; a reload gives the new chain new pointers. */
+	 * too old). A pointer found stays valid until your fini is called:
+	 * a chain is finished as a whole, after its last job completes, its
+	 * plugins' fini in reverse load order (so do not call another
+	 * plugin's interface from your fini). Look up in ready (every plugin
+	 * of the chain has run init by then) or later; a reload gives the
+	 * new chain new pointers. */
 	const void *(*interface_get)(struct ac_plugin *p, const char *name,
 		    unsigned int min_version, unsigned int *version);
 };
