@@ -74,11 +74,11 @@ struct logger_state {
 
 /* The one fsync job, reused: the worker reads fd and writes error. */
 struct logger_sync {
-	int				 fd;
-	int				 error;
-	int				 busy;		/* submitted, not done */
-	int				 again;		/* lines since it began */
-	int				 failing;	/* fsync failed last time */
+	int	fd;
+	int	error;
+	int	busy;		/* submitted, not done */
+	int	again;		/* lines written since it began */
+	int	failing;	/* fsync failed last time */
 };
 
 static int	logger_init(struct ac_plugin *, const struct ac_host_api *,

@@ -550,7 +550,7 @@ struct server {
 	struct ac_sessions	 dirty;		/* plain sessions to flush */
 	struct event		*flush_ev;	/* NULL until the first accept */
 	struct plugin_set	*plugins;
-	struct plugin_sets	 retired;	/* unloading, waiting for jobs */
+	struct plugin_sets	 retired;	/* unloaded, waiting for jobs */
 	struct worker_pool	*workers;
 	struct plugin_metrics	 plugin_metrics;
 	struct ac_session	*ack_session;	/* in its first session_open */
