@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import acproto  # noqa: E402
@@ -235,6 +236,11 @@ def case_interface_kept_for_jobs(t):
         c = srv.client("tcp")
         c.send_message(b"later g1", TEXT)
         c.sync()
+        running = os.path.join(gates, "g1.running")
+        deadline = time.monotonic() + 10
+        while not os.path.exists(running) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        t.ok(os.path.exists(running), "the job runs")
         mark = reload_and_wait(t, srv, "mid-job")
         t.ok(srv.wait_log(r"unloading 2 plugins once 1 job", start=mark)
              is not None, "the old chain waits for its job",
@@ -242,7 +248,7 @@ def case_interface_kept_for_jobs(t):
         t.ok("provider fini 1" not in srv.log()[mark:],
              "the old provider is not finished while the job runs")
         open(os.path.join(gates, "g1"), "w").close()
-        t.ok(srv.wait_log(r"later g1 next=1 serial=1", start=mark)
+        t.ok(srv.wait_log(r"later g1 done next=1 serial=1", start=mark)
              is not None, "the completion calls the old provider",
              srv.log()[mark:])
         t.ok(srv.wait_log(r"provider fini 1", start=mark) is not None,

@@ -9,15 +9,17 @@
  *	consumer: at_init=A version=V serial=S next=N
  *
  * or "consumer: no provider". A message "later ID" submits a job that
- * waits for GATE_DIR/ID and whose completion calls the interface, logging
- * "later ID next=N serial=S": after a reload that must still reach the
- * old provider instance, which the host may not have finished yet.
+ * creates GATE_DIR/ID.running, waits for GATE_DIR/ID and whose completion
+ * calls the interface, logging "later ID done|cancelled next=N serial=S":
+ * after a reload that must still reach the old provider instance, which
+ * the host may not have finished yet.
  *
  * Options: min_version = N (default 1); required = yes|no (default no:
  * with yes, ready fails without the interface); gate_dir = DIR.
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,10 +43,11 @@ struct consumer_state {
 	unsigned int			 version;
 };
 
-/* A "later" job: only its gate path and id. */
+/* A "later" job: only its gate paths and id. */
 struct consumer_job {
 	char	id[64];
 	char	gate[PATH_MAX];
+	char	running[PATH_MAX];
 };
 
 static int	consumer_init(struct ac_plugin *, const struct ac_host_api *,
@@ -129,14 +132,16 @@ consumer_fini(void *state)
 	free(cs);
 }
 
-/* Worker: wait for the gate file (at most a minute). */
+/* Worker: say it runs, then wait for the gate file (at most a minute). */
 static void
 consumer_work(void *arg)
 {
 	struct consumer_job	*cj = arg;
 	struct timespec		 ts = { 0, 5 * 1000 * 1000 };
-	int			 i;
+	int			 i, fd;
 
+	if ((fd = open(cj->running, O_WRONLY|O_CREAT|O_CLOEXEC, 0600)) != -1)
+		close(fd);
 	for (i = 0; i < 12000 && access(cj->gate, F_OK) != 0; i++)
 		nanosleep(&ts, NULL);
 }
@@ -150,8 +155,9 @@ consumer_done(void *state, struct ac_session *s, void *arg,
 	struct consumer_job	*cj = arg;
 
 	if (cs->counter != NULL)
-		cs->host->log(cs->p, AC_LOG_INFO, "later %s next=%u "
-		    "serial=%u", cj->id, cs->counter->next(cs->counter->ctx),
+		cs->host->log(cs->p, AC_LOG_INFO, "later %s %s next=%u "
+		    "serial=%u", cj->id, status == AC_JOB_DONE ? "done" :
+		    "cancelled", cs->counter->next(cs->counter->ctx),
 		    cs->counter->serial(cs->counter->ctx));
 	free(cj);
 }
@@ -173,6 +179,8 @@ consumer_process_message(void *state, struct ac_session *from,
 		memcpy(cj->id, msg->content + 6, msg->content_len - 6);
 		snprintf(cj->gate, sizeof cj->gate, "%s/%s", cs->gate_dir,
 		    cj->id);
+		snprintf(cj->running, sizeof cj->running, "%s/%s.running",
+		    cs->gate_dir, cj->id);
 		if (cs->host->job_submit(cs->p, NULL, 0, consumer_work,
 		    consumer_done, cj) != 0)
 			free(cj);
