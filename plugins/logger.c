@@ -3,10 +3,13 @@
  *
  *	{"time":"2026-11-28T19:20:01.123Z","session_id":"...",
  *	 "peer":"127.0.0.1:40312","transport":"tcp","type":"message",
- *	 "content_type":"text/plain; charset=utf-8","size":5,"content":"hello"}
+ *	 "content_type":"text/plain; charset=utf-8","size":5,
+ *	 "attrs":{"nick":"alice"},"content":"hello"}
  *
  * (on one line). Content that is not valid UTF-8 is written as
- * "content_base64" instead of "content".
+ * "content_base64" instead of "content". "attrs" holds the sender's
+ * session attributes (set by plugins before the logger in the chain, or
+ * earlier), and is absent when it has none.
  *
  * Options ([plugin.logger]): path (required), fsync = no|yes (default no).
  *
@@ -16,9 +19,12 @@
  *
  * Blocking: lines are written with write(2) on the event-loop thread. For a
  * regular file that means a copy into the page cache, which is short enough
- * not to matter; fsync = yes waits for the disk on every message and is only
- * for low traffic. Do not point `path` at a FIFO or a slow network file
- * system.
+ * not to matter. Do not point `path` at a FIFO or a slow network file
+ * system. fsync = yes waits for the disk, which can take milliseconds, so
+ * that runs on the server's worker pool: one fsync job at a time, each
+ * covering every line written before it started; lines written while one
+ * runs get the next. Only a server without a pool, or whose queue is full,
+ * makes the loop wait for the fsync, as it always did before.
  *
  * A failing write (ENOSPC, EIO, EFBIG, ...) never stops delivery: the line
  * is counted as lost, one warning is logged at the start of each failure
@@ -62,6 +68,17 @@ struct logger_state {
 	int				 failing;	/* in a failure streak */
 	unsigned long long		 lost;		/* lines lost in it */
 	int				 torn;		/* a line was cut short */
+
+	struct logger_sync		*sync;		/* fsync = yes */
+};
+
+/* The one fsync job, reused: the worker reads fd and writes error. */
+struct logger_sync {
+	int	fd;
+	int	error;
+	int	busy;		/* submitted, not done */
+	int	again;		/* lines written since it began */
+	int	failing;	/* fsync failed last time */
 };
 
 static int	logger_init(struct ac_plugin *, const struct ac_host_api *,
@@ -74,11 +91,14 @@ static char	*logger_base64(const uint8_t *, size_t);
 static void	logger_time(char *, size_t);
 static int	logger_add_string(struct json_object *, const char *,
 		    const char *);
+static int	logger_add_attr(const char *, const char *, const char *,
+		    void *);
 static struct json_object *logger_record(struct logger_state *,
 		    struct ac_session *, const struct ac_message *);
 static int	logger_write(struct logger_state *, const char *, size_t);
 static void	logger_failed(struct logger_state *, int);
 static void	logger_succeeded(struct logger_state *);
+static void	logger_sync(struct logger_state *);
 
 AC_PLUGIN_DESCRIPTOR = {
 	AC_PLUGIN_HEADER,
@@ -152,6 +172,12 @@ logger_init(struct ac_plugin *p, const struct ac_host_api *host,
 	ls->p = p;
 	ls->host = host;
 	ls->do_fsync = do_fsync;
+	if (do_fsync && (ls->sync = calloc(1, sizeof *ls->sync)) == NULL) {
+		host->log(p, AC_LOG_ERROR, "out of memory");
+		free(ls->path);
+		free(ls);
+		return -1;
+	}
 
 	/* Never truncate: an existing log is appended to, as after a crash. */
 	ls->fd = open(path, O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC|O_NOCTTY,
@@ -159,19 +185,25 @@ logger_init(struct ac_plugin *p, const struct ac_host_api *host,
 	if (ls->fd == -1) {
 		host->log(p, AC_LOG_ERROR, "line %d: cannot open %s: %s",
 		    path_line, path, strerror(errno));
+		free(ls->sync);
 		free(ls->path);
 		free(ls);
 		return -1;
 	}
+	if (ls->sync != NULL)
+		ls->sync->fd = ls->fd;
 	*state = ls;
 	return 0;
 }
 
-/* Close the file and free the state. */
+/* Close the file and free the state (every fsync job has completed by
+ * now: the server finishes a plugin only after its last job). */
 static void
 logger_fini(void *state)
 {
 	struct logger_state	*ls = state;
+
+	free(ls->sync);
 
 	if (ls->failing) {
 		ls->host->log(ls->p, AC_LOG_WARNING, "closing %s after %llu "
@@ -304,6 +336,14 @@ logger_add_string(struct json_object *o, const char *key, const char *s)
 	return json_object_object_add(o, key, v) == 0 ? 0 : -1;
 }
 
+/* Add one session attribute to the "attrs" object; non-zero stops. */
+static int
+logger_add_attr(const char *key, const char *value, const char *owner,
+    void *arg)
+{
+	return logger_add_string(arg, key, value) != 0;
+}
+
 /* Build the JSON record of one message, or NULL when out of memory. */
 static struct json_object *
 logger_record(struct logger_state *ls, struct ac_session *from,
@@ -329,6 +369,18 @@ logger_record(struct logger_state *ls, struct ac_session *from,
 	if ((v = json_object_new_int64((int64_t)msg->content_len)) == NULL ||
 	    json_object_object_add(o, "size", v) != 0)
 		goto fail;
+	if (AC_HOST_HAS(host, session_attr_foreach)) {
+		if ((v = json_object_new_object()) == NULL)
+			goto fail;
+		if (host->session_attr_foreach(from, logger_add_attr, v) != 0) {
+			json_object_put(v);
+			goto fail;
+		}
+		if (json_object_object_length(v) == 0)
+			json_object_put(v);
+		else if (json_object_object_add(o, "attrs", v) != 0)
+			goto fail;
+	}
 
 	/*
 	 * json-c measures strings with int. The server's content limit keeps
@@ -410,9 +462,69 @@ logger_write(struct logger_state *ls, const char *line, size_t len)
 			v->iov_len -= n;
 		}
 	}
-	if (ls->do_fsync && fsync(ls->fd) == -1)
-		return errno;
 	return 0;
+}
+
+/* Worker thread: flush the file; only the job's fd and error are used. */
+static void
+logger_sync_work(void *arg)
+{
+	struct logger_sync	*ys = arg;
+
+	ys->error = fsync(ys->fd) == -1 ? errno : 0;
+}
+
+/* Loop thread: report the fsync, and start the next if lines came since. */
+static void
+logger_sync_done(void *state, struct ac_session *s, void *arg,
+    enum ac_job_status status)
+{
+	struct logger_state	*ls = state;
+	struct logger_sync	*ys = arg;
+
+	ys->busy = 0;
+	if (status == AC_JOB_DONE && ys->error != 0 && !ys->failing) {
+		ys->failing = 1;
+		ls->host->log(ls->p, AC_LOG_WARNING, "fsync %s failed: %s; "
+		    "lines may not be on disk", ls->path, strerror(ys->error));
+	} else if (status == AC_JOB_DONE && ys->error == 0 && ys->failing) {
+		ys->failing = 0;
+		ls->host->log(ls->p, AC_LOG_INFO, "fsync %s works again",
+		    ls->path);
+	}
+	if (ys->again) {
+		ys->again = 0;
+		logger_sync(ls);
+	}
+}
+
+/*
+ * A line was written: get it to the disk. One fsync job at a time (it
+ * covers every line written before it starts); a line written while one
+ * is queued or running asks for one more when it completes. No pool (an
+ * older server) or a full queue: fsync here, as the logger always did.
+ */
+static void
+logger_sync(struct logger_state *ls)
+{
+	struct logger_sync	*ys = ls->sync;
+
+	if (ys == NULL)
+		return;
+	if (ys->busy) {
+		ys->again = 1;
+		return;
+	}
+	if (AC_HOST_HAS(ls->host, job_submit) && ls->host->job_submit(ls->p,
+	    NULL, AC_JOB_NO_CANCEL, logger_sync_work, logger_sync_done,
+	    ys) == 0) {
+		ys->busy = 1;
+		return;
+	}
+	ys->error = fsync(ys->fd) == -1 ? errno : 0;
+	ys->again = 0;
+	if (ys->error != 0)
+		logger_failed(ls, ys->error);
 }
 
 /* Count a lost line; warn only at the start of a failure streak. */
@@ -465,7 +577,9 @@ logger_process_message(void *state, struct ac_session *from,
 
 	if (error != 0)
 		logger_failed(ls, error);
-	else
+	else {
 		logger_succeeded(ls);
+		logger_sync(ls);
+	}
 	return AC_PLUGIN_CONTINUE;
 }

@@ -26,6 +26,11 @@
  *    waits for NATS at all.
  * No host function is called from any thread but the loop's.
  *
+ * Metrics. The counters below, the link state and the outgoing queue's
+ * depth are shown on the server's /metrics (nats_*{plugin="nats"}): the
+ * collect callback copies them under `mu` just before each scrape, so the
+ * NATS threads never touch a metric.
+ *
  * Latency. libnats' flusher thread waits 1 ms for more data before it
  * writes, which batches well under load but adds about 1 ms to each hop;
  * `send_asap = yes` makes every publish write at once (on our publisher
@@ -101,7 +106,7 @@ struct acnats_queue {
 };
 
 /*
- * Counters, for the log line at fini and for a later metrics endpoint.
+ * Counters, for the log line at fini and for the metrics endpoint.
  * queued, dropped, published, publish_failed, received, own and overflow
  * change under `mu` (NATS threads write some of them); refused, delivered
  * and deliveries belong to the loop thread.
@@ -169,6 +174,18 @@ struct acnats {
 	uint64_t	 bad_streak;
 	uint64_t	 dropped_while_down;
 	int		 leak;		/* libnats did not let go in time */
+
+	/* The metrics collect sets (NULL on a host without them). */
+	struct ac_metric *m_link_up;
+	struct ac_metric *m_queue_frames;
+	struct ac_metric *m_queue_bytes;
+	struct ac_metric *m_published;
+	struct ac_metric *m_dropped;
+	struct ac_metric *m_publish_failed;
+	struct ac_metric *m_received;
+	struct ac_metric *m_refused;
+	struct ac_metric *m_overflow;
+	struct ac_metric *m_delivered;
 };
 
 /*
@@ -183,6 +200,7 @@ static int	acnats_init(struct ac_plugin *, const struct ac_host_api *,
 static void	acnats_fini(void *);
 static int	acnats_process_message(void *, struct ac_session *,
 		    const struct ac_message *, const struct ac_frame *);
+static void	acnats_collect(void *);
 
 AC_PLUGIN_DESCRIPTOR = {
 	AC_PLUGIN_HEADER,
@@ -193,6 +211,7 @@ AC_PLUGIN_DESCRIPTOR = {
 	.init = acnats_init,
 	.fini = acnats_fini,
 	.process_message = acnats_process_message,
+	.collect = acnats_collect,
 };
 
 /* Append an item to a queue. */
@@ -901,6 +920,71 @@ acnats_process_message(void *state, struct ac_session *from,
 
 
 
+/* Register the plugin's metrics; a refusal (logged by the host) leaves
+ * that one NULL, which the metric functions ignore. */
+static void
+acnats_metrics_new(struct acnats *an)
+{
+	const struct ac_host_api	*h = an->host;
+	struct ac_plugin		*p = an->p;
+
+	if (!AC_HOST_HAS(h, metric_new))
+		return;
+	an->m_link_up = h->metric_new(p, AC_METRIC_GAUGE, "nats_link_up",
+	    "1 while the link to NATS is up.", NULL, 0);
+	an->m_queue_frames = h->metric_new(p, AC_METRIC_GAUGE,
+	    "nats_queue_frames", "Frames waiting to be published.", NULL, 0);
+	an->m_queue_bytes = h->metric_new(p, AC_METRIC_GAUGE,
+	    "nats_queue_bytes", "Bytes waiting to be published.", NULL, 0);
+	an->m_published = h->metric_new(p, AC_METRIC_COUNTER,
+	    "nats_published_total", "Frames handed to NATS.", NULL, 0);
+	an->m_dropped = h->metric_new(p, AC_METRIC_COUNTER,
+	    "nats_dropped_total", "Outgoing frames dropped: the queue was "
+	    "full (max_pending).", NULL, 0);
+	an->m_publish_failed = h->metric_new(p, AC_METRIC_COUNTER,
+	    "nats_publish_failures_total", "Frames NATS refused to publish.",
+	    NULL, 0);
+	an->m_received = h->metric_new(p, AC_METRIC_COUNTER,
+	    "nats_received_total", "Frames from other nodes.", NULL, 0);
+	an->m_refused = h->metric_new(p, AC_METRIC_COUNTER,
+	    "nats_refused_total", "Frames from NATS that failed "
+	    "verification.", NULL, 0);
+	an->m_overflow = h->metric_new(p, AC_METRIC_COUNTER,
+	    "nats_inbound_overflow_total", "Frames from NATS dropped: the "
+	    "inbound queue was full.", NULL, 0);
+	an->m_delivered = h->metric_new(p, AC_METRIC_COUNTER,
+	    "nats_delivered_total", "Frames from other nodes delivered to "
+	    "local sessions.", NULL, 0);
+}
+
+/* Before a scrape (loop thread): copy the state the metrics mirror. */
+static void
+acnats_collect(void *state)
+{
+	struct acnats	*an = state;
+	struct acnats_stats st;
+	size_t		 frames, bytes;
+	int		 up;
+
+	pthread_mutex_lock(&an->mu);
+	st = an->stats;
+	up = an->link_up;
+	frames = an->out.n;
+	bytes = an->out.bytes;
+	pthread_mutex_unlock(&an->mu);
+
+	an->host->metric_set(an->m_link_up, up ? 1 : 0);
+	an->host->metric_set(an->m_queue_frames, (double)frames);
+	an->host->metric_set(an->m_queue_bytes, (double)bytes);
+	an->host->metric_set(an->m_published, (double)st.published);
+	an->host->metric_set(an->m_dropped, (double)st.dropped);
+	an->host->metric_set(an->m_publish_failed, (double)st.publish_failed);
+	an->host->metric_set(an->m_received, (double)(st.received - st.own));
+	an->host->metric_set(an->m_refused, (double)st.refused);
+	an->host->metric_set(an->m_overflow, (double)st.overflow);
+	an->host->metric_set(an->m_delivered, (double)st.delivered);
+}
+
 /* Non-zero when s is a usable subject prefix: tokens without wildcards. */
 static int
 acnats_valid_prefix(const char *s)
@@ -1382,6 +1466,7 @@ acnats_init(struct ac_plugin *p, const struct ac_host_api *host,
 	}
 	an->thread_started = 1;
 
+	acnats_metrics_new(an);
 	if (host->key(p) != NULL && ac_key_is_default(host->key(p)))
 		host->log(p, AC_LOG_WARNING, "the shared key is the public "
 		    "default: anyone who can publish to %s can speak on every "

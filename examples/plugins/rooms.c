@@ -14,8 +14,12 @@
  *	default_room = lobby
  *	include_sender = yes
  *
- * It shows: options, reading an extra header member, a per-session data
- * slot with a destructor, session_foreach and relay.
+ * A session's room is its session attribute "room", so that the logger
+ * records it and other plugins can read it (host->session_attr); this
+ * plugin owns the attribute, being the first to set it.
+ *
+ * It shows: options, reading an extra header member, a session attribute,
+ * session_foreach and relay.
  *
  * Build outside the source tree with only the installed SDK:
  *	cc -shared -fPIC $(pkg-config --cflags asyncchat) rooms.c \
@@ -43,11 +47,11 @@ struct delivery {
 	const char		*room;
 };
 
-/* The room a session is in: its slot, or the default room. */
+/* The room a session is in: its "room" attribute, or the default room. */
 static const char *
 room_of(struct rooms *r, struct ac_session *s)
 {
-	const char	*room = r->host->session_get_data(r->plugin, s);
+	const char	*room = r->host->session_attr(s, "room");
 
 	return room != NULL ? room : r->default_room;
 }
@@ -110,7 +114,8 @@ fail:
 	return -1;
 }
 
-/* Free the plugin's state; the host has already freed every session slot. */
+/* Free the plugin's state (the sessions keep their "room" attribute: a
+ * reloaded rooms plugin finds everyone where they were). */
 static void
 rooms_fini(void *state)
 {
@@ -125,21 +130,20 @@ rooms_process_message(void *state, struct ac_session *from,
 	struct rooms	*r = state;
 	struct delivery	 d;
 	const char	*named = ac_message_get_string(msg, "room");
-	char		*copy;
 
 	if (named != NULL && strcmp(named, room_of(r, from)) != 0) {
-		if (strlen(named) == 0 || strlen(named) > ROOM_NAME_MAX) {
+		/* The host copies the value, and refuses one that is not
+		 * UTF-8 text (or a key another plugin owns). */
+		if (strlen(named) == 0 || strlen(named) > ROOM_NAME_MAX ||
+		    r->host->session_attr_set(r->plugin, from, "room",
+		    named) != AC_ATTR_OK) {
 			r->host->send(r->plugin, from, AC_MSG_ERROR,
 			    "text/plain; charset=utf-8", NULL,
-			    "room: a room name is 1 to 64 bytes", 35);
+			    "room: a room name is 1 to 64 bytes of text", 43);
 			return AC_PLUGIN_STOP;
 		}
-		if ((copy = strdup(named)) == NULL)
-			return -1;
-		/* The host frees the old name through the destructor. */
-		r->host->session_set_data(r->plugin, from, copy, free);
 		r->host->log(r->plugin, AC_LOG_DEBUG, "session %s joined %s",
-		    r->host->session_id(from), copy);
+		    r->host->session_id(from), named);
 	}
 
 	d.rooms = r;
@@ -153,7 +157,7 @@ rooms_process_message(void *state, struct ac_session *from,
 AC_PLUGIN_DESCRIPTOR = {
 	AC_PLUGIN_HEADER,
 	.name = "rooms",
-	.version = "1.0",
+	.version = "2.0",
 	.description = "route messages to chat rooms named in the header",
 	.init = rooms_init,
 	.fini = rooms_fini,

@@ -18,8 +18,9 @@
  *	forgive = 60
  *
  * It shows: a list option, stopping the chain, host->send, a per-session
- * counter kept in the session's data slot, host->session_close, and a
- * libevent timer of the plugin's own.
+ * counter kept in the session's data slot, host->session_close, a
+ * libevent timer of the plugin's own, and a counter on the server's
+ * /metrics (wordfilter_refused_total{plugin="wordfilter"}).
  *
  * Build outside the source tree with only the installed SDK:
  *	cc -shared -fPIC $(pkg-config --cflags asyncchat) wordfilter.c \
@@ -42,6 +43,7 @@ struct wordfilter {
 	size_t				 nwords;
 	long				 strikes;	/* strikes before disconnect */
 	struct event			*forgive_timer;
+	struct ac_metric		*refused;	/* NULL: no metrics */
 };
 
 /* A session's strike count, kept in its data slot. */
@@ -178,6 +180,10 @@ wordfilter_init(struct ac_plugin *p, const struct ac_host_api *host,
 		goto fail;
 	}
 
+	/* NULL if refused (the host logs why): metric_add ignores it. */
+	wf->refused = host->metric_new(p, AC_METRIC_COUNTER,
+	    "wordfilter_refused_total", "Messages refused for a banned word.",
+	    NULL, 0);
 	wf->forgive_timer = event_new(host->event_base(p), -1, EV_PERSIST,
 	    forgive_cb, wf);
 	if (wf->forgive_timer == NULL || event_add(wf->forgive_timer, &tv) != 0)
@@ -213,6 +219,7 @@ wordfilter_process_message(void *state, struct ac_session *from,
 	}
 	if (i == wf->nwords)
 		return AC_PLUGIN_CONTINUE;
+	wf->host->metric_add(wf->refused, 1);
 
 	if ((st = wf->host->session_get_data(wf->plugin, from)) == NULL) {
 		if ((st = calloc(1, sizeof *st)) == NULL)
@@ -235,7 +242,7 @@ wordfilter_process_message(void *state, struct ac_session *from,
 AC_PLUGIN_DESCRIPTOR = {
 	AC_PLUGIN_HEADER,
 	.name = "wordfilter",
-	.version = "1.0",
+	.version = "1.1",
 	.description = "drop messages with banned words; disconnect repeat senders",
 	.init = wordfilter_init,
 	.fini = wordfilter_fini,

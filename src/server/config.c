@@ -66,6 +66,8 @@ enum config_key {
 	K_MAX_BYTE_RATE,
 	K_RATE_BURST,
 	K_RATE_LIMIT_DISCONNECT,
+	K_WORKER_THREADS,
+	K_WORKER_QUEUE,
 	K_COUNT
 };
 
@@ -76,7 +78,8 @@ static const char *config_key_names[K_COUNT] = {
 	"max_errors", "log", "log_level", "plugin_dir", "pid_file",
 	"metrics_listen", "tls_cert", "tls_key", "tls_client_ca",
 	"max_clients_per_ip", "max_message_rate", "max_byte_rate",
-	"rate_burst", "rate_limit_disconnect",
+	"rate_burst", "rate_limit_disconnect", "worker_threads",
+	"worker_queue",
 };
 
 /* Parsing state shared by the reader and the handler. */
@@ -692,6 +695,22 @@ config_server_key(struct config_parse *cp, const char *key,
 		}
 		cfg->rate_limit_disconnect = (unsigned int)u;
 		break;
+	case K_WORKER_THREADS:
+		if (ac_option_uint(value, 1, 256, &u) == -1) {
+			config_error(cp, cp->line, "server", key,
+			    "%s: expected 1 to 256 threads", value);
+			return;
+		}
+		cfg->worker_threads = (unsigned int)u;
+		break;
+	case K_WORKER_QUEUE:
+		if (ac_option_uint(value, 1, 1000000, &u) == -1) {
+			config_error(cp, cp->line, "server", key,
+			    "%s: expected 1 to 1000000 jobs", value);
+			return;
+		}
+		cfg->worker_queue = (unsigned int)u;
+		break;
 	}
 	return;
 
@@ -1058,6 +1077,8 @@ config_load(const char *path, struct ac_config **cfgp, char **cause)
 	cfg->max_byte_rate = AC_DEFAULT_MAX_BYTE_RATE;
 	config_parse_seconds(AC_DEFAULT_RATE_BURST, &cfg->rate_burst);
 	cfg->rate_limit_disconnect = AC_DEFAULT_RATE_LIMIT_DISCONNECT;
+	cfg->worker_threads = AC_DEFAULT_WORKER_THREADS;
+	cfg->worker_queue = AC_DEFAULT_WORKER_QUEUE;
 	cfg->log = ac_xstrdup("stderr");
 	cfg->log_level = AC_LOG_INFO;
 	cfg->plugin_dir = ac_xstrdup(AC_PLUGINDIR);

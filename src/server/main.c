@@ -168,10 +168,9 @@ server_reload(struct server *srv)
 	struct listeners	 added, keep;
 	struct listener		*l;
 	struct plugin_set	*set;
-	struct ac_session	**snap;
 	struct metrics		*metrics = NULL;
 	char			*cause = NULL;
-	size_t			 i, n;
+	size_t			 i;
 	int			 metrics_changed;
 
 	log_info("SIGHUP: reloading %s", srv->config_path);
@@ -240,6 +239,11 @@ server_reload(struct server *srv)
 		srv->metrics = metrics;
 	}
 
+	if (cfg->worker_threads < old->worker_threads)
+		log_info("worker_threads lowered from %u to %u: worker threads "
+		    "already started stay until a restart",
+		    old->worker_threads, cfg->worker_threads);
+
 	plugin_set_free(srv, srv->plugins);
 	srv->plugins = set;
 	srv->cfg = cfg;
@@ -247,12 +251,7 @@ server_reload(struct server *srv)
 	server_apply(srv, cfg);
 
 	/* The new plugins meet the sessions that are already open. */
-	snap = registry_snapshot(&srv->reg, 1, NULL, &n);
-	for (i = 0; i < n; i++) {
-		if (!(snap[i]->flags & AC_SESS_DEAD))
-			plugin_host_session_open(srv, snap[i]);
-	}
-	registry_snapshot_free(snap, n);
+	plugin_host_reloaded(srv);
 	log_info("configuration reloaded: %zu plugin%s, %zu listener%s",
 	    set->n, set->n == 1 ? "" : "s", cfg->nlisten,
 	    cfg->nlisten == 1 ? "" : "s");
@@ -379,6 +378,11 @@ server_free(struct server *srv)
 	iplimit_free(&srv->iplimit);
 	plugin_set_free(srv, srv->plugins);
 	srv->plugins = NULL;
+	/* Jobs still running keep their plugins and sessions until now. */
+	plugin_host_drain(srv);
+	worker_pool_free(srv->workers);
+	srv->workers = NULL;
+	session_reap(srv);
 	stats_plugins_free(&srv->plugin_stats);
 	registry_free(&srv->reg);
 	if (srv->sig_int != NULL)
@@ -431,6 +435,8 @@ main(int argc, char **argv)
 #endif
 	memset(&srv, 0, sizeof srv);
 	TAILQ_INIT(&srv.plugin_stats);
+	TAILQ_INIT(&srv.retired);
+	TAILQ_INIT(&srv.plugin_metrics);
 	srv.stats.start_time = time(NULL);
 	while ((ch = getopt_long(argc, argv, "c:ftvhV", longopts,
 	    NULL)) != -1) {
@@ -485,6 +491,12 @@ main(int argc, char **argv)
 		fatalx("cannot make an event base");
 	srv.reap_ev = event_new(srv.base, -1, 0, server_reap_cb, &srv);
 	server_apply(&srv, srv.cfg);
+	if (worker_pool_new(&srv, &srv.workers, &cause) == -1) {
+		fprintf(stderr, "%s\n", cause);
+		free(cause);
+		server_free(&srv);
+		return (1);
+	}
 
 	if (test) {
 		for (i = 0; i < srv.cfg->nwarnings; i++)

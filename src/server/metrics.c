@@ -201,6 +201,11 @@ metrics_write(struct server *srv, struct evbuffer *b)
 	    "Time of the whole plugin chain for one message or chunk.");
 	metrics_histogram(b, "asyncchat_plugin_chain_seconds", NULL,
 	    &st->chain);
+
+	/* The worker pool's, then the plugins' own (worker.c,
+	 * plugin_metric.c). */
+	worker_metrics_write(srv->workers, b);
+	plugin_metric_write(srv, b);
 }
 
 /* A request: GET /metrics is answered, anything else is an error. */

@@ -20,6 +20,7 @@
 #include <asyncchat/uuid.h>
 
 struct bufferevent;
+struct evbuffer;
 struct event;
 struct event_base;
 struct evconnlistener;
@@ -38,6 +39,8 @@ struct ssl_ctx_st;
 #define AC_DEFAULT_MAX_BYTE_RATE	(10ull * 1024 * 1024)
 #define AC_DEFAULT_RATE_BURST		"2"
 #define AC_DEFAULT_RATE_LIMIT_DISCONNECT 50
+#define AC_DEFAULT_WORKER_THREADS	4
+#define AC_DEFAULT_WORKER_QUEUE		1024
 
 #ifndef AC_PLUGINDIR
 #define AC_PLUGINDIR "/usr/local/lib/asyncchat/plugins"
@@ -100,6 +103,8 @@ struct ac_config {
 	uint64_t		 max_byte_rate;		/* bytes/s; 0: off */
 	struct timeval		 rate_burst;
 	unsigned int		 rate_limit_disconnect;	/* 0: never */
+	unsigned int		 worker_threads;	/* plugins' jobs */
+	unsigned int		 worker_queue;
 
 	char			*log;	/* "stderr", "syslog" or a path */
 	enum ac_log_level	 log_level;
@@ -334,6 +339,8 @@ struct ac_session {
 	TAILQ_ENTRY(ac_session)	 dirty_entry;	/* output to flush */
 	struct ac_session	*hash_next;	/* registry bucket chain */
 	TAILQ_ENTRY(ac_session)	 dead_entry;	/* waiting to be freed */
+
+	struct attr_set		*attrs;		/* attr.c; freed at close */
 };
 TAILQ_HEAD(ac_sessions, ac_session);
 
@@ -401,36 +408,113 @@ int	listener_open(struct server *srv, const struct ac_listen_conf *lc,
 	    int backlog, mode_t unix_mode, struct listener **lp, char **cause);
 void	listener_free(struct listener *l);
 
+/* attr.c */
+struct attr_set;
+
+const char *attr_get(const struct attr_set *set, const char *key);
+int	attr_set(struct attr_set **setp, const char *owner, const char *key,
+	    const char *value);
+int	attr_foreach(const struct attr_set *set, int (*cb)(const char *,
+	    const char *, const char *, void *), void *arg);
+void	attr_prune(struct attr_set *set, int (*keep)(const char *, void *),
+	    void *arg);
+void	attr_free(struct attr_set *set);
+
+/* iface.c */
+struct iface;
+struct iface_table {
+	struct iface	*v;
+	size_t		 n;
+};
+
+int	iface_publish(struct iface_table *t, struct ac_plugin *owner,
+	    const char *name, unsigned int version, const void *ptr,
+	    const char **why);
+const void *iface_get(const struct iface_table *t, const char *name,
+	    unsigned int min_version, unsigned int *version,
+	    struct ac_plugin **owner);
+void	iface_free(struct iface_table *t);
+
+/* worker.c */
+struct worker_pool;
+struct plugin_set;
+
+int	worker_pool_new(struct server *srv, struct worker_pool **wp,
+	    char **cause);
+int	worker_submit(struct worker_pool *wk, struct ac_plugin *p,
+	    struct ac_session *s, int flags, ac_job_work_fn work,
+	    ac_job_done_fn done, void *arg);
+void	worker_cancel_session(struct worker_pool *wk, struct ac_session *s);
+void	worker_cancel_set(struct worker_pool *wk, struct plugin_set *set);
+void	worker_pool_complete(struct worker_pool *wk);
+void	worker_pool_stop(struct worker_pool *wk);
+void	worker_pool_free(struct worker_pool *wk);
+void	worker_metrics_write(struct worker_pool *wk, struct evbuffer *b);
+
+/* plugin_metric.c */
+TAILQ_HEAD(plugin_metrics, ac_metric);
+
+struct ac_metric *plugin_metric_new(struct server *srv, struct ac_plugin *p,
+	    enum ac_metric_type type, const char *name, const char *help,
+	    const double *bounds, size_t nbounds, const char **why);
+void	plugin_metric_add(struct ac_metric *m, double v);
+void	plugin_metric_set(struct ac_metric *m, double v);
+void	plugin_metric_observe(struct ac_metric *m, double v);
+void	plugin_metric_hide(struct server *srv, struct ac_plugin *p);
+void	plugin_metric_free(struct server *srv, struct ac_plugin *p);
+void	plugin_metric_write(struct server *srv, struct evbuffer *b);
+
 /* plugin_host.c */
 struct ac_plugin {
 	struct server				*srv;
 	char					*name;
 	char					*path;
 	void					*dl;
-	const struct ac_plugin_descriptor	*desc;
+	const struct ac_plugin_descriptor	*desc;	/* &d, or NULL */
+	struct ac_plugin_descriptor		 d;	/* the plugin's, with
+							   what it lacks 0 */
 	void					*state;
 	struct plugin_set			*set;	/* its chain */
 	size_t					 index;	/* slot number */
 	int					 inited;
 	struct ac_plugin_stats			*stats;	/* NULL until loaded */
+	unsigned int				 jobs;	/* not completed */
+	int					 serial_busy; /* worker.c, under
+							 the pool's lock */
 };
 
-/* The chain: the plugins of one configuration, in load order. */
+/*
+ * The chain: the plugins of one configuration, in load order. A chain is
+ * unloaded as a whole: once retired (a reload replaced it, or shutdown)
+ * it waits on srv->retired until the last job of its plugins completes,
+ * then every plugin's fini runs, in reverse order, and every dlclose.
+ */
 struct plugin_set {
 	struct ac_plugin	**plugins;
 	size_t			  n;
 	const struct ac_key	 *key;	/* of the configuration it was
-					   loaded with (outlives the set) */
+					   loaded with; not after retired */
+	struct iface_table	  ifaces;
+	unsigned int		  jobs;	/* of all its plugins */
+	int			  retired;
+	TAILQ_ENTRY(plugin_set)	  entry;	/* srv->retired */
 };
+TAILQ_HEAD(plugin_sets, plugin_set);
 
 int	plugin_set_load(struct server *srv, const struct ac_config *cfg,
 	    struct plugin_set **setp, char **cause);
 void	plugin_set_free(struct server *srv, struct plugin_set *set);
-void	plugin_host_session_open(struct server *srv, struct ac_session *s);
+void	plugin_host_reloaded(struct server *srv);
+void	plugin_host_drain(struct server *srv);
+void	plugin_host_session_open(struct server *srv, struct ac_session *s,
+	    const struct ac_message *ack);
 void	plugin_host_session_close(struct server *srv, struct ac_session *s,
 	    const char *reason);
 void	plugin_host_message(struct server *srv, struct ac_session *from,
 	    const struct ac_message *msg, struct ac_frame *f);
+void	plugin_host_job_done(struct ac_plugin *p, struct ac_session *s,
+	    ac_job_done_fn done, void *arg, enum ac_job_status status);
+void	plugin_host_collect(struct server *srv);
 
 /* metrics.c */
 struct metrics;
@@ -466,6 +550,11 @@ struct server {
 	struct ac_sessions	 dirty;		/* plain sessions to flush */
 	struct event		*flush_ev;	/* NULL until the first accept */
 	struct plugin_set	*plugins;
+	struct plugin_sets	 retired;	/* unloaded, waiting for jobs */
+	struct worker_pool	*workers;
+	struct plugin_metrics	 plugin_metrics;
+	struct ac_session	*ack_session;	/* in its first session_open */
+	const struct ac_message	*ack_msg;
 	struct ac_stats		 stats;
 	struct ac_plugin_stats_list plugin_stats;
 	struct metrics		*metrics;	/* NULL: off */

@@ -750,7 +750,7 @@ session_dispatch(struct ac_session *s, const struct ac_message *msg,
 		srv->stats.sessions_acked++;
 		log_debug("session %s acknowledged peer=%s", s->id, s->peer);
 		session_arm(s);
-		plugin_host_session_open(srv, s);
+		plugin_host_session_open(srv, s, msg);
 		return;
 	default:
 		break;

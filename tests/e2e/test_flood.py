@@ -13,7 +13,7 @@ import time
 
 import acproto
 from harness import SERVER, Server, ipv6_available, main
-from test_metrics import metrics_url, scrape
+from metrics import metrics_url, scrape
 
 
 def frames_for(c, timeout):

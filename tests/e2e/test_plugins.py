@@ -12,6 +12,7 @@ import time
 import acproto
 from harness import (SRCDIR, Server, main, plugin_dir, test_plugin,
                      transports)
+from metrics import metrics_url, scrape
 
 RFC3339_MS = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d)$")
@@ -190,6 +191,37 @@ def case_logger_write_failure(t):
         t.eq(n, 1, "the failing write is logged once, not per message", srv.log())
 
 
+def case_logger_fsync(t):
+    """fsync = yes: every line is written, and the fsync runs on the
+    worker pool, not on the loop (the pool's metrics count the jobs)."""
+    srv = Server(plugins=["logger", "echo"], start=False,
+                 server={"metrics_listen": "127.0.0.1:0"})
+    path = os.path.join(srv.dir, "synced.log")
+    srv.sections = {"logger": {"path": path, "fsync": "yes"}}
+    srv.write_config()
+    with srv.start():
+        with srv.client("tcp") as c:
+            for i in range(5):
+                sent = c.send_message(b"line %d" % i)
+                t.eq(c.recv_frame().raw, sent, "message %d delivered" % i)
+        lines = read_log_lines(path, 5)
+        t.eq([json.loads(x).get("content") for x in lines],
+             ["line %d" % i for i in range(5)], "every line written")
+        # The last job's completion may still be on its way: wait for it.
+        url = metrics_url(srv)
+        deadline = time.monotonic() + 5
+        while True:
+            m = scrape(url)
+            done = m.get("asyncchat_worker_jobs_total", status="done")
+            busy = (m.get("asyncchat_worker_jobs_queued") or 0) + \
+                (m.get("asyncchat_worker_jobs_running") or 0)
+            if (done and not busy) or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        t.ok(done is not None and 1 <= done <= 5,
+             "1 to 5 fsync jobs ran on the worker pool", repr(done))
+
+
 def host_abi_version():
     """AC_PLUGIN_ABI_VERSION from the installed header in the source tree."""
     try:
@@ -293,5 +325,6 @@ def case_check_ok(t):
 
 if __name__ == "__main__":
     main([case_echo, case_broadcast,
-          case_logger, case_logger_with_broadcast, case_logger_write_failure, case_chain_order, case_stop, case_load_errors,
+          case_logger, case_logger_with_broadcast, case_logger_write_failure,
+          case_logger_fsync, case_chain_order, case_stop, case_load_errors,
           case_check_ok])

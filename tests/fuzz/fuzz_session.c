@@ -142,6 +142,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	TAILQ_INIT(&srv->listeners);
 	TAILQ_INIT(&srv->lingering);
 	TAILQ_INIT(&srv->dead);
+	TAILQ_INIT(&srv->retired);
+	TAILQ_INIT(&srv->plugin_metrics);
 	registry_init(&srv->reg);
 	srv->foreground = 1;
 	srv->cfg = fuzz_config();

@@ -93,13 +93,16 @@ class Node(harness.Server):
     """One asyncchatd with `load = broadcast, nats`, listening on TCP."""
 
     def __init__(self, name, servers, prefix="asyncchat", nats_opts=None,
-                 key=KEY, start=True):
+                 key=KEY, start=True, metrics=False):
         opts = {"servers": ", ".join(servers), "subject_prefix": prefix,
                 "node_name": name, "reconnect_wait": "200"}
         opts.update(nats_opts or {})
+        server = {"log_level": "info"}
+        if metrics:
+            server["metrics_listen"] = "127.0.0.1:0"
         harness.Server.__init__(
             self, plugins=["broadcast", "nats"], unix=False,
-            server={"log_level": "info"}, sections={"nats": opts},
+            server=server, sections={"nats": opts},
             key=key.decode(), start=False)
         self.name = name
         if start:

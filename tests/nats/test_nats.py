@@ -21,12 +21,24 @@
 Every wait is bounded; the whole program takes a few seconds.
 """
 
+import re
 import signal
 import time
 
 import natstest as nt
 from natstest import Gnatsd, Node
+from metrics import scrape
 from pki import certs
+
+
+def nats_metrics(node):
+    """The nats plugin's samples from node's /metrics, by name."""
+    m = re.search(r"metrics on (http://\S+/metrics)", node.log())
+    if m is None:
+        raise AssertionError("no metrics endpoint:\n" + node.log()[-2000:])
+    got = scrape(m.group(1))
+    return {k[0]: v for k, v in got.samples.items()
+            if k[0].startswith("nats_") and k[1] == (("plugin", "nats"),)}
 
 
 def wait_mesh(probers, others=(), timeout=10.0):
@@ -132,10 +144,16 @@ def case_nats_down_at_start(t):
 
 def case_nats_restart(t):
     g = Gnatsd().start()
-    a = Node("a", [g.url], nats_opts={"max_pending": "5"})
+    a = Node("a", [g.url], nats_opts={"max_pending": "5"}, metrics=True)
     b = Node("b", [g.url])
     a1, a2, b1 = a.client("a1"), a.client("a2"), b.client("b1")
     t.ok(wait_mesh([a1, b1], [a2]), "before the restart: frames cross")
+    m = nats_metrics(a)
+    t.ok(m.get("nats_link_up") == 1 and m.get("nats_published_total", 0) > 0
+         and m.get("nats_received_total", 0) > 0 and
+         m.get("nats_delivered_total", 0) > 0 and
+         m.get("nats_dropped_total") == 0, "metrics: link up, frames "
+         "published, received and delivered, none dropped", repr(m))
 
     g.stop()
     t.ok(a.wait_log(r"link to NATS down") and b.wait_log(
@@ -148,6 +166,10 @@ def case_nats_restart(t):
     t.ok(a.wait_log(r"outgoing queue full \(5 frames, max_pending 5; "
                     r"link down\)"), "past max_pending, frames are dropped "
          "and that is logged")
+    m = nats_metrics(a)
+    t.eq((m.get("nats_link_up"), m.get("nats_queue_frames"),
+          m.get("nats_dropped_total")), (0, 5, 5),
+         "metrics: link down, queue at max_pending, the drops counted")
     t.eq(b1.messages(0.3), [], "NATS down: nothing reaches the other node")
 
     g = Gnatsd(port=g.port).start()

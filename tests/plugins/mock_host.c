@@ -40,6 +40,35 @@ static int	 mock_relay_all(struct ac_plugin *, const struct ac_frame *,
 static const uint8_t *mock_frame_bytes(const struct ac_frame *, size_t *);
 static int	 mock_broadcast_raw(struct ac_plugin *, const void *, size_t,
 		    struct ac_session *);
+static const char *mock_plugin_name(struct ac_plugin *);
+static const struct ac_message *mock_session_ack(struct ac_plugin *,
+		    const struct ac_session *);
+static const char *mock_session_attr(const struct ac_session *, const char *);
+static int	 mock_session_attr_set(struct ac_plugin *, struct ac_session *,
+		    const char *, const char *);
+static int	 mock_session_attr_foreach(const struct ac_session *,
+		    int (*)(const char *, const char *, const char *, void *),
+		    void *);
+static struct ac_frame *mock_frame_new(struct ac_plugin *, const char *,
+		    enum ac_msg_type, const char *, struct json_object *,
+		    const void *, size_t);
+static struct ac_frame *mock_frame_from_bytes(struct ac_plugin *,
+		    const void *, size_t);
+static struct ac_frame *mock_frame_ref(struct ac_plugin *,
+		    const struct ac_frame *);
+static void	 mock_frame_unref(struct ac_plugin *, struct ac_frame *);
+static int	 mock_job_submit(struct ac_plugin *, struct ac_session *, int,
+		    ac_job_work_fn, ac_job_done_fn, void *);
+static struct ac_metric *mock_metric_new(struct ac_plugin *,
+		    enum ac_metric_type, const char *, const char *,
+		    const double *, size_t);
+static void	 mock_metric_add(struct ac_metric *, double);
+static void	 mock_metric_set(struct ac_metric *, double);
+static void	 mock_metric_observe(struct ac_metric *, double);
+static int	 mock_interface_publish(struct ac_plugin *, const char *,
+		    unsigned int, const void *);
+static const void *mock_interface_get(struct ac_plugin *, const char *,
+		    unsigned int, unsigned int *);
 
 /* malloc that aborts the test program on failure. */
 static void *
@@ -305,6 +334,205 @@ mock_broadcast_raw(struct ac_plugin *p, const void *frame, size_t len,
 	return n;
 }
 
+/* The plugin's name. */
+static const char *
+mock_plugin_name(struct ac_plugin *p)
+{
+	return p->name;
+}
+
+/* No handshake in unit tests. */
+static const struct ac_message *
+mock_session_ack(struct ac_plugin *p, const struct ac_session *s)
+{
+	return NULL;
+}
+
+/* The index of an attribute on a fake session, or -1. */
+static int
+mock_attr_find(const struct ac_session *s, const char *key)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nattrs; i++) {
+		if (strcmp(s->attr_key[i], key) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* An attribute's value, or NULL. */
+static const char *
+mock_session_attr(const struct ac_session *s, const char *key)
+{
+	int	i = mock_attr_find(s, key);
+
+	return i == -1 ? NULL : s->attr_value[i];
+}
+
+/* Set or remove an attribute, first setter owning it (no other checks). */
+static int
+mock_session_attr_set(struct ac_plugin *p, struct ac_session *s,
+    const char *key, const char *value)
+{
+	int	i = mock_attr_find(s, key);
+
+	if (i != -1 && strcmp(s->attr_owner[i], p->name) != 0)
+		return AC_ATTR_NOT_OWNER;
+	if (i != -1) {
+		free(s->attr_value[i]);
+		if (value != NULL) {
+			s->attr_value[i] = mock_strdup(value);
+			return AC_ATTR_OK;
+		}
+		free(s->attr_key[i]);
+		free(s->attr_owner[i]);
+		for (; (size_t)i + 1 < s->nattrs; i++) {
+			s->attr_key[i] = s->attr_key[i + 1];
+			s->attr_value[i] = s->attr_value[i + 1];
+			s->attr_owner[i] = s->attr_owner[i + 1];
+		}
+		s->nattrs--;
+		return AC_ATTR_OK;
+	}
+	if (value == NULL)
+		return AC_ATTR_OK;
+	if (s->nattrs == MOCK_MAX_ATTRS)
+		return AC_ATTR_FULL;
+	s->attr_key[s->nattrs] = mock_strdup(key);
+	s->attr_value[s->nattrs] = mock_strdup(value);
+	s->attr_owner[s->nattrs] = mock_strdup(p->name);
+	s->nattrs++;
+	return AC_ATTR_OK;
+}
+
+/* Visit a fake session's attributes in order. */
+static int
+mock_session_attr_foreach(const struct ac_session *s,
+    int (*cb)(const char *, const char *, const char *, void *), void *arg)
+{
+	size_t	i;
+	int	r;
+
+	for (i = 0; i < s->nattrs; i++) {
+		if ((r = cb(s->attr_key[i], s->attr_value[i],
+		    s->attr_owner[i], arg)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* No key to sign with in unit tests: no frames are made. */
+static struct ac_frame *
+mock_frame_new(struct ac_plugin *p, const char *session_id,
+    enum ac_msg_type type, const char *content_type,
+    struct json_object *extra, const void *content, size_t content_len)
+{
+	return NULL;
+}
+
+/* No key to verify with in unit tests: no frames are made. */
+static struct ac_frame *
+mock_frame_from_bytes(struct ac_plugin *p, const void *bytes, size_t len)
+{
+	return NULL;
+}
+
+/* The fake frame lives as long as the test: a reference is the pointer. */
+static struct ac_frame *
+mock_frame_ref(struct ac_plugin *p, const struct ac_frame *f)
+{
+	return (struct ac_frame *)f;
+}
+
+/* Nothing to release. */
+static void
+mock_frame_unref(struct ac_plugin *p, struct ac_frame *f)
+{
+}
+
+/* No worker pool in unit tests: every job is refused, as a full queue is. */
+static int
+mock_job_submit(struct ac_plugin *p, struct ac_session *s, int flags,
+    ac_job_work_fn work, ac_job_done_fn done, void *arg)
+{
+	return -1;
+}
+
+/* Register a metric in the fake server (its name, type and values). */
+static struct ac_metric *
+mock_metric_new(struct ac_plugin *p, enum ac_metric_type type,
+    const char *name, const char *help, const double *bounds, size_t nbounds)
+{
+	struct mock_host	*h = p->host;
+	struct ac_metric	*m;
+
+	if (h->nmetrics == MOCK_MAX_METRICS || name == NULL)
+		return NULL;
+	m = &h->metrics[h->nmetrics++];
+	memset(m, 0, sizeof *m);
+	m->type = type;
+	snprintf(m->name, sizeof m->name, "%s", name);
+	return m;
+}
+
+/* Add to a fake counter or gauge. */
+static void
+mock_metric_add(struct ac_metric *m, double v)
+{
+	if (m != NULL)
+		m->value += v;
+}
+
+/* Set a fake counter or gauge. */
+static void
+mock_metric_set(struct ac_metric *m, double v)
+{
+	if (m != NULL)
+		m->value = v;
+}
+
+/* Count an observation in a fake histogram. */
+static void
+mock_metric_observe(struct ac_metric *m, double v)
+{
+	if (m != NULL) {
+		m->observed++;
+		m->sum += v;
+	}
+}
+
+/* One plugin under test has no one to publish to. */
+static int
+mock_interface_publish(struct ac_plugin *p, const char *name,
+    unsigned int version, const void *iface)
+{
+	return 0;
+}
+
+/* ...nor anyone's interface to find. */
+static const void *
+mock_interface_get(struct ac_plugin *p, const char *name,
+    unsigned int min_version, unsigned int *version)
+{
+	if (version != NULL)
+		*version = 0;
+	return NULL;
+}
+
+/* The metric registered under name, or NULL. */
+const struct ac_metric *
+mock_metric(const struct mock_host *h, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < h->nmetrics; i++) {
+		if (strcmp(h->metrics[i].name, name) == 0)
+			return &h->metrics[i];
+	}
+	return NULL;
+}
+
 /* Set up an empty fake server with a full API table. */
 void
 mock_host_init(struct mock_host *h)
@@ -328,6 +556,22 @@ mock_host_init(struct mock_host *h)
 	h->api.relay_all = mock_relay_all;
 	h->api.frame_bytes = mock_frame_bytes;
 	h->api.broadcast_raw = mock_broadcast_raw;
+	h->api.plugin_name = mock_plugin_name;
+	h->api.session_ack = mock_session_ack;
+	h->api.session_attr = mock_session_attr;
+	h->api.session_attr_set = mock_session_attr_set;
+	h->api.session_attr_foreach = mock_session_attr_foreach;
+	h->api.frame_new = mock_frame_new;
+	h->api.frame_from_bytes = mock_frame_from_bytes;
+	h->api.frame_ref = mock_frame_ref;
+	h->api.frame_unref = mock_frame_unref;
+	h->api.job_submit = mock_job_submit;
+	h->api.metric_new = mock_metric_new;
+	h->api.metric_add = mock_metric_add;
+	h->api.metric_set = mock_metric_set;
+	h->api.metric_observe = mock_metric_observe;
+	h->api.interface_publish = mock_interface_publish;
+	h->api.interface_get = mock_interface_get;
 }
 
 /* Forget every recorded call, freeing the copies they hold. */
@@ -348,8 +592,21 @@ mock_host_reset_calls(struct mock_host *h)
 void
 mock_host_clear(struct mock_host *h)
 {
+	struct ac_session	*s;
+	size_t			 i, j;
+
 	mock_host_reset_calls(h);
+	for (i = 0; i < h->nsessions; i++) {
+		s = &h->sessions[i];
+		for (j = 0; j < s->nattrs; j++) {
+			free(s->attr_key[j]);
+			free(s->attr_value[j]);
+			free(s->attr_owner[j]);
+		}
+		s->nattrs = 0;
+	}
 	h->nsessions = 0;
+	h->nmetrics = 0;
 }
 
 /* Add a fake session; returns its handle. */

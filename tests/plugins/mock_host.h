@@ -19,6 +19,8 @@
 
 #define MOCK_MAX_SESSIONS	8
 #define MOCK_MAX_CALLS		64
+#define MOCK_MAX_ATTRS		8
+#define MOCK_MAX_METRICS	16
 
 /* A fake session: what host->session_* answer, and what it was sent. */
 struct ac_session {
@@ -33,6 +35,20 @@ struct ac_session {
 
 	void			*data;		/* one plugin's slot */
 	void			(*destroy)(void *);
+
+	char			*attr_key[MOCK_MAX_ATTRS];	/* owned */
+	char			*attr_value[MOCK_MAX_ATTRS];
+	char			*attr_owner[MOCK_MAX_ATTRS];
+	size_t			 nattrs;
+};
+
+/* A metric a plugin registered, with what it was last given. */
+struct ac_metric {
+	enum ac_metric_type	 type;
+	char			 name[128];
+	double			 value;		/* counter, gauge */
+	unsigned long		 observed;	/* histogram */
+	double			 sum;
 };
 
 /* A fake received frame: just bytes, compared by pointer. */
@@ -79,6 +95,9 @@ struct mock_host {
 
 	/* The frame mock_plugin_message hands to the plugin. */
 	struct ac_frame		 frame;
+
+	struct ac_metric	 metrics[MOCK_MAX_METRICS];
+	size_t			 nmetrics;
 };
 
 /* A plugin .so opened with dlopen, with its descriptor and state. */
@@ -111,5 +130,6 @@ void	mock_plugin_stop(struct mock_plugin *);
 void	mock_plugin_close(struct mock_plugin *);
 int	mock_plugin_message(struct mock_plugin *, struct ac_session *,
 	    enum ac_msg_type, const char *, const void *, size_t);
+const struct ac_metric *mock_metric(const struct mock_host *, const char *);
 
 #endif /* MOCK_HOST_H */

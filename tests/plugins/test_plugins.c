@@ -288,6 +288,43 @@ start_logger(struct fixture *fx, const char *path, const char *key,
 	assert_int_equal(mock_plugin_start(&fx->mp, opts, nopts), 0);
 }
 
+/* logger: a session's attributes are recorded, in order, when it has any. */
+static void
+test_logger_attrs(void **state)
+{
+	struct fixture		*fx = *state;
+	struct ac_plugin	 chat = { &fx->host, "chat" };
+	struct json_object	*o, *attrs;
+	char			*data, *line;
+
+	load_plugin(fx, "logger");
+	start_logger(fx, fx->path, NULL, NULL);
+	assert_int_equal(fx->host.api.session_attr_set(&chat, fx->s1, "nick",
+	    "al\"ice"), AC_ATTR_OK);
+	assert_int_equal(fx->host.api.session_attr_set(&chat, fx->s1, "room",
+	    "dev"), AC_ATTR_OK);
+	say(fx, fx->s1, "with");
+	say(fx, fx->s2, "without");
+	mock_plugin_stop(&fx->mp);
+
+	data = slurp(fx->path);
+	assert_int_equal(count_lines(data), 2);
+	line = nth_line(data, 0);
+	o = json_tokener_parse(line);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "attrs", &attrs));
+	assert_string_equal(member(attrs, "nick"), "al\"ice");
+	assert_string_equal(member(attrs, "room"), "dev");
+	assert_non_null(strstr(line,
+	    "\"attrs\":{\"nick\":\"al\\\"ice\",\"room\":\"dev\"}"));
+	json_object_put(o);
+	free(line);
+	line = nth_line(data, 1);
+	assert_null(strstr(line, "attrs"));
+	free(line);
+	free(data);
+}
+
 /* echo: each message goes back to its sender only, as the same frame. */
 static void
 test_echo_relays_to_sender(void **state)
@@ -971,6 +1008,7 @@ main(void)
 		T(test_logger_dev_full),
 		T(test_logger_failure_streaks),
 		T(test_logger_torn_line),
+		T(test_logger_attrs),
 		T(test_module_tag),
 		T(test_module_stop_chain),
 		T(test_module_init_fails),

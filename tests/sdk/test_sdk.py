@@ -6,12 +6,14 @@ from a directory outside the source tree, load them into a running
 asyncchatd by absolute path and check what they do.
 """
 
+import json
 import os
 import shutil
 import subprocess
 
 import harness
 from harness import Server, mkdtemp
+from metrics import metrics_url, scrape
 
 EXAMPLES = os.path.join(harness.SRCDIR, "examples", "plugins")
 
@@ -87,8 +89,12 @@ def build_plugin(t, name, extra_libs=()):
 def case_rooms(t):
     """The rooms example routes by the "room" header member."""
     so = build_plugin(t, "rooms")
-    with Server(plugins=[so], sections={"rooms": {
-            "default_room": "lobby", "include_sender": "yes"}}) as srv:
+    srv = Server(plugins=["logger", so], start=False, sections={"rooms": {
+        "default_room": "lobby", "include_sender": "yes"}})
+    log = os.path.join(srv.dir, "m.log")
+    srv.sections["logger"] = {"path": log}
+    srv.write_config()
+    with srv.start():
         a, b, c = (srv.client("tcp") for _ in range(3))
         sent = a.send_message(b"hello red", extra={"room": "red"})
         got = a.recv_type("message")
@@ -111,6 +117,11 @@ def case_rooms(t):
              "lobby member hears itself (include_sender)")
         t.eq(a.expect_silence(0.3) + b.expect_silence(0.1), [],
              "red sessions do not hear the lobby")
+        lines = [json.loads(x) for x in open(log, "rb").read().splitlines()]
+        t.eq([x.get("attrs") for x in lines],
+             [None, None, {"room": "red"}, None],
+             "the room is a session attribute the logger (loaded before "
+             "rooms) records from the sender's next message on")
         for x in (a, b, c):
             x.close()
 
@@ -143,6 +154,40 @@ def case_wordfilter(t):
         good.close()
 
 
+def case_weather(t):
+    """The weather example answers from its worker-pool lookup, and the
+    server keeps serving while the lookup runs."""
+    so = build_plugin(t, "weather")
+    with Server(plugins=[so, "echo"],
+                server={"worker_threads": "2",
+                        "metrics_listen": "127.0.0.1:0"},
+                sections={"weather": {"delay": "1000"}}) as srv:
+        a, b = srv.client("tcp"), srv.client("unix")
+        a.send_message(b"/weather Paris", content_type="text/plain")
+        sent = a.send_message(b"meanwhile", content_type="text/plain")
+        first = a.recv_type("message", 10)
+        t.eq(first.raw, sent, "a message sent after the command is echoed "
+             "before the lookup ends: the loop did not wait for it")
+        answer = a.recv_type("message", 10).content.decode()
+        t.ok(answer.startswith("weather: Paris: ") and " C, " in answer,
+             "then the lookup's answer comes", answer)
+        b.send_message(b"/weather Paris", content_type="text/plain")
+        t.eq(b.recv_type("message", 10).content.decode(), answer,
+             "the same city, the same made-up forecast")
+        b.send_message(b"/weather", content_type="text/plain")
+        t.ok(b"usage" in b.recv_type("message").content,
+             "a command without a city gets the usage")
+        a.send_message(b"/weather Oslo", content_type="text/plain")
+        a.close()       # gone before the answer: the answer is dropped
+        t.ok(srv.wait_log(r"session \S+ closed") is not None,
+             "a session may close while its lookup runs")
+        m = scrape(metrics_url(srv))
+        n = m.get("weather_lookup_seconds_count", plugin="weather")
+        t.ok(n is not None and n >= 2.0, "its lookups are on /metrics",
+             repr(n))
+        b.close()
+
+
 def case_bad_option(t):
     """An example plugin refuses an unknown option, naming it."""
     so = build_plugin(t, "rooms")
@@ -155,5 +200,5 @@ def case_bad_option(t):
 
 
 if __name__ == "__main__":
-    harness.main([case_install, case_rooms, case_wordfilter,
+    harness.main([case_install, case_rooms, case_wordfilter, case_weather,
                   case_bad_option])
