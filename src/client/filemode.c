@@ -480,7 +480,7 @@ file_disconnected_cb(struct ac_client *c, enum ac_client_end end,
 		break;
 	default:
 		output_error("%s", reason);
-		f->cli->status = 1;
+		f->cli->status = cli_end_status(end);
 		break;
 	}
 	event_base_loopbreak(f->cli->base);

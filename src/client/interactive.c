@@ -259,7 +259,7 @@ interactive_disconnected_cb(struct ac_client *c, enum ac_client_end end,
 		interactive_error(it, "%s", reason);
 		break;
 	}
-	interactive_quit(it, 1);
+	interactive_quit(it, cli_end_status(end));
 }
 
 /* Run interactive mode; returns the exit status. */

@@ -181,6 +181,15 @@ cli_connect(struct cli *cli)
 	return rc;
 }
 
+/* The exit status for a connection that ended other than on our request. */
+int
+cli_end_status(enum ac_client_end end)
+{
+	if (end == AC_CLIENT_END_PROTOCOL)
+		return CLI_EXIT_PROTOCOL;
+	return CLI_EXIT_FAILURE;
+}
+
 /* Ignore SIGPIPE: a closed socket shows up as a write error instead. */
 void
 cli_install_signal_ignores(void)

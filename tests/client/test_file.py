@@ -160,8 +160,9 @@ def case_wrong_key(t):
         path = write_input(srv.dir, ["secret"])
         for tr in ("tcp", "unix"):
             rc, out, err = client_file(srv, tr, path, "-k", "not-the-key")
-            t.ok(rc != 0 and "hmac" in err and out == "",
-                 "wrong key %s: the server's hmac error shown, status %d"
+            t.ok(rc == 3 and "hmac: session_init failed verification"
+                 in err and out == "",
+                 "wrong key %s: the hmac failure shown, status 3 (%d)"
                  % (tr, rc), err)
             t.ok(len(err.strip().splitlines()) == 1,
                  "wrong key %s: one line on stderr" % tr, err)
