@@ -144,8 +144,9 @@ def main(cases):
     t.done()
 
 
-def run(argv, stdin_data=None, timeout=60, stdin=None):
-    """Run a program; return (status, stdout text, stderr text)."""
+def run(argv, stdin_data=None, timeout=60, stdin=None, env=None):
+    """Run a program (env: variables to add); return (status, stdout
+    text, stderr text)."""
     import subprocess
     # AC_TEST_WRAPPER (such as "libtool --mode=execute valgrind -q
     # --error-exitcode=9") runs our own programs under a checker.
@@ -154,7 +155,8 @@ def run(argv, stdin_data=None, timeout=60, stdin=None):
         argv = wrapper + list(argv)
     p = subprocess.run(argv, input=stdin_data, stdin=stdin,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=timeout)
+                       timeout=timeout,
+                       env=dict(os.environ, **env) if env else None)
     return (p.returncode, p.stdout.decode("utf-8", "replace"),
             p.stderr.decode("utf-8", "replace"))
 
