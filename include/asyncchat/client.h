@@ -182,7 +182,8 @@ int	ac_client_connect_tcp(struct ac_client *c, const char *host,
 void	ac_client_tls_options_default(struct ac_client_tls_options *tls);
 
 /*
- * Like ac_client_connect_tcp(), then TLS 1.2 or newer on the connection:
+ * Like ac_client_connect_tcp(), then TLS 1.2 or newer on the connection
+ * (on TLS 1.2 only ECDHE suites with AES-GCM or ChaCha20-Poly1305):
  * the server's certificate must chain to a trusted CA and name host (a
  * DNS name, also sent as SNI, or an IP address) unless tls->insecure is
  * set. tls NULL means the defaults. Certificate and key files are read
