@@ -50,6 +50,7 @@ char	*output_format(const struct cli *, enum ac_msg_type, const char *,
 void	 output_error(const char *, ...)
 	    __attribute__((format(printf, 1, 2)));
 int	 output_is_text(const char *, const void *, size_t);
+char	*output_escape(const void *, size_t);
 
 /* interactive.c */
 int	 interactive_run(struct cli *);

@@ -830,7 +830,10 @@ client_text(char *dst, size_t dstlen, const void *src, size_t len)
 	dst[len] = '\0';
 }
 
-/* The reason of a disconnect frame's JSON content, or its text. */
+/*
+ * The reason of a disconnect frame's JSON content, or its text, with
+ * control bytes replaced (a program may well print it on a terminal).
+ */
 static void
 client_disconnect_reason(const struct ac_message *msg, char *out, size_t len)
 {
@@ -845,7 +848,8 @@ client_disconnect_reason(const struct ac_message *msg, char *out, size_t len)
 	if (obj != NULL && json_object_is_type(obj, json_type_object) &&
 	    json_object_object_get_ex(obj, "reason", &v) &&
 	    json_object_is_type(v, json_type_string))
-		snprintf(out, len, "%s", json_object_get_string(v));
+		client_text(out, len, json_object_get_string(v),
+		    (size_t)json_object_get_string_len(v));
 	json_object_put(obj);
 	json_tokener_free(tok);
 }

@@ -192,6 +192,41 @@ def case_bad_frames(t):
     t.ok(rc == 1, "bad frames: exit status 1 (%d)" % rc)
 
 
+def case_escaped_output(t):
+    """File mode's plain output is for people too: a relayed message with
+    CR, LF, ESC or invalid UTF-8 stays on its own line, escaped; --json
+    keeps the exact text (JSON-escaped) or gives base64."""
+    forged = str(uuid.uuid4())
+    hostile = b"ok\r[12:00:00 deadbeef] forged\nline2 \x1b[2J \xff \xc2\x9b"
+
+    def script(s):
+        s.handshake()
+
+        def reply(h, c):
+            if h["type"] == "heartbeat":
+                return s.frame("heartbeat", "pong")
+            return encode(KEY, "message", hostile, forged, TEXT)
+        s.serve(reply)
+
+    srv = Scripted(script)
+    rc, out, err = client(srv, ["go"])
+    srv.done()
+    lines = out.splitlines()
+    t.ok(rc == 0 and len(lines) == 1 and lines[0].endswith(
+        " %s] ok\\r[12:00:00 deadbeef] forged\\nline2 \\x1b[2J \\xff "
+        "\\u009b" % forged[:8]),
+         "file mode: a hostile message is one escaped line", repr(out + err))
+    srv = Scripted(script)
+    rc, out, err = client(srv, ["go"], "--json")
+    srv.done()
+    import json
+    objs = [json.loads(l) for l in out.splitlines()]
+    t.ok(rc == 0 and len(objs) == 1 and "content_base64" in objs[0] and
+         objs[0]["content_base64"] and "\x1b" not in out,
+         "--json: content that is not valid UTF-8 text comes as base64",
+         repr(out + err))
+
+
 def case_bad_magic(t):
     def script(s):
         s.handshake()
@@ -362,6 +397,7 @@ def case_close_in_handshake(t):
 
 
 acwire.main([case_segmentation, case_bad_frames, case_bad_magic,
-             case_unverified_handshake, case_unverified_after_handshake,
+             case_escaped_output, case_unverified_handshake,
+             case_unverified_after_handshake,
              case_server_disconnect, case_no_session_init,
              case_close_in_handshake])
