@@ -151,6 +151,15 @@ struct ac_host_api {
 	 * The bytes are copied. Returns how many sessions got it. */
 	int	(*broadcast_raw)(struct ac_plugin *p, const void *frame,
 		    size_t len, struct ac_session *except);
+
+	/* The frame size limits of the plugin's configuration (the server's
+	 * max_header_size and max_content_size), for decoding frames that do
+	 * not come from a session, such as another server's: a plugin that
+	 * delivers them must hold them to the same limits as local frames.
+	 * Valid until fini; a reload inits a new instance with the new ones.
+	 * Appended after broadcast_raw without an AC_PLUGIN_API_VERSION bump;
+	 * a plugin that needs it checks that `size` covers it. */
+	const struct ac_limits *(*limits)(struct ac_plugin *p);
 };
 
 /*

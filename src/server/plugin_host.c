@@ -54,6 +54,7 @@ static int	host_relay_all(struct ac_plugin *, const struct ac_frame *,
 static const uint8_t *host_frame_bytes(const struct ac_frame *, size_t *);
 static int	host_broadcast_raw(struct ac_plugin *, const void *, size_t,
 		    struct ac_session *);
+static const struct ac_limits *host_limits(struct ac_plugin *);
 
 static const struct ac_host_api plugin_host_api = {
 	.size = sizeof(struct ac_host_api),
@@ -74,6 +75,7 @@ static const struct ac_host_api plugin_host_api = {
 	.relay_all = host_relay_all,
 	.frame_bytes = host_frame_bytes,
 	.broadcast_raw = host_broadcast_raw,
+	.limits = host_limits,
 };
 
 /* Log a line prefixed with the plugin's name. */
@@ -106,6 +108,17 @@ static const struct ac_key *
 host_key(struct ac_plugin *p)
 {
 	return (p->set->key);
+}
+
+/*
+ * The frame limits of the plugin's own configuration, copied into its set
+ * for the same reason as the key: during a reload the new plugins are
+ * initialised while srv->limits still holds the old ones.
+ */
+static const struct ac_limits *
+host_limits(struct ac_plugin *p)
+{
+	return (&p->set->limits);
 }
 
 /* The session's UUID text. */
@@ -439,6 +452,8 @@ plugin_set_load(struct server *srv, const struct ac_config *cfg,
 	set = ac_xcalloc(1, sizeof *set);
 	set->plugins = ac_xcalloc(cfg->nplugins + 1, sizeof *set->plugins);
 	set->key = cfg->key;
+	set->limits.max_header_len = cfg->max_header_size;
+	set->limits.max_content_len = cfg->max_content_size;
 
 	/* Open and check them all before initialising any. */
 	for (i = 0; i < cfg->nplugins; i++) {

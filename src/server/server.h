@@ -421,6 +421,7 @@ struct plugin_set {
 	size_t			  n;
 	const struct ac_key	 *key;	/* of the configuration it was
 					   loaded with (outlives the set) */
+	struct ac_limits	  limits; /* of that configuration too */
 };
 
 int	plugin_set_load(struct server *srv, const struct ac_config *cfg,

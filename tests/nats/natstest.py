@@ -241,7 +241,7 @@ class Node:
     all = []
 
     def __init__(self, name, servers, prefix="asyncchat", nats_opts=None,
-                 key=KEY, start=True):
+                 key=KEY, start=True, server_opts=None):
         self.name = name
         self.dir = mkdtemp()
         self.conf = os.path.join(self.dir, "asyncchat.conf")
@@ -254,9 +254,10 @@ class Node:
         opts.update(nats_opts or {})
         lines = ["[server]", "listen = tcp://127.0.0.1:0",
                  "hmac_key = " + key.decode(), "log = stderr",
-                 "log_level = info", "plugin_dir = " + PLUGINDIR, "",
-                 "[plugins]", "load = broadcast, nats", "",
-                 "[plugin.nats]"]
+                 "log_level = info", "plugin_dir = " + PLUGINDIR]
+        lines += ["%s = %s" % kv for kv in (server_opts or {}).items()]
+        lines += ["", "[plugins]", "load = broadcast, nats", "",
+                  "[plugin.nats]"]
         lines += ["%s = %s" % kv for kv in opts.items()]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -328,12 +329,16 @@ def make_pki(d):
 
 # -- the asyncchat protocol (PROTOCOL.md) ----------------------------------
 
-def encode(type_, content, session_id=None, content_type=TEXT, key=KEY):
-    """One frame, its header JSON spelled as the Python peer spells it."""
+def encode(type_, content, session_id=None, content_type=TEXT, key=KEY,
+           extra=None):
+    """One frame, its header JSON spelled as the Python peer spells it
+    (extra: more header members)."""
     if isinstance(content, str):
         content = content.encode()
-    header = json.dumps({"type": type_, "content_type": content_type,
-                         "session_id": session_id}).encode()
+    header = {"type": type_, "content_type": content_type,
+              "session_id": session_id}
+    header.update(extra or {})
+    header = json.dumps(header).encode()
     mac = hmac.new(key, header + content, hashlib.sha256).digest()
     return FIXED.pack(MAGIC, 1, 0, len(header), zlib.crc32(header),
                       len(content), zlib.crc32(content), mac) + \
