@@ -2,15 +2,16 @@
  * asyncchat/client.h - an asynchronous chat client on libevent.
  *
  * The C form of the original project's extensible client base class: it
- * connects over TCP, TLS or a Unix socket, answers the server's session_init with
- * session_ack, sends a heartbeat ping every few seconds, decodes every frame
- * the server sends (whatever the segmentation, many frames per read), and
- * reports what happens through callbacks. It answers only a verified
- * session_init, and never sends anything in answer to a frame that failed
- * verification: such a frame ends the connection (AC_CLIENT_END_PROTOCOL). Nothing it does blocks the event
- * loop, except ac_client_connect_tcp() and ac_client_connect_tls(), which
- * resolve the host name with getaddrinfo() once (and, for TLS, read the
- * certificate files once): call them before the loop runs or with a
+ * connects over TCP, TLS or a Unix socket, answers the server's
+ * session_init with session_ack, sends a heartbeat ping every few
+ * seconds, decodes every frame the server sends (whatever the
+ * segmentation, many frames per read), and reports what happens through
+ * callbacks. It answers only a verified session_init, and never sends
+ * anything in answer to a frame that failed verification: such a frame
+ * ends the connection (AC_CLIENT_END_PROTOCOL). Nothing it does blocks the
+ * event loop, except ac_client_connect_tcp() and ac_client_connect_tls(),
+ * which resolve the host name with getaddrinfo() once (and, for TLS, read
+ * the certificate files once): call them before the loop runs or with a
  * numeric address.
  *
  * Ownership:
@@ -62,8 +63,8 @@ enum ac_client_end {
 	AC_CLIENT_END_CONNECT,		/* could not connect at all */
 	AC_CLIENT_END_LOST,		/* connection lost (EOF or error) */
 	AC_CLIENT_END_HANDSHAKE,	/* handshake failed or timed out */
-	AC_CLIENT_END_PROTOCOL,		/* the server broke the protocol or
-					   a frame failed verification */
+	AC_CLIENT_END_PROTOCOL,		/* the server broke the protocol,
+					   or a frame failed verification */
 };
 
 /*

@@ -13,7 +13,7 @@ struct event_base;
 
 /* Exit statuses (asyncchat(1), EXIT STATUS); 128+N after signal N. */
 #define CLI_EXIT_OK		0
-#define CLI_EXIT_FAILURE	1	/* connection, handshake, server error */
+#define CLI_EXIT_FAILURE	1	/* connection, handshake, server */
 #define CLI_EXIT_USAGE		2
 #define CLI_EXIT_PROTOCOL	3	/* the server broke the protocol or a
 					   frame failed verification */

@@ -190,7 +190,8 @@ output_format(const struct cli *cli, enum ac_msg_type type,
 	struct json_object	*obj;
 	struct timeval		 tv;
 	struct tm		 tm;
-	char			 hms[16], stamp[64], zone[8], *s, *tag, *body;
+	char			 hms[16], stamp[64], zone[8];
+	char			*s, *tag, *body;
 	unsigned char		*b64;
 	int			 text;
 
