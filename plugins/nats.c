@@ -149,6 +149,7 @@ struct acnats {
 	int64_t		 reconnect_wait;
 	int		 send_asap;
 	natsOptions	*opts;
+	struct ac_limits limits;	/* the server's, for inbound frames */
 
 	/* Shared with the NATS threads, under mu. */
 	pthread_mutex_t	 mu;
@@ -330,21 +331,22 @@ acnats_post(struct acnats *an, struct acnats_item *it)
 
 /*
  * Check a frame from the subject: one whole frame, checks 1-7 with the
- * shared key, and a `message` or `chunk`. Returns NULL when it is good,
- * else a short reason token.
+ * shared key and this server's size limits (the same a local session's
+ * frame is held to, so another node cannot deliver here what a local
+ * client could not send), and a `message` or `chunk`. Returns NULL when
+ * it is good, else a short reason token.
  */
 static const char *
-acnats_verify(const struct ac_key *key, const uint8_t *buf, size_t len)
+acnats_verify(const struct ac_key *key, const struct ac_limits *limits,
+    const uint8_t *buf, size_t len)
 {
-	struct ac_limits	 limits;
 	struct ac_message	 msg;
 	enum ac_frame_status	 st;
 	size_t			 consumed = 0;
 	const char		*why = NULL;
 
-	ac_limits_default(&limits);
 	memset(&msg, 0, sizeof msg);
-	st = ac_frame_decode(key, &limits, buf, len, &consumed, &msg);
+	st = ac_frame_decode(key, limits, buf, len, &consumed, &msg);
 	if (st == AC_FRAME_NEED_MORE)
 		return ("truncated");
 	if (st != AC_FRAME_OK)
@@ -424,8 +426,9 @@ acnats_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m,
  * Verify a frame from another node (loop thread) and give it to every
  * local session. The key is asked for each time rather than kept: on a
  * reload the host frees the old configuration, key included, after the
- * new plugin instance is set up. Only the first bad frame of a streak is
- * logged; all are counted.
+ * new plugin instance is set up. The limits are a copy made at init,
+ * which a reload repeats. Only the first bad frame of a streak is logged;
+ * all are counted.
  */
 static void
 acnats_deliver(struct acnats *an, struct acnats_item *it)
@@ -434,7 +437,8 @@ acnats_deliver(struct acnats *an, struct acnats_item *it)
 	int		 n;
 
 	why = it->len == 0 ? "empty" :
-	    acnats_verify(an->host->key(an->p), it->data, it->len);
+	    acnats_verify(an->host->key(an->p), &an->limits, it->data,
+	    it->len);
 	if (why != NULL) {
 		an->stats.refused++;
 		if (an->bad_streak++ == 0)
@@ -1417,6 +1421,7 @@ acnats_init(struct ac_plugin *p, const struct ac_host_api *host,
 	}
 	an->p = p;
 	an->host = host;
+	an->limits = *host->limits(p);
 	an->efd = -1;
 	pthread_mutex_init(&an->mu, NULL);
 	pthread_cond_init(&an->cond, NULL);

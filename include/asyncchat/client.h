@@ -2,13 +2,16 @@
  * asyncchat/client.h - an asynchronous chat client on libevent.
  *
  * The C form of the original project's extensible client base class: it
- * connects over TCP, TLS or a Unix socket, answers the server's session_init with
- * session_ack, sends a heartbeat ping every few seconds, decodes every frame
- * the server sends (whatever the segmentation, many frames per read), and
- * reports what happens through callbacks. Nothing it does blocks the event
- * loop, except ac_client_connect_tcp() and ac_client_connect_tls(), which
- * resolve the host name with getaddrinfo() once (and, for TLS, read the
- * certificate files once): call them before the loop runs or with a
+ * connects over TCP, TLS or a Unix socket, answers the server's
+ * session_init with session_ack, sends a heartbeat ping every few
+ * seconds, decodes every frame the server sends (whatever the
+ * segmentation, many frames per read), and reports what happens through
+ * callbacks. It answers only a verified session_init, and never sends
+ * anything in answer to a frame that failed verification: such a frame
+ * ends the connection (AC_CLIENT_END_PROTOCOL). Nothing it does blocks the
+ * event loop, except ac_client_connect_tcp() and ac_client_connect_tls(),
+ * which resolve the host name with getaddrinfo() once (and, for TLS, read
+ * the certificate files once): call them before the loop runs or with a
  * numeric address.
  *
  * Ownership:
@@ -60,7 +63,8 @@ enum ac_client_end {
 	AC_CLIENT_END_CONNECT,		/* could not connect at all */
 	AC_CLIENT_END_LOST,		/* connection lost (EOF or error) */
 	AC_CLIENT_END_HANDSHAKE,	/* handshake failed or timed out */
-	AC_CLIENT_END_PROTOCOL,		/* the stream could not be framed */
+	AC_CLIENT_END_PROTOCOL,		/* the server broke the protocol,
+					   or a frame failed verification */
 };
 
 /*
@@ -85,12 +89,17 @@ struct ac_client_callbacks {
 		    void *arg);
 
 	/*
-	 * Something went wrong with one frame; the connection stays up.
+	 * Something went wrong with one frame, after the handshake.
 	 * status AC_FRAME_OK: the server sent an `error` frame and text is
-	 * its content. Otherwise a frame from the server failed the check
-	 * `status` and was dropped; text starts with the status name
-	 * ("hmac: ..."), and for an `error` frame that failed only its HMAC
-	 * (the keys differ) it also carries the server's unverified text.
+	 * its content; the connection stays up. Otherwise a frame from the
+	 * server failed the check `status` and was dropped; text starts
+	 * with the status name ("hmac: ..."). After bad_header or
+	 * empty_content (a verified frame) the connection stays up; after
+	 * any other status (the stream cannot be framed, or the frame failed
+	 * its CRC or HMAC check, so it did not come from a holder of the
+	 * key) the connection then ends with AC_CLIENT_END_PROTOCOL, and
+	 * nothing is sent in answer. During the handshake a bad frame ends
+	 * the connection the same way, without this callback.
 	 */
 	void	(*error)(struct ac_client *c, enum ac_frame_status status,
 		    const char *text, void *arg);
@@ -174,7 +183,8 @@ int	ac_client_connect_tcp(struct ac_client *c, const char *host,
 void	ac_client_tls_options_default(struct ac_client_tls_options *tls);
 
 /*
- * Like ac_client_connect_tcp(), then TLS 1.2 or newer on the connection:
+ * Like ac_client_connect_tcp(), then TLS 1.2 or newer on the connection
+ * (on TLS 1.2 only ECDHE suites with AES-GCM or ChaCha20-Poly1305):
  * the server's certificate must chain to a trusted CA and name host (a
  * DNS name, also sent as SNI, or an IP address) unless tls->insecure is
  * set. tls NULL means the defaults. Certificate and key files are read

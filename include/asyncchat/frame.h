@@ -59,7 +59,23 @@ enum ac_msg_type {
 };
 #define AC_MSG_TYPE_COUNT 7
 
-/* Size limits a receiver enforces on the fixed header alone. */
+/*
+ * Size limits a receiver enforces on the fixed header alone (check 3).
+ *
+ * Range: any value of each field is valid. A frame whose header_len is
+ * above max_header_len is header_too_large; one whose content_len is
+ * above max_content_len is content_too_large. Whatever the limits, a
+ * frame whose whole length (64 + header_len + content_len) does not fit
+ * in size_t is refused too: content_too_large when the content is what
+ * does not fit (always, with a 64-bit size_t), header_too_large when 64 +
+ * header_len alone does not (possible only with a 32-bit size_t). So
+ * limits near UINT64_MAX mean "as much as size_t can count", never a
+ * length that wraps round. A reader buffers a whole frame before it
+ * checks the body, so the limits are also what one frame may cost in
+ * memory: keep them at what the application needs. The protocol's
+ * defaults (ac_limits_default) are 65536 and 10485760; asyncchatd's
+ * max_header_size and max_content_size cannot go above them.
+ */
 struct ac_limits {
 	uint32_t	max_header_len;
 	uint64_t	max_content_len;
@@ -111,13 +127,17 @@ const char *ac_msg_type_name(enum ac_msg_type type);
 int	ac_msg_type_parse(const char *name, enum ac_msg_type *type);
 
 /*
- * Step 1: check the 64 bytes at buf (magic, version, both size limits) and
- * convert them to host order. Looks at nothing beyond those 64 bytes.
+ * Step 1: check the 64 bytes at buf (magic, version, both size limits, and
+ * that the frame's length fits in size_t) and convert them to host order.
+ * Looks at nothing beyond those 64 bytes. limits NULL means the defaults.
  */
 enum ac_frame_status ac_fixed_header_parse(const uint8_t *buf,
 	    const struct ac_limits *limits, struct ac_fixed_header *fh);
 
-/* Whole frame length (fixed header + header JSON + content) of a parsed header. */
+/*
+ * Whole frame length (fixed header + header JSON + content) of a header
+ * that ac_fixed_header_parse() accepted; it always fits in size_t.
+ */
 size_t	ac_fixed_header_frame_len(const struct ac_fixed_header *fh);
 
 /*

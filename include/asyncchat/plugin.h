@@ -358,6 +358,13 @@ struct ac_host_api {
 	 * new chain new pointers. */
 	const void *(*interface_get)(struct ac_plugin *p, const char *name,
 		    unsigned int min_version, unsigned int *version);
+
+	/* The frame size limits of the plugin's configuration (the server's
+	 * max_header_size and max_content_size), for decoding frames that do
+	 * not come from a session, such as another server's: a plugin that
+	 * delivers them must hold them to the same limits as local frames.
+	 * Valid until fini; a reload inits a new instance with the new ones. */
+	const struct ac_limits *(*limits)(struct ac_plugin *p);
 };
 
 /* Non-zero when the host table has host function fn (a plugin built for a

@@ -11,6 +11,13 @@
 
 struct event_base;
 
+/* Exit statuses (asyncchat(1), EXIT STATUS); 128+N after signal N. */
+#define CLI_EXIT_OK		0
+#define CLI_EXIT_FAILURE	1	/* connection, handshake, server */
+#define CLI_EXIT_USAGE		2
+#define CLI_EXIT_PROTOCOL	3	/* the server broke the protocol or a
+					   frame failed verification */
+
 /* Which server the program talks to and how it behaves (from argv). */
 struct cli {
 	enum ac_client_transport	 transport;
@@ -34,6 +41,7 @@ struct cli {
 
 /* main.c */
 int	 cli_connect(struct cli *);
+int	 cli_end_status(enum ac_client_end);
 void	 cli_install_signal_ignores(void);
 
 /* output.c */
@@ -42,6 +50,7 @@ char	*output_format(const struct cli *, enum ac_msg_type, const char *,
 void	 output_error(const char *, ...)
 	    __attribute__((format(printf, 1, 2)));
 int	 output_is_text(const char *, const void *, size_t);
+char	*output_escape(const void *, size_t);
 
 /* interactive.c */
 int	 interactive_run(struct cli *);

@@ -454,11 +454,13 @@ file_error_cb(struct ac_client *c, enum ac_frame_status status,
     const char *text, void *arg)
 {
 	struct file	*f = arg;
+	char		*safe = output_escape(text, strlen(text));
 
 	if (status == AC_FRAME_OK)
-		output_error("server error: %s", text);
+		output_error("server error: %s", safe);
 	else
-		output_error("bad frame from server: %s", text);
+		output_error("bad frame from server: %s", safe);
+	free(safe);
 	f->errors++;
 	f->cli->status = 1;
 	file_replied(f, 0);
@@ -470,18 +472,16 @@ file_disconnected_cb(struct ac_client *c, enum ac_client_end end,
     const char *reason, void *arg)
 {
 	struct file	*f = arg;
+	char		*safe;
 
-	switch (end) {
-	case AC_CLIENT_END_LOCAL:
-		break;
-	case AC_CLIENT_END_SERVER:
-		output_error("server disconnected: %s", reason);
-		f->cli->status = 1;
-		break;
-	default:
-		output_error("%s", reason);
-		f->cli->status = 1;
-		break;
+	if (end != AC_CLIENT_END_LOCAL) {
+		safe = output_escape(reason, strlen(reason));
+		if (end == AC_CLIENT_END_SERVER)
+			output_error("server disconnected: %s", safe);
+		else
+			output_error("%s", safe);
+		free(safe);
+		f->cli->status = cli_end_status(end);
 	}
 	event_base_loopbreak(f->cli->base);
 }

@@ -192,6 +192,7 @@ interactive_connected_cb(struct ac_client *c, const char *session_id,
 {
 	struct interactive	*it = arg;
 	struct cli		*cli = it->cli;
+	char			*sid;
 
 	if (!cli->quiet) {
 		if (cli->transport == AC_CLIENT_UNIX)
@@ -199,7 +200,9 @@ interactive_connected_cb(struct ac_client *c, const char *session_id,
 		else
 			printf("Connected to %s port %s\n", cli->host,
 			    cli->port);
-		printf("Session %s\n", session_id);
+		sid = output_escape(session_id, strlen(session_id));
+		printf("Session %s\n", sid);
+		free(sid);
 		printf("Type messages; 'exit' or Ctrl+D to leave.\n");
 		fflush(stdout);
 	}
@@ -234,11 +237,13 @@ interactive_error_cb(struct ac_client *c, enum ac_frame_status status,
     const char *text, void *arg)
 {
 	struct interactive	*it = arg;
+	char			*safe = output_escape(text, strlen(text));
 
 	if (status == AC_FRAME_OK)
-		interactive_error(it, "server error: %s", text);
+		interactive_error(it, "server error: %s", safe);
 	else
-		interactive_error(it, "bad frame from server: %s", text);
+		interactive_error(it, "bad frame from server: %s", safe);
+	free(safe);
 }
 
 /* The connection ended: say why unless we asked for it, then leave. */
@@ -247,19 +252,19 @@ interactive_disconnected_cb(struct ac_client *c, enum ac_client_end end,
     const char *reason, void *arg)
 {
 	struct interactive	*it = arg;
+	char			*safe;
 
-	switch (end) {
-	case AC_CLIENT_END_LOCAL:
+	if (end == AC_CLIENT_END_LOCAL) {
 		interactive_quit(it, 0);
 		return;
-	case AC_CLIENT_END_SERVER:
-		interactive_error(it, "server disconnected: %s", reason);
-		break;
-	default:
-		interactive_error(it, "%s", reason);
-		break;
 	}
-	interactive_quit(it, 1);
+	safe = output_escape(reason, strlen(reason));
+	if (end == AC_CLIENT_END_SERVER)
+		interactive_error(it, "server disconnected: %s", safe);
+	else
+		interactive_error(it, "%s", safe);
+	free(safe);
+	interactive_quit(it, cli_end_status(end));
 }
 
 /* Run interactive mode; returns the exit status. */

@@ -28,6 +28,7 @@
 #define DEFAULT_PORT	"9999"
 #define DEFAULT_PATH	"/tmp/chat.sock"
 #define KEY_FILE_MAX	65536
+#define KEY_ENV		"ASYNCCHAT_KEY"
 
 enum {
 	OPT_KEY_FILE = 256,
@@ -75,7 +76,9 @@ main_usage(FILE *f)
 DEFAULT_PATH ". FILE - is standard input.\n"
 "\n"
 "options:\n"
-"  -k, --key KEY          shared HMAC key (default \"" AC_DEFAULT_KEY "\")\n"
+"  -k, --key KEY          shared HMAC key (default: $" KEY_ENV ", else\n"
+"                         \"" AC_DEFAULT_KEY "\"); other users see it in ps:\n"
+"                         prefer --key-file or " KEY_ENV "\n"
 "      --key-file FILE    read the key from FILE (without a final newline)\n"
 "      --json             print received messages as JSON, one per line\n"
 "  -q, --quiet            print nothing but errors\n"
@@ -159,6 +162,34 @@ main_key_file(const char *path)
 	return key;
 }
 
+/*
+ * Make the key from -k, --key-file, $ASYNCCHAT_KEY or the default, in that
+ * order. The -k argument is then overwritten in place: /proc/PID/cmdline
+ * (what ps shows) reads the process's own argument memory, so the key no
+ * longer shows there once this has run. It did show until then, which is
+ * why the man page says to prefer --key-file or the environment.
+ */
+static struct ac_key *
+main_key(char *key_arg, const char *key_file)
+{
+	struct ac_key	*key;
+	const char	*env;
+
+	if (key_file != NULL)
+		return main_key_file(key_file);
+	if (key_arg != NULL) {
+		key = ac_key_new(key_arg, strlen(key_arg));
+		memset(key_arg, 0, strlen(key_arg));
+		return key;
+	}
+	if ((env = getenv(KEY_ENV)) != NULL) {
+		if (*env == '\0')
+			main_bad_usage("%s", KEY_ENV " is set but empty");
+		return ac_key_new(env, strlen(env));
+	}
+	return ac_key_new(AC_DEFAULT_KEY, strlen(AC_DEFAULT_KEY));
+}
+
 /* Start connecting to the server named on the command line; 0 or -1. */
 int
 cli_connect(struct cli *cli)
@@ -181,6 +212,15 @@ cli_connect(struct cli *cli)
 	return rc;
 }
 
+/* The exit status for a connection that ended other than on our request. */
+int
+cli_end_status(enum ac_client_end end)
+{
+	if (end == AC_CLIENT_END_PROTOCOL)
+		return CLI_EXIT_PROTOCOL;
+	return CLI_EXIT_FAILURE;
+}
+
 /* Ignore SIGPIPE: a closed socket shows up as a write error instead. */
 void
 cli_install_signal_ignores(void)
@@ -198,7 +238,8 @@ int
 main(int argc, char **argv)
 {
 	struct cli	 cli;
-	const char	*key_arg = NULL, *key_file = NULL, *mode;
+	const char	*key_file = NULL, *mode;
+	char		*key_arg = NULL;
 	int		 ch, interactive, nargs, tls_opts = 0;
 	long		 v;
 	char		**args;
@@ -317,13 +358,7 @@ main(int argc, char **argv)
 		    "and name are not checked; anyone in between can read "
 		    "and change the chat");
 
-	if (key_file != NULL)
-		cli.key = main_key_file(key_file);
-	else {
-		if (key_arg == NULL)
-			key_arg = AC_DEFAULT_KEY;
-		cli.key = ac_key_new(key_arg, strlen(key_arg));
-	}
+	cli.key = main_key(key_arg, key_file);
 
 	cli_install_signal_ignores();
 	if ((cli.base = event_base_new()) == NULL) {

@@ -2,6 +2,13 @@
  * output.c - how the client shows what it receives, shared by both modes:
  * one line per message, plain ("[HH:MM:SS abcdef12] text") or one JSON
  * object per line, and never raw binary bytes on the terminal.
+ *
+ * Plain output is for a terminal that other people's words are written
+ * to. A CR, LF or escape sequence in a message would let its sender draw
+ * what looks like a line from someone else, or reprogram the terminal, so
+ * every text that came over the network goes through output_escape():
+ * what is printable stays as it is (non-ASCII included), the rest is shown
+ * as an escape on the same line.
  */
 #include "config.h"
 
@@ -20,15 +27,21 @@
 #include "cli.h"
 #include "xmalloc.h"
 
-/* Length of the valid UTF-8 sequence at p (at most len bytes), or 0. */
+/*
+ * Length of the valid UTF-8 sequence at p (at most len bytes), or 0; its
+ * code point goes to *cpp when cpp is not NULL.
+ */
 static size_t
-output_utf8_len(const unsigned char *p, size_t len)
+output_utf8_len(const unsigned char *p, size_t len, unsigned int *cpp)
 {
 	size_t		n, i;
 	unsigned int	cp;
 
-	if (p[0] < 0x80)
+	if (p[0] < 0x80) {
+		if (cpp != NULL)
+			*cpp = p[0];
 		return 1;
+	}
 	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
 		n = 2;
 		cp = p[0] & 0x1f;
@@ -51,7 +64,70 @@ output_utf8_len(const unsigned char *p, size_t len)
 	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
 	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
 		return 0;
+	if (cpp != NULL)
+		*cpp = cp;
 	return n;
+}
+
+/*
+ * Whether a code point beyond ASCII must not reach the terminal as it is:
+ * the C1 controls (0x9b is CSI, 0x85 NEL), the line and paragraph
+ * separators, and the bidirectional controls, which reorder what follows
+ * them on the line (so a name or a URL could be made to read backwards).
+ */
+static int
+output_unsafe_cp(unsigned int cp)
+{
+	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c ||
+	    cp == 0x200e || cp == 0x200f || cp == 0x2028 || cp == 0x2029 ||
+	    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/*
+ * Text from the network made fit for one line of a terminal, as a heap
+ * string: printable UTF-8 (tab included) as it is; CR and LF as \r and
+ * \n, other C0 controls and DEL as \xNN, bytes that are not valid UTF-8
+ * as \xNN, unsafe code points (output_unsafe_cp) as \uNNNN. A backslash
+ * is left as it is: nothing it forms can move the cursor.
+ */
+char *
+output_escape(const void *text, size_t len)
+{
+	const unsigned char	*p = text;
+	char			*out, *o;
+	unsigned int		 cp;
+	size_t			 i, n;
+
+	/* An escape is at most 4 bytes per byte (\xNN; \uNNNN is 6 for 2). */
+	out = o = ac_xreallocarray(NULL, len + 1, 4);
+	for (i = 0; i < len; i += n) {
+		if ((n = output_utf8_len(p + i, len - i, &cp)) == 0) {
+			o += sprintf(o, "\\x%02x", p[i]);
+			n = 1;
+		} else if (cp == '\n')
+			o += sprintf(o, "\\n");
+		else if (cp == '\r')
+			o += sprintf(o, "\\r");
+		else if ((cp < 0x20 && cp != '\t') || cp == 0x7f)
+			o += sprintf(o, "\\x%02x", cp);
+		else if (output_unsafe_cp(cp))
+			o += sprintf(o, "\\u%04x", cp);
+		else {
+			memcpy(o, p + i, n);
+			o += n;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Whether a content type says its content is text (text/..., JSON). */
+static int
+output_declared_text(const char *content_type)
+{
+	return content_type != NULL &&
+	    (strncasecmp(content_type, "text/", 5) == 0 ||
+	    strncasecmp(content_type, "application/json", 16) == 0);
 }
 
 /*
@@ -75,7 +151,7 @@ output_is_text(const char *content_type, const void *content, size_t len)
 		    (p[i] < 0x20 && p[i] != '\t' && p[i] != '\n' &&
 		    p[i] != '\r'))
 			return 0;
-		if ((n = output_utf8_len(p + i, len - i)) == 0)
+		if ((n = output_utf8_len(p + i, len - i, NULL)) == 0)
 			return 0;
 	}
 	return 1;
@@ -96,11 +172,13 @@ output_error(const char *fmt, ...)
 	fflush(stderr);
 }
 
-/* The first 8 characters of a session id, the sender tag. */
-static void
-output_tag(const char *session_id, char *tag, size_t len)
+/* The sender tag: the first 8 bytes of a session id, escaped (heap). */
+static char *
+output_tag(const char *session_id)
 {
-	snprintf(tag, len, "%.8s", session_id != NULL ? session_id : "-");
+	if (session_id == NULL)
+		return ac_xstrdup("-");
+	return output_escape(session_id, strnlen(session_id, 8));
 }
 
 /* Format one received message as a heap string without a newline. */
@@ -112,7 +190,8 @@ output_format(const struct cli *cli, enum ac_msg_type type,
 	struct json_object	*obj;
 	struct timeval		 tv;
 	struct tm		 tm;
-	char			 tag[16], hms[16], stamp[64], zone[8], *s;
+	char			 hms[16], stamp[64], zone[8];
+	char			*s, *tag, *body;
 	unsigned char		*b64;
 	int			 text;
 
@@ -122,14 +201,24 @@ output_format(const struct cli *cli, enum ac_msg_type type,
 	text = output_is_text(content_type, content, len);
 
 	if (!cli->json) {
-		output_tag(session_id, tag, sizeof tag);
-		if (text)
-			ac_xasprintf(&s, "[%s %s] %.*s", hms, tag, (int)len,
-			    (const char *)content);
-		else
-			ac_xasprintf(&s, "[%s %s] <binary: %zu bytes, %s>",
-			    hms, tag, len, content_type != NULL ?
-			    content_type : "no content_type");
+		/*
+		 * Content its type calls text is shown, escaped, whatever
+		 * bytes it holds; octet-stream (the Python peer's type for
+		 * typed text) only when it looks like text.
+		 */
+		tag = output_tag(session_id);
+		if (text || output_declared_text(content_type))
+			body = output_escape(content, len);
+		else {
+			s = output_escape(content_type != NULL ? content_type :
+			    "no content_type", content_type != NULL ?
+			    strlen(content_type) : 15);
+			ac_xasprintf(&body, "<binary: %zu bytes, %s>", len, s);
+			free(s);
+		}
+		ac_xasprintf(&s, "[%s %s] %s", hms, tag, body);
+		free(body);
+		free(tag);
 		return s;
 	}
 

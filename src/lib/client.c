@@ -74,7 +74,6 @@ struct ac_client {
 	struct ac_fixed_header		 fh;
 	int				 have_fh;
 	char				 session_id[AC_UUID_STRLEN + 1];
-	int				 unverified_init;
 
 	struct event			*heartbeat;
 	struct event			*timeout;	/* handshake or close */
@@ -437,7 +436,6 @@ client_start(struct ac_client *c, char **cause)
 	char			 error[256];
 
 	c->have_fh = 0;
-	c->unverified_init = 0;
 	c->session_id[0] = '\0';
 	snprintf(error, sizeof error, "no address");
 	for (; c->next_addr < c->naddrs; c->next_addr++) {
@@ -789,9 +787,7 @@ client_event_cb(struct bufferevent *bev, short events, void *arg)
 		goto out;
 	}
 	if (c->state == CLIENT_HANDSHAKE) {
-		client_end(c, AC_CLIENT_END_HANDSHAKE, "handshake failed: %s",
-		    c->unverified_init ?
-		    "hmac: session_init failed verification (wrong key?)" :
+		client_end(c, AC_CLIENT_END_HANDSHAKE, "handshake failed: "
 		    "connection closed by server");
 		goto out;
 	}
@@ -834,7 +830,10 @@ client_text(char *dst, size_t dstlen, const void *src, size_t len)
 	dst[len] = '\0';
 }
 
-/* The reason of a disconnect frame's JSON content, or its text. */
+/*
+ * The reason of a disconnect frame's JSON content, or its text, with
+ * control bytes replaced (a program may well print it on a terminal).
+ */
 static void
 client_disconnect_reason(const struct ac_message *msg, char *out, size_t len)
 {
@@ -849,90 +848,95 @@ client_disconnect_reason(const struct ac_message *msg, char *out, size_t len)
 	if (obj != NULL && json_object_is_type(obj, json_type_object) &&
 	    json_object_object_get_ex(obj, "reason", &v) &&
 	    json_object_is_type(v, json_type_string))
-		snprintf(out, len, "%s", json_object_get_string(v));
+		client_text(out, len, json_object_get_string(v),
+		    (size_t)json_object_get_string_len(v));
 	json_object_put(obj);
 	json_tokener_free(tok);
 }
 
 /*
- * A frame whose CRCs passed but whose HMAC did not: the keys differ. Parse
- * its header without trusting it, only to explain the failure: the type,
- * and the session id of a session_init. Returns the type, or -1.
+ * A frame whose CRCs passed but whose HMAC did not: its type, read without
+ * trusting it, only to explain the failure. Returns the type, or -1.
  */
 static int
-client_unverified(const uint8_t *hj, size_t hlen, char *sid, size_t sidlen)
+client_unverified_type(const uint8_t *hj, size_t hlen)
 {
 	struct json_tokener	*tok;
 	struct json_object	*obj, *v;
 	enum ac_msg_type	 type;
 	int			 rc = -1;
 
-	sid[0] = '\0';
 	if (hlen > INT32_MAX || (tok = json_tokener_new()) == NULL)
 		return -1;
 	obj = json_tokener_parse_ex(tok, (const char *)hj, (int)hlen);
 	if (obj != NULL && json_object_is_type(obj, json_type_object) &&
 	    json_object_object_get_ex(obj, "type", &v) &&
 	    json_object_is_type(v, json_type_string) &&
-	    ac_msg_type_parse(json_object_get_string(v), &type) == 0) {
+	    ac_msg_type_parse(json_object_get_string(v), &type) == 0)
 		rc = type;
-		if (json_object_object_get_ex(obj, "session_id", &v) &&
-		    json_object_is_type(v, json_type_string))
-			snprintf(sid, sidlen, "%s", json_object_get_string(v));
-	}
 	json_object_put(obj);
 	json_tokener_free(tok);
 	return rc;
 }
 
-/* Report a frame that failed checks 4-7; the connection stays up. */
+/*
+ * A frame that failed one of checks 4-7. Nothing is ever sent in answer
+ * to it, in any state: a frame that fails its CRC or HMAC check did not
+ * come from a holder of the key (or was changed on the way), and a signed
+ * answer to it, such as a session_ack for the session id it names, would
+ * hand whoever sent it a signature it could not make itself (a signing
+ * oracle: it could then complete a handshake on the real server with our
+ * ack). So such a frame ends the connection as a protocol failure, after
+ * the error callback has reported it outside the handshake. So does any
+ * bad frame during the handshake. After the handshake, a frame that
+ * passed the HMAC check but is malformed (checks 6-7) comes from a holder
+ * of the key: it is reported and dropped, and the session goes on.
+ */
 static void
 client_bad_frame(struct ac_client *c, enum ac_frame_status st,
     const uint8_t *body)
 {
-	char	 text[600], content[400], sid[64];
-	int	 type = -1;
+	char	 text[600], content[400];
+	int	 type = -1, forged;
 
+	forged = st == AC_FRAME_HEADER_CRC || st == AC_FRAME_CONTENT_CRC ||
+	    st == AC_FRAME_HMAC;
 	if (st == AC_FRAME_HMAC)
-		type = client_unverified(body, c->fh.header_len, sid,
-		    sizeof sid);
+		type = client_unverified_type(body, c->fh.header_len);
 	if (type == AC_MSG_ERROR) {
 		client_text(content, sizeof content, body + c->fh.header_len,
 		    c->fh.content_len);
-		snprintf(text, sizeof text,
-		    "%s: %s (server error, unverified: %s)",
-		    ac_frame_status_name(st), ac_frame_status_text(st),
-		    content);
+		snprintf(text, sizeof text, "%s: an error frame failed "
+		    "verification (wrong key, or not the server); its "
+		    "unverified text: %s", ac_frame_status_name(st), content);
+	} else if (type == AC_MSG_SESSION_INIT) {
+		snprintf(text, sizeof text, "%s: session_init failed "
+		    "verification (wrong key, or not the server)",
+		    ac_frame_status_name(st));
+	} else if (type >= 0) {
+		snprintf(text, sizeof text, "%s: a %s frame failed "
+		    "verification (wrong key, or changed on the way)",
+		    ac_frame_status_name(st), ac_msg_type_name(type));
 	} else {
 		snprintf(text, sizeof text, "%s: %s",
 		    ac_frame_status_name(st), ac_frame_status_text(st));
 	}
 
 	if (c->state == CLIENT_HANDSHAKE) {
-		if (type == AC_MSG_ERROR) {
-			client_end(c, AC_CLIENT_END_HANDSHAKE,
-			    "handshake failed: server error: %s", content);
-			return;
-		}
-		if (type == AC_MSG_SESSION_INIT && ac_uuid_is_valid(sid) &&
-		    !c->unverified_init) {
-			/*
-			 * Most likely the keys differ. Answer anyway, signed
-			 * with our key: the server then says what it thinks
-			 * (asyncchatd sends an `error` frame), which tells
-			 * the user far more than our own guess. We stay in
-			 * the handshake state, so nothing else is sent.
-			 */
-			c->unverified_init = 1;
-			client_queue_ack(c, sid);
-			return;
-		}
-		client_end(c, AC_CLIENT_END_HANDSHAKE, "handshake failed: %s",
+		client_end(c, AC_CLIENT_END_PROTOCOL, "handshake failed: %s",
 		    text);
 		return;
 	}
-	if (c->cb.error != NULL)
+	if (c->cb.error != NULL) {
+		struct bufferevent	*bev = c->bev;
+
 		c->cb.error(c, st, text, c->arg);
+		if (client_gone(c, bev))
+			return;
+	}
+	if (forged)
+		client_end(c, AC_CLIENT_END_PROTOCOL, "protocol error: %s",
+		    ac_frame_status_name(st));
 }
 
 /* The first verified frame: it must be session_init; answer session_ack. */
@@ -955,7 +959,7 @@ client_handshake(struct ac_client *c, const struct ac_message *msg)
 		    "handshake failed: server disconnect: %s", text);
 		return;
 	default:
-		client_end(c, AC_CLIENT_END_HANDSHAKE,
+		client_end(c, AC_CLIENT_END_PROTOCOL,
 		    "handshake failed: expected session_init, got %s",
 		    ac_msg_type_name(msg->type));
 		return;
@@ -963,14 +967,8 @@ client_handshake(struct ac_client *c, const struct ac_message *msg)
 	if (msg->session_id == NULL ||
 	    strlen(msg->session_id) > AC_UUID_STRLEN ||
 	    msg->session_id[0] == '\0') {
-		client_end(c, AC_CLIENT_END_HANDSHAKE,
+		client_end(c, AC_CLIENT_END_PROTOCOL,
 		    "handshake failed: session_init without a session id");
-		return;
-	}
-	if (c->unverified_init) {
-		/* Cannot happen with one key; treat as a confused server. */
-		client_end(c, AC_CLIENT_END_HANDSHAKE,
-		    "handshake failed: second session_init");
 		return;
 	}
 
@@ -1052,7 +1050,8 @@ client_read_cb(struct bufferevent *bev, void *arg)
 			st = ac_fixed_header_parse(fixed, &c->opts.limits,
 			    &c->fh);
 			if (st != AC_FRAME_OK) {
-				if (c->cb.error != NULL) {
+				if (c->cb.error != NULL &&
+				    c->state != CLIENT_HANDSHAKE) {
 					char	text[256];
 
 					snprintf(text, sizeof text, "%s: %s",
@@ -1062,9 +1061,7 @@ client_read_cb(struct bufferevent *bev, void *arg)
 					if (client_gone(c, bev))
 						goto out;
 				}
-				client_end(c, c->state == CLIENT_HANDSHAKE ?
-				    AC_CLIENT_END_HANDSHAKE :
-				    AC_CLIENT_END_PROTOCOL,
+				client_end(c, AC_CLIENT_END_PROTOCOL,
 				    "%sprotocol error: %s",
 				    c->state == CLIENT_HANDSHAKE ?
 				    "handshake failed: " : "",

@@ -30,6 +30,7 @@
 #include <asyncchat/client.h>
 
 #include "client_tls.h"
+#include "tls_ciphers.h"
 
 /* Refuse to prompt for a pass phrase: a library has no terminal. */
 static int
@@ -77,7 +78,12 @@ client_tls_ctx(const struct ac_client_tls_options *o, char **cause)
 		client_tls_cause(cause, "cannot make a TLS context");
 		return NULL;
 	}
+	/* On TLS 1.2 only ECDHE with AEAD ciphers: tls_ciphers.h says why. */
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (SSL_CTX_set_cipher_list(ctx, AC_TLS12_CIPHERS) != 1) {
+		client_tls_cause(cause, "cannot set the TLS 1.2 cipher list");
+		goto fail;
+	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
 	    SSL_OP_NO_RENEGOTIATION);
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF

@@ -185,8 +185,9 @@ crc32_of(const uint8_t *p, size_t len)
 }
 
 /*
- * Step 1: check the 64 bytes at buf (magic, version, both size limits) and
- * convert them to host order. Looks at nothing beyond those 64 bytes.
+ * Step 1: check the 64 bytes at buf (magic, version, both size limits, and
+ * that the frame's length fits in size_t) and convert them to host order.
+ * Looks at nothing beyond those 64 bytes.
  */
 enum ac_frame_status
 ac_fixed_header_parse(const uint8_t *buf, const struct ac_limits *limits,
@@ -213,10 +214,29 @@ ac_fixed_header_parse(const uint8_t *buf, const struct ac_limits *limits,
 		return AC_FRAME_HEADER_TOO_LARGE;
 	if (fh->content_len > limits->max_content_len)
 		return AC_FRAME_CONTENT_TOO_LARGE;
+
+	/*
+	 * Whatever the limits, the whole frame's length must fit in size_t,
+	 * or ac_fixed_header_frame_len() would wrap round to a short length
+	 * and a reader would decode a body it never buffered. Each length is
+	 * checked against the room the parts before it leave, in the order
+	 * of check 3, so the token names the part that does not fit: only
+	 * the content can overflow where size_t has 64 bits.
+	 */
+#if SIZE_MAX <= UINT32_MAX
+	if (fh->header_len > SIZE_MAX - AC_FIXED_HEADER_LEN)
+		return AC_FRAME_HEADER_TOO_LARGE;
+#endif
+	if (fh->content_len >
+	    (uint64_t)SIZE_MAX - AC_FIXED_HEADER_LEN - fh->header_len)
+		return AC_FRAME_CONTENT_TOO_LARGE;
 	return AC_FRAME_OK;
 }
 
-/* Whole frame length (fixed header + header JSON + content) of a parsed header. */
+/*
+ * Whole frame length (fixed header + header JSON + content) of a header
+ * that ac_fixed_header_parse() accepted, which guarantees that it fits.
+ */
 size_t
 ac_fixed_header_frame_len(const struct ac_fixed_header *fh)
 {

@@ -94,6 +94,7 @@ static int	host_interface_publish(struct ac_plugin *, const char *,
 		    unsigned int, const void *);
 static const void *host_interface_get(struct ac_plugin *, const char *,
 		    unsigned int, unsigned int *);
+static const struct ac_limits *host_limits(struct ac_plugin *);
 static void	plugin_set_finalize(struct server *, struct plugin_set *);
 
 /* The size of the first API's descriptor: the least a plugin may have. */
@@ -134,6 +135,7 @@ static const struct ac_host_api plugin_host_api = {
 	.metric_observe = plugin_metric_observe,
 	.interface_publish = host_interface_publish,
 	.interface_get = host_interface_get,
+	.limits = host_limits,
 };
 
 /* Log a line prefixed with the plugin's name. */
@@ -170,6 +172,17 @@ host_key(struct ac_plugin *p)
 	if (p->set->retired)
 		return (p->srv->cfg->key);
 	return (p->set->key);
+}
+
+/*
+ * The frame limits of the plugin's own configuration, copied into its set
+ * for the same reason as the key: during a reload the new plugins are
+ * initialised while srv->limits still holds the old ones.
+ */
+static const struct ac_limits *
+host_limits(struct ac_plugin *p)
+{
+	return (&p->set->limits);
 }
 
 /* The session's UUID text. */
@@ -866,6 +879,8 @@ plugin_set_load(struct server *srv, const struct ac_config *cfg,
 	set = ac_xcalloc(1, sizeof *set);
 	set->plugins = ac_xcalloc(cfg->nplugins + 1, sizeof *set->plugins);
 	set->key = cfg->key;
+	set->limits.max_header_len = cfg->max_header_size;
+	set->limits.max_content_len = cfg->max_content_size;
 
 	/* Open and check them all before initialising any. */
 	for (i = 0; i < cfg->nplugins; i++) {

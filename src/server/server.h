@@ -494,6 +494,7 @@ struct plugin_set {
 	size_t			  n;
 	const struct ac_key	 *key;	/* of the configuration it was
 					   loaded with; not after retired */
+	struct ac_limits	  limits; /* of that configuration too */
 	struct iface_table	  ifaces;
 	unsigned int		  jobs;	/* of all its plugins */
 	int			  retired;

@@ -18,6 +18,7 @@
 
 #include "xmalloc.h"
 #include "server.h"
+#include "tls_ciphers.h"
 
 #define TLS_SESSION_CONTEXT	"asyncchatd"
 
@@ -98,12 +99,19 @@ tls_server_ctx(const char *cert, const char *key, const char *ca,
 	}
 
 	/*
-	 * TLS 1.2 and newer only. No compression (CRIME), no renegotiation
-	 * (a cheap way for a client to make us do expensive work), and our
-	 * cipher order rather than the client's. The session id context
-	 * lets resumption work when client certificates are verified.
+	 * TLS 1.2 and newer only, and on TLS 1.2 only ECDHE with AEAD
+	 * ciphers (tls_ciphers.h says why). No compression (CRIME), no
+	 * renegotiation (a cheap way for a client to make us do expensive
+	 * work), and our cipher order rather than the client's. The session
+	 * id context lets resumption work when client certificates are
+	 * verified.
 	 */
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (SSL_CTX_set_cipher_list(ctx, AC_TLS12_CIPHERS) != 1) {
+		ac_xasprintf(cause, "cannot set the TLS 1.2 cipher list: %s",
+		    tls_last_error(err, sizeof err, "unknown error"));
+		goto fail;
+	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF

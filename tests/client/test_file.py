@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """asyncchat file mode against asyncchatd (echo and broadcast plugins):
 every line back in order with UTF-8 intact, standard input, the `exit`
-line, 10,000 lines with --pipeline, a wrong key, no server, a server that
-shuts down. TAP on stdout."""
+line, 10,000 lines with --pipeline, a wrong key, the key from -k,
+--key-file and ASYNCCHAT_KEY, no server, a server that shuts down. TAP on
+stdout."""
 
 import json
 import os
@@ -33,6 +34,11 @@ def write_input(d, lines, name="in.txt"):
 
 def server(plugins=("echo",), sections=None):
     return harness.Server(plugins=list(plugins), sections=sections)
+
+
+def harness_server(**kw):
+    import harness
+    return harness.Server(plugins=["echo"], **kw)
 
 
 def target(srv, transport):
@@ -154,8 +160,9 @@ def case_wrong_key(t):
         path = write_input(srv.dir, ["secret"])
         for tr in ("tcp", "unix"):
             rc, out, err = client_file(srv, tr, path, "-k", "not-the-key")
-            t.ok(rc != 0 and "hmac" in err and out == "",
-                 "wrong key %s: the server's hmac error shown, status %d"
+            t.ok(rc == 3 and "hmac: session_init failed verification"
+                 in err and out == "",
+                 "wrong key %s: the hmac failure shown, status 3 (%d)"
                  % (tr, rc), err)
             t.ok(len(err.strip().splitlines()) == 1,
                  "wrong key %s: one line on stderr" % tr, err)
@@ -165,6 +172,52 @@ def case_wrong_key(t):
         rc, out, err = client_file(srv, "tcp", path, "--key-file", keyfile)
         t.ok(rc == 0 and texts(out) == ["secret"],
              "--key-file with the right key works", err)
+
+
+def case_key_sources(t):
+    """The key from $ASYNCCHAT_KEY, -k before it, an empty variable
+    refused, and the -k argument wiped from what ps shows."""
+    key = "env-secret-Kq7"
+    with harness_server(key=key, server={"log_level": "debug"}) as srv:
+        path = write_input(srv.dir, ["by env"])
+        env = {"ASYNCCHAT_KEY": key}
+        rc, out, err = client_file(srv, "tcp", path, env=env)
+        t.ok(rc == 0 and texts(out) == ["by env"],
+             "ASYNCCHAT_KEY gives the key", out + err)
+        rc, out, err = client_file(srv, "tcp", path,
+                                   env={"ASYNCCHAT_KEY": "not-the-key"})
+        t.ok(rc == 3 and "hmac" in err,
+             "a wrong ASYNCCHAT_KEY fails on the HMAC (%d)" % rc, err)
+        rc, out, err = client_file(srv, "tcp", path, "-k", key,
+                                   env={"ASYNCCHAT_KEY": "not-the-key"})
+        t.ok(rc == 0 and texts(out) == ["by env"],
+             "-k takes precedence over ASYNCCHAT_KEY", out + err)
+        rc, out, err = client_file(srv, "tcp", path,
+                                   env={"ASYNCCHAT_KEY": ""})
+        t.ok(rc == 2 and "ASYNCCHAT_KEY is set but empty" in err,
+             "an empty ASYNCCHAT_KEY is a usage error (%d)" % rc, err)
+
+        # ps reads /proc/PID/cmdline: once the session is up, the key
+        # given with -k is no longer there (the option itself still is).
+        if not os.path.exists("/proc/self/cmdline"):
+            t.skip("-k wiped from the command line", "no /proc")
+            return
+        mark = len(srv.log())
+        p = subprocess.Popen([CLIENT, "-k", key, "tcp", "file", "-",
+                              "127.0.0.1", str(srv.port)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            up = srv.wait_log(r"session \S+ acknowledged", 10, mark)
+            with open("/proc/%d/cmdline" % p.pid, "rb") as f:
+                cmdline = f.read()
+            t.ok(up and key.encode() not in cmdline and b"-k" in cmdline,
+                 "-k KEY: the key is gone from /proc/PID/cmdline once "
+                 "connected", repr(cmdline))
+        finally:
+            out, err = p.communicate(timeout=20)    # closes its stdin
+        t.ok(p.returncode == 0, "-k KEY: then leaves cleanly at the end "
+             "of its input", err)
 
 
 def case_no_server(t):
@@ -250,5 +303,6 @@ if __name__ == "__main__":
     if not os.path.exists(SERVER):
         skip_all("server binary not built: " + SERVER)
     main([case_echo, case_stdin_json, case_exit_line, case_broadcast,
-          case_many, case_interval, case_wrong_key, case_no_server,
+          case_many, case_interval, case_wrong_key, case_key_sources,
+          case_no_server,
           case_server_shutdown, case_addresses, case_example])

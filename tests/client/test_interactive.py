@@ -2,8 +2,9 @@
 """asyncchat interactive mode through a pseudo-terminal against asyncchatd:
 type a line and see it come back; a message from another client appears
 above the prompt while a half-typed line stays intact (checked on the raw
-bytes and on a real screen under tmux); `exit`, Ctrl+D, Ctrl+C; a server
-shutdown. TAP on stdout."""
+bytes and on a real screen under tmux); another participant's control
+characters shown escaped, so no one can forge a line (raw bytes and tmux);
+`exit`, Ctrl+D, Ctrl+C; a server shutdown. TAP on stdout."""
 
 import os
 import pty
@@ -172,6 +173,56 @@ def case_half_typed_line(t):
             p.close()
 
 
+TEXT = "text/plain; charset=utf-8"
+
+# What another participant sends, and how asyncchat must show it: on one
+# line, terminal controls escaped, printable UTF-8 as it is.
+HOSTILE = [
+    (b"hi\r[12:00:00 deadbeef] I am someone else",
+     rb"hi\r[12:00:00 deadbeef] I am someone else", TEXT),
+    (b"one\n[12:00:01 deadbeef] two", rb"one\n[12:00:01 deadbeef] two",
+     TEXT),
+    (b"\x1b[2J\x1b[31mred\x1b[0m \x07bell \x7fdel",
+     rb"\x1b[2J\x1b[31mred\x1b[0m \x07bell \x7fdel", TEXT),
+    ("c1 \u009b31m nel\u0085 bidi \u202eevil\u202c sep\u2028".encode(),
+     rb"c1 \u009b31m nel\u0085 bidi \u202eevil\u202c sep\u2028", TEXT),
+    (b"bad utf-8 \xff\xc3( end", rb"bad utf-8 \xff\xc3( end", TEXT),
+    ("ünïcødé ☃ 日本語 🎉\ttab".encode(), "ünïcødé ☃ 日本語 🎉\ttab".encode(),
+     TEXT),
+    (b"octets \n\r", rb"octets \n\r", "application/octet-stream"),
+    (b"octets \x1b[2J", rb"<binary: 11 bytes, application/octet-stream>",
+     "application/octet-stream"),
+]
+
+
+def case_hostile_text(t):
+    """Another participant's message cannot put a control character on
+    the terminal: CR, LF, ESC, C1 controls, bidi overrides and invalid
+    UTF-8 come out escaped, on the message's own line (raw bytes)."""
+    with server() as srv:
+        p, m = start_client(srv)
+        try:
+            t.ok(m is not None, "hostile text: connected", plain(p.out))
+            other = srv.client("tcp")
+            for sent, shown, ctype in HOSTILE:
+                mark = len(p.out)
+                other.send_message(sent, content_type=ctype)
+                got = p.expect(rb"\[\d\d:\d\d:\d\d [0-9a-f]{8}\] "
+                               rb"([^\r\n]*)\r?\n", 5, mark)
+                line = got.group(1) if got else None
+                t.ok(line == shown, "hostile text %r shown as %r" % (
+                    sent[:24], shown[:24]), repr(p.out[mark:]))
+            out = p.out
+            t.ok(b"\x1b[31m" not in out and b"\x1b[2J" not in out and
+                 b"\xc2\x9b" not in out and b"\x07" not in out and
+                 b"\xe2\x80\xae" not in out,
+                 "hostile text: no raw control sequence reached the "
+                 "terminal", repr(out[-400:]))
+            other.close()
+        finally:
+            p.close()
+
+
 def case_ctrl_c(t):
     with server() as srv:
         p, m = start_client(srv)
@@ -255,6 +306,20 @@ def case_tmux_screen(t):
                                                     l) for l in s))
             t.ok(any(re.search(r"\] draft in progress$", l) for l in s),
                  "tmux: Enter sends the draft, it comes back", "\n".join(s))
+
+            # A participant tries to forge a line from someone else.
+            other.send_message(b"innocent\r[12:00:00 deadbeef] forged\n"
+                               b"[12:00:01 deadbeef] forged too",
+                               content_type="text/plain; charset=utf-8")
+            s = wait_screen(lambda s: any("innocent" in l for l in s))
+            mine = [l for l in s if "innocent" in l]
+            t.ok(not any(l.startswith("[12:00:0") for l in s) and
+                 len(mine) == 1 and re.match(
+                     r"^\[\d\d:\d\d:\d\d [0-9a-f]{8}\] innocent\\r"
+                     r"\[12:00:00 deadbeef\] forged\\n\[12:00:01 "
+                     r"deadbeef\] forged too$", mine[0]),
+                 "tmux: CR and LF in a message are shown escaped on its "
+                 "own line, no forged line", "\n".join(s))
             other.close()
         finally:
             subprocess.run(tmux + ["kill-server"], timeout=10,
@@ -264,5 +329,6 @@ def case_tmux_screen(t):
 if __name__ == "__main__":
     if not os.path.exists(SERVER):
         skip_all("server binary not built: " + SERVER)
-    main([case_type_and_see, case_half_typed_line, case_ctrl_c,
+    main([case_type_and_see, case_half_typed_line, case_hostile_text,
+          case_ctrl_c,
           case_server_disconnect, case_tmux_screen])

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -169,6 +170,105 @@ def case_old_tls_refused(t):
              "server logs the protocol version refusal", srv.log()[-2000:])
 
 
+# TLS 1.2 suites a client may offer, and whether asyncchat takes them:
+# ECDHE with an AEAD cipher only (asyncchat.conf(5), TLS).
+TLS12_SUITES = [
+    ("ECDHE-RSA-AES128-SHA", False),            # CBC, SHA-1 MAC
+    ("ECDHE-RSA-AES256-SHA", False),            # CBC, SHA-1 MAC
+    ("AES128-SHA", False),                      # RSA key exchange, CBC-SHA1
+    ("ECDHE-RSA-AES128-SHA256", False),         # CBC
+    ("AES128-GCM-SHA256", False),               # RSA key exchange
+    ("ECDHE-RSA-AES128-GCM-SHA256", True),
+    ("ECDHE-RSA-AES256-GCM-SHA384", True),
+    ("ECDHE-RSA-CHACHA20-POLY1305", True),
+]
+
+
+def tls12_ctx(c, suite):
+    """A client context that offers TLS 1.2 with this one suite only."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(c.ca_crt)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(suite + ":@SECLEVEL=0")
+    return ctx
+
+
+def case_server_ciphers(t):
+    """The server takes TLS 1.2 only with ECDHE and an AEAD cipher: a
+    client offering nothing but a CBC-SHA1 suite is refused."""
+    c = certs()
+    with tls_server(c) as srv:
+        for suite, accepted in TLS12_SUITES:
+            try:
+                ctx = tls12_ctx(c, suite)
+            except ssl.SSLError as e:
+                t.skip("server, TLS 1.2 " + suite, "local OpenSSL: %s" % e)
+                continue
+            try:
+                with tls_connect(srv, ctx) as cl:
+                    got = cl.sock.cipher()[0]
+                    cl.handshake()
+                    pong = cl.ping().content
+                ok = accepted and got == suite and pong == b"pong"
+                why = "negotiated %s" % got
+            except (ssl.SSLError, ConnectionError, OSError) as e:
+                ok = not accepted
+                why = str(e)
+            t.ok(ok, "server, TLS 1.2 offering only %s: %s" % (
+                suite, "accepted" if accepted else "refused"), why)
+        with tls_connect(srv, client_ctx(c)) as cl:
+            t.ok(cl.sock.version() == "TLSv1.3" and
+                 cl.sock.cipher()[0].startswith("TLS_"),
+                 "server: TLS 1.3 with its default suites",
+                 repr(cl.sock.cipher()))
+
+
+def case_client_ciphers(t):
+    """The client program offers TLS 1.2 only with ECDHE and an AEAD
+    cipher: a server that takes nothing but CBC-SHA1 gets no handshake."""
+    import threading
+    c = certs()
+    for suite, accepted in TLS12_SUITES:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(c.srv_crt, c.srv_key)
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            ctx.set_ciphers(suite + ":@SECLEVEL=0")
+        except ssl.SSLError as e:
+            t.skip("client, TLS 1.2 " + suite, "local OpenSSL: %s" % e)
+            continue
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        lsock.settimeout(15)
+        result = {}
+
+        def serve():
+            try:
+                conn, _ = lsock.accept()
+                conn.settimeout(10)
+                with ctx.wrap_socket(conn, server_side=True) as ss:
+                    result["cipher"] = ss.cipher()[0]
+            except Exception as e:     # the refusal is the point
+                result["error"] = str(e)
+
+        th = threading.Thread(target=serve, daemon=True)
+        th.start()
+        rc, out, err = run_client(["--ca", c.ca_crt, "tls", "file", "FILE",
+                                   "localhost",
+                                   str(lsock.getsockname()[1])])
+        th.join(15)
+        lsock.close()
+        if accepted:
+            ok = result.get("cipher") == suite and "TLS handshake" not in err
+        else:
+            ok = "cipher" not in result and rc != 0 and \
+                "TLS handshake failed" in err
+        t.ok(ok, "client, a TLS 1.2 server taking only %s: %s" % (
+            suite, "handshake done" if accepted else "refused"),
+            "result=%r\nrc=%s\nerr=%s" % (result, rc, err))
+
+
 def case_client_certificates(t):
     c = certs()
     with tls_server(c, extra={"tls_client_ca": c.ca_crt}) as srv:
@@ -287,5 +387,6 @@ def case_sighup_new_certificate(t):
 
 main([case_python_echo, case_program_file, case_wrong_host,
       case_plain_client_on_tls_port, case_old_tls_refused,
+      case_server_ciphers, case_client_ciphers,
       case_client_certificates, case_config_errors,
       case_sighup_new_certificate])

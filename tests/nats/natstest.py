@@ -93,13 +93,14 @@ class Node(harness.Server):
     """One asyncchatd with `load = broadcast, nats`, listening on TCP."""
 
     def __init__(self, name, servers, prefix="asyncchat", nats_opts=None,
-                 key=KEY, start=True, metrics=False):
+                 key=KEY, start=True, metrics=False, server_opts=None):
         opts = {"servers": ", ".join(servers), "subject_prefix": prefix,
                 "node_name": name, "reconnect_wait": "200"}
         opts.update(nats_opts or {})
         server = {"log_level": "info"}
         if metrics:
             server["metrics_listen"] = "127.0.0.1:0"
+        server.update(server_opts or {})
         harness.Server.__init__(
             self, plugins=["broadcast", "nats"], unix=False,
             server=server, sections={"nats": opts},
@@ -158,6 +159,9 @@ def nats_publish(port, subject, payloads, timeout=5.0):
             buf += data
 
 
-def encode(type_, content, session_id=None, content_type=TEXT, key=KEY):
-    """A frame as a node's client would send it (for injecting into NATS)."""
-    return acproto.encode(type_, content, session_id, content_type, key)
+def encode(type_, content, session_id=None, content_type=TEXT, key=KEY,
+           extra=None):
+    """A frame as a node's client would send it (for injecting into NATS;
+    extra: more header members)."""
+    return acproto.encode(type_, content, session_id, content_type, key,
+                          extra)

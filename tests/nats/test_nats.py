@@ -11,6 +11,8 @@
   delivery resumes without restarting asyncchatd.
 - Frames injected straight into the subject: a wrong HMAC (and a frame
   that is not a message) is refused and counted; a good one is delivered.
+- Frames within the protocol's limits but above the node's own
+  max_content_size or max_header_size: refused and counted.
 - A frame above NATS' max_payload: delivered locally, counted, logged.
 - user/password: refused by NATS, logged once, retried; let in later.
 - SIGTERM right after a burst: what the node took in still crosses.
@@ -223,6 +225,38 @@ def case_injected_frames(t):
          "session_init)")
 
 
+def case_server_limits(t):
+    """Frames from NATS are held to this server's max_content_size and
+    max_header_size, not to the protocol's larger defaults: a signed frame
+    a local client could not send is refused here too."""
+    g = Gnatsd().start()
+    limits = {"max_content_size": "1000", "max_header_size": "512"}
+    a = Node("a", [g.url], server_opts=limits)
+    b = Node("b", [g.url])
+    a1, b1 = a.client("a1"), b.client("b1")
+    t.ok(wait_mesh([a1, b1]), "limits: nodes meshed")
+    subject = "asyncchat.broadcast"
+    big = nt.encode("message", b"c" * 1001, a1.session_id)
+    wide = nt.encode("message", "wide header", a1.session_id,
+                     extra={"pad": "h" * 500})
+    nt.nats_publish(g.port, subject, [big])
+    t.ok(a.wait_log(r"refused a frame from NATS \(node unknown\): "
+                    r"content_too_large"),
+         "limits: content over max_content_size (1001 > 1000) refused",
+         a.log()[-1500:])
+    nt.nats_publish(g.port, subject, [wide])
+    edge = nt.encode("message", b"e" * 1000, a1.session_id)
+    nt.nats_publish(g.port, subject, [edge])
+    t.eq([len(m[1]) for m in a1.collect(1, 5)], [1000],
+         "limits: a frame within them is delivered, the two others not")
+    t.eq([len(m[1]) for m in b1.collect(3, 5)], [1001, 11, 1000],
+         "limits: the node with the default limits takes all three")
+    t.eq(a.stop(), 0, "limits: node a stops cleanly")
+    t.ok(nt.wait_until(lambda: "2 refused" in a.log(), 2),
+         "limits: both counted as refused (content_too_large, "
+         "header_too_large)", a.log()[-1500:])
+
+
 def case_too_large(t):
     """A frame above NATS' max_payload (1 MB by default) cannot cross: it
     is delivered locally, counted and logged; the next one crosses."""
@@ -351,6 +385,7 @@ def case_config(t):
 if __name__ == "__main__":
     nt.main([case_three_nodes_one_server, case_three_nodes_cluster,
              case_nats_down_at_start, case_nats_restart,
-             case_injected_frames, case_too_large, case_shutdown_flush,
+             case_injected_frames, case_server_limits, case_too_large,
+             case_shutdown_flush,
              case_auth, case_tls,
              case_reload, case_config])

@@ -38,6 +38,7 @@ static int	 mock_relay(struct ac_plugin *, const struct ac_frame *,
 static int	 mock_relay_all(struct ac_plugin *, const struct ac_frame *,
 		    struct ac_session *);
 static const uint8_t *mock_frame_bytes(const struct ac_frame *, size_t *);
+static const struct ac_limits *mock_limits(struct ac_plugin *);
 static int	 mock_broadcast_raw(struct ac_plugin *, const void *, size_t,
 		    struct ac_session *);
 static const char *mock_plugin_name(struct ac_plugin *);
@@ -148,6 +149,17 @@ static const struct ac_key *
 mock_key(struct ac_plugin *p)
 {
 	return NULL;
+}
+
+/* The protocol's default limits, as a server with no limits configured. */
+static const struct ac_limits *
+mock_limits(struct ac_plugin *p)
+{
+	static const struct ac_limits	limits = {
+		AC_DEFAULT_MAX_HEADER, AC_DEFAULT_MAX_CONTENT
+	};
+
+	return &limits;
 }
 
 /* The fake session's id. */
@@ -572,6 +584,7 @@ mock_host_init(struct mock_host *h)
 	h->api.metric_observe = mock_metric_observe;
 	h->api.interface_publish = mock_interface_publish;
 	h->api.interface_get = mock_interface_get;
+	h->api.limits = mock_limits;
 }
 
 /* Forget every recorded call, freeing the copies they hold. */

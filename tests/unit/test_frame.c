@@ -368,6 +368,56 @@ test_limits_at_edge(void **state)
 	    AC_FRAME_CONTENT_TOO_LARGE);
 }
 
+/*
+ * Limits near UINT64_MAX (a library user's choice, not the server's): a
+ * frame whose length does not fit in size_t is refused on its fixed header
+ * as content_too_large, whatever the limits, instead of wrapping round to
+ * a small length and having the body read past the end of the buffer.
+ */
+static void
+test_limits_beyond_size_t(void **state)
+{
+	struct ac_limits	 lim = { UINT32_MAX, UINT64_MAX };
+	struct ac_fixed_header	 fh;
+	struct ac_message	 msg;
+	struct ac_key		*key = ac_key_new("k", 1);
+	uint8_t			 buf[AC_FIXED_HEADER_LEN + 200];
+	size_t			 consumed = 1;
+	uint64_t		 room;
+
+	(void)state;
+	memset(buf, 'x', sizeof buf);
+
+	/* 64 + 100 + this wraps to 99 bytes with the old arithmetic. */
+	make_fixed(buf, 100, UINT64_MAX - 64);
+	assert_int_equal(ac_fixed_header_parse(buf, &lim, &fh),
+	    AC_FRAME_CONTENT_TOO_LARGE);
+	assert_int_equal(ac_frame_decode(key, &lim, buf, sizeof buf,
+	    &consumed, &msg), AC_FRAME_CONTENT_TOO_LARGE);
+	assert_int_equal(consumed, 0);
+	make_fixed(buf, 0, UINT64_MAX);
+	assert_int_equal(ac_fixed_header_parse(buf, &lim, &fh),
+	    AC_FRAME_CONTENT_TOO_LARGE);
+
+	/* The largest content whose frame length still fits is accepted. */
+	room = (uint64_t)SIZE_MAX - AC_FIXED_HEADER_LEN - 100;
+	make_fixed(buf, 100, room);
+	assert_int_equal(ac_fixed_header_parse(buf, &lim, &fh), AC_FRAME_OK);
+	assert_true(ac_fixed_header_frame_len(&fh) == SIZE_MAX);
+	if (room < UINT64_MAX) {
+		make_fixed(buf, 100, room + 1);
+		assert_int_equal(ac_fixed_header_parse(buf, &lim, &fh),
+		    AC_FRAME_CONTENT_TOO_LARGE);
+	}
+
+	/* The header limit is still checked first. */
+	lim.max_header_len = 10;
+	make_fixed(buf, 11, UINT64_MAX);
+	assert_int_equal(ac_fixed_header_parse(buf, &lim, &fh),
+	    AC_FRAME_HEADER_TOO_LARGE);
+	ac_key_free(key);
+}
+
 /* A whole frame whose header JSON is exactly 65536 bytes decodes. */
 static void
 test_largest_header_decodes(void **state)
@@ -621,6 +671,7 @@ main(void)
 	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_hundred_frames_one_buffer),
 		cmocka_unit_test(test_limits_at_edge),
+		cmocka_unit_test(test_limits_beyond_size_t),
 		cmocka_unit_test(test_largest_header_decodes),
 		cmocka_unit_test(test_random_round_trips),
 		cmocka_unit_test(test_header_json_python_spelling),
