@@ -61,6 +61,8 @@ struct file {
 	int			 paced;		/* --interval gap running */
 	int			 finishing;	/* all sent, waiting replies */
 	int			 final_ping;	/* waiting for the last pong */
+	unsigned long		 pings;		/* pings sent */
+	unsigned long		 pongs;		/* pongs received */
 	int			 done;		/* disconnect requested */
 
 	unsigned long		 sent;		/* message frames sent */
@@ -240,6 +242,7 @@ file_finish(struct file *f)
 			 * frames caused, even when a line caused several.
 			 */
 			if (ac_client_ping(f->cli->client) == 0) {
+				f->pings++;
 				f->final_ping = 1;
 				file_arm(f->reply_timer,
 				    f->cli->reply_timeout_ms);
@@ -301,6 +304,7 @@ file_pump(struct file *f)
 			if (f->ping_due) {
 				f->ping_due = 0;
 				if (ac_client_ping(cli->client) == 0) {
+					f->pings++;
 					f->inflight = FILE_WAIT;
 					file_arm(f->reply_timer,
 					    cli->reply_timeout_ms);
@@ -337,7 +341,13 @@ file_replied(struct file *f, int is_pong)
 {
 	if (f->finishing) {
 		if (f->final_ping) {
-			if (is_pong)
+			/*
+			 * Only the last ping's pong says that everything
+			 * before it was answered: a chat server answers one
+			 * frame with several, so an earlier ping may still
+			 * be on its way back when the last one goes.
+			 */
+			if (is_pong && f->pongs >= f->pings)
 				file_disconnect(f);
 		} else if (f->cli->pipeline) {
 			if (f->received >= f->sent)
@@ -477,6 +487,8 @@ file_message_cb(struct ac_client *c, enum ac_msg_type type,
 			free(s);
 		}
 	}
+	if (type == AC_MSG_HEARTBEAT)
+		f->pongs++;
 	file_replied(f, type == AC_MSG_HEARTBEAT);
 }
 
