@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -656,12 +655,23 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		    "Handshake timeout");
 }
 
-/* Non-zero if the frame's session_id is this session's. */
+/*
+ * Non-zero if the frame's session_id is this session's: the same 36
+ * bytes. Not a C string comparison, which would stop at a NUL the JSON
+ * spelled \u0000, and not case-insensitive: the id is relayed to others
+ * as its sender's, so it must be exactly the one the server gave.
+ */
 static int
 session_id_matches(struct ac_session *s, const struct ac_message *msg)
 {
-	return (msg->session_id != NULL &&
-	    strcasecmp(msg->session_id, s->id) == 0);
+	struct json_object	*o;
+
+	if (msg->header == NULL ||
+	    !json_object_object_get_ex(msg->header, "session_id", &o) ||
+	    !json_object_is_type(o, json_type_string))
+		return (0);
+	return (json_object_get_string_len(o) == AC_UUID_STRLEN &&
+	    memcmp(json_object_get_string(o), s->id, AC_UUID_STRLEN) == 0);
 }
 
 /*
@@ -714,12 +724,19 @@ session_dispatch(struct ac_session *s, const struct ac_message *msg,
     struct ac_frame *f)
 {
 	struct server	*srv = s->srv;
-	const char	*type = ac_msg_type_name(msg->type);
 
 	/* Every frame but a goodbye counts toward the rates (ratelimit.c). */
 	if (msg->type != AC_MSG_DISCONNECT && session_rate_limited(s, msg))
 		return;
 
+	/*
+	 * Who may send what (PROTOCOL.md, "Who may send what"): a client
+	 * sends session_ack once, then heartbeat, message, chunk and
+	 * disconnect. session_init and error are the server's frames: a
+	 * peer without the key can only have them by reflecting ours, so
+	 * they, and a second session_ack, are errors that count toward
+	 * max_errors and never keep a session alive.
+	 */
 	switch (msg->type) {
 	case AC_MSG_DISCONNECT:
 		log_debug("session %s: disconnect from client", s->id);
@@ -727,14 +744,18 @@ session_dispatch(struct ac_session *s, const struct ac_message *msg,
 		return;
 	case AC_MSG_SESSION_INIT:
 	case AC_MSG_ERROR:
-		/* Not ours to receive; harmless, and a sign of life. */
-		log_debug("session %s: ignored %s frame from client", s->id,
-		    type);
-		s->errors = 0;
-		if (s->flags & AC_SESS_ACKED)
-			session_arm(s);
+		srv->stats.session_errors[AC_SERR_UNEXPECTED_FRAME]++;
+		session_error(s, "unexpected_frame", msg->type ==
+		    AC_MSG_ERROR ? "a client does not send error frames" :
+		    "a client does not send session_init");
 		return;
 	case AC_MSG_SESSION_ACK:
+		if (s->flags & AC_SESS_ACKED) {
+			srv->stats.session_errors[AC_SERR_UNEXPECTED_FRAME]++;
+			session_error(s, "unexpected_frame", "the session is "
+			    "already acknowledged");
+			return;
+		}
 		if (!session_id_matches(s, msg)) {
 			srv->stats.session_errors[AC_SERR_SESSION_MISMATCH]++;
 			session_error(s, "session_mismatch", "session_id does "
@@ -742,10 +763,6 @@ session_dispatch(struct ac_session *s, const struct ac_message *msg,
 			return;
 		}
 		s->errors = 0;
-		if (s->flags & AC_SESS_ACKED) {
-			session_arm(s);
-			return;
-		}
 		s->flags |= AC_SESS_ACKED;
 		srv->stats.sessions_acked++;
 		log_debug("session %s acknowledged peer=%s", s->id, s->peer);

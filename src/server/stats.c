@@ -36,6 +36,7 @@ static const char *stats_errors[AC_SERR_COUNT] = {
 	"server_full",
 	"too_many_connections",
 	"rate_limited",
+	"unexpected_frame",
 };
 
 /* Histogram bucket bounds: 1 microsecond to 100 milliseconds. */

@@ -48,7 +48,7 @@ ERROR_TOKENS = ("bad_magic", "bad_version", "header_too_large",
                 "content_too_large", "header_crc", "content_crc", "hmac",
                 "bad_header", "empty_content", "session_mismatch",
                 "not_acknowledged", "server_full", "too_many_connections",
-                "rate_limited")
+                "rate_limited", "unexpected_frame")
 REASONS = ("client-disconnect", "handshake-timeout", "heartbeat-timeout",
            "protocol-error", "too-many-errors", "slow-consumer",
            "server-full", "eof", "io-error", "server-shutdown", "plugin",
