@@ -66,6 +66,7 @@ enum config_key {
 	K_MAX_BYTE_RATE,
 	K_RATE_BURST,
 	K_RATE_LIMIT_DISCONNECT,
+	K_MAX_MEMORY,
 	K_COUNT
 };
 
@@ -76,7 +77,7 @@ static const char *config_key_names[K_COUNT] = {
 	"max_errors", "log", "log_level", "plugin_dir", "pid_file",
 	"metrics_listen", "tls_cert", "tls_key", "tls_client_ca",
 	"max_clients_per_ip", "max_message_rate", "max_byte_rate",
-	"rate_burst", "rate_limit_disconnect",
+	"rate_burst", "rate_limit_disconnect", "max_memory",
 };
 
 /* Parsing state shared by the reader and the handler. */
@@ -684,6 +685,15 @@ config_server_key(struct config_parse *cp, const char *key,
 			return;
 		}
 		break;
+	case K_MAX_MEMORY:
+		if (config_parse_size(value, &size) == -1) {
+			config_error(cp, cp->line, "server", key,
+			    "%s: expected bytes, optionally with a K, M or G "
+			    "suffix", value);
+			return;
+		}
+		cfg->max_memory = size;
+		break;
 	case K_RATE_LIMIT_DISCONNECT:
 		if (ac_option_uint(value, 0, 1000000, &u) == -1) {
 			config_error(cp, cp->line, "server", key,
@@ -960,6 +970,13 @@ config_finish(struct config_parse *cp, const char *key_file)
 
 	frame_max = AC_FIXED_HEADER_LEN + (uint64_t)cfg->max_header_size +
 	    cfg->max_content_size;
+	if (cfg->max_memory < 2 * frame_max)
+		config_error(cp, cp->seen[K_MAX_MEMORY], "server",
+		    "max_memory", "%llu is smaller than two largest frames "
+		    "(%llu bytes: 2 x (64 + max_header_size + "
+		    "max_content_size))",
+		    (unsigned long long)cfg->max_memory,
+		    (unsigned long long)(2 * frame_max));
 	if (cfg->max_output_buffer < frame_max)
 		config_error(cp, cp->seen[K_MAX_OUTPUT_BUFFER], "server",
 		    "max_output_buffer", "%llu is smaller than one largest "
@@ -1058,6 +1075,7 @@ config_load(const char *path, struct ac_config **cfgp, char **cause)
 	cfg->max_byte_rate = AC_DEFAULT_MAX_BYTE_RATE;
 	config_parse_seconds(AC_DEFAULT_RATE_BURST, &cfg->rate_burst);
 	cfg->rate_limit_disconnect = AC_DEFAULT_RATE_LIMIT_DISCONNECT;
+	cfg->max_memory = AC_DEFAULT_MAX_MEMORY;
 	cfg->log = ac_xstrdup("stderr");
 	cfg->log_level = AC_LOG_INFO;
 	cfg->plugin_dir = ac_xstrdup(AC_PLUGINDIR);

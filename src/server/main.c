@@ -98,6 +98,12 @@ server_apply(struct server *srv, const struct ac_config *cfg)
 {
 	srv->limits.max_header_len = cfg->max_header_size;
 	srv->limits.max_content_len = cfg->max_content_size;
+	srv->limits_preack.max_header_len =
+	    cfg->max_header_size < AC_PREACK_MAX_HEADER ?
+	    cfg->max_header_size : AC_PREACK_MAX_HEADER;
+	srv->limits_preack.max_content_len =
+	    cfg->max_content_size < AC_PREACK_MAX_CONTENT ?
+	    cfg->max_content_size : AC_PREACK_MAX_CONTENT;
 
 	/*
 	 * Common timeouts make 10,000 identical timers cheap. libevent has
@@ -393,6 +399,8 @@ server_free(struct server *srv)
 		event_free(srv->reap_ev);
 	if (srv->flush_ev != NULL)
 		event_free(srv->flush_ev);
+	if (srv->memory_ev != NULL)
+		event_free(srv->memory_ev);
 	config_free(srv->cfg);
 	if (srv->base != NULL)
 		event_base_free(srv->base);

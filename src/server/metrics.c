@@ -171,6 +171,13 @@ metrics_write(struct server *srv, struct evbuffer *b)
 		metrics_sample(b, "asyncchat_disconnects_total", "reason",
 		    stats_reason_name(i), st->closes[i]);
 
+	metrics_single(b, "asyncchat_memory_buffered_bytes", "gauge",
+	    "Bytes the sessions hold now: input, frames being received and "
+	    "unsent output (what max_memory bounds).", session_memory(srv));
+	metrics_single(b, "asyncchat_memory_limit_bytes", "gauge",
+	    "max_memory: past 7/8 of it the sessions holding the most are "
+	    "closed.", srv->cfg->max_memory);
+
 	metrics_single(b, "asyncchat_reloads_total", "counter",
 	    "SIGHUP reloads attempted.", st->reloads);
 	metrics_single(b, "asyncchat_reload_failures_total", "counter",

@@ -38,6 +38,16 @@ struct ssl_ctx_st;
 #define AC_DEFAULT_MAX_BYTE_RATE	(10ull * 1024 * 1024)
 #define AC_DEFAULT_RATE_BURST		"2"
 #define AC_DEFAULT_RATE_LIMIT_DISCONNECT 50
+#define AC_DEFAULT_MAX_MEMORY		(256ull * 1024 * 1024)
+
+/*
+ * Until a session has sent its session_ack, only frames this small are
+ * accepted (or the configured limits, if lower): the handshake needs about
+ * 120 header bytes and 20 content bytes, and a peer without the key must
+ * not make the server buffer, or compute an HMAC over, anything larger.
+ */
+#define AC_PREACK_MAX_HEADER		4096u
+#define AC_PREACK_MAX_CONTENT		1024u
 
 #ifndef AC_PLUGINDIR
 #define AC_PLUGINDIR "/usr/local/lib/asyncchat/plugins"
@@ -100,6 +110,7 @@ struct ac_config {
 	uint64_t		 max_byte_rate;		/* bytes/s; 0: off */
 	struct timeval		 rate_burst;
 	unsigned int		 rate_limit_disconnect;	/* 0: never */
+	uint64_t		 max_memory;	/* all sessions' buffers */
 
 	char			*log;	/* "stderr", "syslog" or a path */
 	enum ac_log_level	 log_level;
@@ -161,8 +172,9 @@ enum ac_close_reason {
 	AC_CLOSE_TLS_ERROR,
 	AC_CLOSE_PER_IP_LIMIT,
 	AC_CLOSE_RATE_LIMIT,
+	AC_CLOSE_MEMORY_LIMIT,
 };
-#define AC_CLOSE_COUNT 14
+#define AC_CLOSE_COUNT 15
 
 /* Errors the server answers that are not frame decoding statuses. */
 enum ac_session_error {
@@ -330,6 +342,8 @@ struct ac_session {
 	size_t			 nslots;
 	size_t			 inlen;		/* input left by the last read
 						   callback */
+	size_t			 need;		/* length of the frame being
+						   received, 0 if none */
 
 	TAILQ_ENTRY(ac_session)	 entry;		/* registry or linger list */
 	TAILQ_ENTRY(ac_session)	 dirty_entry;	/* output to flush */
@@ -353,7 +367,7 @@ int	session_send(struct ac_session *s, enum ac_msg_type type,
 	    const char *content_type, struct json_object *extra,
 	    const void *content, size_t content_len);
 int	session_queue_frame(struct ac_session *s, struct ac_frame *f);
-void	session_apply_limits(struct server *srv);
+uint64_t session_memory(struct server *srv);
 void	session_free_lingering(struct server *srv);
 void	session_slots_clear(struct ac_session *s);
 
@@ -457,6 +471,7 @@ struct server {
 	struct timeval		 heartbeat_plain; /* common slot left */
 	struct timeval		 linger_plain;
 	struct ac_limits	 limits;
+	struct ac_limits	 limits_preack;	/* until session_ack */
 
 	struct listeners	 listeners;
 	struct registry		 reg;
@@ -466,6 +481,8 @@ struct server {
 	struct event		*reap_ev;
 	struct ac_sessions	 dirty;		/* plain sessions to flush */
 	struct event		*flush_ev;	/* NULL until the first accept */
+	struct event		*memory_ev;	/* NULL until the first accept */
+	uint64_t		 memory_estimate; /* last count + added since */
 	struct plugin_set	*plugins;
 	struct ac_stats		 stats;
 	struct ac_plugin_stats_list plugin_stats;

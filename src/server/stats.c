@@ -28,6 +28,7 @@ static const char *stats_reasons[AC_CLOSE_COUNT] = {
 	"tls-error",
 	"per-ip-limit",
 	"rate-limit",
+	"memory-limit",
 };
 
 static const char *stats_errors[AC_SERR_COUNT] = {

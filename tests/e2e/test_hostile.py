@@ -8,11 +8,16 @@ with one session_ack it should not have, can make the server do.
 - Answers to unverified frames carry the session's own id and the
   server's own text, never what the peer chose (no signing oracle).
 - session_id is compared as the exact 36 bytes.
+- Before session_ack only small frames are accepted.
+- max_memory bounds what sessions that never read can make the server
+  hold.
 """
 
 import os
+import re
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import acproto  # noqa: E402
@@ -215,7 +220,102 @@ def case_exact_session_id(t):
         c.close()
 
 
+def case_preack_bounds(t):
+    """Until session_ack, a frame may have at most 4096 header and 1024
+    content bytes: a peer without the key cannot make the server wait for
+    (and buffer, and HMAC) a 10 MiB frame."""
+    with Server(plugins=["echo"]) as srv:
+        for tr in ("tcp", "unix"):
+            c = srv.client(tr, handshake=False)
+            c.recv_type("session_init")
+            header = acproto.header_bytes({"type": "session_ack",
+                                           "content_type": acproto.OCTETS,
+                                           "session_id": None})
+            fixed = acproto.encode_raw(header, b"x" * 10485760)[:64]
+            c.send_raw(fixed + header)       # the content never comes
+            frames, closed = wait_closed(c, 3.0)
+            t.eq(errors_of(frames), [("error", "content_too_large")],
+                 "%s: a 10 MiB frame announced before the ack: "
+                 "content_too_large at once" % tr, repr(frames))
+            t.ok(closed, "%s: and the connection is closed" % tr)
+            t.ok(frames and b"before session_ack" in frames[0].content,
+                 "%s: the error says the bound is for the handshake" % tr,
+                 repr(frames))
+            c.close()
+
+            c = srv.client(tr, handshake=False)
+            c.recv_type("session_init")
+            big = acproto.header_bytes({"type": "session_ack",
+                                        "content_type": acproto.OCTETS,
+                                        "session_id": None,
+                                        "pad": "p" * 5000})
+            c.send_raw(acproto.encode_raw(big, b"Session acknowledged",
+                                          key=srv.key))
+            frames, closed = wait_closed(c, 3.0)
+            t.eq(errors_of(frames), [("error", "header_too_large")],
+                 "%s: a 5000-byte header before the ack: header_too_large"
+                 % tr, repr(frames))
+            c.close()
+
+        # A client that names itself in its ack still gets in, and after
+        # the ack the configured limits apply again.
+        c = srv.client("tcp", handshake=False)
+        init = c.recv_type("session_init")
+        c.session_id = init.session_id
+        c.send("session_ack", b"Session acknowledged",
+               extra={"nick": "n" * 200})
+        big = c.send_message(b"B" * 200000)
+        t.eq(c.recv_frame(5).raw, big,
+             "after the ack a 200 kB message is accepted and echoed")
+        c.close()
+
+
+def case_max_memory(t):
+    """A key-holder fans small frames out to sessions that never read:
+    past 7/8 of max_memory the sessions holding the most are closed
+    (memory-limit), and those that read, and the sender, carry on."""
+    opts = {"max_memory": "16M", "max_output_buffer": "512M",
+            "max_content_size": "1M", "max_header_size": 4096,
+            "max_message_rate": 0, "max_byte_rate": 0,
+            "metrics_listen": "127.0.0.1:0"}
+    with Server(plugins=["broadcast"], server=opts) as srv:
+        sinks = [srv.client("unix" if i % 2 else "tcp", name="sink%d" % i,
+                            rcvbuf=4096) for i in range(6)]
+        reader = srv.client("unix", name="reader")
+        sender = srv.client("tcp", name="sender")
+        # under 1 KiB: each sink gets a copy of its own
+        frame = sender.frame("message", b"m" * 700)
+        n = 8000      # 7 MB in, 7 MB queued to each sink that never reads
+        got = 0
+        for sent in range(200, n + 1, 200):
+            sender.send_raw(frame * 200)
+            while got < sent:            # the reader keeps up
+                got += reader.recv_frame(10).type == "message"
+        t.eq(got, n, "the reader got all %d messages" % n)
+        t.eq(sender.sync(10), [], "the sender is still served")
+        m = srv.wait_log(r"closed reason=memory-limit", timeout=5)
+        t.ok(m is not None, "the log closes sessions for memory-limit",
+             srv.log()[-2000:])
+        closed = sum(1 for s in sinks if s.is_closed(3))
+        t.ok(closed >= 2, "sinks that never read were closed (%d of 6)"
+             % closed)
+        t.eq(reader.sync(), [], "the reader is still connected")
+        url = srv.wait_log(r"metrics on (http://\S+)").group(1)
+        body = urllib.request.urlopen(url, timeout=5).read().decode()
+        mm = re.search(r'asyncchat_disconnects_total\{reason="memory-limit"\}'
+                       r' (\d+)', body)
+        t.ok(mm is not None and int(mm.group(1)) == closed,
+             "disconnects_total{reason=memory-limit} counts them",
+             mm.group(0) if mm else body[-500:])
+        mb = re.search(r"asyncchat_memory_buffered_bytes (\d+)", body)
+        t.ok(mb is not None and int(mb.group(1)) < 16 * 1024 * 1024,
+             "memory_buffered_bytes is under max_memory afterwards",
+             mb.group(0) if mb else "")
+        for c in sinks + [reader, sender]:
+            c.close()
+
+
 if __name__ == "__main__":
     main([case_reflection, case_no_life_from_server_frames,
           case_error_frames_count, case_no_signing_oracle,
-          case_exact_session_id])
+          case_exact_session_id, case_preack_bounds, case_max_memory])

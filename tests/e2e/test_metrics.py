@@ -36,6 +36,8 @@ FAMILIES = {
     "asyncchat_sent_bytes_total": "counter",
     "asyncchat_frame_errors_total": "counter",
     "asyncchat_disconnects_total": "counter",
+    "asyncchat_memory_buffered_bytes": "gauge",
+    "asyncchat_memory_limit_bytes": "gauge",
     "asyncchat_reloads_total": "counter",
     "asyncchat_reload_failures_total": "counter",
     "asyncchat_plugins_loaded": "gauge",
@@ -52,7 +54,7 @@ ERROR_TOKENS = ("bad_magic", "bad_version", "header_too_large",
 REASONS = ("client-disconnect", "handshake-timeout", "heartbeat-timeout",
            "protocol-error", "too-many-errors", "slow-consumer",
            "server-full", "eof", "io-error", "server-shutdown", "plugin",
-           "tls-error", "per-ip-limit", "rate-limit")
+           "tls-error", "per-ip-limit", "rate-limit", "memory-limit")
 
 
 class Metrics:
