@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -32,6 +33,7 @@
 
 #define SERVER_LINGER_SECONDS	2
 #define SERVER_TRIM_THRESHOLD	(64 * 1024 * 1024)
+#define SERVER_SPARE_FDS	64	/* log, plugins, epoll, signals... */
 
 static void	usage(FILE *);
 static void	server_signal_cb(evutil_socket_t, short, void *);
@@ -162,6 +164,48 @@ server_write_pid(const char *path, char **cause)
 }
 
 /*
+ * Every session costs a descriptor. If RLIMIT_NOFILE is too low for
+ * max_clients, raise the soft limit as far as needed (or as the hard
+ * limit allows), and if even that is too low say so: past it, accept()
+ * fails with EMFILE and connections wait in the listen queue.
+ */
+static void
+server_check_nofile(const struct ac_config *cfg)
+{
+	struct rlimit		rl;
+	rlim_t			need, old;
+
+	need = (rlim_t)cfg->max_clients + cfg->nlisten + AC_METRICS_MAX_CONNS +
+	    SERVER_SPARE_FDS;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit RLIMIT_NOFILE");
+		return;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return;
+	old = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ?
+	    rl.rlim_max : need;
+	if (rl.rlim_cur > old && setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("setrlimit RLIMIT_NOFILE %llu",
+		    (unsigned long long)rl.rlim_cur);
+		rl.rlim_cur = old;
+	}
+	if (rl.rlim_cur >= need)
+		log_info("raised the descriptor limit from %llu to %llu for "
+		    "max_clients %u", (unsigned long long)old,
+		    (unsigned long long)rl.rlim_cur, cfg->max_clients);
+	else
+		log_warnx("the descriptor limit is %llu (hard limit %llu), "
+		    "but max_clients %u needs about %llu: connections past "
+		    "it fail with \"Too many open files\"; raise LimitNOFILE "
+		    "or ulimit -n, or lower max_clients",
+		    (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)rl.rlim_max, cfg->max_clients,
+		    (unsigned long long)need);
+}
+
+/*
  * SIGHUP: read the file again. Any error (config, listener, plugin) is
  * logged and the running configuration stays as it was; otherwise the new
  * listeners open, the gone ones close, the new plugin chain replaces the
@@ -251,6 +295,7 @@ server_reload(struct server *srv)
 	srv->cfg = cfg;
 	config_free(old);
 	server_apply(srv, cfg);
+	server_check_nofile(cfg);
 
 	/* The new plugins meet the sessions that are already open. */
 	snap = registry_snapshot(&srv->reg, 1, NULL, &n);
@@ -509,6 +554,7 @@ main(int argc, char **argv)
 		return (1);
 	}
 	server_log_warnings(srv.cfg);
+	server_check_nofile(srv.cfg);
 	signal(SIGPIPE, SIG_IGN);
 
 	/*

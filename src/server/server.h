@@ -448,6 +448,7 @@ void	plugin_host_message(struct server *srv, struct ac_session *from,
 	    const struct ac_message *msg, struct ac_frame *f);
 
 /* metrics.c */
+#define AC_METRICS_MAX_CONNS	16	/* open HTTP connections at most */
 struct metrics;
 
 int	metrics_open(struct server *srv, const char *addr,
@@ -483,6 +484,8 @@ struct server {
 	struct event		*flush_ev;	/* NULL until the first accept */
 	struct event		*memory_ev;	/* NULL until the first accept */
 	uint64_t		 memory_estimate; /* last count + added since */
+	struct timeval		 full_logged;	/* last "server full" line */
+	unsigned int		 full_unlogged;	/* refusals since that line */
 	struct plugin_set	*plugins;
 	struct ac_stats		 stats;
 	struct ac_plugin_stats_list plugin_stats;

@@ -49,6 +49,7 @@
 #define SESSION_READ_FIRST	4096
 #define SESSION_READ_MAX	(64 * 1024)
 #define SESSION_COPY_MAX	1024
+#define SESSION_FULL_LOG_SECONDS 5
 
 static void	session_read_cb(struct bufferevent *, void *);
 static void	session_write_cb(struct bufferevent *, void *);
@@ -588,8 +589,9 @@ session_close(struct ac_session *s, enum ac_close_reason reason,
 	srv->stats.closes[reason]++;
 	event_del(s->timer);
 	s->need = 0;
-	/* A connect flood would write a line each: iplimit.c logs those. */
-	if (reason == AC_CLOSE_PER_IP_LIMIT)
+	/* A connect flood would write a line each: the refusal is logged at
+	 * a bounded rate instead (iplimit.c, session_log_full). */
+	if (reason == AC_CLOSE_PER_IP_LIMIT || reason == AC_CLOSE_SERVER_FULL)
 		log_debug("session %s closed reason=%s peer=%s", s->id, token,
 		    s->peer);
 	else
@@ -1357,6 +1359,31 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/*
+ * Log a connection refused for max_clients: at most one line every
+ * SESSION_FULL_LOG_SECONDS, saying how many refusals it stands for, so
+ * that a connect flood against a full server cannot flood the log.
+ */
+static void
+session_log_full(struct server *srv, const char *peer,
+    const struct timeval *now)
+{
+	if (srv->full_logged.tv_sec != 0 &&
+	    now->tv_sec - srv->full_logged.tv_sec < SESSION_FULL_LOG_SECONDS) {
+		srv->full_unlogged++;
+		return;
+	}
+	if (srv->full_unlogged != 0)
+		log_warnx("server full (%u sessions): refusing %s, and %u "
+		    "more since the last line", srv->cfg->max_clients, peer,
+		    srv->full_unlogged);
+	else
+		log_warnx("server full (%u sessions): refusing %s",
+		    srv->cfg->max_clients, peer);
+	srv->full_logged = *now;
+	srv->full_unlogged = 0;
+}
+
 /* A new connection: make its session and send session_init (or, past
  * max_clients, the server_full error; past max_clients_per_ip,
  * too_many_connections). */
@@ -1429,17 +1456,16 @@ session_accept(struct server *srv, int fd, struct sockaddr *sa,
 	    session_write_cb : NULL, session_event_cb, s);
 	srv->stats.sessions_total++;
 
+	event_base_gettimeofday_cached(srv->base, &now);
 	if (srv->reg.count >= srv->cfg->max_clients) {
 		s->flags |= AC_SESS_REJECTED;
 		srv->stats.session_errors[AC_SERR_SERVER_FULL]++;
-		log_warnx("server full (%u sessions): refusing %s",
-		    srv->cfg->max_clients, s->peer);
+		session_log_full(srv, s->peer, &now);
 		session_send_error(s, "server_full", "the server is full, try "
 		    "again later", 1);
 		session_close(s, AC_CLOSE_SERVER_FULL, NULL);
 		return;
 	}
-	event_base_gettimeofday_cached(srv->base, &now);
 	if (iplimit_acquire(&srv->iplimit, sa, srv->cfg->max_clients_per_ip,
 	    &ip) == -1) {
 		s->flags |= AC_SESS_REJECTED;
