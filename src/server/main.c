@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -145,22 +146,78 @@ server_find_listener(struct listeners *ls, const char *url)
 	return (NULL);
 }
 
-/* Write the pid file; -1 with *cause. */
+/*
+ * Write the pid file, safely even in a directory others can write: the
+ * name is never followed as a symbolic link (O_NOFOLLOW); a file already
+ * there is taken over only if it is a regular file of ours with one link
+ * and no running server holds it, and is not truncated before that is
+ * known. The file stays open and locked (flock) while the server runs, so
+ * a second server given the same pid_file is refused instead of
+ * overwriting it, and a file left by a crash (no lock) is reused. Its
+ * path, device and inode are kept to remove it at exit, whatever a reload
+ * says pid_file is now. -1 with *cause.
+ */
 static int
-server_write_pid(const char *path, char **cause)
+server_write_pid(struct server *srv, const char *path, char **cause)
 {
-	FILE	*f;
+	struct stat	 st;
+	char		 buf[32];
+	int		 fd, len;
 
-	if ((f = fopen(path, "we")) == NULL) {
-		ac_xasprintf(cause, "pid file %s: %s", path, strerror(errno));
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		ac_xasprintf(cause, "pid file %s: %s", path,
+		    S_ISLNK(st.st_mode) ? "is a symbolic link" :
+		    "not a regular file");
 		return (-1);
 	}
-	fprintf(f, "%ld\n", (long)getpid());
-	if (fclose(f) == EOF) {
-		ac_xasprintf(cause, "pid file %s: %s", path, strerror(errno));
+	fd = open(path, O_WRONLY|O_CREAT|O_NOFOLLOW|O_NONBLOCK|O_NOCTTY|
+	    O_CLOEXEC, 0644);
+	if (fd == -1) {
+		ac_xasprintf(cause, "pid file %s: %s", path, errno == ELOOP ?
+		    "is a symbolic link" : strerror(errno));
 		return (-1);
 	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1 || st.st_uid != geteuid()) {
+		ac_xasprintf(cause, "pid file %s: not a regular file of ours "
+		    "(owner, links or type): refusing to write it", path);
+		close(fd);
+		return (-1);
+	}
+	if (flock(fd, LOCK_EX|LOCK_NB) == -1) {
+		ac_xasprintf(cause, "pid file %s: %s", path,
+		    errno == EWOULDBLOCK ? "held by a running server" :
+		    strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	len = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || write(fd, buf, len) != len) {
+		ac_xasprintf(cause, "pid file %s: %s", path, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	srv->pid_path = ac_xstrdup(path);
+	srv->pid_fd = fd;
+	srv->pid_dev = st.st_dev;
+	srv->pid_ino = st.st_ino;
 	return (0);
+}
+
+/* Remove the pid file this server wrote (if it is still that file). */
+static void
+server_remove_pid(struct server *srv)
+{
+	struct stat	st;
+
+	if (srv->pid_path == NULL)
+		return;
+	if (lstat(srv->pid_path, &st) == 0 && st.st_dev == srv->pid_dev &&
+	    st.st_ino == srv->pid_ino)
+		unlink(srv->pid_path);
+	close(srv->pid_fd);
+	free(srv->pid_path);
+	srv->pid_path = NULL;
 }
 
 /*
@@ -296,6 +353,10 @@ server_reload(struct server *srv)
 	config_free(old);
 	server_apply(srv, cfg);
 	server_check_nofile(cfg);
+	if (cfg->pid_file == NULL ? srv->pid_path != NULL :
+	    srv->pid_path == NULL || strcmp(cfg->pid_file, srv->pid_path) != 0)
+		log_warnx("pid_file changes at the next start (now %s)",
+		    srv->pid_path != NULL ? srv->pid_path : "none");
 
 	/* The new plugins meet the sessions that are already open. */
 	snap = registry_snapshot(&srv->reg, 1, NULL, &n);
@@ -446,6 +507,7 @@ server_free(struct server *srv)
 		event_free(srv->flush_ev);
 	if (srv->memory_ev != NULL)
 		event_free(srv->memory_ev);
+	server_remove_pid(srv);
 	config_free(srv->cfg);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
@@ -598,7 +660,7 @@ main(int argc, char **argv)
 	if (srv.metrics != NULL)
 		log_info("metrics on %s", metrics_url(srv.metrics));
 	if (srv.cfg->pid_file != NULL &&
-	    server_write_pid(srv.cfg->pid_file, &cause) == -1) {
+	    server_write_pid(&srv, srv.cfg->pid_file, &cause) == -1) {
 		log_error("%s", cause);
 		free(cause);
 		server_free(&srv);
@@ -613,8 +675,7 @@ main(int argc, char **argv)
 		status = 1;
 	}
 
-	if (srv.cfg->pid_file != NULL)
-		unlink(srv.cfg->pid_file);
+	server_remove_pid(&srv);
 	stats_log(&srv.stats);
 	server_free(&srv);
 	log_info("stopped");

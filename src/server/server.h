@@ -496,6 +496,11 @@ struct server {
 	struct event		*sig_hup;
 	struct event		*shutdown_timer;
 	int			 shutting_down;
+
+	char			*pid_path;	/* NULL: no pid file written */
+	int			 pid_fd;	/* open and locked */
+	dev_t			 pid_dev;
+	ino_t			 pid_ino;
 };
 
 void	server_maybe_exit(struct server *srv);
