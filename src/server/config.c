@@ -68,6 +68,7 @@ enum config_key {
 	K_RATE_LIMIT_DISCONNECT,
 	K_WORKER_THREADS,
 	K_WORKER_QUEUE,
+	K_MAX_MEMORY,
 	K_COUNT
 };
 
@@ -79,7 +80,7 @@ static const char *config_key_names[K_COUNT] = {
 	"metrics_listen", "tls_cert", "tls_key", "tls_client_ca",
 	"max_clients_per_ip", "max_message_rate", "max_byte_rate",
 	"rate_burst", "rate_limit_disconnect", "worker_threads",
-	"worker_queue",
+	"worker_queue", "max_memory",
 };
 
 /* Parsing state shared by the reader and the handler. */
@@ -254,6 +255,13 @@ config_reader(char *str, int num, void *arg)
 	if ((n = getline(&cp->buf, &cp->bufsize, cp->f)) == -1)
 		return (NULL);
 	cp->line++;
+	/* Everything after a NUL would be cut off without a word. */
+	if ((line = memchr(cp->buf, '\0', n)) != NULL) {
+		config_error(cp, cp->line, NULL, NULL, "NUL byte in the line "
+		    "(at byte %zu)", (size_t)(line - cp->buf) + 1);
+		snprintf(str, num, "\n");
+		return (str);
+	}
 	line = cp->buf;
 	while (*line == ' ' || *line == '\t')
 		line++;
@@ -687,6 +695,15 @@ config_server_key(struct config_parse *cp, const char *key,
 			return;
 		}
 		break;
+	case K_MAX_MEMORY:
+		if (config_parse_size(value, &size) == -1) {
+			config_error(cp, cp->line, "server", key,
+			    "%s: expected bytes, optionally with a K, M or G "
+			    "suffix", value);
+			return;
+		}
+		cfg->max_memory = size;
+		break;
 	case K_RATE_LIMIT_DISCONNECT:
 		if (ac_option_uint(value, 0, 1000000, &u) == -1) {
 			config_error(cp, cp->line, "server", key,
@@ -823,27 +840,71 @@ config_handler(void *arg, const char *section, const char *key,
 }
 
 /*
+ * Can the file st describes keep a secret? Only if nobody but its owner
+ * can change it, nobody else can read it (its group may, if root owns it:
+ * root:asyncchat 0640 shares it with a service's group), and its owner is
+ * root or the user the server runs as, who could change it anyway.
+ * Returns 0, or -1 with the reason in why.
+ */
+static int
+config_secret_mode(const struct stat *st, char *why, size_t len)
+{
+	unsigned int	mode = st->st_mode & 07777;
+
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		snprintf(why, len, "belongs to uid %u, neither root nor the "
+		    "server's user", (unsigned int)st->st_uid);
+	else if (mode & (S_IRWXO))
+		snprintf(why, len, "can be read or written by others (mode "
+		    "%04o): chmod 600 it", mode);
+	else if (mode & (S_IWGRP|S_IXGRP))
+		snprintf(why, len, "can be written by its group (mode %04o): "
+		    "chmod 600 it", mode);
+	else if ((mode & S_IRGRP) && st->st_uid != 0)
+		snprintf(why, len, "can be read by its group (mode %04o): "
+		    "chmod 600 it (a file root owns may be 0640)", mode);
+	else
+		return (0);
+	return (-1);
+}
+
+/*
  * Read the key file once: the whole file is the key, less one trailing
- * newline. A file others can read is worth a warning, not a refusal.
+ * newline. It must be a regular file named directly (not through a
+ * symbolic link someone could point elsewhere) that keeps the secret
+ * (config_secret_mode): a key others can read is no key, so such a file
+ * is refused, not warned about.
  */
 static void
 config_read_key_file(struct config_parse *cp, const char *path)
 {
 	struct stat	 st;
-	char		 buf[CONFIG_MAX_KEY_FILE + 1];
+	char		 buf[CONFIG_MAX_KEY_FILE + 1], why[128];
 	ssize_t		 n;
 	size_t		 len = 0;
 	int		 fd;
 
-	if ((fd = open(path, O_RDONLY|O_CLOEXEC)) == -1) {
+	fd = open(path, O_RDONLY|O_CLOEXEC|O_NOFOLLOW|O_NONBLOCK|O_NOCTTY);
+	if (fd == -1) {
 		config_error(cp, cp->seen[K_HMAC_KEY_FILE], "server",
-		    "hmac_key_file", "%s: %s", path, strerror(errno));
+		    "hmac_key_file", "%s: %s", path, errno == ELOOP ?
+		    "is a symbolic link (name the file itself)" :
+		    strerror(errno));
 		return;
 	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
-		config_warn(cp->cfg, "%s:%d: [server] hmac_key_file: %s can be "
-		    "read by group or others (chmod 600 it)", cp->file,
-		    cp->seen[K_HMAC_KEY_FILE], path);
+	why[0] = '\0';
+	if (fstat(fd, &st) == -1)
+		snprintf(why, sizeof why, "%s", strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		snprintf(why, sizeof why, "not a regular file");
+	else
+		config_secret_mode(&st, why, sizeof why);
+	if (why[0] != '\0') {
+		config_error(cp, cp->seen[K_HMAC_KEY_FILE], "server",
+		    "hmac_key_file", "%s: %s", path, why);
+		close(fd);
+		return;
+	}
 	for (;;) {
 		n = read(fd, buf + len, sizeof buf - len);
 		if (n == -1 && errno == EINTR)
@@ -878,6 +939,26 @@ config_read_key_file(struct config_parse *cp, const char *path)
 	cp->cfg->key = ac_key_new(buf, len);
 out:
 	explicit_bzero(buf, sizeof buf);
+}
+
+/*
+ * A key written in the configuration file is only as secret as the file:
+ * warn when the file does not keep it (config_secret_mode). The public
+ * default key has nothing to hide.
+ */
+static void
+config_check_inline_key(struct config_parse *cp)
+{
+	struct stat	st;
+	char		why[128];
+
+	if (cp->hmac_key == NULL || strcmp(cp->hmac_key, AC_DEFAULT_KEY) == 0)
+		return;
+	if (fstat(fileno(cp->f), &st) == 0 &&
+	    config_secret_mode(&st, why, sizeof why) == -1)
+		config_warn(cp->cfg, "%s:%d: [server] hmac_key: the key is in "
+		    "a file that %s; or move it to hmac_key_file", cp->file,
+		    cp->seen[K_HMAC_KEY], why);
 }
 
 /* Non-zero if a listener is reachable only from this machine. */
@@ -979,6 +1060,13 @@ config_finish(struct config_parse *cp, const char *key_file)
 
 	frame_max = AC_FIXED_HEADER_LEN + (uint64_t)cfg->max_header_size +
 	    cfg->max_content_size;
+	if (cfg->max_memory < 2 * frame_max)
+		config_error(cp, cp->seen[K_MAX_MEMORY], "server",
+		    "max_memory", "%llu is smaller than two largest frames "
+		    "(%llu bytes: 2 x (64 + max_header_size + "
+		    "max_content_size))",
+		    (unsigned long long)cfg->max_memory,
+		    (unsigned long long)(2 * frame_max));
 	if (cfg->max_output_buffer < frame_max)
 		config_error(cp, cp->seen[K_MAX_OUTPUT_BUFFER], "server",
 		    "max_output_buffer", "%llu is smaller than one largest "
@@ -1079,6 +1167,7 @@ config_load(const char *path, struct ac_config **cfgp, char **cause)
 	cfg->rate_limit_disconnect = AC_DEFAULT_RATE_LIMIT_DISCONNECT;
 	cfg->worker_threads = AC_DEFAULT_WORKER_THREADS;
 	cfg->worker_queue = AC_DEFAULT_WORKER_QUEUE;
+	cfg->max_memory = AC_DEFAULT_MAX_MEMORY;
 	cfg->log = ac_xstrdup("stderr");
 	cfg->log_level = AC_LOG_INFO;
 	cfg->plugin_dir = ac_xstrdup(AC_PLUGINDIR);
@@ -1095,6 +1184,7 @@ config_load(const char *path, struct ac_config **cfgp, char **cause)
 	if (ferror(cp.f))
 		config_error(&cp, 0, NULL, NULL, "read error: %s",
 		    strerror(errno));
+	config_check_inline_key(&cp);
 	fclose(cp.f);
 	free(cp.buf);
 	if (r > 0)

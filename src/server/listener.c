@@ -160,24 +160,34 @@ listener_tcp(struct listener *l, const struct ac_listen_conf *lc,
 /*
  * Is something answering on the unix socket at path? 1 yes, 0 no (stale:
  * the connection was refused), -1 on another error (errno set).
+ *
+ * The probe never waits: this runs in the event loop (at start and on
+ * SIGHUP), and a blocking connect() to a socket whose listen queue is
+ * full sleeps until someone accepts, which whoever listens there need
+ * never do. A full queue (EAGAIN) or a connection still being made
+ * (EINPROGRESS) means someone listens: the path is in use.
  */
 static int
 listener_unix_alive(const char *path)
 {
 	struct sockaddr_un	sun;
-	int			fd, r;
+	int			fd, r, error;
 
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
 	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0)) == -1)
+	fd = socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK, 0);
+	if (fd == -1)
 		return (-1);
 	r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
+	error = errno;
 	close(fd);
-	if (r == 0)
+	if (r == 0 || error == EAGAIN || error == EWOULDBLOCK ||
+	    error == EINPROGRESS)
 		return (1);
-	if (errno == ECONNREFUSED)
+	if (error == ECONNREFUSED)
 		return (0);
+	errno = error;
 	return (-1);
 }
 
@@ -227,8 +237,14 @@ listener_unix(struct listener *l, const struct ac_listen_conf *lc,
 		    strerror(errno));
 		return (-1);
 	}
-	/* No window in which the socket has looser permissions. */
-	old = umask(0177);
+	/*
+	 * bind() makes the socket file with the permissions the umask
+	 * leaves, so the umask alone gives it unix_mode from the start: no
+	 * window with looser permissions, and no chmod() by path afterwards,
+	 * which follows a symbolic link that someone able to write the
+	 * directory (/tmp) could put in the socket's place in the meantime.
+	 */
+	old = umask(~mode & 0777);
 	r = bind(fd, (struct sockaddr *)&sun, sizeof sun);
 	umask(old);
 	if (r == -1) {
@@ -236,10 +252,16 @@ listener_unix(struct listener *l, const struct ac_listen_conf *lc,
 		close(fd);
 		return (-1);
 	}
-	if (chmod(lc->path, mode) == -1 || listen(fd, backlog) == -1 ||
-	    lstat(lc->path, &st) == -1) {
+	if (listen(fd, backlog) == -1 || lstat(lc->path, &st) == -1) {
 		ac_xasprintf(cause, "%s: %s", lc->url, strerror(errno));
 		unlink(lc->path);
+		close(fd);
+		return (-1);
+	}
+	/* Remembered to remove it at exit only if it is still ours. */
+	if (!S_ISSOCK(st.st_mode)) {
+		ac_xasprintf(cause, "%s: %s was replaced as it was made",
+		    lc->url, lc->path);
 		close(fd);
 		return (-1);
 	}

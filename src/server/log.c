@@ -36,7 +36,11 @@ static int		 log_fd = -1;
 
 static const char *log_names[] = { "error", "warning", "info", "debug" };
 
+#define LOG_EVENT_REPEAT_SECONDS 5
+
 static void	log_event_cb(int, const char *);
+static void	log_event_write(int, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
 
 /* Send everything to stderr at info level; usable before log_open(). */
 void
@@ -256,24 +260,64 @@ fatalx(const char *fmt, ...)
 	exit(1);
 }
 
-/* Turn a libevent message into one of ours. */
+/* Write one libevent message at the level its severity maps to. */
+static void
+log_event_write(int severity, const char *fmt, ...)
+{
+	enum ac_log_level	level;
+	va_list			ap;
+
+	switch (severity) {
+	case EVENT_LOG_DEBUG:
+		level = AC_LOG_DEBUG;
+		break;
+	case EVENT_LOG_MSG:
+		level = AC_LOG_INFO;
+		break;
+	case EVENT_LOG_WARN:
+		level = AC_LOG_WARNING;
+		break;
+	default:
+		level = AC_LOG_ERROR;
+		break;
+	}
+	va_start(ap, fmt);
+	log_vlog(level, "libevent: ", fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Turn a libevent message into one of ours. libevent can say the same
+ * thing in a loop (an accept() failing while descriptors are exhausted
+ * logged 1.9 million lines in 2 seconds), so a message repeated within
+ * LOG_EVENT_REPEAT_SECONDS of the last line written for it is counted,
+ * not written; the count is written with the next line.
+ */
 static void
 log_event_cb(int severity, const char *msg)
 {
-	switch (severity) {
-	case EVENT_LOG_DEBUG:
-		log_debug("libevent: %s", msg);
-		break;
-	case EVENT_LOG_MSG:
-		log_info("libevent: %s", msg);
-		break;
-	case EVENT_LOG_WARN:
-		log_warnx("libevent: %s", msg);
-		break;
-	default:
-		log_error("libevent: %s", msg);
-		break;
+	static char		last[256];
+	static int		last_severity = -1;
+	static time_t		last_time;
+	static unsigned int	repeats;
+	struct timespec		ts;
+	int			same;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	same = severity == last_severity && strlen(msg) < sizeof last &&
+	    strcmp(msg, last) == 0;
+	if (same && ts.tv_sec - last_time < LOG_EVENT_REPEAT_SECONDS) {
+		repeats++;
+		return;
 	}
+	if (repeats != 0)
+		log_event_write(last_severity, "the last message was repeated "
+		    "%u times", repeats);
+	log_event_write(severity, "%s", msg);
+	snprintf(last, sizeof last, "%s", msg);
+	last_severity = severity;
+	last_time = ts.tv_sec;
+	repeats = 0;
 }
 
 /* Route libevent's own warnings and errors into this log. */

@@ -8,6 +8,8 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -32,6 +34,7 @@
 
 #define SERVER_LINGER_SECONDS	2
 #define SERVER_TRIM_THRESHOLD	(64 * 1024 * 1024)
+#define SERVER_SPARE_FDS	64	/* log, plugins, epoll, signals... */
 
 static void	usage(FILE *);
 static void	server_signal_cb(evutil_socket_t, short, void *);
@@ -98,6 +101,12 @@ server_apply(struct server *srv, const struct ac_config *cfg)
 {
 	srv->limits.max_header_len = cfg->max_header_size;
 	srv->limits.max_content_len = cfg->max_content_size;
+	srv->limits_preack.max_header_len =
+	    cfg->max_header_size < AC_PREACK_MAX_HEADER ?
+	    cfg->max_header_size : AC_PREACK_MAX_HEADER;
+	srv->limits_preack.max_content_len =
+	    cfg->max_content_size < AC_PREACK_MAX_CONTENT ?
+	    cfg->max_content_size : AC_PREACK_MAX_CONTENT;
 
 	/*
 	 * Common timeouts make 10,000 identical timers cheap. libevent has
@@ -137,22 +146,120 @@ server_find_listener(struct listeners *ls, const char *url)
 	return (NULL);
 }
 
-/* Write the pid file; -1 with *cause. */
+/*
+ * Write the pid file, safely even in a directory others can write: the
+ * name is never followed as a symbolic link (O_NOFOLLOW); a file already
+ * there is taken over only if it is a regular file of ours with one link
+ * and no running server holds it, and is not truncated before that is
+ * known. The file stays open and locked (flock) while the server runs, so
+ * a second server given the same pid_file is refused instead of
+ * overwriting it, and a file left by a crash (no lock) is reused. Its
+ * path, device and inode are kept to remove it at exit, whatever a reload
+ * says pid_file is now. -1 with *cause.
+ */
 static int
-server_write_pid(const char *path, char **cause)
+server_write_pid(struct server *srv, const char *path, char **cause)
 {
-	FILE	*f;
+	struct stat	 st;
+	char		 buf[32];
+	int		 fd, len;
 
-	if ((f = fopen(path, "we")) == NULL) {
-		ac_xasprintf(cause, "pid file %s: %s", path, strerror(errno));
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		ac_xasprintf(cause, "pid file %s: %s", path,
+		    S_ISLNK(st.st_mode) ? "is a symbolic link" :
+		    "not a regular file");
 		return (-1);
 	}
-	fprintf(f, "%ld\n", (long)getpid());
-	if (fclose(f) == EOF) {
-		ac_xasprintf(cause, "pid file %s: %s", path, strerror(errno));
+	fd = open(path, O_WRONLY|O_CREAT|O_NOFOLLOW|O_NONBLOCK|O_NOCTTY|
+	    O_CLOEXEC, 0644);
+	if (fd == -1) {
+		ac_xasprintf(cause, "pid file %s: %s", path, errno == ELOOP ?
+		    "is a symbolic link" : strerror(errno));
 		return (-1);
 	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1 || st.st_uid != geteuid()) {
+		ac_xasprintf(cause, "pid file %s: not a regular file of ours "
+		    "(owner, links or type): refusing to write it", path);
+		close(fd);
+		return (-1);
+	}
+	if (flock(fd, LOCK_EX|LOCK_NB) == -1) {
+		ac_xasprintf(cause, "pid file %s: %s", path,
+		    errno == EWOULDBLOCK ? "held by a running server" :
+		    strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	len = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || write(fd, buf, len) != len) {
+		ac_xasprintf(cause, "pid file %s: %s", path, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	srv->pid_path = ac_xstrdup(path);
+	srv->pid_fd = fd;
+	srv->pid_dev = st.st_dev;
+	srv->pid_ino = st.st_ino;
 	return (0);
+}
+
+/* Remove the pid file this server wrote (if it is still that file). */
+static void
+server_remove_pid(struct server *srv)
+{
+	struct stat	st;
+
+	if (srv->pid_path == NULL)
+		return;
+	if (lstat(srv->pid_path, &st) == 0 && st.st_dev == srv->pid_dev &&
+	    st.st_ino == srv->pid_ino)
+		unlink(srv->pid_path);
+	close(srv->pid_fd);
+	free(srv->pid_path);
+	srv->pid_path = NULL;
+}
+
+/*
+ * Every session costs a descriptor. If RLIMIT_NOFILE is too low for
+ * max_clients, raise the soft limit as far as needed (or as the hard
+ * limit allows), and if even that is too low say so: past it, accept()
+ * fails with EMFILE and connections wait in the listen queue.
+ */
+static void
+server_check_nofile(const struct ac_config *cfg)
+{
+	struct rlimit		rl;
+	rlim_t			need, old;
+
+	need = (rlim_t)cfg->max_clients + cfg->nlisten + AC_METRICS_MAX_CONNS +
+	    SERVER_SPARE_FDS;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit RLIMIT_NOFILE");
+		return;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return;
+	old = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ?
+	    rl.rlim_max : need;
+	if (rl.rlim_cur > old && setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("setrlimit RLIMIT_NOFILE %llu",
+		    (unsigned long long)rl.rlim_cur);
+		rl.rlim_cur = old;
+	}
+	if (rl.rlim_cur >= need)
+		log_info("raised the descriptor limit from %llu to %llu for "
+		    "max_clients %u", (unsigned long long)old,
+		    (unsigned long long)rl.rlim_cur, cfg->max_clients);
+	else
+		log_warnx("the descriptor limit is %llu (hard limit %llu), "
+		    "but max_clients %u needs about %llu: connections past "
+		    "it fail with \"Too many open files\"; raise LimitNOFILE "
+		    "or ulimit -n, or lower max_clients",
+		    (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)rl.rlim_max, cfg->max_clients,
+		    (unsigned long long)need);
 }
 
 /*
@@ -249,6 +356,11 @@ server_reload(struct server *srv)
 	srv->cfg = cfg;
 	config_free(old);
 	server_apply(srv, cfg);
+	server_check_nofile(cfg);
+	if (cfg->pid_file == NULL ? srv->pid_path != NULL :
+	    srv->pid_path == NULL || strcmp(cfg->pid_file, srv->pid_path) != 0)
+		log_warnx("pid_file changes at the next start (now %s)",
+		    srv->pid_path != NULL ? srv->pid_path : "none");
 
 	/* The new plugins meet the sessions that are already open. */
 	plugin_host_reloaded(srv);
@@ -397,6 +509,9 @@ server_free(struct server *srv)
 		event_free(srv->reap_ev);
 	if (srv->flush_ev != NULL)
 		event_free(srv->flush_ev);
+	if (srv->memory_ev != NULL)
+		event_free(srv->memory_ev);
+	server_remove_pid(srv);
 	config_free(srv->cfg);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
@@ -513,6 +628,7 @@ main(int argc, char **argv)
 		return (1);
 	}
 	server_log_warnings(srv.cfg);
+	server_check_nofile(srv.cfg);
 	signal(SIGPIPE, SIG_IGN);
 
 	/*
@@ -556,7 +672,7 @@ main(int argc, char **argv)
 	if (srv.metrics != NULL)
 		log_info("metrics on %s", metrics_url(srv.metrics));
 	if (srv.cfg->pid_file != NULL &&
-	    server_write_pid(srv.cfg->pid_file, &cause) == -1) {
+	    server_write_pid(&srv, srv.cfg->pid_file, &cause) == -1) {
 		log_error("%s", cause);
 		free(cause);
 		server_free(&srv);
@@ -571,8 +687,7 @@ main(int argc, char **argv)
 		status = 1;
 	}
 
-	if (srv.cfg->pid_file != NULL)
-		unlink(srv.cfg->pid_file);
+	server_remove_pid(&srv);
 	stats_log(&srv.stats);
 	server_free(&srv);
 	log_info("stopped");

@@ -1,15 +1,27 @@
 /*
  * metrics.c - the Prometheus endpoint: `metrics_listen = ADDR:PORT` serves
- * GET /metrics in the text exposition format (version 0.0.4) through
- * libevent's evhttp on the server's own event_base.
+ * GET /metrics in the text exposition format (version 0.0.4) on the
+ * server's own event_base.
  *
  * A scrape only reads the counters of struct ac_stats and of each plugin
- * and formats them into an evbuffer, which evhttp then writes without
+ * and formats them into an evbuffer, which is then written without
  * blocking; it costs some microseconds and touches no session.
+ *
+ * The HTTP side is a few lines of our own rather than libevent's evhttp,
+ * because the endpoint must hold up when the server is short of
+ * descriptors or under a connection flood, and evhttp (2.1) can do
+ * neither: it has no bound on its connections, and its listener retries
+ * a failing accept() in a busy loop that logs every failure. Here the
+ * listener rests for a second after EMFILE like the chat listeners, at
+ * most AC_METRICS_MAX_CONNS connections are open at once (the next ones
+ * are closed at once, and said so in the log at most every
+ * METRICS_LOG_SECONDS), each must send its request within
+ * METRICS_TIMEOUT seconds, and each gets one answer and is closed.
  */
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -22,9 +34,9 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <event2/util.h>
 
 #include "xmalloc.h"
@@ -36,17 +48,39 @@
 #define METRICS_BACKLOG		16
 #define METRICS_TIMEOUT		10	/* seconds for a request to arrive */
 #define METRICS_MAX_HEADERS	8192
-#define METRICS_MAX_BODY	1024
+#define METRICS_LOG_SECONDS	5
+#define METRICS_DRAIN_MAX	65536
+
+/* One HTTP connection. */
+struct metrics_conn {
+	struct metrics			*m;
+	struct bufferevent		*bev;
+	TAILQ_ENTRY(metrics_conn)	 entry;
+};
+TAILQ_HEAD(metrics_conns, metrics_conn);
 
 /* One open endpoint. */
 struct metrics {
-	struct server	*srv;
-	char		*listen;	/* as configured: identity on reload */
-	char		*url;		/* http://ADDR:PORT/metrics, bound */
-	struct evhttp	*http;
+	struct server		*srv;
+	char			*listen;	/* as configured: identity on
+						   reload */
+	char			*url;		/* http://ADDR:PORT/metrics,
+						   bound */
+	struct evconnlistener	*evl;
+	struct event		*retry;		/* after EMFILE and the like */
+	struct metrics_conns	 conns;
+	unsigned int		 nconns;
+	struct timeval		 refused_logged;
+	unsigned int		 refused_unlogged;
 };
 
-static void	metrics_request_cb(struct evhttp_request *, void *);
+static void	metrics_accept_cb(struct evconnlistener *, evutil_socket_t,
+		    struct sockaddr *, int, void *);
+static void	metrics_error_cb(struct evconnlistener *, void *);
+static void	metrics_retry_cb(evutil_socket_t, short, void *);
+static void	metrics_read_cb(struct bufferevent *, void *);
+static void	metrics_write_cb(struct bufferevent *, void *);
+static void	metrics_event_cb(struct bufferevent *, short, void *);
 
 /* Write the HELP and TYPE lines of a family. */
 static void
@@ -171,6 +205,13 @@ metrics_write(struct server *srv, struct evbuffer *b)
 		metrics_sample(b, "asyncchat_disconnects_total", "reason",
 		    stats_reason_name(i), st->closes[i]);
 
+	metrics_single(b, "asyncchat_memory_buffered_bytes", "gauge",
+	    "Bytes the sessions hold now: input, frames being received and "
+	    "unsent output (what max_memory bounds).", session_memory(srv));
+	metrics_single(b, "asyncchat_memory_limit_bytes", "gauge",
+	    "max_memory: past 7/8 of it the sessions holding the most are "
+	    "closed.", srv->cfg->max_memory);
+
 	metrics_single(b, "asyncchat_reloads_total", "counter",
 	    "SIGHUP reloads attempted.", st->reloads);
 	metrics_single(b, "asyncchat_reload_failures_total", "counter",
@@ -208,37 +249,217 @@ metrics_write(struct server *srv, struct evbuffer *b)
 	plugin_metric_write(srv, b);
 }
 
-/* A request: GET /metrics is answered, anything else is an error. */
+/* Close a connection and free it. */
 static void
-metrics_request_cb(struct evhttp_request *req, void *arg)
+metrics_conn_free(struct metrics_conn *c)
 {
-	struct metrics		*m = arg;
-	const struct evhttp_uri	*uri;
-	const char		*path = NULL;
-	struct evkeyvalq	*headers;
-	struct evbuffer		*b;
+	struct metrics	*m = c->m;
+	char		 buf[4096];
+	evutil_socket_t	 fd = bufferevent_getfd(c->bev);
+	size_t		 total = 0;
+	ssize_t		 n;
 
-	uri = evhttp_request_get_evhttp_uri(req);
-	if (uri != NULL)
-		path = evhttp_uri_get_path(uri);
-	headers = evhttp_request_get_output_headers(req);
-	if (path == NULL || strcmp(path, METRICS_PATH) != 0) {
-		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
+	/* Unread input (a request body) would turn the close into a reset
+	 * that can destroy the answer in the client's receive queue. */
+	while (fd != -1 && total < METRICS_DRAIN_MAX &&
+	    (n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+		total += n;
+	TAILQ_REMOVE(&m->conns, c, entry);
+	m->nconns--;
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+/*
+ * Queue an answer, stop reading, and close once it is written. body NULL
+ * means a short text body of the status line's own words.
+ */
+static void
+metrics_reply(struct metrics_conn *c, int code, const char *reason,
+    const char *content_type, const char *header, struct evbuffer *body)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	char		 text[128];
+	size_t		 len;
+
+	if (body == NULL) {
+		snprintf(text, sizeof text, "%d %s\n", code, reason);
+		len = strlen(text);
+		content_type = "text/plain; charset=utf-8";
+	} else
+		len = evbuffer_get_length(body);
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n%s\r\n", code,
+	    reason, content_type, len, header != NULL ? header : "");
+	if (body != NULL)
+		evbuffer_add_buffer(out, body);
+	else
+		evbuffer_add(out, text, len);
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setcb(c->bev, NULL, metrics_write_cb, metrics_event_cb, c);
+	bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/*
+ * Answer one request line ("GET /metrics HTTP/1.1"): GET /metrics (with
+ * any query) is answered, another path gets 404, another method on it
+ * 405; what is not an HTTP/1.x request line gets 400.
+ */
+static void
+metrics_request(struct metrics_conn *c, const char *line)
+{
+	const char	*target, *end, *query;
+	struct evbuffer	*b;
+	size_t		 len;
+
+	if ((target = strchr(line, ' ')) == NULL ||
+	    (end = strchr(target + 1, ' ')) == NULL ||
+	    strncmp(end + 1, "HTTP/1.", 7) != 0) {
+		metrics_reply(c, 400, "Bad Request", NULL, NULL, NULL);
 		return;
 	}
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-		evhttp_add_header(headers, "Allow", "GET");
-		evhttp_send_error(req, HTTP_BADMETHOD, NULL);
+	target++;
+	query = memchr(target, '?', end - target);
+	len = (query != NULL ? query : end) - target;
+	if (len != strlen(METRICS_PATH) ||
+	    memcmp(target, METRICS_PATH, len) != 0) {
+		metrics_reply(c, 404, "Not Found", NULL, NULL, NULL);
+		return;
+	}
+	if (strncmp(line, "GET ", 4) != 0) {
+		metrics_reply(c, 405, "Method Not Allowed", NULL,
+		    "Allow: GET\r\n", NULL);
 		return;
 	}
 	if ((b = evbuffer_new()) == NULL) {
-		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		metrics_reply(c, 500, "Internal Server Error", NULL, NULL,
+		    NULL);
 		return;
 	}
-	metrics_write(m->srv, b);
-	evhttp_add_header(headers, "Content-Type", METRICS_CONTENT_TYPE);
-	evhttp_send_reply(req, HTTP_OK, "OK", b);
+	metrics_write(c->m->srv, b);
+	metrics_reply(c, 200, "OK", METRICS_CONTENT_TYPE, NULL, b);
 	evbuffer_free(b);
+}
+
+/* Input arrived: answer once the request head is complete. */
+static void
+metrics_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct metrics_conn	*c = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_ptr	 crlf, lf;
+	char			*line;
+
+	crlf = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	lf = evbuffer_search(in, "\n\n", 2, NULL);
+	if (crlf.pos == -1 && lf.pos == -1) {
+		if (evbuffer_get_length(in) >= METRICS_MAX_HEADERS)
+			metrics_reply(c, 431, "Request Header Fields Too Large",
+			    NULL, NULL, NULL);
+		return;
+	}
+	if ((line = evbuffer_readln(in, NULL, EVBUFFER_EOL_CRLF)) == NULL) {
+		metrics_reply(c, 400, "Bad Request", NULL, NULL, NULL);
+		return;
+	}
+	metrics_request(c, line);
+	free(line);
+}
+
+/* The answer is written: close. */
+static void
+metrics_write_cb(struct bufferevent *bev, void *arg)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		metrics_conn_free(arg);
+}
+
+/* End of file, an error or the timeout: close. */
+static void
+metrics_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	metrics_conn_free(arg);
+}
+
+/*
+ * Log a connection refused for AC_METRICS_MAX_CONNS: at most one line every
+ * METRICS_LOG_SECONDS, with the number of refusals it stands for.
+ */
+static void
+metrics_log_refusal(struct metrics *m)
+{
+	struct timeval	now;
+
+	event_base_gettimeofday_cached(m->srv->base, &now);
+	if (m->refused_logged.tv_sec != 0 &&
+	    now.tv_sec - m->refused_logged.tv_sec < METRICS_LOG_SECONDS) {
+		m->refused_unlogged++;
+		return;
+	}
+	log_warnx("metrics: %u connections open, refusing more (%u refused "
+	    "since the last line)", m->nconns, m->refused_unlogged + 1);
+	m->refused_logged = now;
+	m->refused_unlogged = 0;
+}
+
+/* A connection arrived: take it if there is room. */
+static void
+metrics_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct metrics		*m = arg;
+	struct metrics_conn	*c;
+	struct timeval		 tv = { METRICS_TIMEOUT, 0 };
+
+	if (m->nconns >= AC_METRICS_MAX_CONNS) {
+		metrics_log_refusal(m);
+		evutil_closesocket(fd);
+		return;
+	}
+	c = ac_xcalloc(1, sizeof *c);
+	c->m = m;
+	if ((c->bev = bufferevent_socket_new(m->srv->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		evutil_closesocket(fd);
+		free(c);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&m->conns, c, entry);
+	m->nconns++;
+	bufferevent_setcb(c->bev, metrics_read_cb, NULL, metrics_event_cb, c);
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, METRICS_MAX_HEADERS);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+/*
+ * accept() failed. Out of descriptors, the listening socket would stay
+ * readable and spin the loop, so it rests for a second (as the chat
+ * listeners do, listener.c).
+ */
+static void
+metrics_error_cb(struct evconnlistener *evl, void *arg)
+{
+	struct metrics	*m = arg;
+	int		 err = EVUTIL_SOCKET_ERROR();
+	struct timeval	 tv = { 1, 0 };
+
+	log_warnx("accept on %s: %s", m->url,
+	    evutil_socket_error_to_string(err));
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM) {
+		evconnlistener_disable(m->evl);
+		evtimer_add(m->retry, &tv);
+	}
+}
+
+/* Start accepting again after a pause. */
+static void
+metrics_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct metrics	*m = arg;
+
+	evconnlistener_enable(m->evl);
 }
 
 /*
@@ -369,29 +590,19 @@ metrics_open(struct server *srv, const char *addr, struct metrics **mp,
 	m->srv = srv;
 	m->listen = ac_xstrdup(addr);
 	m->url = url;
-	if ((m->http = evhttp_new(srv->base)) == NULL) {
-		ac_xasprintf(cause, "metrics_listen %s: cannot make an HTTP "
-		    "server", addr);
-		close(fd);
-		metrics_free(m);
-		return (-1);
-	}
-	/* Our callback answers every method, so that it can say 405. */
-	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET|EVHTTP_REQ_POST|
-	    EVHTTP_REQ_HEAD|EVHTTP_REQ_PUT|EVHTTP_REQ_DELETE|
-	    EVHTTP_REQ_OPTIONS|EVHTTP_REQ_TRACE|EVHTTP_REQ_CONNECT|
-	    EVHTTP_REQ_PATCH);
-	evhttp_set_timeout(m->http, METRICS_TIMEOUT);
-	evhttp_set_max_headers_size(m->http, METRICS_MAX_HEADERS);
-	evhttp_set_max_body_size(m->http, METRICS_MAX_BODY);
-	evhttp_set_gencb(m->http, metrics_request_cb, m);
-	if (evhttp_accept_socket_with_handle(m->http, fd) == NULL) {
+	TAILQ_INIT(&m->conns);
+	/* Backlog 0: the socket is already listening. */
+	m->evl = evconnlistener_new(srv->base, metrics_accept_cb, m,
+	    LEV_OPT_CLOSE_ON_FREE|LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (m->evl == NULL) {
 		ac_xasprintf(cause, "metrics_listen %s: cannot accept on the "
 		    "socket", addr);
 		close(fd);
 		metrics_free(m);
 		return (-1);
 	}
+	evconnlistener_set_error_cb(m->evl, metrics_error_cb);
+	m->retry = evtimer_new(srv->base, metrics_retry_cb, m);
 	*mp = m;
 	return (0);
 }
@@ -414,10 +625,16 @@ metrics_url(const struct metrics *m)
 void
 metrics_free(struct metrics *m)
 {
+	struct metrics_conn	*c;
+
 	if (m == NULL)
 		return;
-	if (m->http != NULL)
-		evhttp_free(m->http);
+	while ((c = TAILQ_FIRST(&m->conns)) != NULL)
+		metrics_conn_free(c);
+	if (m->evl != NULL)
+		evconnlistener_free(m->evl);
+	if (m->retry != NULL)
+		event_free(m->retry);
 	free(m->listen);
 	free(m->url);
 	free(m);

@@ -41,6 +41,16 @@ struct ssl_ctx_st;
 #define AC_DEFAULT_RATE_LIMIT_DISCONNECT 50
 #define AC_DEFAULT_WORKER_THREADS	4
 #define AC_DEFAULT_WORKER_QUEUE		1024
+#define AC_DEFAULT_MAX_MEMORY		(256ull * 1024 * 1024)
+
+/*
+ * Until a session has sent its session_ack, only frames this small are
+ * accepted (or the configured limits, if lower): the handshake needs about
+ * 120 header bytes and 20 content bytes, and a peer without the key must
+ * not make the server buffer, or compute an HMAC over, anything larger.
+ */
+#define AC_PREACK_MAX_HEADER		4096u
+#define AC_PREACK_MAX_CONTENT		1024u
 
 #ifndef AC_PLUGINDIR
 #define AC_PLUGINDIR "/usr/local/lib/asyncchat/plugins"
@@ -105,6 +115,7 @@ struct ac_config {
 	unsigned int		 rate_limit_disconnect;	/* 0: never */
 	unsigned int		 worker_threads;	/* plugins' jobs */
 	unsigned int		 worker_queue;
+	uint64_t		 max_memory;	/* all sessions' buffers */
 
 	char			*log;	/* "stderr", "syslog" or a path */
 	enum ac_log_level	 log_level;
@@ -166,8 +177,9 @@ enum ac_close_reason {
 	AC_CLOSE_TLS_ERROR,
 	AC_CLOSE_PER_IP_LIMIT,
 	AC_CLOSE_RATE_LIMIT,
+	AC_CLOSE_MEMORY_LIMIT,
 };
-#define AC_CLOSE_COUNT 14
+#define AC_CLOSE_COUNT 15
 
 /* Errors the server answers that are not frame decoding statuses. */
 enum ac_session_error {
@@ -176,8 +188,9 @@ enum ac_session_error {
 	AC_SERR_SERVER_FULL,
 	AC_SERR_TOO_MANY_CONNECTIONS,
 	AC_SERR_RATE_LIMITED,
+	AC_SERR_UNEXPECTED_FRAME,
 };
-#define AC_SERR_COUNT 5
+#define AC_SERR_COUNT 6
 #define AC_FRAME_STATUS_COUNT (AC_FRAME_EMPTY_CONTENT + 1)
 
 /*
@@ -334,6 +347,8 @@ struct ac_session {
 	size_t			 nslots;
 	size_t			 inlen;		/* input left by the last read
 						   callback */
+	size_t			 need;		/* length of the frame being
+						   received, 0 if none */
 
 	TAILQ_ENTRY(ac_session)	 entry;		/* registry or linger list */
 	TAILQ_ENTRY(ac_session)	 dirty_entry;	/* output to flush */
@@ -359,7 +374,7 @@ int	session_send(struct ac_session *s, enum ac_msg_type type,
 	    const char *content_type, struct json_object *extra,
 	    const void *content, size_t content_len);
 int	session_queue_frame(struct ac_session *s, struct ac_frame *f);
-void	session_apply_limits(struct server *srv);
+uint64_t session_memory(struct server *srv);
 void	session_free_lingering(struct server *srv);
 void	session_slots_clear(struct ac_session *s);
 
@@ -518,6 +533,7 @@ void	plugin_host_job_done(struct ac_plugin *p, struct ac_session *s,
 void	plugin_host_collect(struct server *srv);
 
 /* metrics.c */
+#define AC_METRICS_MAX_CONNS	16	/* open HTTP connections at most */
 struct metrics;
 
 int	metrics_open(struct server *srv, const char *addr,
@@ -541,6 +557,7 @@ struct server {
 	struct timeval		 heartbeat_plain; /* common slot left */
 	struct timeval		 linger_plain;
 	struct ac_limits	 limits;
+	struct ac_limits	 limits_preack;	/* until session_ack */
 
 	struct listeners	 listeners;
 	struct registry		 reg;
@@ -550,6 +567,10 @@ struct server {
 	struct event		*reap_ev;
 	struct ac_sessions	 dirty;		/* plain sessions to flush */
 	struct event		*flush_ev;	/* NULL until the first accept */
+	struct event		*memory_ev;	/* NULL until the first accept */
+	uint64_t		 memory_estimate; /* last count + added since */
+	struct timeval		 full_logged;	/* last "server full" line */
+	unsigned int		 full_unlogged;	/* refusals since that line */
 	struct plugin_set	*plugins;
 	struct plugin_sets	 retired;	/* unloaded, waiting for jobs */
 	struct worker_pool	*workers;
@@ -565,6 +586,11 @@ struct server {
 	struct event		*sig_hup;
 	struct event		*shutdown_timer;
 	int			 shutting_down;
+
+	char			*pid_path;	/* NULL: no pid file written */
+	int			 pid_fd;	/* open and locked */
+	dev_t			 pid_dev;
+	ino_t			 pid_ino;
 };
 
 void	server_maybe_exit(struct server *srv);

@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -50,6 +49,7 @@
 #define SESSION_READ_FIRST	4096
 #define SESSION_READ_MAX	(64 * 1024)
 #define SESSION_COPY_MAX	1024
+#define SESSION_FULL_LOG_SECONDS 5
 
 static void	session_read_cb(struct bufferevent *, void *);
 static void	session_write_cb(struct bufferevent *, void *);
@@ -62,6 +62,19 @@ static void	session_linger_timer_cb(evutil_socket_t, short, void *);
 static void	session_frame_cleanup_cb(const void *, size_t, void *);
 static void	session_drain(struct ac_session *);
 static void	session_tls_shutdown(struct ac_session *);
+static void	session_memory_cb(evutil_socket_t, short, void *);
+static void	session_memory_add(struct server *, size_t);
+static void	session_discard(struct ac_session *, const char **);
+static void	session_framing_error(struct ac_session *,
+		    enum ac_frame_status);
+
+/*
+ * Bytes held by every struct ac_frame alive, and bytes queued to output
+ * buffers by reference (a shared frame is in several buffers but in
+ * memory once). Process-wide: there is one server per process.
+ */
+static uint64_t	session_frame_bytes;
+static uint64_t	session_ref_bytes;
 
 /* Allocate a frame of len bytes with one reference. */
 struct ac_frame *
@@ -73,6 +86,7 @@ ac_frame_new(size_t len, int type)
 	f->refs = 1;
 	f->type = type;
 	f->len = len;
+	session_frame_bytes += len;
 	return (f);
 }
 
@@ -88,14 +102,17 @@ ac_frame_ref(struct ac_frame *f)
 void
 ac_frame_unref(struct ac_frame *f)
 {
-	if (f != NULL && --f->refs == 0)
+	if (f != NULL && --f->refs == 0) {
+		session_frame_bytes -= f->len;
 		free(f);
+	}
 }
 
 /* An output buffer is done with a referenced frame. */
 static void
 session_frame_cleanup_cb(const void *data, size_t len, void *arg)
 {
+	session_ref_bytes -= len;
 	ac_frame_unref(arg);
 }
 
@@ -127,19 +144,30 @@ session_format_peer(struct sockaddr *sa, char *out, size_t outlen)
 	}
 }
 
-/* The largest whole frame the current limits allow. */
-static size_t
-session_frame_max(struct server *srv)
+/* The frame size limits for a session: small until it acknowledged. */
+static const struct ac_limits *
+session_limits(struct ac_session *s)
 {
-	return (AC_FIXED_HEADER_LEN + (size_t)srv->limits.max_header_len +
-	    (size_t)srv->limits.max_content_len);
+	if (s->flags & AC_SESS_ACKED)
+		return (&s->srv->limits);
+	return (&s->srv->limits_preack);
+}
+
+/* The largest whole frame a session may send now. */
+static size_t
+session_frame_max(struct ac_session *s)
+{
+	const struct ac_limits	*l = session_limits(s);
+
+	return (AC_FIXED_HEADER_LEN + (size_t)l->max_header_len +
+	    (size_t)l->max_content_len);
 }
 
 /* Set the read low watermark to need bytes. */
 static void
 session_want(struct ac_session *s, size_t need)
 {
-	size_t	high = session_frame_max(s->srv);
+	size_t	high = session_frame_max(s);
 
 	bufferevent_setwatermark(s->bev, EV_READ, need,
 	    need > high ? need : high);
@@ -326,6 +354,7 @@ static void
 session_queued(struct ac_session *s, size_t len, int type)
 {
 	session_dirty(s);
+	session_memory_add(s->srv, len);
 	s->srv->stats.bytes_out += len;
 	if (type >= 0 && type < AC_MSG_TYPE_COUNT)
 		s->srv->stats.frames_out[type]++;
@@ -403,6 +432,7 @@ session_queue_frame(struct ac_session *s, struct ac_frame *f)
 			ac_frame_unref(f);
 			return (-1);
 		}
+		session_ref_bytes += f->len;
 	}
 	session_queued(s, f->len, f->type);
 	return (0);
@@ -484,6 +514,27 @@ session_drain(struct ac_session *s)
 	}
 }
 
+/*
+ * Free what a session closed over max_memory holds, now: its input, and
+ * its unsent output (it was not reading it). Then no goodbye can follow,
+ * as the peer may have received part of a frame; without unsent output it
+ * still gets the disconnect frame.
+ */
+static void
+session_discard(struct ac_session *s, const char **disconnect_text)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->bev);
+	struct evbuffer	*out = bufferevent_get_output(s->bev);
+
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (evbuffer_get_length(out) == 0)
+		return;
+	/* A socket bufferevent keeps the output's start frozen. */
+	evbuffer_unfreeze(out, 1);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	*disconnect_text = NULL;
+}
+
 /* Free the bufferevent and the linger timer, and drop the alive ref. */
 static void
 session_finish(struct ac_session *s)
@@ -537,14 +588,18 @@ session_close(struct ac_session *s, enum ac_close_reason reason,
 	}
 	srv->stats.closes[reason]++;
 	event_del(s->timer);
-	/* A connect flood would write a line each: iplimit.c logs those. */
-	if (reason == AC_CLOSE_PER_IP_LIMIT)
+	s->need = 0;
+	/* A connect flood would write a line each: the refusal is logged at
+	 * a bounded rate instead (iplimit.c, session_log_full). */
+	if (reason == AC_CLOSE_PER_IP_LIMIT || reason == AC_CLOSE_SERVER_FULL)
 		log_debug("session %s closed reason=%s peer=%s", s->id, token,
 		    s->peer);
 	else
 		log_info("session %s closed reason=%s peer=%s", s->id, token,
 		    s->peer);
 
+	if (reason == AC_CLOSE_MEMORY_LIMIT)
+		session_discard(s, &disconnect_text);
 	if (disconnect_text != NULL)
 		session_send_disconnect(s, disconnect_text);
 
@@ -617,6 +672,190 @@ session_free_lingering(struct server *srv)
 		session_finish(s);
 }
 
+/* Bytes a session holds in input (or all of the frame it is receiving)
+ * and in unsent output. */
+static void
+session_usage(struct ac_session *s, size_t *in, size_t *out)
+{
+	*in = *out = 0;
+	if (s->bev == NULL)
+		return;
+	*in = evbuffer_get_length(bufferevent_get_input(s->bev));
+	if (s->need > *in)
+		*in = s->need;
+	*out = evbuffer_get_length(bufferevent_get_output(s->bev));
+}
+
+/*
+ * The bytes every session holds, closing ones included: input, the rest
+ * of the frames being received (a peer announces a frame before it sends
+ * it), unsent output, with each frame shared by several output buffers
+ * counted once. A count over every session: it runs when a running
+ * estimate passes max_memory (session_memory_add) and for the metrics.
+ */
+uint64_t
+session_memory(struct server *srv)
+{
+	struct ac_session	*s;
+	uint64_t		 total = session_frame_bytes;
+	size_t			 in, out;
+
+	TAILQ_FOREACH(s, &srv->reg.list, entry) {
+		session_usage(s, &in, &out);
+		total += in + out;
+	}
+	TAILQ_FOREACH(s, &srv->lingering, entry) {
+		session_usage(s, &in, &out);
+		total += in + out;
+	}
+	/* A shared frame is in total once, and in each buffer it is queued
+	 * to; part of it may have been written already. */
+	if (total < session_ref_bytes)
+		return (0);
+	return (total - session_ref_bytes);
+}
+
+/*
+ * Add n bytes to the running estimate (bytes queued, frames announced).
+ * Writes are not followed one by one: the estimate only grows, and once
+ * it passes max_memory the memory event counts what is really held.
+ */
+static void
+session_memory_add(struct server *srv, size_t n)
+{
+	srv->memory_estimate += n;
+	if (srv->memory_estimate > srv->cfg->max_memory &&
+	    srv->memory_ev != NULL)
+		event_active(srv->memory_ev, EV_TIMEOUT, 0);
+}
+
+/* One session and the bytes it holds, for sorting. */
+struct session_hog {
+	struct ac_session	*s;
+	size_t			 in;
+	size_t			 out;
+};
+
+/* Sort sessions by their unsent output, most first. */
+static int
+session_hog_out_cmp(const void *a, const void *b)
+{
+	const struct session_hog	*ha = a, *hb = b;
+
+	if (ha->out != hb->out)
+		return (ha->out > hb->out ? -1 : 1);
+	return (0);
+}
+
+/* Sort sessions by their input, most first. */
+static int
+session_hog_in_cmp(const void *a, const void *b)
+{
+	const struct session_hog	*ha = a, *hb = b;
+
+	if (ha->in != hb->in)
+		return (ha->in > hb->in ? -1 : 1);
+	return (0);
+}
+
+/*
+ * Close the sessions of hogs, in order, that hold some of what which
+ * picks (input or output), until *total is down to target. Returns how
+ * many were closed.
+ */
+static size_t
+session_memory_shed(struct session_hog *hogs, size_t n, int output,
+    uint64_t *total, uint64_t target)
+{
+	struct ac_session	*s;
+	size_t			 i, closed = 0, bytes;
+
+	for (i = 0; i < n && *total > target; i++) {
+		s = hogs[i].s;
+		bytes = output ? hogs[i].out : hogs[i].in;
+		if (bytes == 0)
+			break;
+		if (s->bev == NULL)
+			continue;	/* closed in an earlier pass */
+		*total -= hogs[i].in + hogs[i].out < *total ?
+		    hogs[i].in + hogs[i].out : *total;
+		closed++;
+		if (s->flags & AC_SESS_LINGER) {
+			log_info("session %s: dropping %zu bytes for "
+			    "max_memory peer=%s", s->id, hogs[i].out, s->peer);
+			session_finish(s);
+		} else
+			session_close(s, AC_CLOSE_MEMORY_LIMIT,
+			    "Server memory limit");
+	}
+	return (closed);
+}
+
+/*
+ * The estimate passed max_memory: count what the sessions really hold.
+ * Past 7/8 of max_memory, close sessions until the count is back under
+ * 3/4 (reason memory-limit): first those with the most unsent output,
+ * which are not reading what is sent to them, then, if that is not
+ * enough, those holding the most input (frames announced and sent
+ * slowly). A session whose input only waits to be handled (a sender
+ * paused by session_read_cb) is so spared while others hold output.
+ *
+ * With that margin counts are rare: after one, at least max_memory / 8
+ * bytes must be added before the next (unless nothing is left to close).
+ * It runs from the event loop, after the callbacks of this turn and the
+ * flush that writes their output, so that sessions which keep up hold
+ * nothing when it counts.
+ */
+static void
+session_memory_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server		*srv = arg;
+	struct ac_session	*s;
+	struct session_hog	*hogs;
+	uint64_t		 total, max = srv->cfg->max_memory;
+	uint64_t		 target = max - max / 4;
+	size_t			 n = 0, i, closed;
+
+	total = session_memory(srv);
+	srv->memory_estimate = total;
+	if (total <= max - max / 8)
+		return;
+
+	TAILQ_FOREACH(s, &srv->lingering, entry)
+		n++;
+	hogs = ac_xreallocarray(NULL, srv->reg.count + n + 1, sizeof *hogs);
+	n = 0;
+	TAILQ_FOREACH(s, &srv->reg.list, entry) {
+		hogs[n].s = s;
+		session_usage(s, &hogs[n].in, &hogs[n].out);
+		n++;
+	}
+	TAILQ_FOREACH(s, &srv->lingering, entry) {
+		hogs[n].s = s;
+		session_usage(s, &hogs[n].in, &hogs[n].out);
+		n++;
+	}
+	for (i = 0; i < n; i++)
+		session_ref(hogs[i].s);
+
+	log_warnx("%llu bytes buffered, over 7/8 of max_memory (%llu): "
+	    "closing the sessions that hold the most",
+	    (unsigned long long)total, (unsigned long long)max);
+	qsort(hogs, n, sizeof *hogs, session_hog_out_cmp);
+	closed = session_memory_shed(hogs, n, 1, &total, target);
+	if (total > target) {
+		qsort(hogs, n, sizeof *hogs, session_hog_in_cmp);
+		closed += session_memory_shed(hogs, n, 0, &total, target);
+	}
+	for (i = 0; i < n; i++)
+		session_unref(hogs[i].s);
+	free(hogs);
+	srv->memory_estimate = session_memory(srv);
+	log_info("closed %zu session%s for max_memory: %llu bytes buffered "
+	    "now", closed, closed == 1 ? "" : "s",
+	    (unsigned long long)srv->memory_estimate);
+}
+
 /* Count an error; too many in a row close the session. */
 static void
 session_error(struct ac_session *s, const char *token, const char *text)
@@ -656,12 +895,23 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		    "Handshake timeout");
 }
 
-/* Non-zero if the frame's session_id is this session's. */
+/*
+ * Non-zero if the frame's session_id is this session's: the same 36
+ * bytes. Not a C string comparison, which would stop at a NUL the JSON
+ * spelled \u0000, and not case-insensitive: the id is relayed to others
+ * as its sender's, so it must be exactly the one the server gave.
+ */
 static int
 session_id_matches(struct ac_session *s, const struct ac_message *msg)
 {
-	return (msg->session_id != NULL &&
-	    strcasecmp(msg->session_id, s->id) == 0);
+	struct json_object	*o;
+
+	if (msg->header == NULL ||
+	    !json_object_object_get_ex(msg->header, "session_id", &o) ||
+	    !json_object_is_type(o, json_type_string))
+		return (0);
+	return (json_object_get_string_len(o) == AC_UUID_STRLEN &&
+	    memcmp(json_object_get_string(o), s->id, AC_UUID_STRLEN) == 0);
 }
 
 /*
@@ -714,12 +964,19 @@ session_dispatch(struct ac_session *s, const struct ac_message *msg,
     struct ac_frame *f)
 {
 	struct server	*srv = s->srv;
-	const char	*type = ac_msg_type_name(msg->type);
 
 	/* Every frame but a goodbye counts toward the rates (ratelimit.c). */
 	if (msg->type != AC_MSG_DISCONNECT && session_rate_limited(s, msg))
 		return;
 
+	/*
+	 * Who may send what (PROTOCOL.md, "Who may send what"): a client
+	 * sends session_ack once, then heartbeat, message, chunk and
+	 * disconnect. session_init and error are the server's frames: a
+	 * peer without the key can only have them by reflecting ours, so
+	 * they, and a second session_ack, are errors that count toward
+	 * max_errors and never keep a session alive.
+	 */
 	switch (msg->type) {
 	case AC_MSG_DISCONNECT:
 		log_debug("session %s: disconnect from client", s->id);
@@ -727,14 +984,18 @@ session_dispatch(struct ac_session *s, const struct ac_message *msg,
 		return;
 	case AC_MSG_SESSION_INIT:
 	case AC_MSG_ERROR:
-		/* Not ours to receive; harmless, and a sign of life. */
-		log_debug("session %s: ignored %s frame from client", s->id,
-		    type);
-		s->errors = 0;
-		if (s->flags & AC_SESS_ACKED)
-			session_arm(s);
+		srv->stats.session_errors[AC_SERR_UNEXPECTED_FRAME]++;
+		session_error(s, "unexpected_frame", msg->type ==
+		    AC_MSG_ERROR ? "a client does not send error frames" :
+		    "a client does not send session_init");
 		return;
 	case AC_MSG_SESSION_ACK:
+		if (s->flags & AC_SESS_ACKED) {
+			srv->stats.session_errors[AC_SERR_UNEXPECTED_FRAME]++;
+			session_error(s, "unexpected_frame", "the session is "
+			    "already acknowledged");
+			return;
+		}
 		if (!session_id_matches(s, msg)) {
 			srv->stats.session_errors[AC_SERR_SESSION_MISMATCH]++;
 			session_error(s, "session_mismatch", "session_id does "
@@ -742,10 +1003,6 @@ session_dispatch(struct ac_session *s, const struct ac_message *msg,
 			return;
 		}
 		s->errors = 0;
-		if (s->flags & AC_SESS_ACKED) {
-			session_arm(s);
-			return;
-		}
 		s->flags |= AC_SESS_ACKED;
 		srv->stats.sessions_acked++;
 		log_debug("session %s acknowledged peer=%s", s->id, s->peer);
@@ -837,7 +1094,7 @@ session_read_socket(struct ac_session *s, struct evbuffer *in,
 	struct evbuffer_iovec	 vec[2];
 	struct iovec		 iov[2];
 	evutil_socket_t		 fd = bufferevent_getfd(s->bev);
-	size_t			 bound = session_frame_max(s->srv);
+	size_t			 bound = session_frame_max(s);
 	size_t			 have, want, size = SESSION_READ_FIRST, left;
 	ssize_t			 n;
 	int			 nvec, i, error;
@@ -891,6 +1148,35 @@ session_read_socket(struct ac_session *s, struct evbuffer *in,
 }
 
 /*
+ * A fixed header failed checks 1-3: the stream cannot be framed any more.
+ * Send one error frame and close. Before session_ack the limits are the
+ * small ones of the handshake, and the text says so.
+ */
+static void
+session_framing_error(struct ac_session *s, enum ac_frame_status st)
+{
+	struct server		*srv = s->srv;
+	struct evbuffer		*in = bufferevent_get_input(s->bev);
+	const struct ac_limits	*l = session_limits(s);
+	char			 text[160];
+
+	srv->stats.frame_errors[st]++;
+	log_info("session %s: %s peer=%s", s->id, ac_frame_status_name(st),
+	    s->peer);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (!(s->flags & AC_SESS_ACKED) &&
+	    (st == AC_FRAME_HEADER_TOO_LARGE ||
+	    st == AC_FRAME_CONTENT_TOO_LARGE))
+		snprintf(text, sizeof text, "before session_ack a frame has "
+		    "at most %u header and %llu content bytes",
+		    l->max_header_len, (unsigned long long)l->max_content_len);
+	else
+		snprintf(text, sizeof text, "%s", ac_frame_status_text(st));
+	session_send_error(s, ac_frame_status_name(st), text, 1);
+	session_close(s, AC_CLOSE_PROTOCOL_ERROR, NULL);
+}
+
+/*
  * Every complete frame in the input is handled in turn; the low watermark
  * is then set to what the next frame needs, so that this runs again only
  * when it can make progress (STYLE G15). A plain socket is read here too,
@@ -932,16 +1218,9 @@ session_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		}
 		evbuffer_copyout(in, hdr, sizeof hdr);
-		st = ac_fixed_header_parse(hdr, &srv->limits, &fh);
+		st = ac_fixed_header_parse(hdr, session_limits(s), &fh);
 		if (st != AC_FRAME_OK) {
-			/* Checks 1-3: the stream cannot be framed any more. */
-			srv->stats.frame_errors[st]++;
-			log_info("session %s: %s peer=%s", s->id,
-			    ac_frame_status_name(st), s->peer);
-			evbuffer_drain(in, len);
-			session_send_error(s, ac_frame_status_name(st),
-			    ac_frame_status_text(st), 1);
-			session_close(s, AC_CLOSE_PROTOCOL_ERROR, NULL);
+			session_framing_error(s, st);
 			return;
 		}
 		flen = ac_fixed_header_frame_len(&fh);
@@ -957,12 +1236,32 @@ session_read_cb(struct bufferevent *bev, void *arg)
 		ac_frame_unref(f);
 		if (s->flags & AC_SESS_DEAD)
 			return;
+		/*
+		 * Past max_memory, leave the rest for the next loop turn:
+		 * the memory event counts (and closes whoever holds the
+		 * most) at the end of this one, after the flush. One read
+		 * can hold thousands of small frames, each copied to every
+		 * recipient; without this pause their fan-out would all be
+		 * queued before anything is counted.
+		 */
+		if (srv->memory_estimate > srv->cfg->max_memory && !ended) {
+			bufferevent_trigger(bev, EV_READ,
+			    BEV_TRIG_IGNORE_WATERMARKS|BEV_TRIG_DEFER_CALLBACKS);
+			need = AC_FIXED_HEADER_LEN;
+			break;
+		}
 	}
 	if (ended) {
 		session_close(s, reason, NULL);
 		return;
 	}
 	s->inlen = evbuffer_get_length(in);
+	/* A frame announced and not all here yet will soon be held whole. */
+	if (need > AC_FIXED_HEADER_LEN && need != s->need) {
+		s->need = need;
+		session_memory_add(srv, need - s->inlen);
+	} else if (need == AC_FIXED_HEADER_LEN)
+		s->need = 0;
 	session_want(s, need);
 }
 
@@ -1060,6 +1359,31 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/*
+ * Log a connection refused for max_clients: at most one line every
+ * SESSION_FULL_LOG_SECONDS, saying how many refusals it stands for, so
+ * that a connect flood against a full server cannot flood the log.
+ */
+static void
+session_log_full(struct server *srv, const char *peer,
+    const struct timeval *now)
+{
+	if (srv->full_logged.tv_sec != 0 &&
+	    now->tv_sec - srv->full_logged.tv_sec < SESSION_FULL_LOG_SECONDS) {
+		srv->full_unlogged++;
+		return;
+	}
+	if (srv->full_unlogged != 0)
+		log_warnx("server full (%u sessions): refusing %s, and %u "
+		    "more since the last line", srv->cfg->max_clients, peer,
+		    srv->full_unlogged);
+	else
+		log_warnx("server full (%u sessions): refusing %s",
+		    srv->cfg->max_clients, peer);
+	srv->full_logged = *now;
+	srv->full_unlogged = 0;
+}
+
 /* A new connection: make its session and send session_init (or, past
  * max_clients, the server_full error; past max_clients_per_ip,
  * too_many_connections). */
@@ -1125,21 +1449,23 @@ session_accept(struct server *srv, int fd, struct sockaddr *sa,
 		srv->flush_ev = event_new(srv->base, -1, 0, session_flush_cb,
 		    srv);
 	}
+	if (srv->memory_ev == NULL)
+		srv->memory_ev = event_new(srv->base, -1, 0, session_memory_cb,
+		    srv);
 	bufferevent_setcb(s->bev, session_read_cb, (s->flags & AC_SESS_PLAIN) ?
 	    session_write_cb : NULL, session_event_cb, s);
 	srv->stats.sessions_total++;
 
+	event_base_gettimeofday_cached(srv->base, &now);
 	if (srv->reg.count >= srv->cfg->max_clients) {
 		s->flags |= AC_SESS_REJECTED;
 		srv->stats.session_errors[AC_SERR_SERVER_FULL]++;
-		log_warnx("server full (%u sessions): refusing %s",
-		    srv->cfg->max_clients, s->peer);
+		session_log_full(srv, s->peer, &now);
 		session_send_error(s, "server_full", "the server is full, try "
 		    "again later", 1);
 		session_close(s, AC_CLOSE_SERVER_FULL, NULL);
 		return;
 	}
-	event_base_gettimeofday_cached(srv->base, &now);
 	if (iplimit_acquire(&srv->iplimit, sa, srv->cfg->max_clients_per_ip,
 	    &ip) == -1) {
 		s->flags |= AC_SESS_REJECTED;

@@ -28,6 +28,7 @@ static const char *stats_reasons[AC_CLOSE_COUNT] = {
 	"tls-error",
 	"per-ip-limit",
 	"rate-limit",
+	"memory-limit",
 };
 
 static const char *stats_errors[AC_SERR_COUNT] = {
@@ -36,6 +37,7 @@ static const char *stats_errors[AC_SERR_COUNT] = {
 	"server_full",
 	"too_many_connections",
 	"rate_limited",
+	"unexpected_frame",
 };
 
 /* Histogram bucket bounds: 1 microsecond to 100 milliseconds. */

@@ -394,14 +394,17 @@ def case_input_bound(t):
             t.skip("peak RSS bound", "sanitizer build")
         c.close()
 
-        # slowloris: 16 connections each hold one frame short of its end
-        header = acproto.header_bytes({"type": "message", "content_type": acproto.OCTETS,
-                                       "session_id": None})
+        # slowloris: 16 sessions each hold one frame short of its end
+        # (acknowledged ones: before session_ack only small frames pass)
         n = 16
         held = []
         before = rss_kib(pid)
         for i in range(n):
-            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            c = srv.client("tcp")
+            header = acproto.header_bytes({"type": "message",
+                                           "content_type": acproto.OCTETS,
+                                           "session_id": c.session_id})
+            s = c.sock
             s.sendall(acproto.fixed_header(header, 1048576) + header + b"q" * (1048576 - 1))
             held.append(s)
         time.sleep(0.5)

@@ -30,6 +30,8 @@ FAMILIES = {
     "asyncchat_sent_bytes_total": "counter",
     "asyncchat_frame_errors_total": "counter",
     "asyncchat_disconnects_total": "counter",
+    "asyncchat_memory_buffered_bytes": "gauge",
+    "asyncchat_memory_limit_bytes": "gauge",
     "asyncchat_reloads_total": "counter",
     "asyncchat_reload_failures_total": "counter",
     "asyncchat_plugins_loaded": "gauge",
@@ -42,11 +44,11 @@ ERROR_TOKENS = ("bad_magic", "bad_version", "header_too_large",
                 "content_too_large", "header_crc", "content_crc", "hmac",
                 "bad_header", "empty_content", "session_mismatch",
                 "not_acknowledged", "server_full", "too_many_connections",
-                "rate_limited")
+                "rate_limited", "unexpected_frame")
 REASONS = ("client-disconnect", "handshake-timeout", "heartbeat-timeout",
            "protocol-error", "too-many-errors", "slow-consumer",
            "server-full", "eof", "io-error", "server-shutdown", "plugin",
-           "tls-error", "per-ip-limit", "rate-limit")
+           "tls-error", "per-ip-limit", "rate-limit", "memory-limit")
 
 
 def metrics_server(**kw):

@@ -153,12 +153,20 @@ def case_ack_wrong_id(t):
 
 
 def case_control_frames_not_relayed(t):
-    # only message and chunk frames go through the plugin chain
+    # only message and chunk frames go through the plugin chain; error,
+    # session_init and a second session_ack are the client's mistakes
+    # (PROTOCOL.md, who may send what), answered with unexpected_frame
     with Server(plugins=["echo"]) as srv:
         with srv.client("tcp") as c:
             for ty in ("error", "session_init", "session_ack"):
                 c.send(ty, b"from a client")
-                t.eq(c.sync(), [], "a client's %s frame is not echoed" % ty)
+                got = c.sync()
+                t.eq([(f.type, f.header.get("error"), f.session_id) for f in got],
+                     [("error", "unexpected_frame", c.session_id)],
+                     "a client's %s frame is not echoed: unexpected_frame" % ty,
+                     repr(got))
+                t.ok(all(b"from a client" not in f.raw for f in got),
+                     "the answer to a client's %s quotes none of it" % ty)
             c.send("heartbeat", b"pong")
             t.eq(c.sync(), [], "a client's heartbeat 'pong' gets no answer")
 

@@ -156,6 +156,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	/* Plain timeouts: the fuzzer never lets one fire. */
 	srv->limits.max_header_len = srv->cfg->max_header_size;
 	srv->limits.max_content_len = srv->cfg->max_content_size;
+	srv->limits_preack.max_header_len = AC_PREACK_MAX_HEADER;
+	srv->limits_preack.max_content_len = AC_PREACK_MAX_CONTENT;
 	srv->handshake_plain = srv->cfg->handshake_timeout;
 	srv->heartbeat_plain = srv->cfg->heartbeat_timeout;
 	srv->linger_plain.tv_sec = 2;

@@ -16,23 +16,20 @@ missing. Needs no asyncchatd: the page is served by wsserver.py.
 
 import json
 import os
-import sys
 import time
 
+import browser
+from harness import BUILDDIR, SRCDIR, VECTORS, main, skip_all
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import browser  # noqa: E402
 
 _reason = browser.unavailable()
 if _reason:
-    print("1..0 # SKIP " + _reason)
-    sys.exit(0)
+    skip_all(_reason)
 
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 import acproto  # noqa: E402
 import fakechat  # noqa: E402
 import wsserver  # noqa: E402
-from harness import BUILDDIR, SRCDIR, VECTORS, main  # noqa: E402
 from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
