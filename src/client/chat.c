@@ -96,7 +96,7 @@ chat_nick_problem(const char *nick)
 		if ((n = output_utf8_len(p + i, len - i, &cp)) == 0)
 			return "a nick is UTF-8";
 		if (chat_space(cp) || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
-			return "a nick has no white space or control characters";
+			return "a nick has no spaces or control characters";
 		chars++;
 	}
 	if (chars > CHAT_NICK_MAX)

@@ -28,20 +28,20 @@ struct json_object;
 
 /* A member of a room, as the events say (for completion). */
 struct chat_member {
-	TAILQ_ENTRY(chat_member)	 entry;
-	char				*session;
-	char				*nick;
+	TAILQ_ENTRY(chat_member) entry;
+	char			*session;
+	char			*nick;
 };
 TAILQ_HEAD(chat_members, chat_member);
 
 /* A room we are in, or asked to be in (--room). */
 struct chat_room {
-	TAILQ_ENTRY(chat_room)		 entry;
-	char				*name;		/* as the server spells it */
-	uint64_t			 last_seq;	/* the last seq shown */
-	int				 joined;	/* a join event for us came */
-	int				 names_more;	/* a names event said more */
-	struct chat_members		 members;
+	TAILQ_ENTRY(chat_room)	 entry;
+	char			*name;		/* as the server spells it */
+	uint64_t		 last_seq;	/* the last seq shown */
+	int			 joined;	/* a join event for us came */
+	int			 names_more;	/* a names event said more */
+	struct chat_members	 members;
 };
 TAILQ_HEAD(chat_rooms, chat_room);
 
@@ -52,23 +52,23 @@ TAILQ_HEAD(chat_rooms, chat_room);
  * every frame is shown as it always was.
  */
 struct chat {
-	int				 active;
-	char				*nick;		/* ours, or the one to ask */
-	char				*sid;		/* this connection's session */
-	char				**own;		/* every session we have had */
-	size_t				 nown;
-	struct chat_rooms		 rooms;		/* in the order joined */
-	struct chat_room		*current;	/* where a message goes */
-	char				**pending;	/* rooms of /join, in order */
-	size_t				 npending;
-	char				*want;		/* to make current on join */
-	int				 replay;	/* a replay was asked for */
-	int				 who;		/* /who sent, not answered */
-	char				**peers;	/* direct message partners */
-	size_t				 npeers;
-	char				**listed;	/* rooms of a rooms event */
-	size_t				 nlisted;
-	int				 listed_more;
+	int			 active;
+	char			*nick;		/* ours, or the one to ask */
+	char			*sid;		/* this connection's session */
+	char			**own;		/* every session we had */
+	size_t			 nown;
+	struct chat_rooms	 rooms;		/* in the order joined */
+	struct chat_room	*current;	/* where a message goes */
+	char			**pending;	/* rooms of /join, in order */
+	size_t			 npending;
+	char			*want;		/* to make current on join */
+	int			 replay;	/* a replay was asked for */
+	int			 who;		/* /who sent, not answered */
+	char			**peers;	/* direct message partners */
+	size_t			 npeers;
+	char			**listed;	/* rooms of a rooms event */
+	size_t			 nlisted;
+	int			 listed_more;
 };
 
 /* How chat_take() classes a received frame. */
@@ -81,18 +81,18 @@ enum chat_kind {
 
 /* A received frame as the chat layer reads it; strings are borrowed. */
 struct chat_frame {
-	enum chat_kind			 kind;
-	const char			*event;		/* CHAT_EVENT */
-	const char			*from;		/* CHAT_MESSAGE */
-	const char			*room;		/* NULL: none */
-	const char			*to;		/* direct messages */
-	const char			*time;		/* the server's stamp */
-	uint64_t			 seq;		/* 0: none */
-	int				 own;		/* we sent it */
-	int				 several;	/* we are in 2+ rooms */
-	int				 error;		/* a reply with an error */
-	int				 quiet;		/* nothing worth a line */
-	int				 full;		/* names: asked for (/who) */
+	enum chat_kind		 kind;
+	const char		*event;		/* CHAT_EVENT */
+	const char		*from;		/* CHAT_MESSAGE */
+	const char		*room;		/* NULL: none */
+	const char		*to;		/* direct messages */
+	const char		*time;		/* the server's stamp */
+	uint64_t		 seq;		/* 0: none */
+	int			 own;		/* we sent it */
+	int			 several;	/* we are in 2+ rooms */
+	int			 error;		/* a reply with an error */
+	int			 quiet;		/* nothing worth a line */
+	int			 full;		/* names: asked for (/who) */
 };
 
 /* Which server the program talks to and how it behaves (from argv). */

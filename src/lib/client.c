@@ -71,7 +71,7 @@ struct ac_client {
 	char				*tls_host;	/* name to verify */
 	int				 tls_verify;
 
-	struct json_object		*ack_extra;	/* session_ack members */
+	struct json_object		*ack_extra;	/* for session_ack */
 
 	enum client_state		 state;
 	struct bufferevent		*bev;

@@ -347,6 +347,33 @@ def case_history(t):
             p.close()
 
 
+def case_names(t):
+    """The members of a big room: the first 100 after a join, every one
+    after /who."""
+    chat = FakeChat()
+    with FakeChatServer(chat) as srv:
+        for i in range(150):
+            chat.ghost("big", "m%03d" % i)
+        p = interactive(srv, "--nick", "alice", "--room", "big")
+        try:
+            m = shows(t, p, T + rb"\* #big: ([^\r\n]*)\r?\n", 0,
+                      "joining a big room: its names")
+            line = m.group(1).decode() if m else ""
+            t.ok(line.startswith("m000, m001") and "m099" in line and
+                 "m100" not in line and line.endswith(
+                     " and 51 more (/who #big lists them)"),
+                 "the first 100, then how many more", line)
+            mark = len(p.out)
+            p.type("/who\r")
+            m = shows(t, p, T + rb"\* #big: ([^\r\n]*)\r?\n", mark,
+                      "/who: the names again")
+            line = m.group(1).decode() if m else ""
+            t.eq(line.split(", "), ["m%03d" % i for i in range(150)] +
+                 ["alice"], "/who: every one of them")
+        finally:
+            p.close()
+
+
 def case_hostile(t):
     """Names, rooms, reasons and text from others cannot draw on the
     terminal: every one is shown escaped (raw bytes)."""
@@ -563,4 +590,4 @@ if __name__ == "__main__":
     if not os.path.exists(CLIENT):
         skip_all("client binary not built: " + CLIENT)
     main([case_session, case_handshake, case_reconnect, case_history,
-          case_hostile, case_completion, case_file, case_not_chat])
+          case_names, case_hostile, case_completion, case_file, case_not_chat])

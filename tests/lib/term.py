@@ -10,7 +10,8 @@ Every wait is for output or a screen that matches, with a timeout.
     p.expect(rb"> ", 5); p.type("hello\\r"); p.wait(5); p.close()
 
     with Tmux([CLIENT, ...], dir) as tm:
-        tm.wait_screen(lambda s: ...); tm.keys("text"); tm.keys("Tab", literal=False)
+        tm.wait_screen(lambda s: ...)
+        tm.keys("text"); tm.keys("Tab", literal=False)
 """
 
 import os
