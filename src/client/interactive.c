@@ -386,7 +386,12 @@ interactive_disconnected_cb(struct ac_client *c, enum ac_client_end end,
 		return;
 	}
 	safe = output_escape(reason, strlen(reason));
-	if (cli->reconnect && end != AC_CLIENT_END_PROTOCOL) {
+	/*
+	 * Connecting again is for a session that was up: a first attempt
+	 * that fails (a wrong port, say) ends the client as it always did.
+	 */
+	if (cli->reconnect && end != AC_CLIENT_END_PROTOCOL &&
+	    it->connects > 0) {
 		/* The client tries again once this returns. */
 		if (end == AC_CLIENT_END_SERVER)
 			interactive_error(it, "server disconnected: %s; "

@@ -21,7 +21,7 @@ import acproto
 import harness
 from fakechat import TEXT, FakeChat, FakeChatServer, now_rfc3339
 from harness import CLIENT, SERVER, main, mkdtemp, skip_all
-from procs import run
+from procs import free_port, run
 from term import Pty, Tmux, have_tmux, plain
 
 T = rb"\[\d\d:\d\d:\d\d\] "          # the clock of a chat line
@@ -258,6 +258,17 @@ def case_handshake(t):
              "%s is a usage error, said before connecting" % what,
              "rc %s: %s" % (rc, err))
 
+    port = free_port()
+    p = Pty([CLIENT, "--reconnect", "tcp", "interactive", "127.0.0.1",
+             str(port)])
+    try:
+        st = p.wait(WAIT)
+        t.ok(st == 1 and b"reconnecting" not in p.out,
+             "--reconnect: a first connection that fails ends the client "
+             "(status %s)" % st, plain(p.out))
+    finally:
+        p.close()
+
 
 def case_reconnect(t):
     """--reconnect: the new session_ack carries the nick and each room
@@ -311,6 +322,14 @@ def case_reconnect(t):
                          "#lobby <bob> l2 while away"):
                 t.eq(out.count(line), 1, "%r shown once" % line, out)
             t.ok(s1.ended, "the first session is gone")
+
+            srv.accepting = False
+            mark = len(p.out)
+            chat.drop_all()
+            shows(t, p, rb"; reconnecting", mark, "lost again")
+            p.type("exit\r")
+            t.eq(p.wait(WAIT), 0, "`exit` while reconnecting leaves at once "
+                 "with status 0")
         finally:
             p.close()
 
