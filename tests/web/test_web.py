@@ -63,12 +63,41 @@ class Env:
         self.d = self.b.driver
 
     def _websocket(self, ws, request):
-        self.chat(ws, request)
+        self.chat.serve(WsLink(ws), request.get("origin"))
 
     def new_chat(self):
         self.chat = fakechat.FakeChat()
         self.srv.accepting = True
         return self.chat
+
+
+class WsLink:
+    """A fake chat session's link (tests/lib/fakechat.py) over a WebSocket:
+    binary messages carry the protocol; the page sends no other kind."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.text_messages = 0
+
+    @property
+    def closed(self):
+        return self.ws.closed
+
+    def recv(self):
+        while True:
+            opcode, data = self.ws.recv()
+            if opcode == wsserver.OP_BINARY:
+                return data
+            self.text_messages += 1
+
+    def send(self, data):
+        self.ws.send(data)
+
+    def send_pieces(self, pieces):
+        self.ws.send_pieces(pieces)
+
+    def abort(self):
+        self.ws.abort()
 
 
 ENV = None
