@@ -7,6 +7,10 @@
  * buffering any of it and can set its read watermark to the frame's length.
  * The body checks (4-7) then run on a complete frame. The order of the checks
  * is part of the protocol: a receiver must name the first one that fails.
+ *
+ * CRC-32 is libdeflate's, which folds with carry-less multiplication where
+ * the CPU has it: zlib 1.2.13's table-driven CRC was a fifth of a small
+ * frame's decoding and a quarter of a 4 KiB one's.
  */
 #include "config.h"
 
@@ -16,7 +20,7 @@
 
 #include <event2/buffer.h>
 #include <json-c/json.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include <asyncchat/frame.h>
 #include <asyncchat/key.h>
@@ -168,20 +172,11 @@ put_be64(uint8_t *p, uint64_t v)
 	put_be32(p + 4, (uint32_t)v);
 }
 
-/* CRC-32 as zlib computes it, for any length. */
+/* CRC-32 as zlib computes it (libdeflate's gives the same), any length. */
 static uint32_t
 crc32_of(const uint8_t *p, size_t len)
 {
-	uLong	crc = crc32(0L, Z_NULL, 0);
-
-	/* zlib takes uInt lengths; feed huge inputs in pieces. */
-	while (len > 0) {
-		uInt n = len > 0x40000000u ? 0x40000000u : (uInt)len;
-		crc = crc32(crc, p, n);
-		p += n;
-		len -= n;
-	}
-	return (uint32_t)crc;
+	return libdeflate_crc32(0, p, len);
 }
 
 /*

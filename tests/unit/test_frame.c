@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <event2/buffer.h>
 #include <json-c/json.h>
+#include <zlib.h>
 
 #include <asyncchat/asyncchat.h>
 
@@ -624,6 +625,69 @@ test_header_json_strictness(void **state)
 	    "\"x\":\"\xc3\x28\"}"), AC_FRAME_BAD_HEADER);
 }
 
+/*
+ * The CRC-32 of both parts, as the encoder writes it and the decoder checks
+ * it, is zlib's for every length from 0 to 1100 and some large ones, and
+ * for every alignment of the data within 16 bytes: libdeflate's folding
+ * code takes different paths by length and alignment.
+ */
+static void
+test_crc_matches_zlib(void **state)
+{
+	static const size_t	 big[] = { 2047, 4096, 4099, 65536, 65537,
+	    1048576 + 13 };
+	struct ac_limits	 lim = { UINT32_MAX, UINT64_MAX };
+	struct ac_key		*key = ac_key_new("k", 1);
+	struct evbuffer		*out = evbuffer_new();
+	struct ac_fixed_header	 fh;
+	struct ac_message	 msg;
+	uint32_t		 seed = 17;
+	size_t			 size = 1048576 + 64, len, align, i, n,
+				 consumed;
+	uint8_t			*data = malloc(size), *frame;
+
+	(void)state;
+	for (i = 0; i < size; i++)
+		data[i] = (uint8_t)(next_random(&seed) >> 3);
+	for (n = 0; n < 1101 + sizeof big / sizeof big[0]; n++) {
+		len = n < 1101 ? n : big[n - 1101];
+		for (align = 0; align < 16; align++) {
+			if (len > 4099 && align % 5 != 1)
+				continue;	/* large ones: a few suffice */
+			evbuffer_drain(out, evbuffer_get_length(out));
+			/* Header JSON of len bytes, content of len + 1. */
+			assert_int_equal(ac_frame_encode_raw(out, key,
+			    data + align, len, data + 16 + align, len + 1), 0);
+			frame = evbuffer_pullup(out, -1);
+			assert_int_equal(ac_fixed_header_parse(frame, &lim,
+			    &fh), AC_FRAME_OK);
+			assert_int_equal(fh.header_crc, (uint32_t)crc32(0,
+			    data + align, (uInt)len));
+			assert_int_equal(fh.content_crc, (uint32_t)crc32(0,
+			    data + 16 + align, (uInt)len + 1));
+			/* The decoder's checks 4 pass (then random bytes
+			 * are no header JSON), and one changed byte fails
+			 * them. */
+			assert_int_equal(ac_frame_decode(key, &lim, frame,
+			    evbuffer_get_length(out), &consumed, &msg),
+			    AC_FRAME_BAD_HEADER);
+			frame[AC_FIXED_HEADER_LEN + len] ^= 0x40;
+			assert_int_equal(ac_frame_decode(key, &lim, frame,
+			    evbuffer_get_length(out), &consumed, &msg),
+			    AC_FRAME_CONTENT_CRC);
+			if (len > 0) {
+				frame[AC_FIXED_HEADER_LEN + len - 1] ^= 0x40;
+				assert_int_equal(ac_frame_decode(key, &lim,
+				    frame, evbuffer_get_length(out),
+				    &consumed, &msg), AC_FRAME_HEADER_CRC);
+			}
+		}
+	}
+	free(data);
+	evbuffer_free(out);
+	ac_key_free(key);
+}
+
 /* Status tokens are the ones PROTOCOL.md names, in its check order. */
 static void
 test_status_names(void **state)
@@ -677,6 +741,7 @@ main(void)
 		cmocka_unit_test(test_header_json_python_spelling),
 		cmocka_unit_test(test_disconnect_content),
 		cmocka_unit_test(test_header_json_strictness),
+		cmocka_unit_test(test_crc_matches_zlib),
 		cmocka_unit_test(test_status_names),
 	};
 	struct CMUnitTest	*tests;
