@@ -7,8 +7,9 @@
  * which decide how many more bytes to wait for), then the body (checks 4-7).
  *
  * Ownership: nothing here keeps a pointer to what it is given; a decoded
- * struct ac_message borrows the body bytes it was decoded from and owns only
- * its parsed JSON header, released by ac_message_clear().
+ * struct ac_message borrows the body bytes it was decoded from and owns its
+ * content_type and session_id strings and its parsed JSON header, released
+ * by ac_message_clear().
  */
 #ifndef ASYNCCHAT_FRAME_H
 #define ASYNCCHAT_FRAME_H
@@ -94,8 +95,16 @@ struct ac_fixed_header {
 
 /*
  * A decoded frame. content_type and session_id are NULL when the JSON member
- * is null or absent; they, and `header`, stay valid until ac_message_clear().
- * header_json and content point into the bytes the body was decoded from.
+ * is null, absent or not a string, and also when the string holds U+0000
+ * (\u0000), which no C string can carry whole: a value is never cut short
+ * at a NUL. They point into storage the message owns (do not change them),
+ * and stay valid, with `header`, until ac_message_clear(). header_json and
+ * content point into the bytes the body was decoded from.
+ *
+ * `header` is the header JSON parsed by json-c. A message decoded with
+ * AC_DECODE_LAZY_HEADER has it NULL until ac_message_header() (or
+ * ac_message_get_string()) builds it: code that may see such messages reads
+ * it through ac_message_header(), never the member directly.
  */
 struct ac_message {
 	enum ac_msg_type	 type;
@@ -107,6 +116,19 @@ struct ac_message {
 	const uint8_t		*content;
 	size_t			 content_len;
 };
+
+/*
+ * Flags for ac_frame_decode_body_flags() and ac_frame_decode_flags().
+ *
+ * AC_DECODE_LAZY_HEADER: check the header JSON (check 6) and read type,
+ * content_type and session_id from it without building a json-c object;
+ * msg->header stays NULL until ac_message_header() asks for it. This is
+ * what a receiver that rarely needs other members should ask for: building
+ * the object costs more than the rest of a small frame's decoding.
+ *
+ * Since: libasyncchat interface 2 (-version-info 2:0:2).
+ */
+#define AC_DECODE_LAZY_HEADER	0x1u
 
 /* Fill limits with the protocol defaults (64 KiB header, 10 MiB content). */
 void	ac_limits_default(struct ac_limits *limits);
@@ -151,6 +173,17 @@ enum ac_frame_status ac_frame_decode_body(const struct ac_key *key,
 	    struct ac_message *msg);
 
 /*
+ * Step 2 with flags (AC_DECODE_*, or 0 for exactly ac_frame_decode_body()).
+ * The checks, their order and their statuses are the same whatever the
+ * flags; only what msg holds afterwards differs.
+ *
+ * Since: libasyncchat interface 2.
+ */
+enum ac_frame_status ac_frame_decode_body_flags(const struct ac_key *key,
+	    const struct ac_fixed_header *fh, const uint8_t *body,
+	    struct ac_message *msg, unsigned int flags);
+
+/*
  * Both steps over a contiguous buffer. *consumed is set to the frame length
  * when the whole frame was present (whether it passed or failed checks 4-7),
  * to 0 on AC_FRAME_NEED_MORE or a fatal status.
@@ -159,8 +192,34 @@ enum ac_frame_status ac_frame_decode(const struct ac_key *key,
 	    const struct ac_limits *limits, const uint8_t *buf, size_t len,
 	    size_t *consumed, struct ac_message *msg);
 
-/* Release what a successfully decoded message owns; safe on a zeroed one. */
+/*
+ * ac_frame_decode() with flags (AC_DECODE_*, or 0).
+ *
+ * Since: libasyncchat interface 2.
+ */
+enum ac_frame_status ac_frame_decode_flags(const struct ac_key *key,
+	    const struct ac_limits *limits, const uint8_t *buf, size_t len,
+	    size_t *consumed, struct ac_message *msg, unsigned int flags);
+
+/*
+ * Release what a successfully decoded message owns; safe on a zeroed one.
+ * Never call it on a message whose members were set by hand.
+ */
 void	ac_message_clear(struct ac_message *msg);
+
+/*
+ * The parsed header JSON object of a decoded message, built on the first
+ * call if the message was decoded with AC_DECODE_LAZY_HEADER and kept in
+ * msg->header (a cache: the message is updated through its const pointer,
+ * so two threads must not make the first call on one message at once).
+ *
+ * Returns: the object, borrowed (owned by the message, released by
+ * ac_message_clear(): never json_object_put() it), or NULL when msg holds
+ * no header JSON (a zeroed or hand-made message) or memory ran out.
+ *
+ * Since: libasyncchat interface 2.
+ */
+struct json_object *ac_message_header(const struct ac_message *msg);
 
 /*
  * Encode a frame into out. The header JSON is spelled as the Python peer
@@ -194,7 +253,13 @@ int	ac_header_json_write(struct evbuffer *out, enum ac_msg_type type,
  */
 int	ac_disconnect_content(struct evbuffer *out, const char *reason);
 
-/* String member `name` of a decoded header, or NULL if absent or not a string. */
+/*
+ * String member `name` of a decoded header, or NULL if absent or not a
+ * string. For "content_type" and "session_id" this is msg's own member
+ * (NULL for a string holding U+0000); any other name looks in the header
+ * object, which it builds first if the message was decoded lazily (see
+ * ac_message_header()). Borrowed: valid until ac_message_clear().
+ */
 const char *ac_message_get_string(const struct ac_message *msg,
 	    const char *name);
 

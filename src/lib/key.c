@@ -104,6 +104,28 @@ ac_key_mac(const struct ac_key *key, const void *a, size_t alen,
 	OPENSSL_cleanse(&ctx, sizeof ctx);
 }
 
+/*
+ * 1 when the two MACs are equal, in time that does not depend on where
+ * they differ. CRYPTO_memcmp() does the same a byte at a time, which was
+ * a twentieth of a small frame's decoding; this goes a word at a time and
+ * branches only on the OR of every difference. The accumulator is volatile
+ * so that no compiler may stop at the first word that differs.
+ */
+static int
+key_mac_equal(const uint8_t *x, const uint8_t *y)
+{
+	volatile uint64_t	diff = 0;
+	uint64_t		u, v;
+	size_t			i;
+
+	for (i = 0; i < AC_HMAC_LEN; i += sizeof u) {
+		memcpy(&u, x + i, sizeof u);
+		memcpy(&v, y + i, sizeof v);
+		diff |= u ^ v;
+	}
+	return diff == 0;
+}
+
 /* 1 when mac matches HMAC(a || b); the comparison takes constant time. */
 int
 ac_key_verify(const struct ac_key *key, const void *a, size_t alen,
@@ -112,5 +134,5 @@ ac_key_verify(const struct ac_key *key, const void *a, size_t alen,
 	uint8_t	expect[AC_HMAC_LEN];
 
 	ac_key_mac(key, a, alen, b, blen, expect);
-	return CRYPTO_memcmp(expect, mac, AC_HMAC_LEN) == 0;
+	return key_mac_equal(expect, mac);
 }

@@ -3,9 +3,11 @@
  *
  * The input is a byte stream as a peer would send it. The first byte picks
  * the slice size the stream is fed in, as a reader with read watermarks
- * would see it; every frame found is decoded, and every frame that decodes
+ * would see it; every frame found is decoded, with the header object built
+ * at once and lazily (AC_DECODE_LAZY_HEADER), and every frame that decodes
  * is encoded again and must decode to the same message. The decoder must
  * never read out of bounds, leak, or disagree with itself.
+ * (tests/fuzz/fuzz_header.c compares the header check with json-c.)
  */
 #include "config.h"
 
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <json-c/json.h>
 
 #include <asyncchat/asyncchat.h>
 
@@ -40,6 +43,44 @@ check_round_trip(const struct ac_key *key, const struct ac_message *msg)
 	evbuffer_free(out);
 }
 
+/* Non-zero when two strings are both NULL or equal. */
+static int
+same_string(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/*
+ * Decode the body again lazily: same status and members, no object until
+ * it is asked for, and then the one the eager decode built.
+ */
+static void
+check_lazy(const struct ac_key *key, const struct ac_fixed_header *fh,
+    const uint8_t *body, enum ac_frame_status st,
+    const struct ac_message *msg)
+{
+	struct ac_message	lazy;
+
+	if (ac_frame_decode_body_flags(key, fh, body, &lazy,
+	    AC_DECODE_LAZY_HEADER) != st)
+		abort();
+	if (st != AC_FRAME_OK) {
+		if (lazy.header != NULL || lazy.session_id != NULL)
+			abort();
+		return;
+	}
+	if (lazy.type != msg->type || lazy.header != NULL ||
+	    !same_string(lazy.content_type, msg->content_type) ||
+	    !same_string(lazy.session_id, msg->session_id) ||
+	    lazy.content != msg->content || ac_message_header(&lazy) == NULL ||
+	    strcmp(json_object_to_json_string(lazy.header),
+	    json_object_to_json_string(msg->header)) != 0)
+		abort();
+	ac_message_clear(&lazy);
+}
+
 /* Decode a fuzzer-made stream the way a watermark-driven reader does. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -50,6 +91,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ac_fixed_header	 fh;
 	struct ac_message	 msg;
 	enum ac_frame_status	 st;
+	const uint8_t		*body;
 	size_t			 step, fed = 0, need = AC_FIXED_HEADER_LEN;
 	int			 have_header = 0;
 
@@ -84,8 +126,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			need = ac_fixed_header_frame_len(&fh);
 			continue;
 		}
-		st = ac_frame_decode_body(key, &fh,
-		    evbuffer_pullup(in, need) + AC_FIXED_HEADER_LEN, &msg);
+		body = evbuffer_pullup(in, need) + AC_FIXED_HEADER_LEN;
+		st = ac_frame_decode_body(key, &fh, body, &msg);
+		check_lazy(key, &fh, body, st, &msg);
 		if (st == AC_FRAME_OK) {
 			if (msg.content_len == 0 || msg.header == NULL)
 				abort();

@@ -5,6 +5,9 @@ fuzz_frame (the default): each vector frame becomes one file (prefixed with
 the slice-size byte the frame target reads first), plus a few streams of
 several frames back to back.
 
+fuzz_header: the header JSON of each vector, plus headers that show each
+rule of the decoder's JSON check (src/lib/header_scan.c).
+
 fuzz_session: inputs in that target's record format (see fuzz_session.c):
 each vector as raw bytes after the handshake, each valid vector's header
 signed again with the session's own id, a short chat, a session that
@@ -118,10 +121,38 @@ def frame_corpus(vectors, out_dir):
             f.write(bytes([step - 1]) + b"".join(small))
 
 
+HEADER_SEEDS = [
+    rb'{"type":"mess\u0061ge","session_id":"\u0036f1c","x":"\ud83d\ude00"}',
+    rb'{"type":"message","content_type":"\ud83d\u0041\ude00\ud83d"}',
+    rb'{"type":"bogus","type":"chunk","session_id":"a","session_id":null}',
+    rb'{"type\u0000x":"chunk","session_id\u0000":"s"}',
+    rb'{"type":"message","session_id":"id\u0000evil","content_type":"\u0000"}',
+    b' \t\r\n{ "type" : "error" , "content_type" : "t" } \n',
+    b'{"type":"message","n":[0,-0,00,-01,01.5,1.,-.5,1e5,1E+5,NaN,'
+    b'Infinity,-Infinity]}',
+    b'{"type":"message","n":01}',
+    b'{"type":"message","a":[true,false,null,{"b":{"c":[[[]]]}}],"":""}',
+    b'{"type":"message","a":' + b'[' * 31 + b']' * 31 + b'}',
+    b'{"type":"message","x":"\xc0\x80\xed\xa0\x80\xf7\xbf\xbf\xbf\x01"}',
+    b"{'type':\"message\"}",
+    b'{"type":"message"}\x00',
+]
+
+
+def header_corpus(vectors, out_dir):
+    for v in vectors["valid"]:
+        header, _ = frame_parts(v)
+        with open(os.path.join(out_dir, "valid-%s" % v["name"]), "wb") as f:
+            f.write(header)
+    for i, seed in enumerate(HEADER_SEEDS):
+        with open(os.path.join(out_dir, "rule-%02d" % i), "wb") as f:
+            f.write(seed)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--target", default="fuzz_frame",
-                    choices=("fuzz_frame", "fuzz_session"))
+                    choices=("fuzz_frame", "fuzz_header", "fuzz_session"))
     ap.add_argument("vectors")
     ap.add_argument("out_dir")
     args = ap.parse_args()
@@ -130,6 +161,8 @@ def main():
     os.makedirs(args.out_dir, exist_ok=True)
     if args.target == "fuzz_session":
         session_corpus(vectors, args.out_dir)
+    elif args.target == "fuzz_header":
+        header_corpus(vectors, args.out_dir)
     else:
         frame_corpus(vectors, args.out_dir)
     print(f"{len(os.listdir(args.out_dir))} seeds in {args.out_dir}")

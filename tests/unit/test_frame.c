@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <event2/buffer.h>
 #include <json-c/json.h>
+#include <zlib.h>
 
 #include <asyncchat/asyncchat.h>
 
@@ -624,6 +625,637 @@ test_header_json_strictness(void **state)
 	    "\"x\":\"\xc3\x28\"}"), AC_FRAME_BAD_HEADER);
 }
 
+/*
+ * The CRC-32 of both parts, as the encoder writes it and the decoder checks
+ * it, is zlib's for every length from 0 to 1100 and some large ones, and
+ * for every alignment of the data within 16 bytes: libdeflate's folding
+ * code takes different paths by length and alignment.
+ */
+static void
+test_crc_matches_zlib(void **state)
+{
+	static const size_t	 big[] = { 2047, 4096, 4099, 65536, 65537,
+	    1048576 + 13 };
+	struct ac_limits	 lim = { UINT32_MAX, UINT64_MAX };
+	struct ac_key		*key = ac_key_new("k", 1);
+	struct evbuffer		*out = evbuffer_new();
+	struct ac_fixed_header	 fh;
+	struct ac_message	 msg;
+	uint32_t		 seed = 17;
+	size_t			 size = 1048576 + 64, len, align, i, n,
+				 consumed;
+	uint8_t			*data = malloc(size), *frame;
+
+	(void)state;
+	for (i = 0; i < size; i++)
+		data[i] = (uint8_t)(next_random(&seed) >> 3);
+	for (n = 0; n < 1101 + sizeof big / sizeof big[0]; n++) {
+		len = n < 1101 ? n : big[n - 1101];
+		for (align = 0; align < 16; align++) {
+			if (len > 4099 && align % 5 != 1)
+				continue;	/* large ones: a few suffice */
+			evbuffer_drain(out, evbuffer_get_length(out));
+			/* Header JSON of len bytes, content of len + 1. */
+			assert_int_equal(ac_frame_encode_raw(out, key,
+			    data + align, len, data + 16 + align, len + 1), 0);
+			frame = evbuffer_pullup(out, -1);
+			assert_int_equal(ac_fixed_header_parse(frame, &lim,
+			    &fh), AC_FRAME_OK);
+			assert_int_equal(fh.header_crc, (uint32_t)crc32(0,
+			    data + align, (uInt)len));
+			assert_int_equal(fh.content_crc, (uint32_t)crc32(0,
+			    data + 16 + align, (uInt)len + 1));
+			/* The decoder's checks 4 pass (then random bytes
+			 * are no header JSON), and one changed byte fails
+			 * them. */
+			assert_int_equal(ac_frame_decode(key, &lim, frame,
+			    evbuffer_get_length(out), &consumed, &msg),
+			    AC_FRAME_BAD_HEADER);
+			frame[AC_FIXED_HEADER_LEN + len] ^= 0x40;
+			assert_int_equal(ac_frame_decode(key, &lim, frame,
+			    evbuffer_get_length(out), &consumed, &msg),
+			    AC_FRAME_CONTENT_CRC);
+			if (len > 0) {
+				frame[AC_FIXED_HEADER_LEN + len - 1] ^= 0x40;
+				assert_int_equal(ac_frame_decode(key, &lim,
+				    frame, evbuffer_get_length(out),
+				    &consumed, &msg), AC_FRAME_HEADER_CRC);
+			}
+		}
+	}
+	free(data);
+	evbuffer_free(out);
+	ac_key_free(key);
+}
+
+/* A decoded header, with the frame bytes it borrows. */
+struct header_case {
+	struct ac_key		*key;
+	struct evbuffer		*frame;
+	struct ac_message	 msg;
+	enum ac_frame_status	 status;
+};
+
+/* Wrap len bytes of header JSON into a valid frame and decode it. */
+static void
+header_case_decode(struct header_case *c, const void *json, size_t len,
+    unsigned int flags)
+{
+	size_t	consumed;
+
+	c->key = ac_key_new("k", 1);
+	c->frame = evbuffer_new();
+	assert_int_equal(ac_frame_encode_raw(c->frame, c->key, json, len,
+	    "x", 1), 0);
+	c->status = ac_frame_decode_flags(c->key, NULL,
+	    evbuffer_pullup(c->frame, -1), evbuffer_get_length(c->frame),
+	    &consumed, &c->msg, flags);
+}
+
+/* Release a decoded header case. */
+static void
+header_case_free(struct header_case *c)
+{
+	ac_message_clear(&c->msg);
+	evbuffer_free(c->frame);
+	ac_key_free(c->key);
+}
+
+/* Header JSON as printable text for a failure message (static buffer). */
+static const char *
+header_text(const char *json, size_t len)
+{
+	static char	text[200];
+	size_t		i, n = 0;
+
+	for (i = 0; i < len && n + 5 < sizeof text; i++) {
+		if (json[i] >= 0x20 && json[i] < 0x7f)
+			text[n++] = json[i];
+		else
+			n += (size_t)snprintf(text + n, sizeof text - n,
+			    "\\x%02x", (uint8_t)json[i]);
+	}
+	text[n] = '\0';
+	return text;
+}
+
+/* A decoded string member against what it should be (NULL: none). */
+static void
+assert_member(const char *json, size_t len, const char *what,
+    const char *got, const char *want)
+{
+	if (want == NULL && got == NULL)
+		return;
+	if (want == NULL || got == NULL || strcmp(got, want) != 0)
+		fail_msg("%s: %s is %s, want %s", header_text(json, len), what,
+		    got == NULL ? "NULL" : header_text(got, strlen(got)),
+		    want == NULL ? "NULL" : want);
+}
+
+/*
+ * Decode header JSON bytes both ways (the object at once, and lazily) and
+ * check the status and, when it is ok, the three members; type is a wire
+ * name. When the header is accepted, json-c must build it into an object
+ * whose members say the same (for strings without a NUL).
+ */
+static void
+check_header_bytes(const char *json, size_t len, enum ac_frame_status want,
+    const char *type, const char *ct, const char *sid)
+{
+	static const unsigned int	 flags[] = { 0, AC_DECODE_LAZY_HEADER };
+	struct header_case		 c;
+	struct json_object		*obj;
+	size_t				 i;
+
+	for (i = 0; i < 2; i++) {
+		header_case_decode(&c, json, len, flags[i]);
+		if (c.status != want)
+			fail_msg("%s (flags %u): %s, want %s",
+			    header_text(json, len), flags[i],
+			    ac_frame_status_name(c.status),
+			    ac_frame_status_name(want));
+		if (c.status == AC_FRAME_OK) {
+			assert_string_equal(ac_msg_type_name(c.msg.type), type);
+			assert_member(json, len, "content_type",
+			    c.msg.content_type, ct);
+			assert_member(json, len, "session_id",
+			    c.msg.session_id, sid);
+			if (flags[i] == 0)
+				assert_non_null(c.msg.header);
+			else
+				assert_null(c.msg.header);
+			obj = ac_message_header(&c.msg);
+			assert_non_null(obj);
+			assert_ptr_equal(c.msg.header, obj);
+			assert_true(json_object_is_type(obj,
+			    json_type_object));
+			assert_string_equal(json_object_get_string(
+			    json_object_object_get(obj, "type")), type);
+			if (ct != NULL)
+				assert_string_equal(json_object_get_string(
+				    json_object_object_get(obj,
+				    "content_type")), ct);
+			if (sid != NULL)
+				assert_string_equal(json_object_get_string(
+				    json_object_object_get(obj,
+				    "session_id")), sid);
+		} else
+			assert_null(c.msg.header);
+		header_case_free(&c);
+	}
+}
+
+/* check_header_bytes() on a C string. */
+static void
+check_header(const char *json, enum ac_frame_status want, const char *type,
+    const char *ct, const char *sid)
+{
+	check_header_bytes(json, strlen(json), want, type, ct, sid);
+}
+
+/* A header that must be refused at check 6. */
+static void
+check_bad_header(const char *json)
+{
+	check_header(json, AC_FRAME_BAD_HEADER, NULL, NULL, NULL);
+}
+
+/* A header that must pass, as a message with no content type or id. */
+static void
+check_ok_header(const char *json)
+{
+	check_header(json, AC_FRAME_OK, "message", NULL, NULL);
+}
+
+/*
+ * String values: every escape decodes as json-c decodes it (\uXXXX to
+ * UTF-8, surrogate pairs joined, an unpaired surrogate to U+FFFD), and a
+ * bad escape refuses the header.
+ */
+static void
+test_header_scan_escapes(void **state)
+{
+	(void)state;
+	check_header("{\"type\":\"mess\\u0061ge\"}", AC_FRAME_OK, "message",
+	    NULL, NULL);
+	check_header("{\"type\":\"\\u006D\\u0065ssage\"}", AC_FRAME_OK,
+	    "message", NULL, NULL);
+	check_bad_header("{\"type\":\"\\u004dessage\"}");	/* Message */
+	check_header("{\"type\":\"chunk\",\"content_type\":"
+	    "\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t\"}", AC_FRAME_OK, "chunk",
+	    "\" \\ / \b \f \n \r \t", NULL);
+	check_header("{\"type\":\"error\",\"content_type\":\"t\\u00e9\\u20ac"
+	    "\\ud83d\\ude00\"}", AC_FRAME_OK, "error",
+	    "t\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", NULL);
+	/* Unpaired surrogates: alone, before another escape, before a
+	 * plain character, before another high one, at the end. */
+	check_header("{\"type\":\"error\",\"content_type\":\"\\ud83d\"}",
+	    AC_FRAME_OK, "error", "\xef\xbf\xbd", NULL);
+	check_header("{\"type\":\"error\",\"content_type\":\"\\ude00x\"}",
+	    AC_FRAME_OK, "error", "\xef\xbf\xbdx", NULL);
+	check_header("{\"type\":\"error\",\"content_type\":"
+	    "\"\\ud83d\\u0041\"}", AC_FRAME_OK, "error", "\xef\xbf\xbd" "A",
+	    NULL);
+	check_header("{\"type\":\"error\",\"content_type\":\"\\ud83d\\n\"}",
+	    AC_FRAME_OK, "error", "\xef\xbf\xbd\n", NULL);
+	check_header("{\"type\":\"error\",\"content_type\":\"\\ud83dz\"}",
+	    AC_FRAME_OK, "error", "\xef\xbf\xbdz", NULL);
+	check_header("{\"type\":\"error\",\"content_type\":"
+	    "\"\\ud83d\\ud83d\\ude00\"}", AC_FRAME_OK, "error",
+	    "\xef\xbf\xbd\xf0\x9f\x98\x80", NULL);
+	/* Escapes spell a session id as well as plain text does. */
+	check_header("{\"type\":\"message\",\"session_id\":\"\\u0036f1c2a1e-"
+	    "3b7d-4c55-9a0e-2d4b8f1e7c9\\u0030\"}", AC_FRAME_OK, "message",
+	    NULL, "6f1c2a1e-3b7d-4c55-9a0e-2d4b8f1e7c90");
+
+	check_bad_header("{\"type\":\"message\",\"x\":\"\\a\"}");
+	check_bad_header("{\"type\":\"message\",\"x\":\"\\x41\"}");
+	check_bad_header("{\"type\":\"message\",\"x\":\"\\u12\"}");
+	check_bad_header("{\"type\":\"message\",\"x\":\"\\u12G4\"}");
+	check_bad_header("{\"type\":\"message\",\"x\":\"\\ud83d\\x\"}");
+	check_bad_header("{\"type\":\"message\",\"x\":\"\\U0041\"}");
+	check_bad_header("{\"type\":\"message\",\"x\":\"abc\\\"}");
+	check_bad_header("{\"type\":\"message\",\"x\":\"abc");
+}
+
+/* The last occurrence of a member counts, as in json-c and Python. */
+static void
+test_header_scan_duplicates(void **state)
+{
+	(void)state;
+	check_header("{\"type\":\"bogus\",\"type\":\"chunk\"}", AC_FRAME_OK,
+	    "chunk", NULL, NULL);
+	check_bad_header("{\"type\":\"chunk\",\"type\":\"bogus\"}");
+	check_bad_header("{\"type\":\"chunk\",\"type\":5}");
+	check_bad_header("{\"type\":\"chunk\",\"type\":null}");
+	check_header("{\"type\":\"message\",\"session_id\":\"a\","
+	    "\"content_type\":\"x\",\"session_id\":\"b\"}", AC_FRAME_OK,
+	    "message", "x", "b");
+	check_header("{\"type\":\"message\",\"session_id\":\"a\","
+	    "\"session_id\":null}", AC_FRAME_OK, "message", NULL, NULL);
+	check_header("{\"type\":\"message\",\"content_type\":[\"a\"],"
+	    "\"session_id\":{\"id\":\"s\"}}", AC_FRAME_OK, "message", NULL,
+	    NULL);
+	/* Members of nested objects are not the header's. */
+	check_header("{\"x\":{\"type\":\"bogus\",\"session_id\":\"n\"},"
+	    "\"type\":\"message\",\"y\":[{\"type\":5}]}", AC_FRAME_OK,
+	    "message", NULL, NULL);
+	check_bad_header("{\"x\":{\"type\":\"message\"}}");
+	check_bad_header("{\"x\":[{\"type\":\"message\"}]}");
+	/* A name is what json-c keeps of it: up to its first NUL. */
+	check_header("{\"type\\u0000x\":\"chunk\"}", AC_FRAME_OK, "chunk",
+	    NULL, NULL);
+	check_bad_header("{\"type\":\"chunk\",\"type\\u0000\":\"bogus\"}");
+	check_header("{\"type\":\"chunk\",\"session_id\\u0000 and more than "
+	    "sixteen bytes\":\"s\"}", AC_FRAME_OK, "chunk", NULL, "s");
+	check_header("{\"typ\\u0065\":\"chunk\",\"\":1,\"types\":2}",
+	    AC_FRAME_OK, "chunk", NULL, NULL);
+}
+
+/*
+ * White space is space, tab, line feed and carriage return, anywhere
+ * between tokens and around the object; nothing else may follow it.
+ */
+static void
+test_header_scan_whitespace(void **state)
+{
+	(void)state;
+	check_header(" \t\r\n{ \t\r\n\"type\" \t\r\n: \t\r\n\"message\" \t\r\n"
+	    ", \"session_id\"\n:\n\"s\"\n} \t\r\n", AC_FRAME_OK, "message",
+	    NULL, "s");
+	check_ok_header("{\"type\":\"message\",\"x\":[ 1 , 2 ] , \"y\":{ } }");
+	check_bad_header("\f{\"type\":\"message\"}");
+	check_bad_header("{\"type\":\"message\"}\v");
+	check_bad_header("{\"type\":\"message\"\f}");
+	check_bad_header("{\"type\":\"message\"} x");
+	check_bad_header("{\"type\":\"message\"},");
+	check_bad_header("{\"type\":\"message\"}{}");
+	check_bad_header("{\"type\":\"message\",}");
+	check_bad_header("{\"type\":\"message\",\"x\":[1,]}");
+	check_bad_header("{\"type\":\"message\" /* c */}");
+	check_bad_header("{\"type\":\"message\"} // c");
+	check_bad_header("{\"type\" \"message\"}");
+	check_bad_header("{\"type\":\"message\" \"x\":1}");
+	check_bad_header("{\"type\":\"message\",,\"x\":1}");
+	check_bad_header("{,\"type\":\"message\"}");
+	check_bad_header("{\"type\":\"message\"");
+	check_bad_header("");
+	check_bad_header(" ");
+	check_bad_header("[{\"type\":\"message\"}]");
+	check_bad_header("\"message\"");
+	check_bad_header("{}");
+	/* A NUL byte ends nothing: it is refused wherever it is. */
+	check_header_bytes("{\"type\":\"message\"}\0", 19, AC_FRAME_BAD_HEADER,
+	    NULL, NULL, NULL);
+	check_header_bytes("{\"type\":\"message\"}  \0 ", 22,
+	    AC_FRAME_BAD_HEADER, NULL, NULL, NULL);
+	check_header_bytes("{\"type\":\"message\",\0\"x\":1}", 25,
+	    AC_FRAME_BAD_HEADER, NULL, NULL, NULL);
+	check_header_bytes("\0{\"type\":\"message\"}", 19, AC_FRAME_BAD_HEADER,
+	    NULL, NULL, NULL);
+}
+
+/*
+ * Numbers in other members follow json-c 0.16's strict grammar, which is
+ * looser than JSON about leading zeros and takes NaN and Infinity (as
+ * Python does); magnitude is never checked.
+ */
+static void
+test_header_scan_numbers(void **state)
+{
+	static const char *const good[] = { "0", "-0", "7", "-12", "00",
+	    "-01", "-00", "01.5", "1.", "-1.", "-.5", "0.5", "1e5", "1E+5",
+	    "1e-5", "1.e5", "0e0", "-0.0e-0", "99999999999999999999999",
+	    "-99999999999999999999999", "1e999", "NaN", "Infinity",
+	    "-Infinity", "123456789012345678901234567890.5e3" };
+	static const char *const bad[] = { "01", "0123", "-", ".5", "+1",
+	    "1e", "1e+", "1.5.5", "1.-5", "-e5", "--5", "1-5", "1e5e5",
+	    "1e5.5", "0x10", "nan", "infinity", "-infinity", "-NaN", "Inf",
+	    "1 2", "5I", "1,", "\"1\"x" };
+	char	json[128];
+	size_t	i;
+
+	(void)state;
+	for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+		snprintf(json, sizeof json, "{\"n\":%s,\"type\":\"message\","
+		    "\"m\":[%s]}", good[i], good[i]);
+		check_ok_header(json);
+	}
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(json, sizeof json, "{\"type\":\"message\",\"n\":%s}",
+		    bad[i]);
+		check_bad_header(json);
+	}
+}
+
+/*
+ * Literals are lower case; nested values in other members are checked
+ * whole, up to json-c's depth: values may sit 31 levels below the object.
+ */
+static void
+test_header_scan_nesting(void **state)
+{
+	char	json[512];
+	size_t	depth, n;
+	int	i;
+
+	(void)state;
+	check_ok_header("{\"type\":\"message\",\"a\":true,\"b\":false,"
+	    "\"c\":null,\"d\":[true,false,null,[],{}],\"e\":{\"f\":{\"g\":[]}},"
+	    "\"h\":\"\",\"\":\"empty name\"}");
+	check_bad_header("{\"type\":\"message\",\"a\":True}");
+	check_bad_header("{\"type\":\"message\",\"a\":nul}");
+	check_bad_header("{\"type\":\"message\",\"a\":nullx}");
+	check_bad_header("{\"type\":\"message\",\"a\":truefalse}");
+	check_bad_header("{\"type\":\"message\",\"a\":'s'}");
+	check_bad_header("{\"type\":\"message\",\"a\":[}");
+	check_bad_header("{\"type\":\"message\",\"a\":{]}");
+	check_bad_header("{\"type\":\"message\",\"a\":{\"b\"}}");
+	check_bad_header("{\"type\":\"message\",\"a\":{1:2}}");
+
+	/* "a" is at depth 1; depth-1 more arrays put the last at `depth`. */
+	for (depth = 29; depth <= 33; depth++) {
+		for (i = 0; i < 3; i++) {
+			n = (size_t)snprintf(json, sizeof json,
+			    "{\"type\":\"message\",\"a\":");
+			memset(json + n, '[', depth);
+			n += depth;
+			if (i == 1)
+				json[n++] = '1';
+			else if (i == 2)
+				n += (size_t)snprintf(json + n,
+				    sizeof json - n, "{}");
+			memset(json + n, ']', depth);
+			n += depth;
+			json[n++] = '}';
+			json[n] = '\0';
+			/* Empty at depth 31 passes; anything inside it is
+			 * at depth 32 and does not. */
+			if (depth < 31 || (depth == 31 && i == 0))
+				check_ok_header(json);
+			else
+				check_bad_header(json);
+		}
+	}
+	/* The same with objects: {"b":...} nested. */
+	for (depth = 29; depth <= 32; depth++) {
+		n = (size_t)snprintf(json, sizeof json,
+		    "{\"type\":\"message\",\"a\":");
+		for (i = 0; i < (int)depth; i++)
+			n += (size_t)snprintf(json + n, sizeof json - n,
+			    "{\"b\":");
+		n += (size_t)snprintf(json + n, sizeof json - n, "{}");
+		memset(json + n, '}', depth + 1);
+		json[n + depth + 1] = '\0';
+		if (depth < 31)
+			check_ok_header(json);
+		else
+			check_bad_header(json);
+	}
+}
+
+/*
+ * Bytes from 0x80 up: json-c's UTF-8 check looks at the shape of each
+ * sequence only (lead byte, then as many continuation bytes), so overlong
+ * forms and encoded surrogates pass and stray or missing bytes do not.
+ * Raw control characters inside strings pass, as json-c lets them.
+ */
+static void
+test_header_scan_utf8(void **state)
+{
+	static const char *const good[] = { "\xc3\xa9", "\xe2\x82\xac",
+	    "\xf0\x9f\x98\x80", "\xc0\x80", "\xed\xa0\x80",
+	    "\xf7\xbf\xbf\xbf", "\x01\x1f\x7f", "\t" };
+	static const char *const bad[] = { "\x80", "\xbf",
+	    "\xf8\x88\x80\x80\x80", "\xff", "\xc3", "\xe2\x82",
+	    "\xf0\x9f\x98", "\xc3\x28", "\xe2\x28\xa1" };
+	char	json[128];
+	size_t	i;
+
+	(void)state;
+	for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+		snprintf(json, sizeof json, "{\"type\":\"error\","
+		    "\"content_type\":\"%s\",\"x%s\":1}", good[i], good[i]);
+		check_header(json, AC_FRAME_OK, "error", good[i], NULL);
+	}
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(json, sizeof json, "{\"type\":\"message\","
+		    "\"x\":\"%s\"}", bad[i]);
+		check_bad_header(json);
+		snprintf(json, sizeof json, "{\"type\":\"message\","
+		    "\"x%s\":1}", bad[i]);
+		check_bad_header(json);
+	}
+	/* Outside strings, any byte from 0x80 up is refused. */
+	check_bad_header("{\"type\":\"message\"}\xc2\xa0");
+	check_bad_header("\xef\xbb\xbf{\"type\":\"message\"}");
+}
+
+/*
+ * Long values decode whole: a 60000-byte session id, escapes at every
+ * offset of a 16-byte block, a long member name.
+ */
+static void
+test_header_scan_long_strings(void **state)
+{
+	size_t	 len = 65536, n, i, at;
+	char	*json = malloc(len + 1), *want = malloc(len + 1);
+
+	(void)state;
+	n = (size_t)snprintf(json, len,
+	    "{\"type\":\"chunk\",\"session_id\":\"");
+	for (i = 0; i < 60000; i++)
+		json[n + i] = want[i] = (char)('a' + i % 26);
+	want[i] = '\0';
+	n += i;
+	n += (size_t)snprintf(json + n, len - n, "\"}");
+	check_header_bytes(json, n, AC_FRAME_OK, "chunk", NULL, want);
+
+	/* An escape, or a multibyte character, at each offset. */
+	for (at = 0; at < 40; at++) {
+		n = (size_t)snprintf(json, len, "{\"type\":\"chunk\","
+		    "\"content_type\":\"");
+		for (i = 0; i < at; i++)
+			json[n++] = want[i] = 'z';
+		n += (size_t)snprintf(json + n, len - n, "\\u00e9\xc3\xa9\\\"");
+		memcpy(want + at, "\xc3\xa9\xc3\xa9\"", 6);
+		for (i = 0; i < 20; i++)
+			json[n++] = want[at + 5 + i] = 'y';
+		want[at + 25] = '\0';
+		n += (size_t)snprintf(json + n, len - n, "\"}");
+		check_header_bytes(json, n, AC_FRAME_OK, "chunk", want, NULL);
+	}
+
+	n = (size_t)snprintf(json, len, "{\"");
+	memset(json + n, 'k', 50000);
+	n += 50000;
+	n += (size_t)snprintf(json + n, len - n, "\":1,\"type\":\"chunk\"}");
+	check_header_bytes(json, n, AC_FRAME_OK, "chunk", NULL, NULL);
+	free(json);
+	free(want);
+}
+
+/*
+ * U+0000 (\u0000) in a value: no C string holds it whole, so a session id
+ * or content type with one is NULL, never the part before it (asyncchatd
+ * compares exact 36-byte ids, and json-c's string would have stopped at
+ * the NUL and matched). A type with one names no type.
+ */
+static void
+test_header_scan_nul(void **state)
+{
+	(void)state;
+	check_header("{\"type\":\"message\",\"session_id\":"
+	    "\"6f1c2a1e-3b7d-4c55-9a0e-2d4b8f1e7c90\\u0000evil\","
+	    "\"content_type\":\"text/plain\"}", AC_FRAME_OK, "message",
+	    "text/plain", NULL);
+	check_header("{\"type\":\"message\",\"content_type\":\"a\\u0000b\","
+	    "\"session_id\":\"s\"}", AC_FRAME_OK, "message", NULL, "s");
+	check_header("{\"type\":\"message\",\"content_type\":\"\\u0000\","
+	    "\"session_id\":\"\\u0000\"}", AC_FRAME_OK, "message", NULL,
+	    NULL);
+	check_bad_header("{\"type\":\"message\\u0000\"}");
+	check_bad_header("{\"type\":\"message\\u0000x\"}");
+	/* The empty string is a string, not a NUL. */
+	check_header("{\"type\":\"message\",\"content_type\":\"\","
+	    "\"session_id\":\"\"}", AC_FRAME_OK, "message", "", "");
+}
+
+/*
+ * One frame's header cannot change how the next one reads. json-c's
+ * tokener, kept per thread, keeps a high surrogate whose low half never
+ * came when its parse fails; the old decoder then joined it to the next
+ * frame's first \u escape, whoever sent that frame.
+ */
+static void
+test_header_no_state_between_frames(void **state)
+{
+	const char		*poison = "{\"type\":\"message\",\"x\":"
+	    "\"\\ud83d\\u12\"}";
+	const char		*next = "{\"type\":\"message\",\"session_id\":"
+	    "\"\\udc00id\",\"room\":\"\\udc00r\"}";
+	struct header_case	 c;
+	int			 i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		header_case_decode(&c, poison, strlen(poison), 0);
+		assert_int_equal(c.status, AC_FRAME_BAD_HEADER);
+		header_case_free(&c);
+		header_case_decode(&c, next, strlen(next),
+		    i == 0 ? 0 : AC_DECODE_LAZY_HEADER);
+		assert_int_equal(c.status, AC_FRAME_OK);
+		assert_string_equal(c.msg.session_id, "\xef\xbf\xbdid");
+		assert_string_equal(ac_message_get_string(&c.msg, "room"),
+		    "\xef\xbf\xbdr");
+		header_case_free(&c);
+	}
+}
+
+/* Single-quoted names, which json-c 0.16 took, are not JSON: refused. */
+static void
+test_header_scan_quotes(void **state)
+{
+	(void)state;
+	check_bad_header("{'type':\"message\"}");
+	check_bad_header("{\"type\":\"message\",'x':1}");
+	check_bad_header("{\"type\":'message'}");
+	check_ok_header("{\"type\":\"message\",\"it's\":\"'\"}");
+}
+
+/*
+ * With AC_DECODE_LAZY_HEADER the header object is built on first use and
+ * then kept; ac_message_get_string() builds it too, answers content_type
+ * and session_id from the message itself, and a message that holds no
+ * header JSON (zeroed, or made by hand as a test host does) has none.
+ */
+static void
+test_header_lazy(void **state)
+{
+	const char		*json = "{\"type\": \"message\", "
+	    "\"content_type\": \"text/plain\", \"session_id\": \"s\", "
+	    "\"room\": \"lobby\", \"n\": 3}";
+	struct header_case	 c;
+	struct json_object	*obj;
+	struct ac_message	 made;
+
+	(void)state;
+	header_case_decode(&c, json, strlen(json), AC_DECODE_LAZY_HEADER);
+	assert_int_equal(c.status, AC_FRAME_OK);
+	assert_null(c.msg.header);
+	assert_string_equal(ac_message_get_string(&c.msg, "session_id"), "s");
+	assert_ptr_equal(ac_message_get_string(&c.msg, "content_type"),
+	    c.msg.content_type);
+	assert_null(c.msg.header);
+	assert_string_equal(ac_message_get_string(&c.msg, "room"), "lobby");
+	assert_non_null(c.msg.header);
+	obj = c.msg.header;
+	assert_ptr_equal(ac_message_header(&c.msg), obj);
+	assert_null(ac_message_get_string(&c.msg, "n"));
+	assert_null(ac_message_get_string(&c.msg, "absent"));
+	header_case_free(&c);
+	assert_null(c.msg.header);
+	assert_null(c.msg.session_id);
+
+	/* Eager: the object is there at once, with the same members. */
+	header_case_decode(&c, json, strlen(json), 0);
+	assert_int_equal(c.status, AC_FRAME_OK);
+	assert_non_null(c.msg.header);
+	assert_ptr_equal(ac_message_header(&c.msg), c.msg.header);
+	assert_string_equal(ac_message_get_string(&c.msg, "room"), "lobby");
+	header_case_free(&c);
+
+	memset(&made, 0, sizeof made);
+	assert_null(ac_message_header(&made));
+	assert_null(ac_message_get_string(&made, "room"));
+	made.type = AC_MSG_MESSAGE;
+	made.session_id = "s";
+	assert_null(ac_message_header(&made));
+	assert_null(ac_message_get_string(&made, "session_id"));
+	memset(&made, 0, sizeof made);
+	ac_message_clear(&made);	/* zeroed: nothing to release */
+}
+
 /* Status tokens are the ones PROTOCOL.md names, in its check order. */
 static void
 test_status_names(void **state)
@@ -677,6 +1309,18 @@ main(void)
 		cmocka_unit_test(test_header_json_python_spelling),
 		cmocka_unit_test(test_disconnect_content),
 		cmocka_unit_test(test_header_json_strictness),
+		cmocka_unit_test(test_crc_matches_zlib),
+		cmocka_unit_test(test_header_scan_escapes),
+		cmocka_unit_test(test_header_scan_duplicates),
+		cmocka_unit_test(test_header_scan_whitespace),
+		cmocka_unit_test(test_header_scan_numbers),
+		cmocka_unit_test(test_header_scan_nesting),
+		cmocka_unit_test(test_header_scan_utf8),
+		cmocka_unit_test(test_header_scan_long_strings),
+		cmocka_unit_test(test_header_scan_nul),
+		cmocka_unit_test(test_header_scan_quotes),
+		cmocka_unit_test(test_header_no_state_between_frames),
+		cmocka_unit_test(test_header_lazy),
 		cmocka_unit_test(test_status_names),
 	};
 	struct CMUnitTest	*tests;
