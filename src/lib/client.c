@@ -217,7 +217,7 @@ client_gone(struct ac_client *c, struct bufferevent *bev)
 	return (c->flags & CLIENT_FREE) || c->bev != bev;
 }
 
-/* Set the function that wraps each connected bufferevent (for TLS). */
+/* Set the function that wraps each connected TCP or Unix bufferevent. */
 void
 ac_client_set_wrap(struct ac_client *c, ac_client_wrap_fn fn, void *arg)
 {

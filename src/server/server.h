@@ -29,8 +29,6 @@ struct ssl_ctx_st;
 /* config.c */
 #define AC_DEFAULT_LISTEN		"tcp://127.0.0.1:9999"
 #define AC_DEFAULT_UNIX_MODE		0660
-#define AC_DEFAULT_HANDSHAKE_TIMEOUT	10.0
-#define AC_DEFAULT_HEARTBEAT_TIMEOUT	30.0
 #define AC_DEFAULT_MAX_CLIENTS		10000
 #define AC_DEFAULT_MAX_OUTPUT		(32ull * 1024 * 1024)
 #define AC_DEFAULT_MAX_ERRORS		10
@@ -161,36 +159,64 @@ int	config_parse_listen(const char *url, struct ac_listen_conf *lc,
 
 /* stats.c */
 
-/* Why a session ended; stats_reason_name() gives the log token. */
-enum ac_close_reason {
-	AC_CLOSE_CLIENT_DISCONNECT,
-	AC_CLOSE_HANDSHAKE_TIMEOUT,
-	AC_CLOSE_HEARTBEAT_TIMEOUT,
-	AC_CLOSE_PROTOCOL_ERROR,
-	AC_CLOSE_TOO_MANY_ERRORS,
-	AC_CLOSE_SLOW_CONSUMER,
-	AC_CLOSE_SERVER_FULL,
-	AC_CLOSE_EOF,
-	AC_CLOSE_IO_ERROR,
-	AC_CLOSE_SERVER_SHUTDOWN,
-	AC_CLOSE_PLUGIN,
-	AC_CLOSE_TLS_ERROR,
-	AC_CLOSE_PER_IP_LIMIT,
-	AC_CLOSE_RATE_LIMIT,
-	AC_CLOSE_MEMORY_LIMIT,
-};
-#define AC_CLOSE_COUNT 15
+/*
+ * Why a session ended, with the token that names it in the "closed
+ * reason=" log line, to plugins' session_close and as the metrics label.
+ * The enum, its count and the tokens (stats.c) are made from this one
+ * list, so a reason cannot lack a token; asyncchatd(8) lists them all
+ * (tests/unit/test_names.c checks that it does).
+ */
+#define AC_CLOSE_REASONS(X)						\
+	X(CLIENT_DISCONNECT,	"client-disconnect")			\
+	X(HANDSHAKE_TIMEOUT,	"handshake-timeout")			\
+	X(HEARTBEAT_TIMEOUT,	"heartbeat-timeout")			\
+	X(PROTOCOL_ERROR,	"protocol-error")			\
+	X(TOO_MANY_ERRORS,	"too-many-errors")			\
+	X(SLOW_CONSUMER,	"slow-consumer")			\
+	X(SERVER_FULL,		"server-full")				\
+	X(EOF,			"eof")					\
+	X(IO_ERROR,		"io-error")				\
+	X(SERVER_SHUTDOWN,	"server-shutdown")			\
+	X(PLUGIN,		"plugin")				\
+	X(TLS_ERROR,		"tls-error")				\
+	X(PER_IP_LIMIT,		"per-ip-limit")				\
+	X(RATE_LIMIT,		"rate-limit")				\
+	X(MEMORY_LIMIT,		"memory-limit")
 
-/* Errors the server answers that are not frame decoding statuses. */
-enum ac_session_error {
-	AC_SERR_SESSION_MISMATCH,
-	AC_SERR_NOT_ACKNOWLEDGED,
-	AC_SERR_SERVER_FULL,
-	AC_SERR_TOO_MANY_CONNECTIONS,
-	AC_SERR_RATE_LIMITED,
-	AC_SERR_UNEXPECTED_FRAME,
+#define AC_CLOSE_ENUM(name, token)	AC_CLOSE_##name,
+enum ac_close_reason {
+	AC_CLOSE_REASONS(AC_CLOSE_ENUM)
+	AC_CLOSE_COUNT
 };
-#define AC_SERR_COUNT 6
+#undef AC_CLOSE_ENUM
+
+/*
+ * The errors the server answers that are not frame decoding statuses,
+ * with the token the error frame carries (its "error" member and the
+ * start of its text) and the metrics label; one list again, and
+ * docs/PROTOCOL.md names every token.
+ */
+#define AC_SESSION_ERRORS(X)						\
+	X(SESSION_MISMATCH,	"session_mismatch")			\
+	X(NOT_ACKNOWLEDGED,	"not_acknowledged")			\
+	X(SERVER_FULL,		"server_full")				\
+	X(TOO_MANY_CONNECTIONS,	"too_many_connections")			\
+	X(RATE_LIMITED,		"rate_limited")				\
+	X(UNEXPECTED_FRAME,	"unexpected_frame")
+
+#define AC_SERR_ENUM(name, token)	AC_SERR_##name,
+enum ac_session_error {
+	AC_SESSION_ERRORS(AC_SERR_ENUM)
+	AC_SERR_COUNT
+};
+#undef AC_SERR_ENUM
+
+/*
+ * The frame decoding statuses and their tokens are the library's
+ * (asyncchat/frame.h): the errors are counted up to the last status this
+ * server was written for; stats_frame_error() ignores any later one
+ * rather than count past the array.
+ */
 #define AC_FRAME_STATUS_COUNT (AC_FRAME_EMPTY_CONTENT + 1)
 
 /*
@@ -242,6 +268,8 @@ TAILQ_HEAD(ac_plugin_stats_list, ac_plugin_stats);
 
 const char	*stats_reason_name(enum ac_close_reason reason);
 const char	*stats_error_name(enum ac_session_error error);
+void		 stats_frame_error(struct ac_stats *stats,
+		     enum ac_frame_status status);
 void		 stats_log(const struct ac_stats *stats);
 uint64_t	 stats_hist_bound(unsigned int bucket);
 const char	*stats_hist_le(unsigned int bucket);

@@ -856,9 +856,10 @@ session_memory_cb(evutil_socket_t fd, short what, void *arg)
 	    (unsigned long long)srv->memory_estimate);
 }
 
-/* Count an error; too many in a row close the session. */
+/* Answer an error; too many in a row close the session. */
 static void
-session_error(struct ac_session *s, const char *token, const char *text)
+session_error_reply(struct ac_session *s, const char *token,
+    const char *text)
 {
 	struct server	*srv = s->srv;
 
@@ -867,6 +868,14 @@ session_error(struct ac_session *s, const char *token, const char *text)
 		return;		/* closed as a slow consumer */
 	if (++s->errors >= srv->cfg->max_errors)
 		session_close(s, AC_CLOSE_TOO_MANY_ERRORS, "Too many errors");
+}
+
+/* Count and answer a session error (its token from stats.c). */
+static void
+session_error(struct ac_session *s, enum ac_session_error e, const char *text)
+{
+	s->srv->stats.session_errors[e]++;
+	session_error_reply(s, stats_error_name(e), text);
 }
 
 /* Arm the session's timer: heartbeat once acknowledged, else handshake. */
@@ -942,7 +951,8 @@ session_rate_limited(struct ac_session *s, const struct ac_message *msg)
 		    "dropped", which, rate);
 		log_debug("session %s: rate limited (%s) peer=%s", s->id,
 		    which, s->peer);
-		session_send_error(s, "rate_limited", text, 0);
+		session_send_error(s, stats_error_name(AC_SERR_RATE_LIMITED),
+		    text, 0);
 		break;
 	case RATELIMIT_ABUSE:
 		log_info("session %s: %llu frames dropped over %s peer=%s",
@@ -984,22 +994,19 @@ session_dispatch(struct ac_session *s, const struct ac_message *msg,
 		return;
 	case AC_MSG_SESSION_INIT:
 	case AC_MSG_ERROR:
-		srv->stats.session_errors[AC_SERR_UNEXPECTED_FRAME]++;
-		session_error(s, "unexpected_frame", msg->type ==
+		session_error(s, AC_SERR_UNEXPECTED_FRAME, msg->type ==
 		    AC_MSG_ERROR ? "a client does not send error frames" :
 		    "a client does not send session_init");
 		return;
 	case AC_MSG_SESSION_ACK:
 		if (s->flags & AC_SESS_ACKED) {
-			srv->stats.session_errors[AC_SERR_UNEXPECTED_FRAME]++;
-			session_error(s, "unexpected_frame", "the session is "
-			    "already acknowledged");
+			session_error(s, AC_SERR_UNEXPECTED_FRAME,
+			    "the session is already acknowledged");
 			return;
 		}
 		if (!session_id_matches(s, msg)) {
-			srv->stats.session_errors[AC_SERR_SESSION_MISMATCH]++;
-			session_error(s, "session_mismatch", "session_id does "
-			    "not match this session");
+			session_error(s, AC_SERR_SESSION_MISMATCH, "session_id "
+			    "does not match this session");
 			return;
 		}
 		s->errors = 0;
@@ -1014,14 +1021,12 @@ session_dispatch(struct ac_session *s, const struct ac_message *msg,
 	}
 
 	if (!(s->flags & AC_SESS_ACKED)) {
-		srv->stats.session_errors[AC_SERR_NOT_ACKNOWLEDGED]++;
-		session_error(s, "not_acknowledged", "the session is not "
+		session_error(s, AC_SERR_NOT_ACKNOWLEDGED, "the session is not "
 		    "acknowledged yet: send session_ack first");
 		return;
 	}
 	if (!session_id_matches(s, msg)) {
-		srv->stats.session_errors[AC_SERR_SESSION_MISMATCH]++;
-		session_error(s, "session_mismatch",
+		session_error(s, AC_SERR_SESSION_MISMATCH,
 		    "session_id does not match this session");
 		return;
 	}
@@ -1052,8 +1057,8 @@ session_frame(struct ac_session *s, const struct ac_fixed_header *fh,
 	st = ac_frame_decode_body(srv->cfg->key, fh,
 	    f->bytes + AC_FIXED_HEADER_LEN, &msg);
 	if (st != AC_FRAME_OK) {
-		srv->stats.frame_errors[st]++;
-		session_error(s, ac_frame_status_name(st),
+		stats_frame_error(&srv->stats, st);
+		session_error_reply(s, ac_frame_status_name(st),
 		    ac_frame_status_text(st));
 		return;
 	}
@@ -1160,7 +1165,7 @@ session_framing_error(struct ac_session *s, enum ac_frame_status st)
 	const struct ac_limits	*l = session_limits(s);
 	char			 text[160];
 
-	srv->stats.frame_errors[st]++;
+	stats_frame_error(&srv->stats, st);
 	log_info("session %s: %s peer=%s", s->id, ac_frame_status_name(st),
 	    s->peer);
 	evbuffer_drain(in, evbuffer_get_length(in));
@@ -1461,8 +1466,8 @@ session_accept(struct server *srv, int fd, struct sockaddr *sa,
 		s->flags |= AC_SESS_REJECTED;
 		srv->stats.session_errors[AC_SERR_SERVER_FULL]++;
 		session_log_full(srv, s->peer, &now);
-		session_send_error(s, "server_full", "the server is full, try "
-		    "again later", 1);
+		session_send_error(s, stats_error_name(AC_SERR_SERVER_FULL),
+		    "the server is full, try again later", 1);
 		session_close(s, AC_CLOSE_SERVER_FULL, NULL);
 		return;
 	}
@@ -1472,7 +1477,8 @@ session_accept(struct server *srv, int fd, struct sockaddr *sa,
 		srv->stats.session_errors[AC_SERR_TOO_MANY_CONNECTIONS]++;
 		iplimit_log_refusal(ip, s->peer, srv->cfg->max_clients_per_ip,
 		    &now);
-		session_send_error(s, "too_many_connections", "too many "
+		session_send_error(s,
+		    stats_error_name(AC_SERR_TOO_MANY_CONNECTIONS), "too many "
 		    "connections from your address, try again later", 1);
 		session_close(s, AC_CLOSE_PER_IP_LIMIT, NULL);
 		return;
