@@ -276,6 +276,7 @@ server_reload(struct server *srv)
 	struct listener		*l;
 	struct plugin_set	*set;
 	struct metrics		*metrics = NULL;
+	const char		*addr;
 	char			*cause = NULL;
 	size_t			 i;
 	int			 metrics_changed;
@@ -289,6 +290,7 @@ server_reload(struct server *srv)
 		srv->stats.reload_failures++;
 		return;
 	}
+	config_key_keep_start(cfg, old);
 	server_log_warnings(cfg);
 
 	TAILQ_INIT(&added);
@@ -302,11 +304,11 @@ server_reload(struct server *srv)
 		TAILQ_INSERT_TAIL(&added, l, entry);
 	}
 	/* The metrics endpoint is reopened only if its address changed. */
-	metrics_changed = srv->metrics == NULL ?
-	    cfg->metrics_listen != NULL : (cfg->metrics_listen == NULL ||
-	    strcmp(metrics_listen(srv->metrics), cfg->metrics_listen) != 0);
-	if (metrics_changed && cfg->metrics_listen != NULL &&
-	    metrics_open(srv, cfg->metrics_listen, &metrics, &cause) == -1)
+	addr = cfg->metrics_listen.text;
+	metrics_changed = srv->metrics == NULL ? addr != NULL :
+	    addr == NULL || strcmp(metrics_listen(srv->metrics), addr) != 0;
+	if (metrics_changed && addr != NULL &&
+	    metrics_open(srv, &cfg->metrics_listen, &metrics, &cause) == -1)
 		goto fail;
 	if (plugin_set_load(srv, cfg, &set, &cause) == -1)
 		goto fail;
@@ -357,10 +359,6 @@ server_reload(struct server *srv)
 	config_free(old);
 	server_apply(srv, cfg);
 	server_check_nofile(cfg);
-	if (cfg->pid_file == NULL ? srv->pid_path != NULL :
-	    srv->pid_path == NULL || strcmp(cfg->pid_file, srv->pid_path) != 0)
-		log_warnx("pid_file changes at the next start (now %s)",
-		    srv->pid_path != NULL ? srv->pid_path : "none");
 
 	/* The new plugins meet the sessions that are already open. */
 	plugin_host_reloaded(srv);
@@ -662,8 +660,8 @@ main(int argc, char **argv)
 		}
 		TAILQ_INSERT_TAIL(&srv.listeners, l, entry);
 	}
-	if (srv.cfg->metrics_listen != NULL && metrics_open(&srv,
-	    srv.cfg->metrics_listen, &srv.metrics, &cause) == -1) {
+	if (srv.cfg->metrics_listen.text != NULL && metrics_open(&srv,
+	    &srv.cfg->metrics_listen, &srv.metrics, &cause) == -1) {
 		log_error("cannot serve metrics: %s", cause);
 		free(cause);
 		server_free(&srv);

@@ -27,20 +27,6 @@ struct evconnlistener;
 struct ssl_ctx_st;
 
 /* config.c */
-#define AC_DEFAULT_LISTEN		"tcp://127.0.0.1:9999"
-#define AC_DEFAULT_UNIX_MODE		0660
-#define AC_DEFAULT_MAX_CLIENTS		10000
-#define AC_DEFAULT_MAX_OUTPUT		(32ull * 1024 * 1024)
-#define AC_DEFAULT_MAX_ERRORS		10
-#define AC_DEFAULT_MAX_CLIENTS_PER_IP	1000
-#define AC_DEFAULT_MAX_MESSAGE_RATE	10000
-#define AC_DEFAULT_MAX_BYTE_RATE	(10ull * 1024 * 1024)
-#define AC_DEFAULT_RATE_BURST		"2"
-#define AC_DEFAULT_RATE_LIMIT_DISCONNECT 50
-#define AC_DEFAULT_WORKER_THREADS	4
-#define AC_DEFAULT_WORKER_QUEUE		1024
-#define AC_DEFAULT_MAX_MEMORY		(256ull * 1024 * 1024)
-
 /*
  * Until a session has sent its session_ack, only frames this small are
  * accepted (or the configured limits, if lower): the handshake needs about
@@ -88,6 +74,17 @@ struct ac_plugin_section {
 	size_t			 nopts;
 };
 
+/* An address given as numbers (metrics_listen), resolved when read. */
+struct config_addr {
+	char			*text;	/* as written; NULL: none */
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+};
+
+/*
+ * A configuration. The [server] keys are described by config_keys[]
+ * (config_key.c), which says where in here each one is kept.
+ */
 struct ac_config {
 	char			*path;
 
@@ -96,8 +93,13 @@ struct ac_config {
 	int			 backlog;
 	mode_t			 unix_mode;
 
+	char			*hmac_key;	/* as written, until loaded */
+	char			*hmac_key_file;
 	struct ac_key		*key;
 	int			 key_is_default;
+	char			*tls_cert;
+	char			*tls_key;
+	char			*tls_client_ca;
 	struct ssl_ctx_st	*tls_ctx;	/* NULL: no tls:// listener */
 	struct timeval		 handshake_timeout;
 	struct timeval		 heartbeat_timeout;
@@ -119,7 +121,7 @@ struct ac_config {
 	enum ac_log_level	 log_level;
 	char			*plugin_dir;
 	char			*pid_file;	/* NULL: none */
-	char			*metrics_listen; /* ADDR:PORT; NULL: off */
+	struct config_addr	 metrics_listen; /* text NULL: off */
 
 	struct ac_plugin_conf	*plugins;
 	size_t			 nplugins;
@@ -142,18 +144,65 @@ int	config_load(const char *path, struct ac_config **cfgp, char **cause);
 /* Free a configuration; NULL is allowed. */
 void	config_free(struct ac_config *cfg);
 
+/* Add a warning for the caller of config_load to log. */
+void	config_warn(struct ac_config *cfg, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
 /* The [plugin.NAME] section for name, or NULL if there is none. */
 const struct ac_plugin_section *config_find_section(
 	    const struct ac_config *cfg, const char *name);
 
-/* Parse a size with an optional K, M or G suffix (powers of 1024). */
+/* config_key.c */
+
+/* What a [server] value is, which says how it is parsed and kept. */
+enum config_type {
+	CONFIG_COUNT,		/* a whole number, min to max */
+	CONFIG_SIZE,		/* bytes, with a K, M or G suffix; min to max */
+	CONFIG_SECONDS,		/* struct timeval; min to max microseconds */
+	CONFIG_MODE,		/* octal permissions, at most max */
+	CONFIG_CHOICE,		/* one of choices[], kept as its index */
+	CONFIG_STRING,		/* a heap string, not empty */
+	CONFIG_ADDRESS,		/* struct config_addr: numeric ADDR:PORT */
+	CONFIG_LISTEN,		/* a listen URL, added to cfg->listen */
+};
+
+/*
+ * One [server] key: its name, the form of its value and its bounds, its
+ * default (written as in the file, so it goes through the same parser),
+ * where config_load keeps it, and one line of help saying what a value
+ * looks like, which an error quotes after "expected". The table is
+ * config_keys[]; adding a key is a row there plus the code that uses it.
+ */
+struct config_key {
+	const char		*name;
+	enum config_type	 type;
+	int			 flags;
+#define CONFIG_MULTI	0x1	/* may be repeated (listen) */
+#define CONFIG_START	0x2	/* read at start only: a reload keeps it */
+#define CONFIG_SECRET	0x4	/* the value is never quoted */
+#define CONFIG_NONE	0x8	/* "none" leaves it unset */
+	uint64_t		 min;
+	uint64_t		 max;
+	const char		*def;		/* NULL: unset */
+	size_t			 offset;	/* in struct ac_config */
+	size_t			 size;		/* of that member */
+	const char *const	*choices;	/* CONFIG_CHOICE, NULL-ended */
+	int			(*check)(const char *);	/* CONFIG_STRING */
+	const char		*help;
+};
+
+extern const struct config_key	config_keys[];
+extern const size_t		config_nkeys;
+
+const struct config_key *config_key_find(const char *name);
+int	config_key_set(struct ac_config *cfg, const struct config_key *k,
+	    const char *value, int line, char *why, size_t whylen);
+void	config_key_defaults(struct ac_config *cfg);
+void	config_key_keep_start(struct ac_config *cfg,
+	    const struct ac_config *running);
+void	config_key_free(struct ac_config *cfg);
 int	config_parse_size(const char *s, uint64_t *out);
-
-/* Parse seconds, possibly fractional ("0.5"), into a timeval. */
 int	config_parse_seconds(const char *s, struct timeval *tv);
-
-/* Parse a listen URL into lc (url and line are not touched); -1 and a
- * static message in *why if it is not valid. */
 int	config_parse_listen(const char *url, struct ac_listen_conf *lc,
 	    const char **why);
 
@@ -564,7 +613,7 @@ void	plugin_host_collect(struct server *srv);
 #define AC_METRICS_MAX_CONNS	16	/* open HTTP connections at most */
 struct metrics;
 
-int	metrics_open(struct server *srv, const char *addr,
+int	metrics_open(struct server *srv, const struct config_addr *addr,
 	    struct metrics **mp, char **cause);
 const char *metrics_listen(const struct metrics *m);
 const char *metrics_url(const struct metrics *m);

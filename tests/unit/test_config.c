@@ -5,6 +5,9 @@
 #include "config.h"
 
 #include <sys/stat.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -95,6 +98,17 @@ test_defaults(void **state)
 	assert_int_equal(cfg->log_level, AC_LOG_INFO);
 	assert_string_equal(cfg->plugin_dir, AC_PLUGINDIR);
 	assert_null(cfg->pid_file);
+	assert_null(cfg->metrics_listen.text);
+	assert_int_equal(cfg->max_memory, 256 * 1024 * 1024);
+	assert_int_equal(cfg->max_clients_per_ip, 1000);
+	assert_int_equal(cfg->max_message_rate, 10000);
+	assert_int_equal(cfg->max_byte_rate, 10 * 1024 * 1024);
+	assert_int_equal(cfg->rate_burst.tv_sec, 2);
+	assert_int_equal(cfg->rate_burst.tv_usec, 0);
+	assert_int_equal(cfg->rate_limit_disconnect, 50);
+	assert_int_equal(cfg->worker_threads, 4);
+	assert_int_equal(cfg->worker_queue, 1024);
+	assert_null(cfg->hmac_key);	/* the secret's text is gone */
 	assert_int_equal(cfg->nplugins, 0);
 	assert_true(cfg->key_is_default);
 	assert_int_equal(cfg->nwarnings, 0);
@@ -129,6 +143,7 @@ test_all_keys(void **state)
 	    "log_level = debug\n"
 	    "plugin_dir = /p\n"
 	    "pid_file = /run/x.pid\n"
+	    "metrics_listen = [::1]:9100\n"
 	    "[plugins]\n"
 	    "load = echo, broadcast\n"
 	    "load = /abs/path/tag.so\n"
@@ -160,18 +175,23 @@ test_all_keys(void **state)
 	assert_string_equal(cfg->log, "syslog");
 	assert_int_equal(cfg->log_level, AC_LOG_DEBUG);
 	assert_string_equal(cfg->pid_file, "/run/x.pid");
+	/* metrics_listen is parsed once, into the address to bind. */
+	assert_string_equal(cfg->metrics_listen.text, "[::1]:9100");
+	assert_int_equal(cfg->metrics_listen.ss.ss_family, AF_INET6);
+	assert_int_equal(ntohs(((struct sockaddr_in6 *)
+	    &cfg->metrics_listen.ss)->sin6_port), 9100);
 	assert_int_equal(cfg->nplugins, 3);
 	assert_string_equal(cfg->plugins[0].name, "echo");
 	assert_string_equal(cfg->plugins[0].path, "/p/echo.so");
 	assert_string_equal(cfg->plugins[1].name, "broadcast");
 	assert_string_equal(cfg->plugins[2].name, "tag");
 	assert_string_equal(cfg->plugins[2].path, "/abs/path/tag.so");
-	assert_int_equal(cfg->plugins[2].line, 22);
+	assert_int_equal(cfg->plugins[2].line, 23);
 	assert_non_null(config_find_section(cfg, "echo"));
 	assert_int_equal(config_find_section(cfg, "echo")->nopts, 2);
 	assert_string_equal(config_find_section(cfg, "echo")->opts[1].value,
 	    "two words");
-	assert_int_equal(config_find_section(cfg, "echo")->opts[1].line, 25);
+	assert_int_equal(config_find_section(cfg, "echo")->opts[1].line, 26);
 	assert_null(config_find_section(cfg, "tag"));
 	assert_int_equal(cfg->nwarnings, 0);
 	config_free(cfg);
@@ -217,6 +237,14 @@ test_errors(void **state)
 		  "[server] max_output_buffer:" },
 		{ "[server]\nlog = relative.log\n", "[server] log:" },
 		{ "[server]\nlog_level = loud\n", "[server] log_level:" },
+		{ "[server]\nmetrics_listen = localhost:9100\n",
+		  ":2: [server] metrics_listen: localhost:9100: expected" },
+		{ "[server]\nmetrics_listen = [1.2.3.4]:9100\n",
+		  "[server] metrics_listen:" },
+		{ "[server]\nmetrics_listen = 127.0.0.1:65536\n",
+		  "[server] metrics_listen:" },
+		{ "[server]\nhmac_key =\n", ":2: [server] hmac_key: expected" },
+		{ "[server]\npid_file =\n", "[server] pid_file:" },
 		{ "[server]\nhmac_key = a\nhmac_key_file = /k\n",
 		  ":3: [server] hmac_key_file: hmac_key and hmac_key_file" },
 		{ "[server]\nhmac_key_file = /nonexistent/key\n",

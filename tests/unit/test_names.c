@@ -1,8 +1,10 @@
 /*
  * test_names.c - every name the server gives out is documented where a
  * user looks for it: close reasons in asyncchatd(8), error tokens and
- * message types in docs/PROTOCOL.md. The names come from the server's
- * and the library's own tables, so a new one cannot be missed.
+ * message types in docs/PROTOCOL.md, the [server] keys in
+ * asyncchat.conf(5) and the shipped asyncchat.conf. The names come from
+ * the server's and the library's own tables, so a new one cannot be
+ * missed, and a key the documents list must be one the server knows.
  *
  * The documents are read from $AC_TOP_SRCDIR (set by make check).
  */
@@ -162,6 +164,107 @@ test_message_types(void **state)
 	assert_int_equal(missing, 0);
 }
 
+/* The [server] part of a document: from start to the line with end. */
+static char *
+server_part(char *text, const char *start, const char *end)
+{
+	char	*from, *to;
+
+	from = strstr(text, start);
+	assert_non_null(from);
+	if ((to = strstr(from, end)) != NULL)
+		*to = '\0';
+	return (from);
+}
+
+/*
+ * If line is prefix, a key name (lower case letters and _) and suffix,
+ * copy the name to name and return 1; else return 0.
+ */
+static int
+doc_key(const char *line, const char *prefix, const char *suffix,
+    char *name, size_t len)
+{
+	size_t	n;
+
+	if (strncmp(line, prefix, strlen(prefix)) != 0)
+		return (0);
+	line += strlen(prefix);
+	n = strspn(line, "abcdefghijklmnopqrstuvwxyz_");
+	if (n == 0 || n >= len || strncmp(line + n, suffix,
+	    strlen(suffix)) != 0)
+		return (0);
+	memcpy(name, line, n);
+	name[n] = '\0';
+	return (1);
+}
+
+/*
+ * Every key of config_keys[] is described in asyncchat.conf(5) (".BI key
+ * " = ") and shown in the shipped file ("key = " or "#key = " at the
+ * start of a line); and every key those describe under [server] is in
+ * the table.
+ */
+static void
+test_config_keys(void **state)
+{
+	char		*man = read_doc("man/asyncchat.conf.5.in");
+	char		*conf = read_doc("etc/asyncchat.conf.in");
+	char		*mpart, *cpart, *line, *next, want[128];
+	char		 name[128];
+	unsigned int	 missing = 0;
+	size_t		 i;
+
+	(void)state;
+	mpart = server_part(man, ".SH [server]", ".SH [plugins]");
+	cpart = server_part(conf, "\n[server]\n", "\n[plugins]\n");
+	for (i = 0; i < config_nkeys; i++) {
+		snprintf(want, sizeof want, "\n.BI %s \" = ",
+		    config_keys[i].name);
+		if (strstr(mpart, want) == NULL) {
+			print_error("key %s is not in asyncchat.conf(5)\n",
+			    config_keys[i].name);
+			missing++;
+		}
+		snprintf(want, sizeof want, "\n%s = ", config_keys[i].name);
+		if (strstr(cpart, want) == NULL) {
+			snprintf(want, sizeof want, "\n#%s = ",
+			    config_keys[i].name);
+			if (strstr(cpart, want) == NULL) {
+				print_error("key %s is not in "
+				    "etc/asyncchat.conf.in\n",
+				    config_keys[i].name);
+				missing++;
+			}
+		}
+	}
+	for (line = mpart; line != NULL; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if (doc_key(line, ".BI ", " \" = ", name, sizeof name) &&
+		    config_key_find(name) == NULL) {
+			print_error("asyncchat.conf(5) describes %s, which "
+			    "the server does not know\n", name);
+			missing++;
+		}
+	}
+	for (line = cpart; line != NULL; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if (!doc_key(line, "#", " = ", name, sizeof name) &&
+		    !doc_key(line, "", " = ", name, sizeof name))
+			continue;
+		if (config_key_find(name) == NULL) {
+			print_error("etc/asyncchat.conf.in sets %s, which the "
+			    "server does not know\n", name);
+			missing++;
+		}
+	}
+	free(man);
+	free(conf);
+	assert_int_equal(missing, 0);
+}
+
 int
 main(void)
 {
@@ -170,6 +273,7 @@ main(void)
 		cmocka_unit_test(test_error_tokens),
 		cmocka_unit_test(test_frame_status_count),
 		cmocka_unit_test(test_message_types),
+		cmocka_unit_test(test_config_keys),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
