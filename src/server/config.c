@@ -1,11 +1,16 @@
 /*
  * config.c - read asyncchatd's INI file into a struct ac_config.
  *
- * inih calls our handler once per `key = value` line. We feed it through
- * our own line reader so that we always know the line number (Debian's
- * inih is built without INI_HANDLER_LINENO), can see section headers even
- * when a section is empty, and can strip leading blanks so that inih never
- * treats an indented line as a continuation of the previous value.
+ * The file is read a line at a time, of any length, and each line is
+ * split as the inih library (which this file used to go through) splits
+ * it, so that every file reads as it did: blanks around everything are
+ * dropped, a line starting with ; or # is a comment, so is the rest of a
+ * line from a ; that follows a blank, a [section] header ends at its ],
+ * and anything else is key = value (or key: value), split at the first =
+ * or :. There is no continuation line: an indented line is a line like
+ * any other. inih's own line buffer was 200 bytes, which a `load =` line
+ * of absolute plugin paths soon outgrows; here a line is as long as it
+ * needs to be.
  *
  * Every problem is collected rather than stopping at the first, so that
  * `asyncchatd -t` shows them all at once. The keys of [server] are the
@@ -18,20 +23,10 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <unistd.h>
-
-#include <ini.h>
 
 #include <asyncchat/key.h>
 #include <asyncchat/option.h>
@@ -39,17 +34,13 @@
 #include "xmalloc.h"
 #include "server.h"
 
-#define CONFIG_MAX_KEY_FILE	4096
-
 /* Parsing state shared by the reader and the handler. */
 struct config_parse {
 	struct ac_config	*cfg;
 	FILE			*f;
 	const char		*file;
 	int			 line;
-	int			 max_line;
-	char			*buf;
-	size_t			 bufsize;
+	char			*section;	/* NULL before the first */
 
 	int			*seen;	/* line of each config_keys[] row,
 					   0 if not seen */
@@ -61,9 +52,8 @@ struct config_parse {
 static void	config_error(struct config_parse *, int, const char *,
 		    const char *, const char *, ...)
 		    __attribute__((format(printf, 5, 6)));
-static char	*config_reader(char *, int, void *);
-static int	config_handler(void *, const char *, const char *,
-		    const char *);
+static void	config_handler(struct config_parse *, const char *,
+		    const char *, const char *);
 static struct ac_plugin_section *config_section(struct ac_config *,
 		    const char *, int);
 static const struct ac_plugin_conf *config_find_plugin(
@@ -169,16 +159,12 @@ config_valid_name(const char *name)
 	return (1);
 }
 
-/* Look at a section header line: unknown sections are errors. */
+/* Take a section header: unknown sections are errors. */
 static void
-config_see_section(struct config_parse *cp, char *line)
+config_see_section(struct config_parse *cp, const char *name)
 {
-	char	*end, *name;
-
-	if ((end = strchr(line, ']')) == NULL)
-		return;		/* inih reports the syntax error */
-	*end = '\0';
-	name = config_trim(line + 1);
+	free(cp->section);
+	cp->section = ac_xstrdup(name);
 	if (strcmp(name, "server") == 0 || strcmp(name, "plugins") == 0)
 		return;
 	if (strncmp(name, "plugin.", 7) == 0) {
@@ -195,44 +181,85 @@ config_see_section(struct config_parse *cp, char *line)
 }
 
 /*
- * inih's line reader: one line per call, counted, with leading blanks
- * removed. Too long a line becomes an error of ours and an empty line for
- * inih, which would otherwise split it silently.
+ * The first of chars in s (or its end), stopping at an inline comment:
+ * a ; that follows a blank. chars NULL finds only the comment.
  */
 static char *
-config_reader(char *str, int num, void *arg)
+config_find(char *s, const char *chars)
 {
-	struct config_parse	*cp = arg;
-	ssize_t			 n;
-	char			*line;
+	int	blank = 0;
 
-	if ((n = getline(&cp->buf, &cp->bufsize, cp->f)) == -1)
-		return (NULL);
-	cp->line++;
-	/* Everything after a NUL would be cut off without a word. */
-	if ((line = memchr(cp->buf, '\0', n)) != NULL) {
-		config_error(cp, cp->line, NULL, NULL, "NUL byte in the line "
-		    "(at byte %zu)", (size_t)(line - cp->buf) + 1);
-		snprintf(str, num, "\n");
-		return (str);
+	for (; *s != '\0'; s++) {
+		if (chars != NULL && strchr(chars, *s) != NULL)
+			break;
+		if (blank && *s == ';')
+			break;
+		blank = isspace((unsigned char)*s);
 	}
-	line = cp->buf;
-	while (*line == ' ' || *line == '\t')
-		line++;
-	if (strlen(line) + 1 > (size_t)num) {
-		config_error(cp, cp->line, NULL, NULL,
-		    "line longer than %d characters", num - 2);
-		snprintf(str, num, "\n");
-		return (str);
-	}
+	return (s);
+}
+
+/* Split one line into a section header or key = value, and hand it on. */
+static void
+config_line(struct config_parse *cp, char *line)
+{
+	char	*end, *key, *value;
+
+	line = config_trim(line);
+	if (*line == '\0' || *line == ';' || *line == '#')
+		return;
 	if (*line == '[') {
-		char	*copy = ac_xstrdup(line);
-
-		config_see_section(cp, copy);
-		free(copy);
+		end = config_find(line + 1, "]");
+		if (*end != ']')
+			goto syntax;
+		*end = '\0';
+		config_see_section(cp, config_trim(line + 1));
+		return;
 	}
-	snprintf(str, num, "%s", line);
-	return (str);
+	end = config_find(line, "=:");
+	if (*end != '=' && *end != ':')
+		goto syntax;
+	*end = '\0';
+	key = config_trim(line);
+	value = end + 1;
+	*config_find(value, NULL) = '\0';
+	value = config_trim(value);
+	config_handler(cp, cp->section, key, value);
+	return;
+
+syntax:
+	config_error(cp, cp->line, NULL, NULL, "syntax error (expected "
+	    "[section] or key = value)");
+}
+
+/*
+ * Read the file line by line. A NUL byte is an error (everything after it
+ * would be cut off without a word), and a UTF-8 byte order mark at the
+ * start is skipped.
+ */
+static void
+config_read(struct config_parse *cp)
+{
+	char	*buf = NULL, *line, *nul;
+	size_t	 size = 0;
+	ssize_t	 n;
+
+	while ((n = getline(&buf, &size, cp->f)) != -1) {
+		cp->line++;
+		if ((nul = memchr(buf, '\0', n)) != NULL) {
+			config_error(cp, cp->line, NULL, NULL, "NUL byte in "
+			    "the line (at byte %zu)", (size_t)(nul - buf) + 1);
+			continue;
+		}
+		line = buf;
+		if (cp->line == 1 && strncmp(line, "\xef\xbb\xbf", 3) == 0)
+			line += 3;
+		config_line(cp, line);
+	}
+	if (ferror(cp->f))
+		config_error(cp, 0, NULL, NULL, "read error: %s",
+		    strerror(errno));
+	free(buf);
 }
 
 /* The line a [server] key was set on, 0 if it was not. */
@@ -337,16 +364,18 @@ config_load_key(struct config_parse *cp, const char *value)
 	free(copy);
 }
 
-/* inih's handler: dispatch one key = value line by section. */
-static int
-config_handler(void *arg, const char *section, const char *key,
-    const char *value)
+/* Dispatch one key = value line by section (NULL: before any). */
+static void
+config_handler(struct config_parse *cp, const char *section,
+    const char *key, const char *value)
 {
-	struct config_parse		*cp = arg;
 	struct ac_plugin_section	*ps;
 	struct ac_plugin_option		*o;
 
-	if (strcmp(section, "server") == 0)
+	if (section == NULL)
+		config_error(cp, cp->line, NULL, key,
+		    "key outside any section (put it under [server])");
+	else if (strcmp(section, "server") == 0)
 		config_server_key(cp, key, value);
 	else if (strcmp(section, "plugins") == 0) {
 		if (strcmp(key, "load") == 0)
@@ -354,9 +383,8 @@ config_handler(void *arg, const char *section, const char *key,
 		else
 			config_error(cp, cp->line, section, key,
 			    "unknown key (expected load = NAME, NAME...)");
-	} else if (strncmp(section, "plugin.", 7) == 0) {
-		if (!config_valid_name(section + 7))
-			return (1);	/* reported with the header */
+	} else if (strncmp(section, "plugin.", 7) == 0 &&
+	    config_valid_name(section + 7)) {
 		ps = config_section(cp->cfg, section + 7, cp->line);
 		ps->opts = ac_xreallocarray(ps->opts, ps->nopts + 1,
 		    sizeof *ps->opts);
@@ -364,118 +392,25 @@ config_handler(void *arg, const char *section, const char *key,
 		o->key = ac_xstrdup(key);
 		o->value = ac_xstrdup(value);
 		o->line = cp->line;
-	} else if (*section == '\0')
-		config_error(cp, cp->line, NULL, key,
-		    "key outside any section (put it under [server])");
-	/* Other sections were reported when their header was read. */
-	return (1);
+	}
+	/* Other sections were reported with their header. */
 }
 
-/*
- * Can the file st describes keep a secret? Only if nobody but its owner
- * can change it, nobody else can read it (its group may, if root owns it:
- * root:asyncchat 0640 shares it with a service's group), and its owner is
- * root or the user the server runs as, who could change it anyway.
- * Returns 0, or -1 with the reason in why.
- */
-static int
-config_secret_mode(const struct stat *st, char *why, size_t len)
-{
-	unsigned int	mode = st->st_mode & 07777;
-
-	if (st->st_uid != 0 && st->st_uid != geteuid())
-		snprintf(why, len, "belongs to uid %u, neither root nor the "
-		    "server's user", (unsigned int)st->st_uid);
-	else if (mode & (S_IRWXO))
-		snprintf(why, len, "can be read or written by others (mode "
-		    "%04o): chmod 600 it", mode);
-	else if (mode & (S_IWGRP|S_IXGRP))
-		snprintf(why, len, "can be written by its group (mode %04o): "
-		    "chmod 600 it", mode);
-	else if ((mode & S_IRGRP) && st->st_uid != 0)
-		snprintf(why, len, "can be read by its group (mode %04o): "
-		    "chmod 600 it (a file root owns may be 0640)", mode);
-	else
-		return (0);
-	return (-1);
-}
-
-/*
- * Read the key file once: the whole file is the key, less one trailing
- * newline. It must be a regular file named directly (not through a
- * symbolic link someone could point elsewhere) that keeps the secret
- * (config_secret_mode): a key others can read is no key, so such a file
- * is refused, not warned about.
- */
+/* Read the key from hmac_key_file, once (secret.c). */
 static void
 config_read_key_file(struct config_parse *cp, const char *path)
 {
-	struct stat	 st;
-	char		 buf[CONFIG_MAX_KEY_FILE + 1], why[128];
-	ssize_t		 n;
-	size_t		 len = 0;
-	int		 fd, line = config_seen(cp, "hmac_key_file");
+	char	why[256];
 
-	fd = open(path, O_RDONLY|O_CLOEXEC|O_NOFOLLOW|O_NONBLOCK|O_NOCTTY);
-	if (fd == -1) {
-		config_error(cp, line, "server",
-		    "hmac_key_file", "%s: %s", path, errno == ELOOP ?
-		    "is a symbolic link (name the file itself)" :
-		    strerror(errno));
-		return;
-	}
-	why[0] = '\0';
-	if (fstat(fd, &st) == -1)
-		snprintf(why, sizeof why, "%s", strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		snprintf(why, sizeof why, "not a regular file");
-	else
-		config_secret_mode(&st, why, sizeof why);
-	if (why[0] != '\0') {
-		config_error(cp, line, "server",
+	cp->cfg->key = secret_read_file(path, why, sizeof why);
+	if (cp->cfg->key == NULL)
+		config_error(cp, config_seen(cp, "hmac_key_file"), "server",
 		    "hmac_key_file", "%s: %s", path, why);
-		close(fd);
-		return;
-	}
-	for (;;) {
-		n = read(fd, buf + len, sizeof buf - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += n;
-		if (len == sizeof buf)
-			break;
-	}
-	close(fd);
-	if (n == -1) {
-		config_error(cp, line, "server",
-		    "hmac_key_file", "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (len > CONFIG_MAX_KEY_FILE) {
-		config_error(cp, line, "server",
-		    "hmac_key_file", "%s: longer than %d bytes", path,
-		    CONFIG_MAX_KEY_FILE);
-		goto out;
-	}
-	if (len > 0 && buf[len - 1] == '\n')
-		len--;
-	if (len > 0 && buf[len - 1] == '\r')
-		len--;
-	if (len == 0) {
-		config_error(cp, line, "server",
-		    "hmac_key_file", "%s: the key is empty", path);
-		goto out;
-	}
-	cp->cfg->key = ac_key_new(buf, len);
-out:
-	explicit_bzero(buf, sizeof buf);
 }
 
 /*
  * A key written in the configuration file is only as secret as the file:
- * warn when the file does not keep it (config_secret_mode). The public
+ * warn when the file does not keep it (secret_mode). The public
  * default key has nothing to hide.
  */
 static void
@@ -488,7 +423,7 @@ config_check_inline_key(struct config_parse *cp)
 	    strcmp(cp->cfg->hmac_key, AC_DEFAULT_KEY) == 0)
 		return;
 	if (fstat(fileno(cp->f), &st) == 0 &&
-	    config_secret_mode(&st, why, sizeof why) == -1)
+	    secret_mode(&st, why, sizeof why) == -1)
 		config_warn(cp->cfg, "%s:%d: [server] hmac_key: the key is in "
 		    "a file that %s; or move it to hmac_key_file", cp->file,
 		    config_seen(cp, "hmac_key"), why);
@@ -679,7 +614,6 @@ config_load(const char *path, struct ac_config **cfgp, char **cause)
 {
 	struct config_parse	 cp;
 	struct ac_config	*cfg;
-	int			 r;
 
 	*cfgp = NULL;
 	*cause = NULL;
@@ -698,18 +632,10 @@ config_load(const char *path, struct ac_config **cfgp, char **cause)
 		config_free(cfg);
 		return (-1);
 	}
-	r = ini_parse_stream(config_reader, &cp, config_handler, &cp);
-	if (ferror(cp.f))
-		config_error(&cp, 0, NULL, NULL, "read error: %s",
-		    strerror(errno));
+	config_read(&cp);
 	config_check_inline_key(&cp);
 	fclose(cp.f);
-	free(cp.buf);
-	if (r > 0)
-		config_error(&cp, r, NULL, NULL, "syntax error (expected "
-		    "[section] or key = value)");
-	else if (r < 0)
-		config_error(&cp, 0, NULL, NULL, "cannot be parsed (%d)", r);
+	free(cp.section);
 
 	config_finish(&cp);
 	free(cp.seen);

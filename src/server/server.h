@@ -206,6 +206,11 @@ int	config_parse_seconds(const char *s, struct timeval *tv);
 int	config_parse_listen(const char *url, struct ac_listen_conf *lc,
 	    const char **why);
 
+/* secret.c */
+struct stat;
+int	secret_mode(const struct stat *st, char *why, size_t len);
+struct ac_key *secret_read_file(const char *path, char *why, size_t len);
+
 /* stats.c */
 
 /*

@@ -352,6 +352,74 @@ test_warnings(void **state)
 	config_free(cfg);
 }
 
+/*
+ * Lines are split as inih split them (files read as they did): comments,
+ * inline comments after a blank, key: value, blanks, CRLF, a byte order
+ * mark; and a line may be any length.
+ */
+static void
+test_syntax(void **state)
+{
+	struct ac_config		*cfg;
+	const struct ac_plugin_section	*ps;
+	char				*text, *cause = NULL, *p;
+	size_t				 i;
+
+	(void)state;
+	cfg = load("\xef\xbb\xbf; comment\r\n"
+	    "[server] ; the server\r\n"
+	    "  # indented comment\n"
+	    "max_errors: 7 ; seven\n"
+	    "\tmax_clients =9\n"
+	    "[ plugin.echo ]\n"
+	    "a = x;y\n"
+	    "b = ;nothing\n"
+	    "c = one = two\n"
+	    "d=\n", &cause);
+	if (cfg == NULL)
+		fail_msg("%s", cause);
+	assert_int_equal(cfg->max_errors, 7);
+	assert_int_equal(cfg->max_clients, 9);
+	ps = config_find_section(cfg, "echo");
+	assert_non_null(ps);
+	assert_int_equal(ps->nopts, 4);
+	assert_string_equal(ps->opts[0].value, "x;y");
+	assert_string_equal(ps->opts[1].value, "");
+	assert_string_equal(ps->opts[2].value, "one = two");
+	assert_string_equal(ps->opts[3].key, "d");
+	assert_string_equal(ps->opts[3].value, "");
+	config_free(cfg);
+
+	/* Every syntax error is reported, each with its line. */
+	assert_null(load("[server]\nnothing here\n[server\nmax_errors 3\n",
+	    &cause));
+	assert_non_null(strstr(cause, ":2: syntax error"));
+	assert_non_null(strstr(cause, ":3: syntax error"));
+	assert_non_null(strstr(cause, ":4: syntax error"));
+	free(cause);
+
+	/* A 20000-character line, in a value and in a load list. */
+	text = malloc(50000);
+	assert_non_null(text);
+	p = text + sprintf(text, "[plugin.echo]\nlong = ");
+	for (i = 0; i < 20000; i++)
+		*p++ = 'a' + i % 26;
+	p += sprintf(p, "\n[plugins]\nload = ");
+	for (i = 0; i < 200; i++)
+		p += sprintf(p, "%s/dir-%03zu/p%zu.so", i == 0 ? "" : ", ",
+		    i, i);
+	strcpy(p, "\n");
+	cfg = load(text, &cause);
+	if (cfg == NULL)
+		fail_msg("%s", cause);
+	ps = config_find_section(cfg, "echo");
+	assert_int_equal(strlen(ps->opts[0].value), 20000);
+	assert_int_equal(cfg->nplugins, 200);
+	assert_string_equal(cfg->plugins[199].path, "/dir-199/p199.so");
+	config_free(cfg);
+	free(text);
+}
+
 /* Sizes and seconds, the two value forms with units. */
 static void
 test_value_parsers(void **state)
@@ -417,6 +485,7 @@ main(void)
 		cmocka_unit_test(test_key_file),
 		cmocka_unit_test(test_warnings),
 		cmocka_unit_test(test_value_parsers),
+		cmocka_unit_test(test_syntax),
 	};
 
 	if (mkdtemp(test_dir) == NULL) {
