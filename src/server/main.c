@@ -266,7 +266,9 @@ server_check_nofile(const struct ac_config *cfg)
  * SIGHUP: read the file again. Any error (config, listener, plugin) is
  * logged and the running configuration stays as it was; otherwise the new
  * listeners open, the gone ones close, the new plugin chain replaces the
- * old one, and the new limits apply to new frames. Sessions survive.
+ * old one, and the new limits apply to new frames. Sessions survive. This
+ * runs on the event loop: a new listener may not name a host, which would
+ * have to be resolved (listener.c).
  */
 static void
 server_reload(struct server *srv)
@@ -299,7 +301,7 @@ server_reload(struct server *srv)
 		    cfg->listen[i].url) != NULL)
 			continue;
 		if (listener_open(srv, &cfg->listen[i], cfg->backlog,
-		    cfg->unix_mode, &l, &cause) == -1)
+		    cfg->unix_mode, LISTENER_NUMERIC, &l, &cause) == -1)
 			goto fail;
 		TAILQ_INSERT_TAIL(&added, l, entry);
 	}
@@ -652,7 +654,7 @@ main(int argc, char **argv)
 	}
 	for (i = 0; i < srv.cfg->nlisten; i++) {
 		if (listener_open(&srv, &srv.cfg->listen[i], srv.cfg->backlog,
-		    srv.cfg->unix_mode, &l, &cause) == -1) {
+		    srv.cfg->unix_mode, 0, &l, &cause) == -1) {
 			log_error("cannot listen: %s", cause);
 			free(cause);
 			server_free(&srv);

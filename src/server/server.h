@@ -501,8 +501,10 @@ struct listener {
 };
 TAILQ_HEAD(listeners, listener);
 
+#define LISTENER_NUMERIC	0x1	/* no host names: nothing may block */
 int	listener_open(struct server *srv, const struct ac_listen_conf *lc,
-	    int backlog, mode_t unix_mode, struct listener **lp, char **cause);
+	    int backlog, mode_t unix_mode, int flags, struct listener **lp,
+	    char **cause);
 void	listener_free(struct listener *l);
 
 /* attr.c */
