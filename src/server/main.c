@@ -363,7 +363,7 @@ server_reload(struct server *srv)
 	server_check_nofile(cfg);
 
 	/* The new plugins meet the sessions that are already open. */
-	plugin_host_reloaded(srv);
+	plugin_set_reloaded(srv);
 	log_info("configuration reloaded: %zu plugin%s, %zu listener%s",
 	    set->n, set->n == 1 ? "" : "s", cfg->nlisten,
 	    cfg->nlisten == 1 ? "" : "s");
@@ -491,7 +491,7 @@ server_free(struct server *srv)
 	plugin_set_free(srv, srv->plugins);
 	srv->plugins = NULL;
 	/* Jobs still running keep their plugins and sessions until now. */
-	plugin_host_drain(srv);
+	plugin_set_drain(srv);
 	worker_pool_free(srv->workers);
 	srv->workers = NULL;
 	session_reap(srv);

@@ -601,20 +601,24 @@ struct plugin_set {
 };
 TAILQ_HEAD(plugin_sets, plugin_set);
 
+extern const struct ac_host_api plugin_host_api;
+void	plugin_host_job_done(struct ac_plugin *p, struct ac_session *s,
+	    ac_job_done_fn done, void *arg, enum ac_job_status status);
+
+/* plugin_set.c */
 int	plugin_set_load(struct server *srv, const struct ac_config *cfg,
 	    struct plugin_set **setp, char **cause);
 void	plugin_set_free(struct server *srv, struct plugin_set *set);
-void	plugin_host_reloaded(struct server *srv);
-void	plugin_host_drain(struct server *srv);
-void	plugin_host_session_open(struct server *srv, struct ac_session *s,
+void	plugin_set_finalize(struct server *srv, struct plugin_set *set);
+void	plugin_set_reloaded(struct server *srv);
+void	plugin_set_drain(struct server *srv);
+void	plugin_set_session_open(struct server *srv, struct ac_session *s,
 	    const struct ac_message *ack);
-void	plugin_host_session_close(struct server *srv, struct ac_session *s,
+void	plugin_set_session_close(struct server *srv, struct ac_session *s,
 	    const char *reason);
-void	plugin_host_message(struct server *srv, struct ac_session *from,
+void	plugin_set_message(struct server *srv, struct ac_session *from,
 	    const struct ac_message *msg, struct ac_frame *f);
-void	plugin_host_job_done(struct ac_plugin *p, struct ac_session *s,
-	    ac_job_done_fn done, void *arg, enum ac_job_status status);
-void	plugin_host_collect(struct server *srv);
+void	plugin_set_collect(struct server *srv);
 
 /* metrics.c */
 #define AC_METRICS_MAX_CONNS	16	/* open HTTP connections at most */

@@ -604,7 +604,7 @@ session_close(struct ac_session *s, enum ac_close_reason reason,
 		session_send_disconnect(s, disconnect_text);
 
 	if (s->flags & AC_SESS_OPENED)
-		plugin_host_session_close(srv, s, token);
+		plugin_set_session_close(srv, s, token);
 	session_slots_clear(s);
 	s->flags |= AC_SESS_NOSLOTS;
 
@@ -1014,7 +1014,7 @@ session_dispatch(struct ac_session *s, const struct ac_message *msg,
 		srv->stats.sessions_acked++;
 		log_debug("session %s acknowledged peer=%s", s->id, s->peer);
 		session_arm(s);
-		plugin_host_session_open(srv, s, msg);
+		plugin_set_session_open(srv, s, msg);
 		return;
 	default:
 		break;
@@ -1040,7 +1040,7 @@ session_dispatch(struct ac_session *s, const struct ac_message *msg,
 		return;
 	}
 	/* message and chunk go through the plugin chain. */
-	plugin_host_message(srv, s, msg, f);
+	plugin_set_message(srv, s, msg, f);
 }
 
 /* Decode and act on one whole frame. */
