@@ -207,7 +207,7 @@ metrics_write(struct server *srv, struct evbuffer *b)
 
 	metrics_single(b, "asyncchat_memory_buffered_bytes", "gauge",
 	    "Bytes the sessions hold now: input, frames being received and "
-	    "unsent output (what max_memory bounds).", session_memory(srv));
+	    "unsent output (what max_memory bounds).", memory_total(srv));
 	metrics_single(b, "asyncchat_memory_limit_bytes", "gauge",
 	    "max_memory: past 7/8 of it the sessions holding the most are "
 	    "closed.", srv->cfg->max_memory);

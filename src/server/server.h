@@ -21,6 +21,7 @@
 
 struct bufferevent;
 struct evbuffer;
+struct server;
 struct event;
 struct event_base;
 struct evconnlistener;
@@ -377,11 +378,12 @@ void	iplimit_log_refusal(struct iplimit_entry *e, const char *peer,
 	    unsigned int max, const struct timeval *now);
 void	iplimit_free(struct iplimit *t);
 
-/* session.c */
+/* memory.c */
 
 /*
  * A received frame as verified bytes, shared by reference among every
- * output buffer it is queued to; freed when the last one lets go.
+ * output buffer it is queued to; freed when the last one lets go. (The
+ * functions keep the name plugin.h gives the struct.)
  */
 struct ac_frame {
 	unsigned int	refs;
@@ -390,13 +392,95 @@ struct ac_frame {
 	uint8_t		bytes[];
 };
 
+struct ac_frame	*ac_frame_new(size_t len, int type);
+struct ac_frame	*ac_frame_ref(struct ac_frame *f);
+void		 ac_frame_unref(struct ac_frame *f);
+int		 ac_frame_share(struct ac_frame *f, struct evbuffer *out);
+void	memory_init(struct server *srv);
+void	memory_add(struct server *srv, size_t n);
+uint64_t memory_total(struct server *srv);
+
+/* conn.c */
+
+/*
+ * A session's connection: how its bytes come and go. The session and its
+ * protocol (session.c, dispatch.c) see two buffers and the operations
+ * below, never a socket:
+ *
+ *	in	bytes received and not yet framed. The transport appends what
+ *		arrives and calls dispatch_input(); dispatch removes whole
+ *		frames from the front and says how much it needs next (want).
+ *	out	frames queued and not yet sent. The session appends whole
+ *		frames (first calling frame, if the transport has it), then
+ *		kick; the transport writes from the front.
+ *
+ * A transport calls back: dispatch_input() when bytes arrived,
+ * session_close() when the peer is gone or the connection failed (with
+ * CONN_BROKEN set if nothing more can be written), and session_finish()
+ * once a closing session's output is written or can never be (linger).
+ *
+ * conn.c implements it for sockets, with tcp, unix and tls as one
+ * bufferevent each (in and out are the bufferevent's own buffers, so
+ * nothing is copied). A WebSocket transport fits the same way: on the
+ * same event loop it reads the WebSocket frames from its own socket
+ * bufferevent, unmasks each binary message's payload into an in buffer
+ * of its own and calls dispatch_input(), which frames the stream exactly
+ * as on TCP (frames may span messages, or share one). For output it
+ * makes out its socket bufferevent's output, and its frame operation
+ * writes a binary message header for the len bytes that follow, so each
+ * protocol frame leaves as one message without a copy; kick, linger,
+ * discard and free are its socket's. Nothing of the session, the
+ * framing, the dispatch or the plugins changes; the session's transport
+ * name ("ws", "wss") is given to session_open().
+ */
+struct conn;
+
+struct conn_ops {
+	/* The session is registered: start reading. */
+	void	(*start)(struct conn *c);
+	/* dispatch_input() needs need bytes in to progress; in may hold up
+	 * to high (one largest frame), reading stops beyond. */
+	void	(*want)(struct conn *c, size_t need, size_t high);
+	/* Run dispatch_input() again on a later loop turn. */
+	void	(*defer)(struct conn *c);
+	/* A whole frame of len bytes is about to be added to out; NULL for
+	 * a byte stream, which needs nothing around it. */
+	void	(*frame)(struct conn *c, size_t len);
+	/* Frames were added to out: write them soon (this loop turn). */
+	void	(*kick)(struct conn *c);
+	/* The session is closing with frames in out: stop reading, write
+	 * them, and call session_finish() when done or when the peer goes. */
+	void	(*linger)(struct conn *c);
+	/* Drop what out holds unsent (max_memory); 1 if there was some. */
+	int	(*discard)(struct conn *c);
+	/* Close the connection (discarding unread input first if the
+	 * session asks, AC_SESS_DRAIN) and free c. */
+	void	(*free)(struct conn *c);
+};
+
+struct conn {
+	const struct conn_ops	*ops;
+	struct ac_session	*s;
+	struct evbuffer		*in;
+	struct evbuffer		*out;
+	int			 flags;
+#define CONN_BROKEN	0x1	/* failed: nothing more can be written */
+};
+
+struct conn *conn_socket_new(struct server *srv, int fd,
+	    struct ssl_ctx_st *tls, const char *peer);
+
+/* dispatch.c */
+void	dispatch_input(struct ac_session *s, int final);
+size_t	dispatch_frame_max(struct ac_session *s);
+
+/* session.c */
+
 /* One plugin's data on a session. */
 struct session_slot {
 	void	*data;
 	void	(*destroy)(void *);
 };
-
-struct server;
 
 struct ac_session {
 	struct server		*srv;
@@ -404,7 +488,7 @@ struct ac_session {
 	char			 peer[64];
 	const char		*transport;	/* "tcp", "unix" or "tls" */
 
-	struct bufferevent	*bev;		/* TLS: the bufferevent_openssl */
+	struct conn		*conn;		/* NULL once finished */
 	struct event		*timer;		/* handshake, then heartbeat */
 	struct event		*linger;	/* bounds the final flush */
 
@@ -415,10 +499,7 @@ struct ac_session {
 #define AC_SESS_REJECTED 0x8	/* over max_clients: never registered */
 #define AC_SESS_LINGER	 0x10	/* flushing its last frames */
 #define AC_SESS_NOSLOTS	 0x20	/* plugin slots torn down for good */
-#define AC_SESS_TLS_UP	 0x40	/* TLS handshake done, no fatal error */
 #define AC_SESS_DRAIN	 0x80	/* discard unread input before closing */
-#define AC_SESS_PLAIN	 0x100	/* plain socket: read and written directly */
-#define AC_SESS_DIRTY	 0x200	/* on srv->dirty: output to flush */
 
 	unsigned int		 refs;
 	unsigned int		 errors;	/* in a row */
@@ -427,13 +508,10 @@ struct ac_session {
 
 	struct session_slot	*slots;
 	size_t			 nslots;
-	size_t			 inlen;		/* input left by the last read
-						   callback */
 	size_t			 need;		/* length of the frame being
 						   received, 0 if none */
 
 	TAILQ_ENTRY(ac_session)	 entry;		/* registry or linger list */
-	TAILQ_ENTRY(ac_session)	 dirty_entry;	/* output to flush */
 	struct ac_session	*hash_next;	/* registry bucket chain */
 	TAILQ_ENTRY(ac_session)	 dead_entry;	/* waiting to be freed */
 
@@ -441,22 +519,26 @@ struct ac_session {
 };
 TAILQ_HEAD(ac_sessions, ac_session);
 
-struct ac_frame	*ac_frame_new(size_t len, int type);
-struct ac_frame	*ac_frame_ref(struct ac_frame *f);
-void		 ac_frame_unref(struct ac_frame *f);
-
 void	session_accept(struct server *srv, int fd, struct sockaddr *sa,
 	    socklen_t salen, const char *transport, struct ssl_ctx_st *tls);
+void	session_open(struct server *srv, struct conn *c,
+	    const struct sockaddr *sa, const char *transport,
+	    const char *peer);
+void	session_acked(struct ac_session *s, const struct ac_message *ack);
+void	session_arm(struct ac_session *s);
 void	session_close(struct ac_session *s, enum ac_close_reason reason,
 	    const char *disconnect_text);
+void	session_finish(struct ac_session *s);
 void	session_ref(struct ac_session *s);
 void	session_unref(struct ac_session *s);
 void	session_reap(struct server *srv);
 int	session_send(struct ac_session *s, enum ac_msg_type type,
 	    const char *content_type, struct json_object *extra,
 	    const void *content, size_t content_len);
+int	session_send_error(struct ac_session *s, const char *token,
+	    const char *text, int bypass);
 int	session_queue_frame(struct ac_session *s, struct ac_frame *f);
-uint64_t session_memory(struct server *srv);
+const struct ac_limits *session_limits(struct ac_session *s);
 void	session_free_lingering(struct server *srv);
 void	session_slots_clear(struct ac_session *s);
 
@@ -631,6 +713,8 @@ const char *metrics_url(const struct metrics *m);
 void	metrics_free(struct metrics *m);
 
 /* main.c */
+TAILQ_HEAD(conn_dirty, conn_socket);
+
 struct server {
 	struct event_base	*base;
 	struct ac_config	*cfg;
@@ -653,7 +737,7 @@ struct server {
 	struct ac_sessions	 lingering;
 	struct ac_sessions	 dead;
 	struct event		*reap_ev;
-	struct ac_sessions	 dirty;		/* plain sessions to flush */
+	struct conn_dirty	 dirty;		/* sockets to flush (conn.c) */
 	struct event		*flush_ev;	/* NULL until the first accept */
 	struct event		*memory_ev;	/* NULL until the first accept */
 	uint64_t		 memory_estimate; /* last count + added since */
