@@ -10,6 +10,14 @@
  * TLS (client_tls.c) adds one step: once the socket connects, it moves to
  * a bufferevent_openssl, and the session handshake starts only when the
  * TLS handshake has finished.
+ *
+ * Over 700 lines, one noun: struct ac_client is a single state machine
+ * (connecting, TLS, handshake, up, closing, waiting to retry) that every
+ * part reads and moves. Its seam is the server's (conn.c and dispatch.c):
+ * the connection (resolve, connect, TLS, retry, the bufferevent's events)
+ * and the protocol (framing, the handshake, what each frame does). Split
+ * it there when a second transport comes, rather than while the terminal
+ * client's work lands on it.
  */
 #include "config.h"
 

@@ -220,7 +220,7 @@ config_parse_seconds(const char *s, struct timeval *tv)
 }
 
 /* Parse a listen URL into lc; -1 and a reason in *why if not valid. */
-int
+static int
 config_parse_listen(const char *url, struct ac_listen_conf *lc,
     const char **why)
 {

@@ -180,7 +180,7 @@ host_session_peer(const struct ac_session *s)
 	return (s->peer);
 }
 
-/* "tcp" or "unix". */
+/* The session's transport: "tcp", "unix" or "tls". */
 static const char *
 host_session_transport(const struct ac_session *s)
 {

@@ -1,6 +1,11 @@
 /*
  * server.h - asyncchatd's private structures and functions, grouped by the
  * file that defines them (tmux.h style). Nothing here is installed.
+ *
+ * Longer than 700 lines on purpose: it is the one header of the server,
+ * the index of every file's structures and entry points in one place, as
+ * tmux.h is for tmux; a header per file would scatter the structures
+ * that several files share (struct server, struct ac_session).
  */
 #ifndef AC_SERVER_SERVER_H
 #define AC_SERVER_SERVER_H
@@ -204,8 +209,6 @@ void	config_key_keep_start(struct ac_config *cfg,
 void	config_key_free(struct ac_config *cfg);
 int	config_parse_size(const char *s, uint64_t *out);
 int	config_parse_seconds(const char *s, struct timeval *tv);
-int	config_parse_listen(const char *url, struct ac_listen_conf *lc,
-	    const char **why);
 
 /* secret.c */
 struct stat;
@@ -326,7 +329,6 @@ const char	*stats_error_name(enum ac_session_error error);
 void		 stats_frame_error(struct ac_stats *stats,
 		     enum ac_frame_status status);
 void		 stats_log(const struct ac_stats *stats);
-uint64_t	 stats_hist_bound(unsigned int bucket);
 const char	*stats_hist_le(unsigned int bucket);
 void		 stats_observe(struct ac_histogram *h, uint64_t nsec);
 uint64_t	 stats_elapsed(const struct timespec *from,
@@ -645,7 +647,7 @@ void	plugin_metric_hide(struct server *srv, struct ac_plugin *p);
 void	plugin_metric_free(struct server *srv, struct ac_plugin *p);
 void	plugin_metric_write(struct server *srv, struct evbuffer *b);
 
-/* plugin_host.c */
+/* plugin_set.c (the chain) and plugin_host.c (what plugins may call) */
 struct ac_plugin {
 	struct server				*srv;
 	char					*name;
@@ -683,6 +685,7 @@ struct plugin_set {
 };
 TAILQ_HEAD(plugin_sets, plugin_set);
 
+/* plugin_host.c */
 extern const struct ac_host_api plugin_host_api;
 void	plugin_host_job_done(struct ac_plugin *p, struct ac_session *s,
 	    ac_job_done_fn done, void *arg, enum ac_job_status status);

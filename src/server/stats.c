@@ -104,13 +104,6 @@ stats_log(const struct ac_stats *st)
 	}
 }
 
-/* The upper bound of a histogram bucket, in nanoseconds. */
-uint64_t
-stats_hist_bound(unsigned int bucket)
-{
-	return (stats_bounds[bucket]);
-}
-
 /* The `le` label of a histogram bucket ("0.001"). */
 const char *
 stats_hist_le(unsigned int bucket)
