@@ -229,6 +229,18 @@ int	ac_client_send(struct ac_client *c, const char *content_type,
 /* Queue a NUL-terminated UTF-8 text as a text/plain message; 0 or -1. */
 int	ac_client_send_text(struct ac_client *c, const char *text);
 
+/*
+ * Members to add to the header of every session_ack from the next
+ * handshake on, reconnections included: a JSON object (copied; the caller
+ * keeps its own), or NULL for none. The fixed members (type,
+ * content_type, session_id) are never replaced. A chat client sends its
+ * "nick" and "rooms" this way (docs/CHAT.md); call it again before a
+ * reconnection (in the disconnected callback, say) to send what it has
+ * then. Returns 0, or -1 when extra is not an object or would make the
+ * header larger than AC_DEFAULT_MAX_HEADER (the members set before stay).
+ */
+int	ac_client_set_ack_extra(struct ac_client *c, struct json_object *extra);
+
 /* Queue a heartbeat ping now, besides the periodic ones; 0 or -1. */
 int	ac_client_ping(struct ac_client *c);
 

@@ -9,6 +9,10 @@
  * losing any frame that arrives together with another. With --pipeline the
  * lines go as fast as the socket takes them, bounded by FILE_OUT_HIGH bytes
  * queued; the client's drained callback resumes reading the file.
+ *
+ * With --room, each line that is not a command goes with the header member
+ * "room" (CHAT.md), to the last room named; a line that begins with / is
+ * sent as it is, so a file of commands works as typed.
  */
 #include "config.h"
 
@@ -26,6 +30,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <json-c/json.h>
 
 #include "cli.h"
 #include "xmalloc.h"
@@ -56,6 +61,8 @@ struct file {
 	int			 paced;		/* --interval gap running */
 	int			 finishing;	/* all sent, waiting replies */
 	int			 final_ping;	/* waiting for the last pong */
+	unsigned long		 pings;		/* pings sent */
+	unsigned long		 pongs;		/* pongs received */
 	int			 done;		/* disconnect requested */
 
 	unsigned long		 sent;		/* message frames sent */
@@ -235,6 +242,7 @@ file_finish(struct file *f)
 			 * frames caused, even when a line caused several.
 			 */
 			if (ac_client_ping(f->cli->client) == 0) {
+				f->pings++;
 				f->final_ping = 1;
 				file_arm(f->reply_timer,
 				    f->cli->reply_timeout_ms);
@@ -254,7 +262,19 @@ file_finish(struct file *f)
 static int
 file_send(struct file *f, const char *line)
 {
-	if (ac_client_send_text(f->cli->client, line) != 0) {
+	struct cli		*cli = f->cli;
+	struct json_object	*extra = NULL;
+	int			 rc;
+
+	if (cli->nrooms > 0 && (line[0] != '/' || line[1] == '/')) {
+		extra = json_object_new_object();
+		json_object_object_add(extra, "room",
+		    json_object_new_string(cli->rooms[cli->nrooms - 1]));
+	}
+	rc = ac_client_send(cli->client, AC_CLIENT_TEXT_TYPE, extra, line,
+	    strlen(line));
+	json_object_put(extra);
+	if (rc != 0) {
 		output_error("cannot send line %lu (too long?)", f->sent + 1);
 		f->cli->status = 1;
 		return -1;
@@ -284,6 +304,7 @@ file_pump(struct file *f)
 			if (f->ping_due) {
 				f->ping_due = 0;
 				if (ac_client_ping(cli->client) == 0) {
+					f->pings++;
 					f->inflight = FILE_WAIT;
 					file_arm(f->reply_timer,
 					    cli->reply_timeout_ms);
@@ -320,7 +341,13 @@ file_replied(struct file *f, int is_pong)
 {
 	if (f->finishing) {
 		if (f->final_ping) {
-			if (is_pong)
+			/*
+			 * Only the last ping's pong says that everything
+			 * before it was answered: a chat server answers one
+			 * frame with several, so an earlier ping may still
+			 * be on its way back when the last one goes.
+			 */
+			if (is_pong && f->pongs >= f->pings)
 				file_disconnect(f);
 		} else if (f->cli->pipeline) {
 			if (f->received >= f->sent)
@@ -390,6 +417,7 @@ file_connected_cb(struct ac_client *c, const char *session_id, void *arg)
 	struct file	*f = arg;
 	struct timeval	 tv = { 5, 0 };
 
+	chat_connected(&f->cli->chat, session_id);
 	f->connected = 1;
 	f->await_flush = 1;
 	if (!f->cli->pipeline) {
@@ -433,18 +461,34 @@ file_message_cb(struct ac_client *c, enum ac_msg_type type,
     const char *content_type, const char *session_id, const void *content,
     size_t len, struct json_object *header, void *arg)
 {
-	struct file	*f = arg;
-	char		*s;
+	struct file		*f = arg;
+	struct cli		*cli = f->cli;
+	struct chat_frame	 cf;
+	char			*s;
 
 	if (type == AC_MSG_MESSAGE || type == AC_MSG_CHUNK) {
 		f->received++;
-		if (!f->cli->quiet) {
-			s = output_format(f->cli, type, content_type,
-			    session_id, content, len);
+		chat_take(&cli->chat, type, content_type, session_id, header,
+		    &cf);
+		if (cf.kind == CHAT_EVENT && cf.error) {
+			/* A line the chat server refused: say so, exit 1. */
+			cli->status = 1;
+			if (cli->quiet && !cli->json &&
+			    (s = event_format(&cf, header, content, len)) !=
+			    NULL) {
+				output_error("%s", s);
+				free(s);
+			}
+		}
+		if (!cli->quiet && cf.kind != CHAT_DROP &&
+		    (s = output_format(cli, type, content_type, session_id,
+		    content, len, header, &cf)) != NULL) {
 			puts(s);
 			free(s);
 		}
 	}
+	if (type == AC_MSG_HEARTBEAT)
+		f->pongs++;
 	file_replied(f, type == AC_MSG_HEARTBEAT);
 }
 
@@ -530,6 +574,7 @@ filemode_run(struct cli *cli)
 		output_error("out of memory");
 		exit(1);
 	}
+	cli_set_ack(cli);
 
 	if (cli_connect(cli) == 0) {
 		event_base_dispatch(cli->base);

@@ -8,6 +8,12 @@
  * arrives while a line is half typed is printed above the prompt: the
  * prompt and line are saved and wiped, the message printed, and readline
  * redraws both below it, so the typed text is never garbled.
+ *
+ * With a chat server (chat.c) the prompt shows our nick and current room,
+ * "[alice #dev]> ", typed lines become what CHAT.md says (command.c), Tab
+ * completes commands, rooms and nicks (complete.c), and with --reconnect a
+ * lost connection is made again with the same nick and rooms, each from
+ * the last message seen in it.
  */
 #include "config.h"
 
@@ -21,6 +27,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <json-c/json.h>
 #include <readline/readline.h>
 #include <readline/history.h>
 
@@ -32,6 +39,8 @@
 struct interactive {
 	struct cli	*cli;
 	int		 installed;	/* readline handler installed */
+	int		 connects;	/* handshakes completed */
+	char		*prompt;	/* the prompt shown */
 	struct event	*stdin_ev;
 	struct event	*sigint;
 	struct event	*sigterm;
@@ -65,6 +74,61 @@ interactive_print(struct interactive *it, FILE *f, const char *line)
 	fflush(f);
 
 	rl_restore_prompt();
+	rl_set_prompt(it->prompt);
+	rl_replace_line(saved, 0);
+	rl_point = point;
+	rl_redisplay();
+	free(saved);
+}
+
+/*
+ * The prompt for what we know now: "> " as ever, or with a chat server
+ * our nick and current room, "[alice #dev]> " (escaped, as they came from
+ * the server). Returns whether it changed.
+ */
+static int
+interactive_make_prompt(struct interactive *it)
+{
+	struct chat	*chat = &it->cli->chat;
+	char		*p, *nick, *room = NULL;
+
+	if (!chat->active || chat->nick == NULL)
+		p = ac_xstrdup(INTERACTIVE_PROMPT);
+	else {
+		nick = output_escape(chat->nick, strlen(chat->nick));
+		if (chat->current != NULL)
+			room = output_escape(chat->current->name,
+			    strlen(chat->current->name));
+		ac_xasprintf(&p, "[%s%s%s]%s", nick, room != NULL ? " #" : "",
+		    room != NULL ? room : "", INTERACTIVE_PROMPT);
+		free(room);
+		free(nick);
+	}
+	if (it->prompt != NULL && strcmp(p, it->prompt) == 0) {
+		free(p);
+		return 0;
+	}
+	free(it->prompt);
+	it->prompt = p;
+	return 1;
+}
+
+/* Show a new prompt in place, keeping any half-typed input intact. */
+static void
+interactive_redraw(struct interactive *it)
+{
+	char	*saved;
+	int	 point;
+
+	if (!it->installed)
+		return;
+	point = rl_point;
+	saved = rl_copy_text(0, rl_end);
+	rl_save_prompt();
+	rl_replace_line("", 0);
+	rl_redisplay();
+	rl_restore_prompt();
+	rl_set_prompt(it->prompt);
 	rl_replace_line(saved, 0);
 	rl_point = point;
 	rl_redisplay();
@@ -113,12 +177,58 @@ interactive_quit(struct interactive *it, int status)
 	event_base_loopbreak(it->cli->base);
 }
 
+/*
+ * Leave cleanly: send `disconnect` (with reason, or the default) and quit
+ * once it is written, or at once when there is no connection (between
+ * two attempts of --reconnect, say).
+ */
+static void
+interactive_leave(struct interactive *it, const char *reason)
+{
+	struct ac_client	*c = it->cli->client;
+	int			 connected = ac_client_is_connected(c);
+
+	interactive_stop(it);
+	if (ac_client_disconnect(c, reason) != 0 || !connected)
+		interactive_quit(it, 0);
+}
+
+/* Send a typed line as CHAT.md (or, without a chat server, as ever) says. */
+static void
+interactive_send(struct interactive *it, const char *line)
+{
+	struct cli		*cli = it->cli;
+	struct json_object	*extra;
+	char			*before, *text;
+	int			 rc = 0;
+
+	if (!ac_client_is_connected(cli->client)) {
+		interactive_error(it, "cannot send: not connected");
+		return;
+	}
+	if (command_line(&cli->chat, line, &before, &text, &extra) ==
+	    COMMAND_QUIT) {
+		interactive_leave(it, text);
+		free(text);
+		return;
+	}
+	if (before != NULL)
+		rc = ac_client_send_text(cli->client, before);
+	if (rc == 0)
+		rc = ac_client_send(cli->client, AC_CLIENT_TEXT_TYPE, extra,
+		    text, strlen(text));
+	json_object_put(extra);
+	free(before);
+	free(text);
+	if (rc != 0)
+		interactive_error(it, "cannot send: not connected or too long");
+}
+
 /* A complete line from readline; NULL at end of input (Ctrl+D). */
 static void
 interactive_line_cb(char *line)
 {
 	struct interactive	*it = interactive_self;
-	struct cli		*cli = it->cli;
 	char			*p, *end;
 
 	if (line == NULL) {
@@ -126,8 +236,7 @@ interactive_line_cb(char *line)
 		interactive_stop(it);
 		putchar('\n');
 		fflush(stdout);
-		if (ac_client_disconnect(cli->client, NULL) != 0)
-			interactive_quit(it, 0);
+		interactive_leave(it, NULL);
 		return;
 	}
 	for (p = line; isspace((unsigned char)*p); p++)
@@ -142,13 +251,10 @@ interactive_line_cb(char *line)
 	add_history(line);
 	if (end - p == 4 && strncasecmp(p, "exit", 4) == 0) {
 		free(line);
-		interactive_stop(it);
-		if (ac_client_disconnect(cli->client, NULL) != 0)
-			interactive_quit(it, 0);
+		interactive_leave(it, NULL);
 		return;
 	}
-	if (ac_client_send_text(cli->client, line) != 0)
-		interactive_error(it, "cannot send: not connected or too long");
+	interactive_send(it, line);
 	free(line);
 }
 
@@ -192,8 +298,19 @@ interactive_connected_cb(struct ac_client *c, const char *session_id,
 {
 	struct interactive	*it = arg;
 	struct cli		*cli = it->cli;
-	char			*sid;
+	char			*sid, *line;
 
+	chat_connected(&cli->chat, session_id);
+	if (it->connects++ > 0) {
+		if (!cli->quiet) {
+			sid = output_escape(session_id, strlen(session_id));
+			ac_xasprintf(&line, "Reconnected: session %s", sid);
+			interactive_print(it, stdout, line);
+			free(line);
+			free(sid);
+		}
+		return;
+	}
 	if (!cli->quiet) {
 		if (cli->transport == AC_CLIENT_UNIX)
 			printf("Connected to %s\n", cli->path);
@@ -207,8 +324,7 @@ interactive_connected_cb(struct ac_client *c, const char *session_id,
 		fflush(stdout);
 	}
 	if (!it->installed) {
-		rl_callback_handler_install(INTERACTIVE_PROMPT,
-		    interactive_line_cb);
+		rl_callback_handler_install(it->prompt, interactive_line_cb);
 		it->installed = 1;
 		event_add(it->stdin_ev, NULL);
 	}
@@ -221,13 +337,22 @@ interactive_message_cb(struct ac_client *c, enum ac_msg_type type,
     size_t len, struct json_object *header, void *arg)
 {
 	struct interactive	*it = arg;
-	char			*s;
+	struct chat_frame	 cf;
+	char			*s = NULL;
+	int			 changed;
 
-	if ((type != AC_MSG_MESSAGE && type != AC_MSG_CHUNK) || it->cli->quiet)
+	if (type != AC_MSG_MESSAGE && type != AC_MSG_CHUNK)
 		return;
-	s = output_format(it->cli, type, content_type, session_id, content,
-	    len);
-	interactive_print(it, stdout, s);
+	chat_take(&it->cli->chat, type, content_type, session_id, header,
+	    &cf);
+	changed = interactive_make_prompt(it);
+	if (cf.kind != CHAT_DROP && !it->cli->quiet)
+		s = output_format(it->cli, type, content_type, session_id,
+		    content, len, header, &cf);
+	if (s != NULL)
+		interactive_print(it, stdout, s);
+	else if (changed)
+		interactive_redraw(it);
 	free(s);
 }
 
@@ -252,13 +377,33 @@ interactive_disconnected_cb(struct ac_client *c, enum ac_client_end end,
     const char *reason, void *arg)
 {
 	struct interactive	*it = arg;
+	struct cli		*cli = it->cli;
 	char			*safe;
 
+	chat_disconnected(&cli->chat);
 	if (end == AC_CLIENT_END_LOCAL) {
 		interactive_quit(it, 0);
 		return;
 	}
 	safe = output_escape(reason, strlen(reason));
+	/*
+	 * Connecting again is for a session that was up: a first attempt
+	 * that fails (a wrong port, say) ends the client as it always did.
+	 */
+	if (cli->reconnect && end != AC_CLIENT_END_PROTOCOL &&
+	    it->connects > 0) {
+		/* The client tries again once this returns. */
+		if (end == AC_CLIENT_END_SERVER)
+			interactive_error(it, "server disconnected: %s; "
+			    "reconnecting", safe);
+		else
+			interactive_error(it, "%s; reconnecting", safe);
+		free(safe);
+		cli_set_ack(cli);
+		return;
+	}
+	if (cli->reconnect)
+		ac_client_disconnect(c, NULL);	/* no retry after this */
 	if (end == AC_CLIENT_END_SERVER)
 		interactive_error(it, "server disconnected: %s", safe);
 	else
@@ -272,11 +417,14 @@ int
 interactive_run(struct cli *cli)
 {
 	struct ac_client_callbacks	 cb;
+	struct ac_client_options	 opts;
 	struct interactive		 it;
 
 	memset(&it, 0, sizeof it);
 	it.cli = cli;
 	interactive_self = &it;
+	interactive_make_prompt(&it);
+	complete_install(&cli->chat);
 
 	/* Signals are ours (evsignal), not readline's. */
 	rl_catch_signals = 0;
@@ -304,11 +452,14 @@ interactive_run(struct cli *cli)
 	cb.message = interactive_message_cb;
 	cb.error = interactive_error_cb;
 	cb.disconnected = interactive_disconnected_cb;
-	if ((cli->client = ac_client_new(cli->base, cli->key, NULL, &cb,
+	ac_client_options_default(&opts);
+	opts.reconnect = cli->reconnect;
+	if ((cli->client = ac_client_new(cli->base, cli->key, &opts, &cb,
 	    &it)) == NULL) {
 		output_error("out of memory");
 		return 1;
 	}
+	cli_set_ack(cli);
 
 	if (cli_connect(cli) == 0)
 		event_base_dispatch(cli->base);
@@ -322,6 +473,8 @@ interactive_run(struct cli *cli)
 	event_free(it.sigint);
 	event_free(it.sigterm);
 	event_free(it.sigwinch);
+	complete_install(NULL);
+	free(it.prompt);
 	interactive_self = NULL;
 	return cli->status;
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <json-c/json.h>
 
 #include "cli.h"
 #include "xmalloc.h"
@@ -40,6 +41,9 @@ enum {
 	OPT_INSECURE,
 	OPT_CERT,
 	OPT_CERT_KEY,
+	OPT_NICK,
+	OPT_ROOM,
+	OPT_RECONNECT,
 };
 
 static const struct option main_options[] = {
@@ -55,6 +59,9 @@ static const struct option main_options[] = {
 	{ "insecure",		no_argument,		NULL, OPT_INSECURE },
 	{ "cert",		required_argument,	NULL, OPT_CERT },
 	{ "cert-key",		required_argument,	NULL, OPT_CERT_KEY },
+	{ "nick",		required_argument,	NULL, OPT_NICK },
+	{ "room",		required_argument,	NULL, OPT_ROOM },
+	{ "reconnect",		no_argument,		NULL, OPT_RECONNECT },
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "version",		no_argument,		NULL, 'V' },
 	{ NULL,			0,			NULL, 0 }
@@ -80,6 +87,11 @@ DEFAULT_PATH ". FILE - is standard input.\n"
 "                         \"" AC_DEFAULT_KEY "\"); other users see it in ps:\n"
 "                         prefer --key-file or " KEY_ENV "\n"
 "      --key-file FILE    read the key from FILE (without a final newline)\n"
+"      --nick NAME        chat: start with this nick\n"
+"      --room ROOM        chat: start in ROOM too (repeatable; the last is\n"
+"                         the current room); file mode sends lines there\n"
+"      --reconnect        interactive: when the connection is lost, connect\n"
+"                         again (with backoff) and rejoin the rooms\n"
 "      --json             print received messages as JSON, one per line\n"
 "  -q, --quiet            print nothing but errors\n"
 "      --pipeline         file mode: send as fast as flow control allows\n"
@@ -99,6 +111,16 @@ main_bad_usage(const char *fmt, const char *arg)
 {
 	fputs("asyncchat: ", stderr);
 	fprintf(stderr, fmt, arg);
+	fputs("\nTry 'asyncchat --help'.\n", stderr);
+	exit(2);
+}
+
+/* Report a usage error about an argument and why, and exit with status 2. */
+static void __attribute__((noreturn))
+main_bad_usage2(const char *fmt, const char *arg, const char *why)
+{
+	fputs("asyncchat: ", stderr);
+	fprintf(stderr, fmt, arg, why);
 	fputs("\nTry 'asyncchat --help'.\n", stderr);
 	exit(2);
 }
@@ -221,6 +243,21 @@ cli_end_status(enum ac_client_end end)
 	return CLI_EXIT_FAILURE;
 }
 
+/*
+ * Hand the client what the next session_ack should carry: the nick and
+ * rooms asked for, and later the ones we have (chat_ack_extra).
+ */
+void
+cli_set_ack(struct cli *cli)
+{
+	struct json_object	*extra;
+
+	extra = chat_ack_extra(&cli->chat);
+	if (ac_client_set_ack_extra(cli->client, extra) != 0)
+		output_error("too many rooms to rejoin in one session_ack");
+	json_object_put(extra);
+}
+
 /* Ignore SIGPIPE: a closed socket shows up as a write error instead. */
 void
 cli_install_signal_ignores(void)
@@ -240,11 +277,13 @@ main(int argc, char **argv)
 	struct cli	 cli;
 	const char	*key_file = NULL, *mode;
 	char		*key_arg = NULL;
+	const char	*problem;
 	int		 ch, interactive, nargs, tls_opts = 0;
 	long		 v;
 	char		**args;
 
 	memset(&cli, 0, sizeof cli);
+	cli.rooms = ac_xcalloc(argc, sizeof *cli.rooms);
 	cli.reply_timeout_ms = 1000;
 	ac_client_tls_options_default(&cli.tls);
 
@@ -293,6 +332,23 @@ main(int argc, char **argv)
 			cli.tls.key_file = optarg;
 			tls_opts = 1;
 			break;
+		case OPT_NICK:
+			if ((problem = chat_nick_problem(optarg)) != NULL)
+				main_bad_usage2("bad --nick %s: %s", optarg,
+				    problem);
+			cli.nick = optarg;
+			break;
+		case OPT_ROOM:
+			if (*optarg == '#')
+				optarg++;
+			if ((problem = chat_room_problem(optarg)) != NULL)
+				main_bad_usage2("bad --room %s: %s", optarg,
+				    problem);
+			cli.rooms[cli.nrooms++] = optarg;
+			break;
+		case OPT_RECONNECT:
+			cli.reconnect = 1;
+			break;
 		case 'h':
 			main_usage(stdout);
 			return 0;
@@ -325,6 +381,8 @@ main(int argc, char **argv)
 		cli.file = args[2];
 	} else
 		main_bad_usage("unknown mode: %s (interactive or file)", mode);
+	if (!interactive && cli.reconnect)
+		main_bad_usage("%s", "--reconnect is for interactive mode");
 	args += interactive ? 2 : 3;
 	nargs -= interactive ? 2 : 3;
 
@@ -359,6 +417,7 @@ main(int argc, char **argv)
 		    "and change the chat");
 
 	cli.key = main_key(key_arg, key_file);
+	chat_init(&cli.chat, cli.nick, cli.rooms, cli.nrooms);
 
 	cli_install_signal_ignores();
 	if ((cli.base = event_base_new()) == NULL) {
@@ -373,5 +432,7 @@ main(int argc, char **argv)
 	ac_client_free(cli.client);
 	event_base_free(cli.base);
 	ac_key_free(cli.key);
+	chat_clear(&cli.chat);
+	free(cli.rooms);
 	return cli.status;
 }

@@ -1,7 +1,8 @@
 /*
  * output.c - how the client shows what it receives, shared by both modes:
- * one line per message, plain ("[HH:MM:SS abcdef12] text") or one JSON
- * object per line, and never raw binary bytes on the terminal.
+ * one line per message, plain ("[HH:MM:SS abcdef12] text", or from a chat
+ * server "[HH:MM:SS] <alice> text") or one JSON object per line, and never
+ * raw binary bytes on the terminal.
  *
  * Plain output is for a terminal that other people's words are written
  * to. A CR, LF or escape sequence in a message would let its sender draw
@@ -31,7 +32,7 @@
  * Length of the valid UTF-8 sequence at p (at most len bytes), or 0; its
  * code point goes to *cpp when cpp is not NULL.
  */
-static size_t
+size_t
 output_utf8_len(const unsigned char *p, size_t len, unsigned int *cpp)
 {
 	size_t		n, i;
@@ -181,11 +182,165 @@ output_tag(const char *session_id)
 	return output_escape(session_id, strnlen(session_id, 8));
 }
 
-/* Format one received message as a heap string without a newline. */
+/*
+ * Read a chat server's time stamp (CHAT.md: RFC 3339 in UTC, as
+ * 2026-12-06T11:00:00.123Z) into *t; 0, or -1 if it is not one.
+ */
+static int
+output_parse_stamp(const char *s, time_t *t)
+{
+	struct tm	tm;
+	int		n = 0;
+
+	memset(&tm, 0, sizeof tm);
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+	    n != 19)
+		return -1;
+	s += n;
+	if (*s == '.') {
+		for (s++; *s >= '0' && *s <= '9'; s++)
+			;
+	}
+	if ((*s != 'Z' && *s != 'z') || s[1] != '\0')
+		return -1;
+	if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+	    tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+	    tm.tm_min > 59 || tm.tm_sec > 60)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon--;
+	*t = timegm(&tm);
+	return 0;
+}
+
+/*
+ * The clock shown before a line, as a heap string: the local time of a
+ * chat server's stamp (a replayed message shows when it was said), or
+ * of now when stamp is NULL or not one; HH:MM:SS, with the date before
+ * it when that is not today's.
+ */
+char *
+output_clock(const char *stamp)
+{
+	time_t		 now, t;
+	struct tm	 tm, today;
+	char		 buf[32];
+
+	now = time(NULL);
+	if (stamp == NULL || output_parse_stamp(stamp, &t) != 0)
+		t = now;
+	localtime_r(&t, &tm);
+	localtime_r(&now, &today);
+	if (tm.tm_year != today.tm_year || tm.tm_yday != today.tm_yday)
+		strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+	else
+		strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+	return ac_xstrdup(buf);
+}
+
+/* The content of a message as shown in a plain line (heap). */
+static char *
+output_body(const char *content_type, const void *content, size_t len)
+{
+	char	*s, *body;
+
+	/*
+	 * Content its type calls text is shown, escaped, whatever bytes it
+	 * holds; octet-stream (the Python peer's type for typed text) only
+	 * when it looks like text.
+	 */
+	if (output_is_text(content_type, content, len) ||
+	    output_declared_text(content_type))
+		return output_escape(content, len);
+	s = output_escape(content_type != NULL ? content_type :
+	    "no content_type", content_type != NULL ? strlen(content_type) :
+	    15);
+	ac_xasprintf(&body, "<binary: %zu bytes, %s>", len, s);
+	free(s);
+	return body;
+}
+
+/*
+ * A message the chat server stamped, as one line:
+ * "[11:05:23] #dev <bob> hello". The room is shown when we are in more
+ * than one; a direct message shows whom it is with as "@nick"; our own
+ * messages say "(me)" after the nick, which no one else can write there
+ * since a nick holds no white space.
+ */
+static char *
+output_chat_line(const struct chat_frame *cf, const char *content_type,
+    const void *content, size_t len)
+{
+	char	*clock, *where = NULL, *from, *body, *line;
+
+	clock = output_clock(cf->time);
+	from = output_escape(cf->from, strlen(cf->from));
+	body = output_body(content_type, content, len);
+	if (cf->room == NULL && cf->to != NULL) {
+		where = output_escape(cf->own ? cf->to : cf->from,
+		    strlen(cf->own ? cf->to : cf->from));
+		ac_xasprintf(&line, "[%s] @%s <%s%s> %s", clock, where, from,
+		    cf->own ? " (me)" : "", body);
+	} else if (cf->room != NULL && cf->several) {
+		where = output_escape(cf->room, strlen(cf->room));
+		ac_xasprintf(&line, "[%s] #%s <%s%s> %s", clock, where, from,
+		    cf->own ? " (me)" : "", body);
+	} else
+		ac_xasprintf(&line, "[%s] <%s%s> %s", clock, from,
+		    cf->own ? " (me)" : "", body);
+	free(where);
+	free(body);
+	free(from);
+	free(clock);
+	return line;
+}
+
+/*
+ * The members a chat server's frame adds to a JSON line: for a message
+ * the ones CHAT.md defines (another client's own extra members are not
+ * the server's word, and could take the name of one of ours), for an
+ * event everything the server put in it but what the line already has.
+ */
+static void
+output_json_chat(struct json_object *obj, const struct chat_frame *cf,
+    struct json_object *h)
+{
+	static const char *const	 message_keys[] = {
+		"room", "to", "seq", NULL
+	};
+	struct json_object		*v;
+	size_t				 i;
+
+	if (cf->kind == CHAT_MESSAGE) {
+		for (i = 0; message_keys[i] != NULL; i++) {
+			if (json_object_object_get_ex(h, message_keys[i], &v))
+				json_object_object_add(obj, message_keys[i],
+				    json_object_get(v));
+		}
+		json_object_object_add(obj, "own",
+		    json_object_new_boolean(cf->own));
+		return;
+	}
+	json_object_object_foreach(h, key, val) {
+		if (strcmp(key, "type") == 0 ||
+		    strcmp(key, "content_type") == 0 ||
+		    strcmp(key, "session_id") == 0 ||
+		    json_object_object_get_ex(obj, key, NULL))
+			continue;
+		json_object_object_add(obj, key, json_object_get(val));
+	}
+}
+
+/*
+ * Format one received message as a heap string without a newline, or
+ * NULL when it is not worth a line (an event cf says is quiet). h and cf
+ * (from chat_take) may be NULL: the frame is then shown as ever.
+ */
 char *
 output_format(const struct cli *cli, enum ac_msg_type type,
     const char *content_type, const char *session_id, const void *content,
-    size_t len)
+    size_t len, struct json_object *h, const struct chat_frame *cf)
 {
 	struct json_object	*obj;
 	struct timeval		 tv;
@@ -193,7 +348,15 @@ output_format(const struct cli *cli, enum ac_msg_type type,
 	char			 hms[16], stamp[64], zone[8];
 	char			*s, *tag, *body;
 	unsigned char		*b64;
-	int			 text;
+	int			 text, chat;
+
+	chat = cf != NULL && (cf->kind == CHAT_MESSAGE ||
+	    cf->kind == CHAT_EVENT);
+	if (!cli->json && chat) {
+		if (cf->kind == CHAT_EVENT)
+			return event_format(cf, h, content, len);
+		return output_chat_line(cf, content_type, content, len);
+	}
 
 	gettimeofday(&tv, NULL);
 	localtime_r(&tv.tv_sec, &tm);
@@ -201,35 +364,35 @@ output_format(const struct cli *cli, enum ac_msg_type type,
 	text = output_is_text(content_type, content, len);
 
 	if (!cli->json) {
-		/*
-		 * Content its type calls text is shown, escaped, whatever
-		 * bytes it holds; octet-stream (the Python peer's type for
-		 * typed text) only when it looks like text.
-		 */
 		tag = output_tag(session_id);
-		if (text || output_declared_text(content_type))
-			body = output_escape(content, len);
-		else {
-			s = output_escape(content_type != NULL ? content_type :
-			    "no content_type", content_type != NULL ?
-			    strlen(content_type) : 15);
-			ac_xasprintf(&body, "<binary: %zu bytes, %s>", len, s);
-			free(s);
-		}
+		body = output_body(content_type, content, len);
 		ac_xasprintf(&s, "[%s %s] %s", hms, tag, body);
 		free(body);
 		free(tag);
 		return s;
 	}
 
-	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-	strftime(zone, sizeof zone, "%z", &tm);
-	ac_xasprintf(&s, "%s.%03ld%s", stamp, (long)tv.tv_usec / 1000, zone);
 	obj = json_object_new_object();
-	json_object_object_add(obj, "time", json_object_new_string(s));
-	free(s);
-	json_object_object_add(obj, "from", session_id != NULL ?
-	    json_object_new_string(session_id) : NULL);
+	if (chat && cf->kind == CHAT_MESSAGE && cf->time != NULL)
+		json_object_object_add(obj, "time",
+		    json_object_new_string(cf->time));
+	else {
+		strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+		strftime(zone, sizeof zone, "%z", &tm);
+		ac_xasprintf(&s, "%s.%03ld%s", stamp, (long)tv.tv_usec / 1000,
+		    zone);
+		json_object_object_add(obj, "time", json_object_new_string(s));
+		free(s);
+	}
+	if (chat) {
+		/* The sender's nick; an event is the server's own. */
+		json_object_object_add(obj, "from", cf->kind == CHAT_MESSAGE ?
+		    json_object_new_string(cf->from) : NULL);
+		json_object_object_add(obj, "session_id", session_id != NULL ?
+		    json_object_new_string(session_id) : NULL);
+	} else
+		json_object_object_add(obj, "from", session_id != NULL ?
+		    json_object_new_string(session_id) : NULL);
 	json_object_object_add(obj, "type",
 	    json_object_new_string(ac_msg_type_name(type)));
 	json_object_object_add(obj, "content_type", content_type != NULL ?
@@ -246,6 +409,8 @@ output_format(const struct cli *cli, enum ac_msg_type type,
 		json_object_object_add(obj, "size",
 		    json_object_new_int64((int64_t)len));
 	}
+	if (chat)
+		output_json_chat(obj, cf, h);
 	s = ac_xstrdup(json_object_to_json_string_ext(obj,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(obj);

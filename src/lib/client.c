@@ -46,6 +46,8 @@
 #include "client_tls.h"
 
 #define CLIENT_CLOSE_TIMEOUT	5	/* s to flush a disconnect */
+/* A session id as long as any, to size a session_ack's header. */
+#define CLIENT_PROBE_SID	"00000000-0000-0000-0000-000000000000"
 
 enum client_state {
 	CLIENT_IDLE = 0,	/* no connection (maybe waiting to retry) */
@@ -76,6 +78,8 @@ struct ac_client {
 	struct ssl_ctx_st		*tls_ctx;	/* AC_CLIENT_TLS */
 	char				*tls_host;	/* name to verify */
 	int				 tls_verify;
+
+	struct json_object		*ack_extra;	/* for session_ack */
 
 	enum client_state		 state;
 	struct bufferevent		*bev;
@@ -171,6 +175,7 @@ client_destroy(struct ac_client *c)
 	free(c->peer);
 	client_tls_ctx_free(c->tls_ctx);
 	free(c->tls_host);
+	json_object_put(c->ack_extra);
 	free(c);
 }
 
@@ -573,8 +578,39 @@ client_queue_ack(struct ac_client *c, const char *sid)
 	if (c->bev == NULL)
 		return -1;
 	return ac_frame_encode(bufferevent_get_output(c->bev), c->key,
-	    AC_MSG_SESSION_ACK, "application/octet-stream", sid, NULL, ack,
-	    sizeof ack - 1);
+	    AC_MSG_SESSION_ACK, "application/octet-stream", sid, c->ack_extra,
+	    ack, sizeof ack - 1);
+}
+
+/*
+ * Keep a copy of extra for the header of every session_ack from now on.
+ * The header is built once here to check it, so a member that could not
+ * be sent fails now, with the caller, rather than at a handshake.
+ */
+int
+ac_client_set_ack_extra(struct ac_client *c, struct json_object *extra)
+{
+	struct json_object	*copy = NULL;
+	struct evbuffer		*probe;
+	int			 rc;
+
+	if (extra != NULL) {
+		if (!json_object_is_type(extra, json_type_object))
+			return -1;
+		if ((probe = evbuffer_new()) == NULL)
+			return -1;
+		rc = ac_header_json_write(probe, AC_MSG_SESSION_ACK,
+		    "application/octet-stream", CLIENT_PROBE_SID, extra);
+		if (rc == 0 && evbuffer_get_length(probe) >
+		    AC_DEFAULT_MAX_HEADER)
+			rc = -1;
+		evbuffer_free(probe);
+		if (rc != 0 || json_object_deep_copy(extra, &copy, NULL) != 0)
+			return -1;
+	}
+	json_object_put(c->ack_extra);
+	c->ack_extra = copy;
+	return 0;
 }
 
 /* Queue a message frame with content_type and extra header members. */

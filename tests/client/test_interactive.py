@@ -7,89 +7,14 @@ characters shown escaped, so no one can forge a line (raw bytes and tmux);
 `exit`, Ctrl+D, Ctrl+C; a server shutdown. TAP on stdout."""
 
 import os
-import pty
 import re
-import select
 import shutil
-import signal
-import struct
 import subprocess
 import time
 
 import harness
 from harness import CLIENT, SERVER, main, skip_all
-
-ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]|\r")
-
-
-class Pty:
-    """The client on a pseudo-terminal; everything it wrote is in self.out."""
-
-    def __init__(self, argv):
-        import fcntl
-        import termios
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:
-            env = dict(os.environ, TERM="xterm", INPUTRC="/dev/null",
-                       LC_ALL="C.UTF-8")
-            os.execve(argv[0], argv, env)
-        fcntl.ioctl(self.fd, termios.TIOCSWINSZ,
-                    struct.pack("HHHH", 30, 120, 0, 0))
-        self.out = b""
-        self.status = None
-
-    def read(self, timeout=0.1):
-        end = time.monotonic() + timeout
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            r, _, _ = select.select([self.fd], [], [], left)
-            if not r:
-                return
-            try:
-                data = os.read(self.fd, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            self.out += data
-
-    def expect(self, pattern, timeout=5, start=0):
-        """Wait until self.out[start:] matches the bytes regex pattern."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            m = re.search(pattern, self.out[start:])
-            if m:
-                return m
-            self.read(0.05)
-        return None
-
-    def type(self, text):
-        os.write(self.fd, text.encode("utf-8"))
-
-    def wait(self, timeout=5):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            self.read(0.05)
-            pid, st = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.status = os.waitstatus_to_exitcode(st)
-                return self.status
-        return None
-
-    def close(self):
-        if self.status is None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-            except OSError:
-                pass
-        os.close(self.fd)
-
-
-def plain(b):
-    return ANSI.sub(b"", b).decode("utf-8", "replace")
+from term import Pty, plain
 
 
 def server(plugins=("broadcast",)):

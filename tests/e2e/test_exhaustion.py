@@ -4,16 +4,13 @@ RLIMIT_NOFILE checked against max_clients at start, the metrics listener
 resting after EMFILE instead of spinning, its connections capped, and
 refusals logged at a bounded rate."""
 
-import os
 import re
 import resource
 import select
 import socket
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, Skip, main  # noqa: E402
+from harness import Server, Skip, main
 
 
 def nofile_limits(pid):

@@ -9,10 +9,8 @@ import os
 import re
 import signal
 import socket
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILDDIR, SERVER, Server, Skip, main  # noqa: E402
+from harness import BUILDDIR, SERVER, Server, Skip, main
 
 
 def sanitized():

@@ -13,15 +13,12 @@ with one session_ack it should not have, can make the server do.
   hold.
 """
 
-import os
 import re
-import sys
 import time
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acproto  # noqa: E402
-from harness import Server, main  # noqa: E402
+import acproto
+from harness import Server, main
 
 KEY = "e2e-hostile-key"
 CHOSEN_ID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"

@@ -1,18 +1,35 @@
-"""A fake chat server for the web client's tests: CHAT.md played in Python.
+"""A fake chat server for the clients' tests: CHAT.md played in Python.
 
-Enough of the chat and history plugins to drive the page: the handshake
+Enough of the chat and history plugins to drive a client: the handshake
 with "nick" and "rooms" in the session_ack, rooms with members, history
 replay and history-end, relayed messages with room, from, seq and time,
-direct messages, /join /part /nick /who, and `reply` events. The test
-adds members that have no connection ("bob") and makes them talk.
+direct messages, /join /part /nick /msg /who /rooms /history /help,
+`reply` events, and `quit` when a session ends. The test adds members
+that have no connection ("bob") and makes them talk, and can cut every
+connection as a crash of the server would.
 
-Each session's frames are encoded with acproto (tests/e2e), independent
-of the JavaScript under test. Frames the server sends for one event go
-out coalesced in one WebSocket message, and the session_init split over
-two, so the page's framing is exercised on both sides of a message edge.
+It is not the server (plugins/chat is): it is the protocol written a
+second time, independently of the clients under test, so that a client
+can be tested on its own. Frames are encoded with acproto.
+
+A session runs over a link: anything with recv() (the next bytes from
+the client; EOFError or OSError at the end), send(bytes),
+send_pieces(list), abort() and `closed`. The web client's tests wrap a
+WebSocket (tests/web/test_web.py); `FakeChatServer` here serves plain
+TCP or a unix socket. Frames the server sends for one event go out
+together in one send(), and the session_init split over two, so a
+client's framing is exercised on both sides of an edge.
+
+    chat = FakeChat()
+    with FakeChatServer(chat) as srv:       # srv.port
+        s = chat.wait_session(1)            # s.ack: the session_ack Frame
+        chat.say("lobby", chat.ghost("lobby", "bob"), "hello")
 """
 
 import datetime
+import os
+import re
+import socket
 import threading
 import uuid
 
@@ -55,21 +72,66 @@ class Ghost:
         pass
 
 
-class Session:
-    """One WebSocket session: its handshake, what it sent, its rooms."""
+ROOM_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
-    def __init__(self, chat, ws, request):
+
+def nick_problem(nick):
+    """The error token for a nick CHAT.md refuses, or None."""
+    if not 1 <= len(nick) <= 32 or nick[0] in "#/@" or \
+            any(c.isspace() or ord(c) < 32 or 0x7f <= ord(c) <= 0x9f
+                for c in nick):
+        return "bad_nick"
+    return None
+
+
+class TcpLink:
+    """A session's link over a connected stream socket."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.closed = False
+        self.lock = threading.Lock()
+
+    def recv(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("EOF")
+        return data
+
+    def send(self, data):
+        with self.lock:
+            if self.closed:
+                raise OSError("closed")
+            self.sock.sendall(data)
+
+    def send_pieces(self, pieces):
+        for p in pieces:
+            self.send(p)
+
+    def abort(self):
+        with self.lock:
+            self.closed = True
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class Session:
+    """One session: its handshake, what it sent, its rooms."""
+
+    def __init__(self, chat, link, origin=None):
         self.chat = chat
-        self.ws = ws
-        self.origin = request.get("origin")
+        self.ws = link
+        self.origin = origin
         self.sid = str(uuid.uuid4())
         self.nick = None
         self.ack = None         # the session_ack Frame
         self.frames = []        # every verified frame after the ack
-        self.errors = []        # FrameError tokens and WebSocket problems
-        self.text_messages = 0
+        self.errors = []        # FrameError tokens and link problems
         self.current = None     # fold(room) joined last
         self.ended = False
+        self.reason = "connection lost"
 
     # -- what the test reads --------------------------------------------
     def messages(self):
@@ -87,17 +149,14 @@ class Session:
         try:
             self.ws.send_pieces([init[:cut], init[cut:]] if cut else [init])
             while True:
-                opcode, data = self.ws.recv()
-                if opcode != 2:
-                    self.text_messages += 1
-                    continue
+                data = self.ws.recv()
                 dec.feed(data)
                 for item in dec:
                     with self.chat.cond:
                         self.handle(item)
                         self.chat.cond.notify_all()
-        except Exception as e:      # the end of the socket, however it came
-            self.errors.append("ws: %s" % e)
+        except Exception as e:      # the end of the link, however it came
+            self.errors.append("link: %s" % e)
         finally:
             with self.chat.cond:
                 self.ended = True
@@ -105,7 +164,7 @@ class Session:
                 self.chat.cond.notify_all()
 
     def deliver(self, frames):
-        """Send frames (bytes) to the page in one WebSocket message."""
+        """Send frames (bytes) to the client in one send()."""
         if frames and not self.ws.closed:
             try:
                 self.ws.send(b"".join(frames))
@@ -139,7 +198,9 @@ class Session:
                 self.errors.append("before the ack: %s" % item.type)
             return
         self.frames.append(item)
-        if item.type == "heartbeat":
+        if item.type == "disconnect":
+            self.reason = "client-disconnect"
+        elif item.type == "heartbeat":
             self.deliver([acproto.encode("heartbeat", "pong", self.sid,
                                          key=self.chat.key)])
         elif item.type == "message" and item.session_id == self.sid:
@@ -162,10 +223,11 @@ class FakeChat:
         self.sessions = []      # in the order they connected
         self.init_split = 30    # bytes of session_init in its first message
         self.ignore_since = False   # replay everything (a sloppy server)
+        self.history = True     # as with the history plugin
 
-    # -- the WebServer callback ------------------------------------------
-    def __call__(self, ws, request):
-        s = Session(self, ws, request)
+    def serve(self, link, origin=None):
+        """Run one session over link until it ends (blocks)."""
+        s = Session(self, link, origin)
         with self.cond:
             self.sessions.append(s)
             self.cond.notify_all()
@@ -213,21 +275,39 @@ class FakeChat:
     def handshake(self, s):
         h = s.ack.header
         want = h.get("nick")
-        if isinstance(want, str) and want and not self.nick_taken(want, s):
+        out = []
+        if isinstance(want, str) and not nick_problem(want) and \
+                not self.nick_taken(want, s):
             s.nick = want
         else:
             s.nick = "guest-" + s.sid[:8]
-        out = []
-        self.join(s, self.default_room, None, out)
-        for r in h.get("rooms") or []:
-            if isinstance(r, dict) and isinstance(r.get("room"), str):
+            if want is not None:
+                out.append(s.reply("nick", "nick_in_use" if isinstance(
+                    want, str) and not nick_problem(want) else "bad_nick"))
+        rooms = [r for r in h.get("rooms") or [] if isinstance(r, dict) and
+                 isinstance(r.get("room"), str)]
+        # The default room is joined first, with the since the ack gives
+        # it, so that its replay starts where the client stopped.
+        since = [r.get("since") for r in rooms
+                 if fold(r["room"]) == fold(self.default_room)]
+        self.join(s, self.default_room, since[0] if since else None, out)
+        for r in rooms:
+            if not ROOM_RE.match(r["room"]):
+                out.append(s.reply("join", "bad_room"))
+            elif fold(r["room"]) == fold(self.default_room):
+                s.current = fold(self.default_room)
+            else:
                 self.join(s, r["room"], r.get("since"), out)
         s.deliver(out)
 
     def join(self, s, name, since, out):
         """Join s to a room; its own frames are added to out."""
         r = self.room(name)
-        if s.sid not in r.members:
+        if s.sid in r.members:
+            s.current = fold(r.name)
+            if since is None:
+                return
+        else:
             r.members[s.sid] = s
             text = "* %s joined #%s" % (s.nick, r.name)
             ev = None
@@ -244,8 +324,13 @@ class FakeChat:
                 names=[{"nick": m.nick, "session": m.sid}
                        for m in r.members.values()]))
         s.current = fold(r.name)
+        self.replay(s, r, since, out)
+
+    def replay(self, s, r, since, out, count=50):
+        """The replay of a room after SINCE (or its last count), then
+        history-end, added to out."""
         if since is None or self.ignore_since:
-            replay = r.history[-50:] if since is None else r.history
+            replay = r.history[-count:] if since is None else r.history
         else:
             replay = [x for x in r.history if x[0] > since]
         out.extend(raw for _, raw in replay)
@@ -254,8 +339,27 @@ class FakeChat:
                            truncated=False))
 
     def gone(self, s):
+        """A session ended: it leaves its rooms, and everyone who shared
+        one with it gets one quit event."""
+        told = set()
         for r in self.rooms.values():
-            r.members.pop(s.sid, None)
+            if r.members.pop(s.sid, None) is None:
+                continue
+            for m in r.members.values():
+                if m.sid not in told:
+                    told.add(m.sid)
+                    m.deliver([m.event("quit", "* %s quit (%s)" % (
+                        s.nick, s.reason), nick=s.nick, session=s.sid,
+                        reason=s.reason)])
+
+    def neighbours(self, s):
+        """Every member sharing a room with s, s included, once each."""
+        seen = {s.sid: s}
+        for r in self.rooms.values():
+            if s.sid in r.members:
+                for m in r.members.values():
+                    seen.setdefault(m.sid, m)
+        return list(seen.values())
 
     # -- messages ----------------------------------------------------------
     def relayed(self, sender, content, content_type, extra, room=None,
@@ -321,8 +425,11 @@ class FakeChat:
         if name == "join" and len(words) >= 2:
             since = int(words[2]) if len(words) >= 3 and \
                 words[2].isdigit() else None
-            out.append(s.reply("join"))
-            self.join(s, words[1], since, out)
+            if not ROOM_RE.match(words[1]):
+                out.append(s.reply("join", "bad_room"))
+            else:
+                out.append(s.reply("join"))
+                self.join(s, words[1], since, out)
         elif name == "part":
             r = self.rooms.get(fold(words[1])) if len(words) >= 2 else \
                 self.rooms.get(s.current)
@@ -337,14 +444,44 @@ class FakeChat:
                 del r.members[s.sid]
                 out.append(s.reply("part"))
         elif name == "nick" and len(words) == 2:
-            if self.nick_taken(words[1], s):
+            if nick_problem(words[1]):
+                out.append(s.reply("nick", "bad_nick"))
+            elif self.nick_taken(words[1], s):
                 out.append(s.reply("nick", "nick_in_use"))
             else:
                 old, s.nick = s.nick, words[1]
                 text = "* %s is now %s" % (old, s.nick)
-                out.append(s.event("nick", text, old=old, nick=s.nick,
-                                   session=s.sid))
+                for m in self.neighbours(s):
+                    ev = m.event("nick", text, old=old, nick=s.nick,
+                                 session=s.sid)
+                    out.append(ev) if m is s else m.deliver([ev])
                 out.append(s.reply("nick"))
+        elif name == "msg" and len(words) >= 3:
+            peer = self.find(words[1])
+            if peer is None:
+                out.append(s.reply("msg", "no_such_nick"))
+            else:
+                body = text[1:].split(None, 2)[2]
+                raw, _ = self.relayed(s, body.encode(), TEXT, {},
+                                      to=peer.nick)
+                if peer is not s:
+                    peer.deliver([raw])
+                out.append(raw)
+                out.append(s.reply("msg"))
+        elif name == "rooms":
+            rooms = [r for r in self.rooms.values() if r.members]
+            out.append(s.event("rooms", "* %d rooms" % len(rooms), rooms=[
+                {"room": r.name, "members": len(r.members)} for r in rooms]))
+            out.append(s.reply("rooms"))
+        elif name == "history":
+            r = self.rooms.get(s.current)
+            n = int(words[1]) if len(words) >= 2 and words[1].isdigit() \
+                else 50
+            if not self.history or r is None:
+                out.append(s.reply("history", "no_history"))
+            else:
+                out.append(s.reply("history"))
+                self.replay(s, r, None, out, count=n)
         elif name == "who":
             r = self.rooms.get(fold(words[1])) if len(words) >= 2 else \
                 self.rooms.get(s.current)
@@ -389,3 +526,68 @@ class FakeChat:
             peer = self.find(to_nick)
             raw, _ = self.relayed(ghost, text, TEXT, {}, to=peer.nick)
             peer.deliver([raw])
+
+
+class FakeChatServer:
+    """Serves a FakeChat on 127.0.0.1 (a free port) or a unix socket path,
+    one thread per connection; `accepting` False refuses connections (they
+    are accepted and closed at once), as a server that is down would."""
+
+    def __init__(self, chat, unix_path=None):
+        self.chat = chat
+        self.unix_path = unix_path
+        if unix_path is not None:
+            self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.lsock.bind(unix_path)
+        else:
+            self.lsock = socket.socket()
+            self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.lsock.bind(("127.0.0.1", 0))
+            self.port = self.lsock.getsockname()[1]
+        self.lsock.listen(16)
+        self.accepting = True
+        self.stopped = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.lsock.accept()
+            except OSError:
+                return
+            if self.stopped or not self.accepting:
+                conn.close()
+                continue
+            if self.unix_path is None:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self._serve, args=(conn,),
+                             daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            self.chat.serve(TcpLink(conn))
+        finally:
+            conn.close()
+
+    def stop(self):
+        """Stop accepting and cut every connection."""
+        self.stopped = True
+        try:
+            self.lsock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.lsock.close()
+        for s in self.chat.live():
+            s.ws.abort()
+        if self.unix_path is not None:
+            try:
+                os.unlink(self.unix_path)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.stop()
