@@ -51,6 +51,7 @@
 
 #include <asyncchat/frame.h>
 #include <asyncchat/plugin.h>
+#include <asyncchat/utf8.h>
 
 /* json-c spells no slash escaping this way since 0.13. */
 #define LOGGER_JSON_FLAGS \
@@ -86,7 +87,6 @@ static int	logger_init(struct ac_plugin *, const struct ac_host_api *,
 static void	logger_fini(void *);
 static int	logger_process_message(void *, struct ac_session *,
 		    const struct ac_message *, const struct ac_frame *);
-static int	logger_utf8_valid(const uint8_t *, size_t);
 static char	*logger_base64(const uint8_t *, size_t);
 static void	logger_time(char *, size_t);
 static int	logger_add_string(struct json_object *, const char *,
@@ -217,56 +217,6 @@ logger_fini(void *state)
 	free(ls);
 }
 
-/*
- * 1 when the len bytes at s are well-formed UTF-8 (RFC 3629): no overlong
- * forms, no UTF-16 surrogates, nothing above U+10FFFF, no cut-off sequence.
- */
-static int
-logger_utf8_valid(const uint8_t *s, size_t len)
-{
-	size_t	i = 0, n, k;
-	uint8_t	c, lo, hi;
-
-	while (i < len) {
-		c = s[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-
-		/* The allowed range of the second byte depends on the first. */
-		lo = 0x80;
-		hi = 0xbf;
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1;
-		else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			if (c == 0xe0)
-				lo = 0xa0;	/* overlong */
-			else if (c == 0xed)
-				hi = 0x9f;	/* surrogates */
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			if (c == 0xf0)
-				lo = 0x90;	/* overlong */
-			else if (c == 0xf4)
-				hi = 0x8f;	/* above U+10FFFF */
-		} else
-			return 0;	/* 80-c1 and f5-ff never start one */
-
-		if (len - i - 1 < n)
-			return 0;
-		if (s[i + 1] < lo || s[i + 1] > hi)
-			return 0;
-		for (k = 2; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-		}
-		i += n + 1;
-	}
-	return 1;
-}
-
 /* Encode len bytes as padded base64 (RFC 4648) into a new string, or NULL. */
 static char *
 logger_base64(const uint8_t *in, size_t len)
@@ -390,7 +340,7 @@ logger_record(struct logger_state *ls, struct ac_session *from,
 		if ((v = json_object_new_boolean(1)) == NULL ||
 		    json_object_object_add(o, "content_omitted", v) != 0)
 			goto fail;
-	} else if (logger_utf8_valid(msg->content, msg->content_len)) {
+	} else if (ac_utf8_valid(msg->content, msg->content_len)) {
 		v = json_object_new_string_len((const char *)msg->content,
 		    (int)msg->content_len);
 		if (v == NULL || json_object_object_add(o, "content", v) != 0)

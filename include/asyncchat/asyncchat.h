@@ -8,6 +8,7 @@
 #include <asyncchat/frame.h>
 #include <asyncchat/key.h>
 #include <asyncchat/option.h>
+#include <asyncchat/utf8.h>
 #include <asyncchat/uuid.h>
 
 #ifdef __cplusplus

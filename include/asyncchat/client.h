@@ -202,7 +202,11 @@ int	ac_client_connect_tls(struct ac_client *c, const char *host,
 int	ac_client_connect_unix(struct ac_client *c, const char *path,
 	    char **cause);
 
-/* Set the function that wraps each connected bufferevent (for TLS). */
+/*
+ * Set a function that is given each freshly connected TCP or Unix
+ * bufferevent and returns the one to use (a filter of the caller's own);
+ * TLS connections do not use it.
+ */
 void	ac_client_set_wrap(struct ac_client *c, ac_client_wrap_fn fn,
 	    void *arg);
 

@@ -10,6 +10,14 @@
  * TLS (client_tls.c) adds one step: once the socket connects, it moves to
  * a bufferevent_openssl, and the session handshake starts only when the
  * TLS handshake has finished.
+ *
+ * Over 700 lines, one noun: struct ac_client is a single state machine
+ * (connecting, TLS, handshake, up, closing, waiting to retry) that every
+ * part reads and moves. Its seam is the server's (conn.c and dispatch.c):
+ * the connection (resolve, connect, TLS, retry, the bufferevent's events)
+ * and the protocol (framing, the handshake, what each frame does). Split
+ * it there when a second transport comes, rather than while the terminal
+ * client's work lands on it.
  */
 #include "config.h"
 
@@ -222,7 +230,7 @@ client_gone(struct ac_client *c, struct bufferevent *bev)
 	return (c->flags & CLIENT_FREE) || c->bev != bev;
 }
 
-/* Set the function that wraps each connected bufferevent (for TLS). */
+/* Set the function that wraps each connected TCP or Unix bufferevent. */
 void
 ac_client_set_wrap(struct ac_client *c, ac_client_wrap_fn fn, void *arg)
 {

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <asyncchat/utf8.h>
+
 #include "xmalloc.h"
 #include "server.h"
 
@@ -51,52 +53,16 @@ attr_valid_key(const char *key)
 }
 
 /*
- * Non-zero when s is at most AC_ATTR_VALUE_MAX bytes of well-formed UTF-8
- * (RFC 3629: no overlong forms, surrogates or code points past U+10FFFF).
+ * Non-zero when value is at most AC_ATTR_VALUE_MAX bytes of well-formed
+ * UTF-8 (libasyncchat's ac_utf8_valid: no overlong forms, surrogates or
+ * code points past U+10FFFF).
  */
 static int
 attr_valid_value(const char *value)
 {
-	const unsigned char	*s = (const unsigned char *)value;
-	size_t			 i = 0, n, k;
-	unsigned char		 c, lo, hi;
+	size_t	len = strnlen(value, AC_ATTR_VALUE_MAX + 1);
 
-	while (s[i] != '\0') {
-		if (i >= AC_ATTR_VALUE_MAX)
-			return (0);
-		c = s[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		lo = 0x80;
-		hi = 0xbf;
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1;
-		else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			if (c == 0xe0)
-				lo = 0xa0;
-			else if (c == 0xed)
-				hi = 0x9f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			if (c == 0xf0)
-				lo = 0x90;
-			else if (c == 0xf4)
-				hi = 0x8f;
-		} else
-			return (0);
-		/* A NUL ends the string, and fails these range checks. */
-		if (s[i + 1] < lo || s[i + 1] > hi)
-			return (0);
-		for (k = 2; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return (0);
-		}
-		i += n + 1;
-	}
-	return (i <= AC_ATTR_VALUE_MAX);
+	return (len <= AC_ATTR_VALUE_MAX && ac_utf8_valid(value, len));
 }
 
 /* The attribute under key, or NULL. */

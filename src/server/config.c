@@ -1,14 +1,20 @@
 /*
  * config.c - read asyncchatd's INI file into a struct ac_config.
  *
- * inih calls our handler once per `key = value` line. We feed it through
- * our own line reader so that we always know the line number (Debian's
- * inih is built without INI_HANDLER_LINENO), can see section headers even
- * when a section is empty, and can strip leading blanks so that inih never
- * treats an indented line as a continuation of the previous value.
+ * The file is read a line at a time, of any length, and each line is
+ * split as the inih library (which this file used to go through) splits
+ * it, so that every file reads as it did: blanks around everything are
+ * dropped, a line starting with ; or # is a comment, so is the rest of a
+ * line from a ; that follows a blank, a [section] header ends at its ],
+ * and anything else is key = value (or key: value), split at the first =
+ * or :. There is no continuation line: an indented line is a line like
+ * any other. inih's own line buffer was 200 bytes, which a `load =` line
+ * of absolute plugin paths soon outgrows; here a line is as long as it
+ * needs to be.
  *
  * Every problem is collected rather than stopping at the first, so that
- * `asyncchatd -t` shows them all at once.
+ * `asyncchatd -t` shows them all at once. The keys of [server] are the
+ * table of config_key.c.
  */
 #include "config.h"
 
@@ -17,20 +23,10 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <unistd.h>
-
-#include <ini.h>
 
 #include <asyncchat/key.h>
 #include <asyncchat/option.h>
@@ -38,65 +34,16 @@
 #include "xmalloc.h"
 #include "server.h"
 
-#define CONFIG_MAX_KEY_FILE	4096
-
-/* Keys of [server] that may appear once, with a bit each. */
-enum config_key {
-	K_BACKLOG,
-	K_UNIX_MODE,
-	K_HMAC_KEY,
-	K_HMAC_KEY_FILE,
-	K_HANDSHAKE_TIMEOUT,
-	K_HEARTBEAT_TIMEOUT,
-	K_MAX_CLIENTS,
-	K_MAX_HEADER_SIZE,
-	K_MAX_CONTENT_SIZE,
-	K_MAX_OUTPUT_BUFFER,
-	K_MAX_ERRORS,
-	K_LOG,
-	K_LOG_LEVEL,
-	K_PLUGIN_DIR,
-	K_PID_FILE,
-	K_METRICS_LISTEN,
-	K_TLS_CERT,
-	K_TLS_KEY,
-	K_TLS_CLIENT_CA,
-	K_MAX_CLIENTS_PER_IP,
-	K_MAX_MESSAGE_RATE,
-	K_MAX_BYTE_RATE,
-	K_RATE_BURST,
-	K_RATE_LIMIT_DISCONNECT,
-	K_WORKER_THREADS,
-	K_WORKER_QUEUE,
-	K_MAX_MEMORY,
-	K_COUNT
-};
-
-static const char *config_key_names[K_COUNT] = {
-	"backlog", "unix_mode", "hmac_key", "hmac_key_file",
-	"handshake_timeout", "heartbeat_timeout", "max_clients",
-	"max_header_size", "max_content_size", "max_output_buffer",
-	"max_errors", "log", "log_level", "plugin_dir", "pid_file",
-	"metrics_listen", "tls_cert", "tls_key", "tls_client_ca",
-	"max_clients_per_ip", "max_message_rate", "max_byte_rate",
-	"rate_burst", "rate_limit_disconnect", "worker_threads",
-	"worker_queue", "max_memory",
-};
-
 /* Parsing state shared by the reader and the handler. */
 struct config_parse {
 	struct ac_config	*cfg;
 	FILE			*f;
 	const char		*file;
 	int			 line;
-	int			 max_line;
-	char			*buf;
-	size_t			 bufsize;
+	char			*section;	/* NULL before the first */
 
-	int			 seen[K_COUNT];	/* line, 0 if not seen */
-	char			*hmac_key;	/* secret: never logged */
-	char			*key_file;
-	char			*tls_file[3];	/* cert, key, client CA */
+	int			*seen;	/* line of each config_keys[] row,
+					   0 if not seen */
 
 	char			*errors;
 	size_t			 nerrors;
@@ -105,11 +52,8 @@ struct config_parse {
 static void	config_error(struct config_parse *, int, const char *,
 		    const char *, const char *, ...)
 		    __attribute__((format(printf, 5, 6)));
-static void	config_warn(struct ac_config *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
-static char	*config_reader(char *, int, void *);
-static int	config_handler(void *, const char *, const char *,
-		    const char *);
+static void	config_handler(struct config_parse *, const char *,
+		    const char *, const char *);
 static struct ac_plugin_section *config_section(struct ac_config *,
 		    const char *, int);
 static const struct ac_plugin_conf *config_find_plugin(
@@ -152,7 +96,7 @@ config_error(struct config_parse *cp, int line, const char *section,
 }
 
 /* Remember a warning for the caller to log. */
-static void
+void
 config_warn(struct ac_config *cfg, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -215,16 +159,12 @@ config_valid_name(const char *name)
 	return (1);
 }
 
-/* Look at a section header line: unknown sections are errors. */
+/* Take a section header: unknown sections are errors. */
 static void
-config_see_section(struct config_parse *cp, char *line)
+config_see_section(struct config_parse *cp, const char *name)
 {
-	char	*end, *name;
-
-	if ((end = strchr(line, ']')) == NULL)
-		return;		/* inih reports the syntax error */
-	*end = '\0';
-	name = config_trim(line + 1);
+	free(cp->section);
+	cp->section = ac_xstrdup(name);
 	if (strcmp(name, "server") == 0 || strcmp(name, "plugins") == 0)
 		return;
 	if (strncmp(name, "plugin.", 7) == 0) {
@@ -241,503 +181,122 @@ config_see_section(struct config_parse *cp, char *line)
 }
 
 /*
- * inih's line reader: one line per call, counted, with leading blanks
- * removed. Too long a line becomes an error of ours and an empty line for
- * inih, which would otherwise split it silently.
+ * The first of chars in s (or its end), stopping at an inline comment:
+ * a ; that follows a blank. chars NULL finds only the comment.
  */
 static char *
-config_reader(char *str, int num, void *arg)
+config_find(char *s, const char *chars)
 {
-	struct config_parse	*cp = arg;
-	ssize_t			 n;
-	char			*line;
+	int	blank = 0;
 
-	if ((n = getline(&cp->buf, &cp->bufsize, cp->f)) == -1)
-		return (NULL);
-	cp->line++;
-	/* Everything after a NUL would be cut off without a word. */
-	if ((line = memchr(cp->buf, '\0', n)) != NULL) {
-		config_error(cp, cp->line, NULL, NULL, "NUL byte in the line "
-		    "(at byte %zu)", (size_t)(line - cp->buf) + 1);
-		snprintf(str, num, "\n");
-		return (str);
+	for (; *s != '\0'; s++) {
+		if (chars != NULL && strchr(chars, *s) != NULL)
+			break;
+		if (blank && *s == ';')
+			break;
+		blank = isspace((unsigned char)*s);
 	}
-	line = cp->buf;
-	while (*line == ' ' || *line == '\t')
-		line++;
-	if (strlen(line) + 1 > (size_t)num) {
-		config_error(cp, cp->line, NULL, NULL,
-		    "line longer than %d characters", num - 2);
-		snprintf(str, num, "\n");
-		return (str);
-	}
+	return (s);
+}
+
+/* Split one line into a section header or key = value, and hand it on. */
+static void
+config_line(struct config_parse *cp, char *line)
+{
+	char	*end, *key, *value;
+
+	line = config_trim(line);
+	if (*line == '\0' || *line == ';' || *line == '#')
+		return;
 	if (*line == '[') {
-		char	*copy = ac_xstrdup(line);
-
-		config_see_section(cp, copy);
-		free(copy);
+		end = config_find(line + 1, "]");
+		if (*end != ']')
+			goto syntax;
+		*end = '\0';
+		config_see_section(cp, config_trim(line + 1));
+		return;
 	}
-	snprintf(str, num, "%s", line);
-	return (str);
-}
+	end = config_find(line, "=:");
+	if (*end != '=' && *end != ':')
+		goto syntax;
+	*end = '\0';
+	key = config_trim(line);
+	value = end + 1;
+	*config_find(value, NULL) = '\0';
+	value = config_trim(value);
+	config_handler(cp, cp->section, key, value);
+	return;
 
-/* Parse a size with an optional K, M or G suffix (powers of 1024). */
-int
-config_parse_size(const char *s, uint64_t *out)
-{
-	unsigned long long	 v, mult = 1;
-	char			*end;
-
-	if (!isdigit((unsigned char)*s))
-		return (-1);
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return (-1);
-	switch (*end) {
-	case '\0':
-		break;
-	case 'k': case 'K':
-		mult = 1024ull;
-		end++;
-		break;
-	case 'm': case 'M':
-		mult = 1024ull * 1024;
-		end++;
-		break;
-	case 'g': case 'G':
-		mult = 1024ull * 1024 * 1024;
-		end++;
-		break;
-	default:
-		return (-1);
-	}
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end != '\0' || v > UINT64_MAX / mult)
-		return (-1);
-	*out = v * mult;
-	return (0);
-}
-
-/* Parse seconds, possibly fractional ("0.5"), into a timeval. */
-int
-config_parse_seconds(const char *s, struct timeval *tv)
-{
-	double	 d;
-	char	*end;
-
-	if (!isdigit((unsigned char)*s) && *s != '.')
-		return (-1);
-	errno = 0;
-	d = strtod(s, &end);
-	if (errno != 0 || *end != '\0' || !isfinite(d) || d < 0.001 ||
-	    d > 86400.0)
-		return (-1);
-	tv->tv_sec = (time_t)d;
-	tv->tv_usec = (suseconds_t)((d - (double)tv->tv_sec) * 1e6 + 0.5);
-	if (tv->tv_usec >= 1000000) {
-		tv->tv_sec++;
-		tv->tv_usec -= 1000000;
-	}
-	return (0);
-}
-
-
-/* Parse a listen URL into lc; -1 and a reason in *why if not valid. */
-int
-config_parse_listen(const char *url, struct ac_listen_conf *lc,
-    const char **why)
-{
-	struct sockaddr_un	 sun;
-	const char		*rest, *colon, *close;
-	unsigned long long	 port;
-	char			*host;
-
-	lc->host = lc->port = lc->path = NULL;
-	if (strncmp(url, "unix://", 7) == 0) {
-		rest = url + 7;
-		if (*rest != '/') {
-			*why = "a unix socket path must be absolute "
-			    "(unix:///path/to/socket)";
-			return (-1);
-		}
-		if (strlen(rest) >= sizeof sun.sun_path) {
-			*why = "path too long for a unix socket "
-			    "(at most 107 bytes)";
-			return (-1);
-		}
-		lc->type = AC_LISTEN_UNIX;
-		lc->path = ac_xstrdup(rest);
-		return (0);
-	}
-	if (strncmp(url, "tcp://", 6) == 0)
-		lc->type = AC_LISTEN_TCP;
-	else if (strncmp(url, "tls://", 6) == 0)
-		lc->type = AC_LISTEN_TLS;
-	else {
-		*why = "expected tcp://HOST:PORT, tls://HOST:PORT or "
-		    "unix:///PATH";
-		return (-1);
-	}
-	rest = url + 6;	/* both schemes are six characters */
-	if (*rest == '[') {
-		if ((close = strchr(rest, ']')) == NULL || close[1] != ':') {
-			*why = "expected tcp://[IPV6]:PORT";
-			return (-1);
-		}
-		host = strndup(rest + 1, close - rest - 1);
-		colon = close + 1;
-	} else {
-		if ((colon = strrchr(rest, ':')) == NULL) {
-			*why = "missing :PORT (expected tcp://HOST:PORT)";
-			return (-1);
-		}
-		host = strndup(rest, colon - rest);
-		if (host != NULL && strchr(host, ':') != NULL) {
-			free(host);
-			*why = "an IPv6 address needs brackets: "
-			    "tcp://[::1]:PORT";
-			return (-1);
-		}
-	}
-	if (host == NULL)
-		abort();
-	if (*host == '\0') {
-		free(host);
-		*why = "missing host (use 0.0.0.0 or [::] for every address)";
-		return (-1);
-	}
-	if (ac_option_uint(colon + 1, 0, 65535, &port) == -1) {
-		free(host);
-		*why = "bad port (expected 0 to 65535)";
-		return (-1);
-	}
-	lc->host = host;
-	lc->port = ac_xstrdup(colon + 1);
-	return (0);
+syntax:
+	config_error(cp, cp->line, NULL, NULL, "syntax error (expected "
+	    "[section] or key = value)");
 }
 
 /*
- * Check a metrics_listen value: a numeric IPv4 address or a bracketed
- * IPv6 one, and a port. Names are refused because resolving one could
- * block, and the endpoint should not move when DNS changes.
+ * Read the file line by line. A NUL byte is an error (everything after it
+ * would be cut off without a word), and a UTF-8 byte order mark at the
+ * start is skipped.
  */
-static int
-config_parse_metrics(const char *value)
+static void
+config_read(struct config_parse *cp)
 {
-	struct in6_addr		 in6;
-	struct in_addr		 in4;
-	unsigned long long	 port;
-	const char		*colon, *close;
-	char			*host;
-	int			 ok;
+	char	*buf = NULL, *line, *nul;
+	size_t	 size = 0;
+	ssize_t	 n;
 
-	if (*value == '[') {
-		if ((close = strchr(value, ']')) == NULL || close[1] != ':')
-			return (-1);
-		host = strndup(value + 1, close - value - 1);
-		colon = close + 1;
-		if (host == NULL)
-			abort();
-		ok = inet_pton(AF_INET6, host, &in6) == 1;
-	} else {
-		if ((colon = strrchr(value, ':')) == NULL)
-			return (-1);
-		host = strndup(value, colon - value);
-		if (host == NULL)
-			abort();
-		ok = inet_pton(AF_INET, host, &in4) == 1;
+	while ((n = getline(&buf, &size, cp->f)) != -1) {
+		cp->line++;
+		if ((nul = memchr(buf, '\0', n)) != NULL) {
+			config_error(cp, cp->line, NULL, NULL, "NUL byte in "
+			    "the line (at byte %zu)", (size_t)(nul - buf) + 1);
+			continue;
+		}
+		line = buf;
+		if (cp->line == 1 && strncmp(line, "\xef\xbb\xbf", 3) == 0)
+			line += 3;
+		config_line(cp, line);
 	}
-	free(host);
-	if (!ok || ac_option_uint(colon + 1, 0, 65535, &port) == -1)
-		return (-1);
-	return (0);
+	if (ferror(cp->f))
+		config_error(cp, 0, NULL, NULL, "read error: %s",
+		    strerror(errno));
+	free(buf);
 }
 
-/* Handle one key of [server]. */
+/* The line a [server] key was set on, 0 if it was not. */
+static int
+config_seen(struct config_parse *cp, const char *name)
+{
+	const struct config_key	*k = config_key_find(name);
+
+	return (k != NULL ? cp->seen[k - config_keys] : 0);
+}
+
+/* Handle one key of [server]: its row in config_keys[] parses it. */
 static void
 config_server_key(struct config_parse *cp, const char *key,
     const char *value)
 {
-	struct ac_config	*cfg = cp->cfg;
-	struct ac_listen_conf	 lc, *l;
-	unsigned long long	 u;
-	uint64_t		 size;
-	const char		*why;
-	char			*end;
-	unsigned long		 mode;
-	int			 k;
+	const struct config_key	*k;
+	char			 why[512];
 	size_t			 i;
 
-	if (strcmp(key, "listen") == 0) {
-		if (config_parse_listen(value, &lc, &why) == -1) {
-			config_error(cp, cp->line, "server", key, "%s: %s",
-			    value, why);
-			return;
-		}
-		for (i = 0; i < cfg->nlisten; i++) {
-			if (strcmp(cfg->listen[i].url, value) == 0)
-				break;
-		}
-		if (i != cfg->nlisten) {
-			config_error(cp, cp->line, "server", key,
-			    "%s is already listed on line %d", value,
-			    cfg->listen[i].line);
-			free(lc.host);
-			free(lc.port);
-			free(lc.path);
-			return;
-		}
-		cfg->listen = ac_xreallocarray(cfg->listen, cfg->nlisten + 1,
-		    sizeof *cfg->listen);
-		l = &cfg->listen[cfg->nlisten++];
-		*l = lc;
-		l->url = ac_xstrdup(value);
-		l->line = cp->line;
-		return;
-	}
-
-	for (k = 0; k < K_COUNT; k++) {
-		if (strcmp(key, config_key_names[k]) == 0)
-			break;
-	}
-	if (k == K_COUNT) {
+	if ((k = config_key_find(key)) == NULL) {
 		config_error(cp, cp->line, "server", key, "unknown key");
 		return;
 	}
-	if (cp->seen[k] != 0) {
+	i = k - config_keys;
+	if (cp->seen[i] != 0 && !(k->flags & CONFIG_MULTI)) {
 		config_error(cp, cp->line, "server", key,
-		    "duplicate key (first set on line %d)", cp->seen[k]);
+		    "duplicate key (first set on line %d)", cp->seen[i]);
 		return;
 	}
-	cp->seen[k] = cp->line;
-
-	switch (k) {
-	case K_BACKLOG:
-		if (ac_option_uint(value, 1, 65535, &u) == -1)
-			goto bad;
-		cfg->backlog = (int)u;
-		break;
-	case K_UNIX_MODE:
-		errno = 0;
-		mode = strtoul(value, &end, 8);
-		if (*value == '\0' || *end != '\0' || errno != 0 ||
-		    mode > 0777) {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected an octal mode such as 0660", value);
-			return;
-		}
-		cfg->unix_mode = (mode_t)mode;
-		break;
-	case K_HMAC_KEY:
-		if (*value == '\0') {
-			config_error(cp, cp->line, "server", key,
-			    "the key is empty");
-			return;
-		}
-		/* The value is a secret: never quote it in a message. */
-		free(cp->hmac_key);
-		cp->hmac_key = ac_xstrdup(value);
-		break;
-	case K_HMAC_KEY_FILE:
-		if (*value == '\0')
-			goto bad;
-		cp->key_file = ac_xstrdup(value);
-		break;	/* read once all keys are known */
-	case K_HANDSHAKE_TIMEOUT:
-		if (config_parse_seconds(value, &cfg->handshake_timeout) == -1)
-			goto bad_seconds;
-		break;
-	case K_HEARTBEAT_TIMEOUT:
-		if (config_parse_seconds(value, &cfg->heartbeat_timeout) == -1)
-			goto bad_seconds;
-		break;
-	case K_MAX_CLIENTS:
-		if (ac_option_uint(value, 1, 1000000, &u) == -1) {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected 1 to 1000000", value);
-			return;
-		}
-		cfg->max_clients = (unsigned int)u;
-		break;
-	case K_MAX_HEADER_SIZE:
-		if (config_parse_size(value, &size) == -1 || size < 1 ||
-		    size > AC_DEFAULT_MAX_HEADER) {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected 1 to %u bytes (K suffix allowed)",
-			    value, AC_DEFAULT_MAX_HEADER);
-			return;
-		}
-		cfg->max_header_size = (uint32_t)size;
-		break;
-	case K_MAX_CONTENT_SIZE:
-		if (config_parse_size(value, &size) == -1 || size < 1 ||
-		    size > AC_DEFAULT_MAX_CONTENT) {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected 1 to %u bytes (K or M suffix "
-			    "allowed)", value, AC_DEFAULT_MAX_CONTENT);
-			return;
-		}
-		cfg->max_content_size = size;
-		break;
-	case K_MAX_OUTPUT_BUFFER:
-		if (config_parse_size(value, &size) == -1) {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected bytes, optionally with a K, M or G "
-			    "suffix", value);
-			return;
-		}
-		cfg->max_output_buffer = size;
-		break;
-	case K_MAX_ERRORS:
-		if (ac_option_uint(value, 1, 1000000, &u) == -1) {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected 1 to 1000000", value);
-			return;
-		}
-		cfg->max_errors = (unsigned int)u;
-		break;
-	case K_LOG:
-		if (strcmp(value, "stderr") != 0 &&
-		    strcmp(value, "syslog") != 0 && *value != '/') {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected stderr, syslog or an absolute file "
-			    "path", value);
-			return;
-		}
-		free(cfg->log);
-		cfg->log = ac_xstrdup(value);
-		break;
-	case K_LOG_LEVEL:
-		if (strcmp(value, "error") == 0)
-			cfg->log_level = AC_LOG_ERROR;
-		else if (strcmp(value, "warning") == 0)
-			cfg->log_level = AC_LOG_WARNING;
-		else if (strcmp(value, "info") == 0)
-			cfg->log_level = AC_LOG_INFO;
-		else if (strcmp(value, "debug") == 0)
-			cfg->log_level = AC_LOG_DEBUG;
-		else {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected error, warning, info or debug",
-			    value);
-			return;
-		}
-		break;
-	case K_PLUGIN_DIR:
-		if (*value == '\0')
-			goto bad;
-		free(cfg->plugin_dir);
-		cfg->plugin_dir = ac_xstrdup(value);
-		break;
-	case K_PID_FILE:
-		if (*value == '\0')
-			goto bad;
-		free(cfg->pid_file);
-		cfg->pid_file = strcmp(value, "none") == 0 ? NULL :
-		    ac_xstrdup(value);
-		break;
-	case K_METRICS_LISTEN:
-		if (strcmp(value, "none") == 0)
-			break;
-		if (config_parse_metrics(value) == -1) {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected none or ADDRESS:PORT with a numeric "
-			    "address, such as 127.0.0.1:9100 or [::1]:9100",
-			    value);
-			return;
-		}
-		cfg->metrics_listen = ac_xstrdup(value);
-		break;
-	case K_TLS_CERT:
-	case K_TLS_KEY:
-	case K_TLS_CLIENT_CA:
-		if (*value == '\0')
-			goto bad;
-		cp->tls_file[k - K_TLS_CERT] = ac_xstrdup(value);
-		break;	/* loaded once all keys are known */
-	case K_MAX_CLIENTS_PER_IP:
-		if (ac_option_uint(value, 0, 1000000, &u) == -1) {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected 0 (no limit) to 1000000", value);
-			return;
-		}
-		cfg->max_clients_per_ip = (unsigned int)u;
-		break;
-	case K_MAX_MESSAGE_RATE:
-		if (ac_option_uint(value, 0, 1000000, &u) == -1) {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected frames per second, 0 (off) to "
-			    "1000000", value);
-			return;
-		}
-		cfg->max_message_rate = u;
-		break;
-	case K_MAX_BYTE_RATE:
-		if (config_parse_size(value, &size) == -1 ||
-		    size > 1024ull * 1024 * 1024) {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected bytes per second, 0 (off) to 1G "
-			    "(K, M or G suffix allowed)", value);
-			return;
-		}
-		cfg->max_byte_rate = size;
-		break;
-	case K_RATE_BURST:
-		if (config_parse_seconds(value, &cfg->rate_burst) == -1 ||
-		    cfg->rate_burst.tv_sec > 60 ||
-		    (cfg->rate_burst.tv_sec == 60 &&
-		    cfg->rate_burst.tv_usec != 0)) {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected seconds between 0.001 and 60 (such "
-			    "as 2 or 0.5)", value);
-			return;
-		}
-		break;
-	case K_MAX_MEMORY:
-		if (config_parse_size(value, &size) == -1) {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected bytes, optionally with a K, M or G "
-			    "suffix", value);
-			return;
-		}
-		cfg->max_memory = size;
-		break;
-	case K_RATE_LIMIT_DISCONNECT:
-		if (ac_option_uint(value, 0, 1000000, &u) == -1) {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected 0 (never) to 1000000", value);
-			return;
-		}
-		cfg->rate_limit_disconnect = (unsigned int)u;
-		break;
-	case K_WORKER_THREADS:
-		if (ac_option_uint(value, 1, 256, &u) == -1) {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected 1 to 256 threads", value);
-			return;
-		}
-		cfg->worker_threads = (unsigned int)u;
-		break;
-	case K_WORKER_QUEUE:
-		if (ac_option_uint(value, 1, 1000000, &u) == -1) {
-			config_error(cp, cp->line, "server", key,
-			    "%s: expected 1 to 1000000 jobs", value);
-			return;
-		}
-		cfg->worker_queue = (unsigned int)u;
-		break;
+	if (config_key_set(cp->cfg, k, value, cp->line, why,
+	    sizeof why) == -1) {
+		config_error(cp, cp->line, "server", key, "%s", why);
+		return;
 	}
-	return;
-
-bad_seconds:
-	config_error(cp, cp->line, "server", key,
-	    "%s: expected seconds between 0.001 and 86400 (such as 10 or 0.5)",
-	    value);
-	return;
-bad:
-	config_error(cp, cp->line, "server", key, "%s: bad value", value);
+	if (cp->seen[i] == 0)
+		cp->seen[i] = cp->line;
 }
 
 /* Handle one `load = a, b` line of [plugins]. */
@@ -805,16 +364,18 @@ config_load_key(struct config_parse *cp, const char *value)
 	free(copy);
 }
 
-/* inih's handler: dispatch one key = value line by section. */
-static int
-config_handler(void *arg, const char *section, const char *key,
-    const char *value)
+/* Dispatch one key = value line by section (NULL: before any). */
+static void
+config_handler(struct config_parse *cp, const char *section,
+    const char *key, const char *value)
 {
-	struct config_parse		*cp = arg;
 	struct ac_plugin_section	*ps;
 	struct ac_plugin_option		*o;
 
-	if (strcmp(section, "server") == 0)
+	if (section == NULL)
+		config_error(cp, cp->line, NULL, key,
+		    "key outside any section (put it under [server])");
+	else if (strcmp(section, "server") == 0)
 		config_server_key(cp, key, value);
 	else if (strcmp(section, "plugins") == 0) {
 		if (strcmp(key, "load") == 0)
@@ -822,9 +383,8 @@ config_handler(void *arg, const char *section, const char *key,
 		else
 			config_error(cp, cp->line, section, key,
 			    "unknown key (expected load = NAME, NAME...)");
-	} else if (strncmp(section, "plugin.", 7) == 0) {
-		if (!config_valid_name(section + 7))
-			return (1);	/* reported with the header */
+	} else if (strncmp(section, "plugin.", 7) == 0 &&
+	    config_valid_name(section + 7)) {
 		ps = config_section(cp->cfg, section + 7, cp->line);
 		ps->opts = ac_xreallocarray(ps->opts, ps->nopts + 1,
 		    sizeof *ps->opts);
@@ -832,118 +392,25 @@ config_handler(void *arg, const char *section, const char *key,
 		o->key = ac_xstrdup(key);
 		o->value = ac_xstrdup(value);
 		o->line = cp->line;
-	} else if (*section == '\0')
-		config_error(cp, cp->line, NULL, key,
-		    "key outside any section (put it under [server])");
-	/* Other sections were reported when their header was read. */
-	return (1);
+	}
+	/* Other sections were reported with their header. */
 }
 
-/*
- * Can the file st describes keep a secret? Only if nobody but its owner
- * can change it, nobody else can read it (its group may, if root owns it:
- * root:asyncchat 0640 shares it with a service's group), and its owner is
- * root or the user the server runs as, who could change it anyway.
- * Returns 0, or -1 with the reason in why.
- */
-static int
-config_secret_mode(const struct stat *st, char *why, size_t len)
-{
-	unsigned int	mode = st->st_mode & 07777;
-
-	if (st->st_uid != 0 && st->st_uid != geteuid())
-		snprintf(why, len, "belongs to uid %u, neither root nor the "
-		    "server's user", (unsigned int)st->st_uid);
-	else if (mode & (S_IRWXO))
-		snprintf(why, len, "can be read or written by others (mode "
-		    "%04o): chmod 600 it", mode);
-	else if (mode & (S_IWGRP|S_IXGRP))
-		snprintf(why, len, "can be written by its group (mode %04o): "
-		    "chmod 600 it", mode);
-	else if ((mode & S_IRGRP) && st->st_uid != 0)
-		snprintf(why, len, "can be read by its group (mode %04o): "
-		    "chmod 600 it (a file root owns may be 0640)", mode);
-	else
-		return (0);
-	return (-1);
-}
-
-/*
- * Read the key file once: the whole file is the key, less one trailing
- * newline. It must be a regular file named directly (not through a
- * symbolic link someone could point elsewhere) that keeps the secret
- * (config_secret_mode): a key others can read is no key, so such a file
- * is refused, not warned about.
- */
+/* Read the key from hmac_key_file, once (secret.c). */
 static void
 config_read_key_file(struct config_parse *cp, const char *path)
 {
-	struct stat	 st;
-	char		 buf[CONFIG_MAX_KEY_FILE + 1], why[128];
-	ssize_t		 n;
-	size_t		 len = 0;
-	int		 fd;
+	char	why[256];
 
-	fd = open(path, O_RDONLY|O_CLOEXEC|O_NOFOLLOW|O_NONBLOCK|O_NOCTTY);
-	if (fd == -1) {
-		config_error(cp, cp->seen[K_HMAC_KEY_FILE], "server",
-		    "hmac_key_file", "%s: %s", path, errno == ELOOP ?
-		    "is a symbolic link (name the file itself)" :
-		    strerror(errno));
-		return;
-	}
-	why[0] = '\0';
-	if (fstat(fd, &st) == -1)
-		snprintf(why, sizeof why, "%s", strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		snprintf(why, sizeof why, "not a regular file");
-	else
-		config_secret_mode(&st, why, sizeof why);
-	if (why[0] != '\0') {
-		config_error(cp, cp->seen[K_HMAC_KEY_FILE], "server",
+	cp->cfg->key = secret_read_file(path, why, sizeof why);
+	if (cp->cfg->key == NULL)
+		config_error(cp, config_seen(cp, "hmac_key_file"), "server",
 		    "hmac_key_file", "%s: %s", path, why);
-		close(fd);
-		return;
-	}
-	for (;;) {
-		n = read(fd, buf + len, sizeof buf - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += n;
-		if (len == sizeof buf)
-			break;
-	}
-	close(fd);
-	if (n == -1) {
-		config_error(cp, cp->seen[K_HMAC_KEY_FILE], "server",
-		    "hmac_key_file", "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (len > CONFIG_MAX_KEY_FILE) {
-		config_error(cp, cp->seen[K_HMAC_KEY_FILE], "server",
-		    "hmac_key_file", "%s: longer than %d bytes", path,
-		    CONFIG_MAX_KEY_FILE);
-		goto out;
-	}
-	if (len > 0 && buf[len - 1] == '\n')
-		len--;
-	if (len > 0 && buf[len - 1] == '\r')
-		len--;
-	if (len == 0) {
-		config_error(cp, cp->seen[K_HMAC_KEY_FILE], "server",
-		    "hmac_key_file", "%s: the key is empty", path);
-		goto out;
-	}
-	cp->cfg->key = ac_key_new(buf, len);
-out:
-	explicit_bzero(buf, sizeof buf);
 }
 
 /*
  * A key written in the configuration file is only as secret as the file:
- * warn when the file does not keep it (config_secret_mode). The public
+ * warn when the file does not keep it (secret_mode). The public
  * default key has nothing to hide.
  */
 static void
@@ -952,13 +419,14 @@ config_check_inline_key(struct config_parse *cp)
 	struct stat	st;
 	char		why[128];
 
-	if (cp->hmac_key == NULL || strcmp(cp->hmac_key, AC_DEFAULT_KEY) == 0)
+	if (config_seen(cp, "hmac_key") == 0 ||
+	    strcmp(cp->cfg->hmac_key, AC_DEFAULT_KEY) == 0)
 		return;
 	if (fstat(fileno(cp->f), &st) == 0 &&
-	    config_secret_mode(&st, why, sizeof why) == -1)
+	    secret_mode(&st, why, sizeof why) == -1)
 		config_warn(cp->cfg, "%s:%d: [server] hmac_key: the key is in "
 		    "a file that %s; or move it to hmac_key_file", cp->file,
-		    cp->seen[K_HMAC_KEY], why);
+		    config_seen(cp, "hmac_key"), why);
 }
 
 /* Non-zero if a listener is reachable only from this machine. */
@@ -981,13 +449,15 @@ config_listen_is_local(const struct ac_listen_conf *lc)
 static void
 config_load_tls(struct config_parse *cp)
 {
+	static const char		*keys[] = {
+		"tls_cert", "tls_key", "tls_client_ca"
+	};
 	struct ac_config		*cfg = cp->cfg;
 	const struct ac_listen_conf	*tls = NULL;
 	struct stat			 st;
-	const char			*which;
+	const char			*which, *key;
 	char				*cause;
 	size_t				 i;
-	int				 k;
 
 	for (i = 0; i < cfg->nlisten; i++) {
 		if (cfg->listen[i].type == AC_LISTEN_TLS) {
@@ -996,92 +466,93 @@ config_load_tls(struct config_parse *cp)
 		}
 	}
 	if (tls == NULL) {
-		for (k = K_TLS_CERT; k <= K_TLS_CLIENT_CA; k++) {
-			if (cp->seen[k] != 0)
+		for (i = 0; i < 3; i++) {
+			if (config_seen(cp, keys[i]) != 0)
 				config_warn(cfg, "%s:%d: [server] %s: "
 				    "ignored: no tls:// listener", cp->file,
-				    cp->seen[k], config_key_names[k]);
+				    config_seen(cp, keys[i]), keys[i]);
 		}
 		return;
 	}
-	if (cp->tls_file[0] == NULL || cp->tls_file[1] == NULL) {
+	if (cfg->tls_cert == NULL || cfg->tls_key == NULL) {
 		config_error(cp, tls->line, "server", "listen", "%s needs "
 		    "tls_cert and tls_key (PEM files)%s", tls->url,
-		    cp->tls_file[0] == NULL && cp->tls_file[1] == NULL ? "" :
-		    cp->tls_file[0] == NULL ? ": tls_cert is missing" :
+		    cfg->tls_cert == NULL && cfg->tls_key == NULL ? "" :
+		    cfg->tls_cert == NULL ? ": tls_cert is missing" :
 		    ": tls_key is missing");
 		return;
 	}
-	cfg->tls_ctx = tls_server_ctx(cp->tls_file[0], cp->tls_file[1],
-	    cp->tls_file[2], &which, &cause);
+	cfg->tls_ctx = tls_server_ctx(cfg->tls_cert, cfg->tls_key,
+	    cfg->tls_client_ca, &which, &cause);
 	if (cfg->tls_ctx == NULL) {
-		for (k = K_TLS_CERT; k <= K_TLS_CLIENT_CA; k++) {
-			if (strcmp(which, config_key_names[k]) == 0)
-				break;
+		key = keys[0];
+		for (i = 0; i < 3; i++) {
+			if (strcmp(which, keys[i]) == 0)
+				key = keys[i];
 		}
-		if (k > K_TLS_CLIENT_CA)
-			k = K_TLS_CERT;
-		config_error(cp, cp->seen[k], "server", config_key_names[k],
-		    "%s", cause);
+		config_error(cp, config_seen(cp, key), "server", key, "%s",
+		    cause);
 		free(cause);
 		return;
 	}
 	/* Like hmac_key_file: a readable key is worth a warning. */
-	if (stat(cp->tls_file[1], &st) == 0 && (st.st_mode & 077) != 0)
+	if (stat(cfg->tls_key, &st) == 0 && (st.st_mode & 077) != 0)
 		config_warn(cfg, "%s:%d: [server] tls_key: %s can be read by "
 		    "group or others (chmod 600 it)", cp->file,
-		    cp->seen[K_TLS_KEY], cp->tls_file[1]);
+		    config_seen(cp, "tls_key"), cfg->tls_key);
 }
 
 /* Check what needs the whole file, and fill in defaults. */
 static void
-config_finish(struct config_parse *cp, const char *key_file)
+config_finish(struct config_parse *cp)
 {
 	struct ac_config	*cfg = cp->cfg;
-	struct ac_listen_conf	*lc;
-	const char		*why;
+	const struct config_key	*k;
 	uint64_t		 frame_max;
 	size_t			 i;
+	char			 why[512];
+	int			 key_line, file_line;
 
-	if (cp->seen[K_HMAC_KEY] != 0 && cp->seen[K_HMAC_KEY_FILE] != 0) {
-		int	later = cp->seen[K_HMAC_KEY] > cp->seen[K_HMAC_KEY_FILE] ?
-		    K_HMAC_KEY : K_HMAC_KEY_FILE;
-
-		config_error(cp, cp->seen[later], "server",
-		    config_key_names[later], "hmac_key and hmac_key_file "
-		    "cannot both be set (lines %d and %d)",
-		    cp->seen[K_HMAC_KEY], cp->seen[K_HMAC_KEY_FILE]);
-	} else if (key_file != NULL)
-		config_read_key_file(cp, key_file);
-	else if (cp->hmac_key != NULL)
-		cfg->key = ac_key_new(cp->hmac_key, strlen(cp->hmac_key));
+	key_line = config_seen(cp, "hmac_key");
+	file_line = config_seen(cp, "hmac_key_file");
+	if (key_line != 0 && file_line != 0) {
+		config_error(cp, key_line > file_line ? key_line : file_line,
+		    "server", key_line > file_line ? "hmac_key" :
+		    "hmac_key_file", "hmac_key and hmac_key_file cannot both "
+		    "be set (lines %d and %d)", key_line, file_line);
+	} else if (cfg->hmac_key_file != NULL)
+		config_read_key_file(cp, cfg->hmac_key_file);
 	else
-		cfg->key = ac_key_new(AC_DEFAULT_KEY, strlen(AC_DEFAULT_KEY));
+		cfg->key = ac_key_new(cfg->hmac_key, strlen(cfg->hmac_key));
+	/* The key is made: the text of the secret goes. */
+	explicit_bzero(cfg->hmac_key, strlen(cfg->hmac_key));
+	free(cfg->hmac_key);
+	cfg->hmac_key = NULL;
 
 	frame_max = AC_FIXED_HEADER_LEN + (uint64_t)cfg->max_header_size +
 	    cfg->max_content_size;
 	if (cfg->max_memory < 2 * frame_max)
-		config_error(cp, cp->seen[K_MAX_MEMORY], "server",
+		config_error(cp, config_seen(cp, "max_memory"), "server",
 		    "max_memory", "%llu is smaller than two largest frames "
 		    "(%llu bytes: 2 x (64 + max_header_size + "
 		    "max_content_size))",
 		    (unsigned long long)cfg->max_memory,
 		    (unsigned long long)(2 * frame_max));
 	if (cfg->max_output_buffer < frame_max)
-		config_error(cp, cp->seen[K_MAX_OUTPUT_BUFFER], "server",
+		config_error(cp, config_seen(cp, "max_output_buffer"),
+		    "server",
 		    "max_output_buffer", "%llu is smaller than one largest "
 		    "frame (%llu bytes: 64 + max_header_size + "
 		    "max_content_size)",
 		    (unsigned long long)cfg->max_output_buffer,
 		    (unsigned long long)frame_max);
 
-	if (cfg->nlisten == 0) {
-		cfg->listen = ac_xcalloc(1, sizeof *cfg->listen);
-		lc = &cfg->listen[0];
-		if (config_parse_listen(AC_DEFAULT_LISTEN, lc, &why) == -1)
-			abort();
-		lc->url = ac_xstrdup(AC_DEFAULT_LISTEN);
-		cfg->nlisten = 1;
+	/* A key that may be repeated has its default when never given. */
+	for (k = config_keys; k < config_keys + config_nkeys; k++) {
+		if ((k->flags & CONFIG_MULTI) && k->def != NULL &&
+		    cp->seen[k - config_keys] == 0 &&
+		    config_key_set(cfg, k, k->def, 0, why, sizeof why) == -1)
+			abort();	/* a bad row */
 	}
 	config_load_tls(cp);
 
@@ -1143,64 +614,31 @@ config_load(const char *path, struct ac_config **cfgp, char **cause)
 {
 	struct config_parse	 cp;
 	struct ac_config	*cfg;
-	size_t			 i;
-	int			 r;
 
 	*cfgp = NULL;
 	*cause = NULL;
 
 	cfg = ac_xcalloc(1, sizeof *cfg);
 	cfg->path = ac_xstrdup(path);
-	cfg->backlog = SOMAXCONN;
-	cfg->unix_mode = AC_DEFAULT_UNIX_MODE;
-	config_parse_seconds("10", &cfg->handshake_timeout);
-	config_parse_seconds("30", &cfg->heartbeat_timeout);
-	cfg->max_clients = AC_DEFAULT_MAX_CLIENTS;
-	cfg->max_header_size = AC_DEFAULT_MAX_HEADER;
-	cfg->max_content_size = AC_DEFAULT_MAX_CONTENT;
-	cfg->max_output_buffer = AC_DEFAULT_MAX_OUTPUT;
-	cfg->max_errors = AC_DEFAULT_MAX_ERRORS;
-	cfg->max_clients_per_ip = AC_DEFAULT_MAX_CLIENTS_PER_IP;
-	cfg->max_message_rate = AC_DEFAULT_MAX_MESSAGE_RATE;
-	cfg->max_byte_rate = AC_DEFAULT_MAX_BYTE_RATE;
-	config_parse_seconds(AC_DEFAULT_RATE_BURST, &cfg->rate_burst);
-	cfg->rate_limit_disconnect = AC_DEFAULT_RATE_LIMIT_DISCONNECT;
-	cfg->worker_threads = AC_DEFAULT_WORKER_THREADS;
-	cfg->worker_queue = AC_DEFAULT_WORKER_QUEUE;
-	cfg->max_memory = AC_DEFAULT_MAX_MEMORY;
-	cfg->log = ac_xstrdup("stderr");
-	cfg->log_level = AC_LOG_INFO;
-	cfg->plugin_dir = ac_xstrdup(AC_PLUGINDIR);
+	config_key_defaults(cfg);
 
 	memset(&cp, 0, sizeof cp);
 	cp.cfg = cfg;
 	cp.file = path;
+	cp.seen = ac_xcalloc(config_nkeys, sizeof *cp.seen);
 	if ((cp.f = fopen(path, "re")) == NULL) {
 		ac_xasprintf(cause, "%s: %s", path, strerror(errno));
+		free(cp.seen);
 		config_free(cfg);
 		return (-1);
 	}
-	r = ini_parse_stream(config_reader, &cp, config_handler, &cp);
-	if (ferror(cp.f))
-		config_error(&cp, 0, NULL, NULL, "read error: %s",
-		    strerror(errno));
+	config_read(&cp);
 	config_check_inline_key(&cp);
 	fclose(cp.f);
-	free(cp.buf);
-	if (r > 0)
-		config_error(&cp, r, NULL, NULL, "syntax error (expected "
-		    "[section] or key = value)");
-	else if (r < 0)
-		config_error(&cp, 0, NULL, NULL, "cannot be parsed (%d)", r);
+	free(cp.section);
 
-	config_finish(&cp, cp.key_file);
-	if (cp.hmac_key != NULL) {
-		explicit_bzero(cp.hmac_key, strlen(cp.hmac_key));
-		free(cp.hmac_key);
-	}
-	free(cp.key_file);
-	for (i = 0; i < 3; i++)
-		free(cp.tls_file[i]);
+	config_finish(&cp);
+	free(cp.seen);
 
 	if (cp.nerrors != 0) {
 		*cause = cp.errors;
@@ -1220,19 +658,9 @@ config_free(struct ac_config *cfg)
 	if (cfg == NULL)
 		return;
 	free(cfg->path);
-	for (i = 0; i < cfg->nlisten; i++) {
-		free(cfg->listen[i].url);
-		free(cfg->listen[i].host);
-		free(cfg->listen[i].port);
-		free(cfg->listen[i].path);
-	}
-	free(cfg->listen);
+	config_key_free(cfg);
 	ac_key_free(cfg->key);
 	tls_ctx_free(cfg->tls_ctx);
-	free(cfg->log);
-	free(cfg->plugin_dir);
-	free(cfg->pid_file);
-	free(cfg->metrics_listen);
 	for (i = 0; i < cfg->nplugins; i++) {
 		free(cfg->plugins[i].name);
 		free(cfg->plugins[i].path);

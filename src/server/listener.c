@@ -3,6 +3,13 @@
  * [IPv6] or a name resolved when the listener opens), tls://HOST:PORT (the
  * same with TLS on top) and unix:///PATH.
  *
+ * A host name is resolved with getaddrinfo(), which blocks: fine at start,
+ * before the event loop runs, but not on SIGHUP, when sessions are being
+ * served. A listener a reload adds must therefore give a numeric address
+ * (LISTENER_NUMERIC); listeners the reload keeps are not resolved again.
+ * An asynchronous lookup (evdns) would make a reload wait for DNS half
+ * applied, for a listener address that should not depend on DNS anyway.
+ *
  * A unix socket file left by a dead server is replaced only if nothing
  * answers on it, so a second server cannot steal a live one's socket.
  */
@@ -101,7 +108,7 @@ listener_retry_cb(evutil_socket_t fd, short what, void *arg)
 /* Open a TCP socket bound to lc's address; -1 with *cause. */
 static int
 listener_tcp(struct listener *l, const struct ac_listen_conf *lc,
-    int backlog, char **cause)
+    int backlog, int flags, char **cause)
 {
 	struct addrinfo		 hints, *res;
 	struct sockaddr_storage	 ss;
@@ -116,7 +123,16 @@ listener_tcp(struct listener *l, const struct ac_listen_conf *lc,
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE|AI_NUMERICSERV;
-	if ((r = getaddrinfo(lc->host, lc->port, &hints, &res)) != 0) {
+	if (flags & LISTENER_NUMERIC)
+		hints.ai_flags |= AI_NUMERICHOST;
+	r = getaddrinfo(lc->host, lc->port, &hints, &res);
+	if (r == EAI_NONAME && (flags & LISTENER_NUMERIC)) {
+		ac_xasprintf(cause, "%s: a host name is resolved only at start "
+		    "(on SIGHUP it would stop the server while DNS answers): "
+		    "give a numeric address, or restart", lc->url);
+		return (-1);
+	}
+	if (r != 0) {
 		ac_xasprintf(cause, "%s: cannot resolve %s: %s", lc->url,
 		    lc->host, gai_strerror(r));
 		return (-1);
@@ -272,10 +288,14 @@ listener_unix(struct listener *l, const struct ac_listen_conf *lc,
 	return (fd);
 }
 
-/* Open a listener for lc and start accepting; 0, or -1 with *cause. */
+/*
+ * Open a listener for lc and start accepting; 0, or -1 with *cause. With
+ * LISTENER_NUMERIC in flags, a host name is refused, not resolved.
+ */
 int
 listener_open(struct server *srv, const struct ac_listen_conf *lc,
-    int backlog, mode_t unix_mode, struct listener **lp, char **cause)
+    int backlog, mode_t unix_mode, int flags, struct listener **lp,
+    char **cause)
 {
 	struct listener	*l;
 	int		 fd;
@@ -288,7 +308,7 @@ listener_open(struct server *srv, const struct ac_listen_conf *lc,
 	if (lc->type == AC_LISTEN_UNIX)
 		fd = listener_unix(l, lc, backlog, unix_mode, cause);
 	else
-		fd = listener_tcp(l, lc, backlog, cause);
+		fd = listener_tcp(l, lc, backlog, flags, cause);
 	if (fd == -1) {
 		free(l->url);
 		free(l->bound);

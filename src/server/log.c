@@ -116,7 +116,7 @@ log_close(void)
 }
 
 /* Non-zero if messages at this level are written. */
-int
+static int
 log_enabled(enum ac_log_level level)
 {
 	return (level <= log_level);

@@ -28,9 +28,6 @@ void	log_reopen(void);
 /* Close the target and go back to stderr. */
 void	log_close(void);
 
-/* Non-zero if messages at this level are written. */
-int	log_enabled(enum ac_log_level level);
-
 /* Route libevent's own warnings and errors into this log. */
 void	log_libevent(void);
 

@@ -266,7 +266,9 @@ server_check_nofile(const struct ac_config *cfg)
  * SIGHUP: read the file again. Any error (config, listener, plugin) is
  * logged and the running configuration stays as it was; otherwise the new
  * listeners open, the gone ones close, the new plugin chain replaces the
- * old one, and the new limits apply to new frames. Sessions survive.
+ * old one, and the new limits apply to new frames. Sessions survive. This
+ * runs on the event loop: a new listener may not name a host, which would
+ * have to be resolved (listener.c).
  */
 static void
 server_reload(struct server *srv)
@@ -276,6 +278,7 @@ server_reload(struct server *srv)
 	struct listener		*l;
 	struct plugin_set	*set;
 	struct metrics		*metrics = NULL;
+	const char		*addr;
 	char			*cause = NULL;
 	size_t			 i;
 	int			 metrics_changed;
@@ -289,6 +292,7 @@ server_reload(struct server *srv)
 		srv->stats.reload_failures++;
 		return;
 	}
+	config_key_keep_start(cfg, old);
 	server_log_warnings(cfg);
 
 	TAILQ_INIT(&added);
@@ -297,16 +301,16 @@ server_reload(struct server *srv)
 		    cfg->listen[i].url) != NULL)
 			continue;
 		if (listener_open(srv, &cfg->listen[i], cfg->backlog,
-		    cfg->unix_mode, &l, &cause) == -1)
+		    cfg->unix_mode, LISTENER_NUMERIC, &l, &cause) == -1)
 			goto fail;
 		TAILQ_INSERT_TAIL(&added, l, entry);
 	}
 	/* The metrics endpoint is reopened only if its address changed. */
-	metrics_changed = srv->metrics == NULL ?
-	    cfg->metrics_listen != NULL : (cfg->metrics_listen == NULL ||
-	    strcmp(metrics_listen(srv->metrics), cfg->metrics_listen) != 0);
-	if (metrics_changed && cfg->metrics_listen != NULL &&
-	    metrics_open(srv, cfg->metrics_listen, &metrics, &cause) == -1)
+	addr = cfg->metrics_listen.text;
+	metrics_changed = srv->metrics == NULL ? addr != NULL :
+	    addr == NULL || strcmp(metrics_listen(srv->metrics), addr) != 0;
+	if (metrics_changed && addr != NULL &&
+	    metrics_open(srv, &cfg->metrics_listen, &metrics, &cause) == -1)
 		goto fail;
 	if (plugin_set_load(srv, cfg, &set, &cause) == -1)
 		goto fail;
@@ -357,13 +361,9 @@ server_reload(struct server *srv)
 	config_free(old);
 	server_apply(srv, cfg);
 	server_check_nofile(cfg);
-	if (cfg->pid_file == NULL ? srv->pid_path != NULL :
-	    srv->pid_path == NULL || strcmp(cfg->pid_file, srv->pid_path) != 0)
-		log_warnx("pid_file changes at the next start (now %s)",
-		    srv->pid_path != NULL ? srv->pid_path : "none");
 
 	/* The new plugins meet the sessions that are already open. */
-	plugin_host_reloaded(srv);
+	plugin_set_reloaded(srv);
 	log_info("configuration reloaded: %zu plugin%s, %zu listener%s",
 	    set->n, set->n == 1 ? "" : "s", cfg->nlisten,
 	    cfg->nlisten == 1 ? "" : "s");
@@ -491,7 +491,7 @@ server_free(struct server *srv)
 	plugin_set_free(srv, srv->plugins);
 	srv->plugins = NULL;
 	/* Jobs still running keep their plugins and sessions until now. */
-	plugin_host_drain(srv);
+	plugin_set_drain(srv);
 	worker_pool_free(srv->workers);
 	srv->workers = NULL;
 	session_reap(srv);
@@ -654,7 +654,7 @@ main(int argc, char **argv)
 	}
 	for (i = 0; i < srv.cfg->nlisten; i++) {
 		if (listener_open(&srv, &srv.cfg->listen[i], srv.cfg->backlog,
-		    srv.cfg->unix_mode, &l, &cause) == -1) {
+		    srv.cfg->unix_mode, 0, &l, &cause) == -1) {
 			log_error("cannot listen: %s", cause);
 			free(cause);
 			server_free(&srv);
@@ -662,8 +662,8 @@ main(int argc, char **argv)
 		}
 		TAILQ_INSERT_TAIL(&srv.listeners, l, entry);
 	}
-	if (srv.cfg->metrics_listen != NULL && metrics_open(&srv,
-	    srv.cfg->metrics_listen, &srv.metrics, &cause) == -1) {
+	if (srv.cfg->metrics_listen.text != NULL && metrics_open(&srv,
+	    &srv.cfg->metrics_listen, &srv.metrics, &cause) == -1) {
 		log_error("cannot serve metrics: %s", cause);
 		free(cause);
 		server_free(&srv);

@@ -207,7 +207,7 @@ metrics_write(struct server *srv, struct evbuffer *b)
 
 	metrics_single(b, "asyncchat_memory_buffered_bytes", "gauge",
 	    "Bytes the sessions hold now: input, frames being received and "
-	    "unsent output (what max_memory bounds).", session_memory(srv));
+	    "unsent output (what max_memory bounds).", memory_total(srv));
 	metrics_single(b, "asyncchat_memory_limit_bytes", "gauge",
 	    "max_memory: past 7/8 of it the sessions holding the most are "
 	    "closed.", srv->cfg->max_memory);
@@ -463,79 +463,23 @@ metrics_retry_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Fill ss from "A.B.C.D:PORT" or "[IPV6]:PORT" (port 0 allowed, which
- * evutil_parse_sockaddr_port refuses); 0, or -1 if it does not parse.
+ * Make a listening socket for the address metrics_listen gave, parsed by
+ * config_key.c ("127.0.0.1:9100", "[::1]:0"), and return it with the URL
+ * it answers on; -1 with *cause. The address is numeric (config_key.c
+ * refuses names), so nothing here can block.
  */
 static int
-metrics_parse(const char *addr, struct sockaddr_storage *ss, socklen_t *len)
+metrics_socket(const struct config_addr *ca, evutil_socket_t *fdp,
+    char **url, char **cause)
 {
-	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
-	char			 host[INET6_ADDRSTRLEN];
-	const char		*colon, *close;
-	unsigned long		 port;
-	char			*end;
-	size_t			 hlen;
-
-	memset(ss, 0, sizeof *ss);
-	if (*addr == '[') {
-		if ((close = strchr(addr, ']')) == NULL || close[1] != ':')
-			return (-1);
-		hlen = close - addr - 1;
-		colon = close + 1;
-		if (hlen >= sizeof host)
-			return (-1);
-		memcpy(host, addr + 1, hlen);
-	} else {
-		if ((colon = strrchr(addr, ':')) == NULL)
-			return (-1);
-		hlen = colon - addr;
-		if (hlen >= sizeof host)
-			return (-1);
-		memcpy(host, addr, hlen);
-	}
-	host[hlen] = '\0';
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || errno != 0 || port > 65535)
-		return (-1);
-	if (*addr == '[') {
-		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-			return (-1);
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		*len = sizeof *sin6;
-	} else {
-		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-			return (-1);
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		*len = sizeof *sin;
-	}
-	return (0);
-}
-
-/*
- * Make a listening socket for addr ("127.0.0.1:9100", "[::1]:0") and
- * return it with the URL it answers on; -1 with *cause. The address is
- * numeric (config.c refuses names), so nothing here can block.
- */
-static int
-metrics_socket(const char *addr, evutil_socket_t *fdp, char **url,
-    char **cause)
-{
-	struct sockaddr_storage	 ss;
+	struct sockaddr_storage	 ss = ca->ss;
 	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
-	socklen_t		 sslen, len;
+	socklen_t		 sslen;
+	const char		*addr = ca->text;
 	char			 host[INET6_ADDRSTRLEN];
 	int			 on = 1, fd;
 
-	if (metrics_parse(addr, &ss, &len) == -1) {
-		ac_xasprintf(cause, "metrics_listen %s: not ADDRESS:PORT",
-		    addr);
-		return (-1);
-	}
 	fd = socket(ss.ss_family, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		ac_xasprintf(cause, "metrics_listen %s: socket: %s", addr,
@@ -545,7 +489,7 @@ metrics_socket(const char *addr, evutil_socket_t *fdp, char **url,
 	if (evutil_make_listen_socket_reuseable(fd) == -1 ||
 	    (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
 	    IPV6_V6ONLY, &on, sizeof on) == -1) ||
-	    bind(fd, (struct sockaddr *)&ss, len) == -1 ||
+	    bind(fd, (struct sockaddr *)&ss, ca->len) == -1 ||
 	    listen(fd, METRICS_BACKLOG) == -1) {
 		ac_xasprintf(cause, "metrics_listen %s: %s", addr,
 		    strerror(errno));
@@ -576,8 +520,8 @@ metrics_socket(const char *addr, evutil_socket_t *fdp, char **url,
 
 /* Open the endpoint on addr; -1 with *cause. */
 int
-metrics_open(struct server *srv, const char *addr, struct metrics **mp,
-    char **cause)
+metrics_open(struct server *srv, const struct config_addr *addr,
+    struct metrics **mp, char **cause)
 {
 	struct metrics	*m;
 	evutil_socket_t	 fd;
@@ -588,7 +532,7 @@ metrics_open(struct server *srv, const char *addr, struct metrics **mp,
 		return (-1);
 	m = ac_xcalloc(1, sizeof *m);
 	m->srv = srv;
-	m->listen = ac_xstrdup(addr);
+	m->listen = ac_xstrdup(addr->text);
 	m->url = url;
 	TAILQ_INIT(&m->conns);
 	/* Backlog 0: the socket is already listening. */
@@ -596,7 +540,7 @@ metrics_open(struct server *srv, const char *addr, struct metrics **mp,
 	    LEV_OPT_CLOSE_ON_FREE|LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (m->evl == NULL) {
 		ac_xasprintf(cause, "metrics_listen %s: cannot accept on the "
-		    "socket", addr);
+		    "socket", addr->text);
 		close(fd);
 		metrics_free(m);
 		return (-1);

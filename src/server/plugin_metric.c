@@ -342,7 +342,7 @@ plugin_metric_write(struct server *srv, struct evbuffer *b)
 	static const char	*types[] = { "counter", "gauge", "histogram" };
 	struct ac_metric	*m, *o, *prev;
 
-	plugin_host_collect(srv);
+	plugin_set_collect(srv);
 	TAILQ_FOREACH(m, &srv->plugin_metrics, entry) {
 		if (m->hidden)
 			continue;

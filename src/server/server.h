@@ -1,6 +1,11 @@
 /*
  * server.h - asyncchatd's private structures and functions, grouped by the
  * file that defines them (tmux.h style). Nothing here is installed.
+ *
+ * Longer than 700 lines on purpose: it is the one header of the server,
+ * the index of every file's structures and entry points in one place, as
+ * tmux.h is for tmux; a header per file would scatter the structures
+ * that several files share (struct server, struct ac_session).
  */
 #ifndef AC_SERVER_SERVER_H
 #define AC_SERVER_SERVER_H
@@ -21,28 +26,13 @@
 
 struct bufferevent;
 struct evbuffer;
+struct server;
 struct event;
 struct event_base;
 struct evconnlistener;
 struct ssl_ctx_st;
 
 /* config.c */
-#define AC_DEFAULT_LISTEN		"tcp://127.0.0.1:9999"
-#define AC_DEFAULT_UNIX_MODE		0660
-#define AC_DEFAULT_HANDSHAKE_TIMEOUT	10.0
-#define AC_DEFAULT_HEARTBEAT_TIMEOUT	30.0
-#define AC_DEFAULT_MAX_CLIENTS		10000
-#define AC_DEFAULT_MAX_OUTPUT		(32ull * 1024 * 1024)
-#define AC_DEFAULT_MAX_ERRORS		10
-#define AC_DEFAULT_MAX_CLIENTS_PER_IP	1000
-#define AC_DEFAULT_MAX_MESSAGE_RATE	10000
-#define AC_DEFAULT_MAX_BYTE_RATE	(10ull * 1024 * 1024)
-#define AC_DEFAULT_RATE_BURST		"2"
-#define AC_DEFAULT_RATE_LIMIT_DISCONNECT 50
-#define AC_DEFAULT_WORKER_THREADS	4
-#define AC_DEFAULT_WORKER_QUEUE		1024
-#define AC_DEFAULT_MAX_MEMORY		(256ull * 1024 * 1024)
-
 /*
  * Until a session has sent its session_ack, only frames this small are
  * accepted (or the configured limits, if lower): the handshake needs about
@@ -90,6 +80,17 @@ struct ac_plugin_section {
 	size_t			 nopts;
 };
 
+/* An address given as numbers (metrics_listen), resolved when read. */
+struct config_addr {
+	char			*text;	/* as written; NULL: none */
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+};
+
+/*
+ * A configuration. The [server] keys are described by config_keys[]
+ * (config_key.c), which says where in here each one is kept.
+ */
 struct ac_config {
 	char			*path;
 
@@ -98,8 +99,13 @@ struct ac_config {
 	int			 backlog;
 	mode_t			 unix_mode;
 
+	char			*hmac_key;	/* as written, until loaded */
+	char			*hmac_key_file;
 	struct ac_key		*key;
 	int			 key_is_default;
+	char			*tls_cert;
+	char			*tls_key;
+	char			*tls_client_ca;
 	struct ssl_ctx_st	*tls_ctx;	/* NULL: no tls:// listener */
 	struct timeval		 handshake_timeout;
 	struct timeval		 heartbeat_timeout;
@@ -121,7 +127,7 @@ struct ac_config {
 	enum ac_log_level	 log_level;
 	char			*plugin_dir;
 	char			*pid_file;	/* NULL: none */
-	char			*metrics_listen; /* ADDR:PORT; NULL: off */
+	struct config_addr	 metrics_listen; /* text NULL: off */
 
 	struct ac_plugin_conf	*plugins;
 	size_t			 nplugins;
@@ -144,53 +150,131 @@ int	config_load(const char *path, struct ac_config **cfgp, char **cause);
 /* Free a configuration; NULL is allowed. */
 void	config_free(struct ac_config *cfg);
 
+/* Add a warning for the caller of config_load to log. */
+void	config_warn(struct ac_config *cfg, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
 /* The [plugin.NAME] section for name, or NULL if there is none. */
 const struct ac_plugin_section *config_find_section(
 	    const struct ac_config *cfg, const char *name);
 
-/* Parse a size with an optional K, M or G suffix (powers of 1024). */
-int	config_parse_size(const char *s, uint64_t *out);
+/* config_key.c */
 
-/* Parse seconds, possibly fractional ("0.5"), into a timeval. */
+/* What a [server] value is, which says how it is parsed and kept. */
+enum config_type {
+	CONFIG_COUNT,		/* a whole number, min to max */
+	CONFIG_SIZE,		/* bytes, with a K, M or G suffix; min to max */
+	CONFIG_SECONDS,		/* struct timeval; min to max microseconds */
+	CONFIG_MODE,		/* octal permissions, at most max */
+	CONFIG_CHOICE,		/* one of choices[], kept as its index */
+	CONFIG_STRING,		/* a heap string, not empty */
+	CONFIG_ADDRESS,		/* struct config_addr: numeric ADDR:PORT */
+	CONFIG_LISTEN,		/* a listen URL, added to cfg->listen */
+};
+
+/*
+ * One [server] key: its name, the form of its value and its bounds, its
+ * default (written as in the file, so it goes through the same parser),
+ * where config_load keeps it, and one line of help saying what a value
+ * looks like, which an error quotes after "expected". The table is
+ * config_keys[]; adding a key is a row there plus the code that uses it.
+ */
+struct config_key {
+	const char		*name;
+	enum config_type	 type;
+	int			 flags;
+#define CONFIG_MULTI	0x1	/* may be repeated (listen) */
+#define CONFIG_START	0x2	/* read at start only: a reload keeps it */
+#define CONFIG_SECRET	0x4	/* the value is never quoted */
+#define CONFIG_NONE	0x8	/* "none" leaves it unset */
+	uint64_t		 min;
+	uint64_t		 max;
+	const char		*def;		/* NULL: unset */
+	size_t			 offset;	/* in struct ac_config */
+	size_t			 size;		/* of that member */
+	const char *const	*choices;	/* CONFIG_CHOICE, NULL-ended */
+	int			(*check)(const char *);	/* CONFIG_STRING */
+	const char		*help;
+};
+
+extern const struct config_key	config_keys[];
+extern const size_t		config_nkeys;
+
+const struct config_key *config_key_find(const char *name);
+int	config_key_set(struct ac_config *cfg, const struct config_key *k,
+	    const char *value, int line, char *why, size_t whylen);
+void	config_key_defaults(struct ac_config *cfg);
+void	config_key_keep_start(struct ac_config *cfg,
+	    const struct ac_config *running);
+void	config_key_free(struct ac_config *cfg);
+int	config_parse_size(const char *s, uint64_t *out);
 int	config_parse_seconds(const char *s, struct timeval *tv);
 
-/* Parse a listen URL into lc (url and line are not touched); -1 and a
- * static message in *why if it is not valid. */
-int	config_parse_listen(const char *url, struct ac_listen_conf *lc,
-	    const char **why);
+/* secret.c */
+struct stat;
+int	secret_mode(const struct stat *st, char *why, size_t len);
+struct ac_key *secret_read_file(const char *path, char *why, size_t len);
 
 /* stats.c */
 
-/* Why a session ended; stats_reason_name() gives the log token. */
-enum ac_close_reason {
-	AC_CLOSE_CLIENT_DISCONNECT,
-	AC_CLOSE_HANDSHAKE_TIMEOUT,
-	AC_CLOSE_HEARTBEAT_TIMEOUT,
-	AC_CLOSE_PROTOCOL_ERROR,
-	AC_CLOSE_TOO_MANY_ERRORS,
-	AC_CLOSE_SLOW_CONSUMER,
-	AC_CLOSE_SERVER_FULL,
-	AC_CLOSE_EOF,
-	AC_CLOSE_IO_ERROR,
-	AC_CLOSE_SERVER_SHUTDOWN,
-	AC_CLOSE_PLUGIN,
-	AC_CLOSE_TLS_ERROR,
-	AC_CLOSE_PER_IP_LIMIT,
-	AC_CLOSE_RATE_LIMIT,
-	AC_CLOSE_MEMORY_LIMIT,
-};
-#define AC_CLOSE_COUNT 15
+/*
+ * Why a session ended, with the token that names it in the "closed
+ * reason=" log line, to plugins' session_close and as the metrics label.
+ * The enum, its count and the tokens (stats.c) are made from this one
+ * list, so a reason cannot lack a token; asyncchatd(8) lists them all
+ * (tests/unit/test_names.c checks that it does).
+ */
+#define AC_CLOSE_REASONS(X)						\
+	X(CLIENT_DISCONNECT,	"client-disconnect")			\
+	X(HANDSHAKE_TIMEOUT,	"handshake-timeout")			\
+	X(HEARTBEAT_TIMEOUT,	"heartbeat-timeout")			\
+	X(PROTOCOL_ERROR,	"protocol-error")			\
+	X(TOO_MANY_ERRORS,	"too-many-errors")			\
+	X(SLOW_CONSUMER,	"slow-consumer")			\
+	X(SERVER_FULL,		"server-full")				\
+	X(EOF,			"eof")					\
+	X(IO_ERROR,		"io-error")				\
+	X(SERVER_SHUTDOWN,	"server-shutdown")			\
+	X(PLUGIN,		"plugin")				\
+	X(TLS_ERROR,		"tls-error")				\
+	X(PER_IP_LIMIT,		"per-ip-limit")				\
+	X(RATE_LIMIT,		"rate-limit")				\
+	X(MEMORY_LIMIT,		"memory-limit")
 
-/* Errors the server answers that are not frame decoding statuses. */
-enum ac_session_error {
-	AC_SERR_SESSION_MISMATCH,
-	AC_SERR_NOT_ACKNOWLEDGED,
-	AC_SERR_SERVER_FULL,
-	AC_SERR_TOO_MANY_CONNECTIONS,
-	AC_SERR_RATE_LIMITED,
-	AC_SERR_UNEXPECTED_FRAME,
+#define AC_CLOSE_ENUM(name, token)	AC_CLOSE_##name,
+enum ac_close_reason {
+	AC_CLOSE_REASONS(AC_CLOSE_ENUM)
+	AC_CLOSE_COUNT
 };
-#define AC_SERR_COUNT 6
+#undef AC_CLOSE_ENUM
+
+/*
+ * The errors the server answers that are not frame decoding statuses,
+ * with the token the error frame carries (its "error" member and the
+ * start of its text) and the metrics label; one list again, and
+ * docs/PROTOCOL.md names every token.
+ */
+#define AC_SESSION_ERRORS(X)						\
+	X(SESSION_MISMATCH,	"session_mismatch")			\
+	X(NOT_ACKNOWLEDGED,	"not_acknowledged")			\
+	X(SERVER_FULL,		"server_full")				\
+	X(TOO_MANY_CONNECTIONS,	"too_many_connections")			\
+	X(RATE_LIMITED,		"rate_limited")				\
+	X(UNEXPECTED_FRAME,	"unexpected_frame")
+
+#define AC_SERR_ENUM(name, token)	AC_SERR_##name,
+enum ac_session_error {
+	AC_SESSION_ERRORS(AC_SERR_ENUM)
+	AC_SERR_COUNT
+};
+#undef AC_SERR_ENUM
+
+/*
+ * The frame decoding statuses and their tokens are the library's
+ * (asyncchat/frame.h): the errors are counted up to the last status this
+ * server was written for; stats_frame_error() ignores any later one
+ * rather than count past the array.
+ */
 #define AC_FRAME_STATUS_COUNT (AC_FRAME_EMPTY_CONTENT + 1)
 
 /*
@@ -242,8 +326,9 @@ TAILQ_HEAD(ac_plugin_stats_list, ac_plugin_stats);
 
 const char	*stats_reason_name(enum ac_close_reason reason);
 const char	*stats_error_name(enum ac_session_error error);
+void		 stats_frame_error(struct ac_stats *stats,
+		     enum ac_frame_status status);
 void		 stats_log(const struct ac_stats *stats);
-uint64_t	 stats_hist_bound(unsigned int bucket);
 const char	*stats_hist_le(unsigned int bucket);
 void		 stats_observe(struct ac_histogram *h, uint64_t nsec);
 uint64_t	 stats_elapsed(const struct timespec *from,
@@ -295,11 +380,12 @@ void	iplimit_log_refusal(struct iplimit_entry *e, const char *peer,
 	    unsigned int max, const struct timeval *now);
 void	iplimit_free(struct iplimit *t);
 
-/* session.c */
+/* memory.c */
 
 /*
  * A received frame as verified bytes, shared by reference among every
- * output buffer it is queued to; freed when the last one lets go.
+ * output buffer it is queued to; freed when the last one lets go. (The
+ * functions keep the name plugin.h gives the struct.)
  */
 struct ac_frame {
 	unsigned int	refs;
@@ -308,13 +394,95 @@ struct ac_frame {
 	uint8_t		bytes[];
 };
 
+struct ac_frame	*ac_frame_new(size_t len, int type);
+struct ac_frame	*ac_frame_ref(struct ac_frame *f);
+void		 ac_frame_unref(struct ac_frame *f);
+int		 ac_frame_share(struct ac_frame *f, struct evbuffer *out);
+void	memory_init(struct server *srv);
+void	memory_add(struct server *srv, size_t n);
+uint64_t memory_total(struct server *srv);
+
+/* conn.c */
+
+/*
+ * A session's connection: how its bytes come and go. The session and its
+ * protocol (session.c, dispatch.c) see two buffers and the operations
+ * below, never a socket:
+ *
+ *	in	bytes received and not yet framed. The transport appends what
+ *		arrives and calls dispatch_input(); dispatch removes whole
+ *		frames from the front and says how much it needs next (want).
+ *	out	frames queued and not yet sent. The session appends whole
+ *		frames (first calling frame, if the transport has it), then
+ *		kick; the transport writes from the front.
+ *
+ * A transport calls back: dispatch_input() when bytes arrived,
+ * session_close() when the peer is gone or the connection failed (with
+ * CONN_BROKEN set if nothing more can be written), and session_finish()
+ * once a closing session's output is written or can never be (linger).
+ *
+ * conn.c implements it for sockets, with tcp, unix and tls as one
+ * bufferevent each (in and out are the bufferevent's own buffers, so
+ * nothing is copied). A WebSocket transport fits the same way: on the
+ * same event loop it reads the WebSocket frames from its own socket
+ * bufferevent, unmasks each binary message's payload into an in buffer
+ * of its own and calls dispatch_input(), which frames the stream exactly
+ * as on TCP (frames may span messages, or share one). For output it
+ * makes out its socket bufferevent's output, and its frame operation
+ * writes a binary message header for the len bytes that follow, so each
+ * protocol frame leaves as one message without a copy; kick, linger,
+ * discard and free are its socket's. Nothing of the session, the
+ * framing, the dispatch or the plugins changes; the session's transport
+ * name ("ws", "wss") is given to session_open().
+ */
+struct conn;
+
+struct conn_ops {
+	/* The session is registered: start reading. */
+	void	(*start)(struct conn *c);
+	/* dispatch_input() needs need bytes in to progress; in may hold up
+	 * to high (one largest frame), reading stops beyond. */
+	void	(*want)(struct conn *c, size_t need, size_t high);
+	/* Run dispatch_input() again on a later loop turn. */
+	void	(*defer)(struct conn *c);
+	/* A whole frame of len bytes is about to be added to out; NULL for
+	 * a byte stream, which needs nothing around it. */
+	void	(*frame)(struct conn *c, size_t len);
+	/* Frames were added to out: write them soon (this loop turn). */
+	void	(*kick)(struct conn *c);
+	/* The session is closing with frames in out: stop reading, write
+	 * them, and call session_finish() when done or when the peer goes. */
+	void	(*linger)(struct conn *c);
+	/* Drop what out holds unsent (max_memory); 1 if there was some. */
+	int	(*discard)(struct conn *c);
+	/* Close the connection (discarding unread input first if the
+	 * session asks, AC_SESS_DRAIN) and free c. */
+	void	(*free)(struct conn *c);
+};
+
+struct conn {
+	const struct conn_ops	*ops;
+	struct ac_session	*s;
+	struct evbuffer		*in;
+	struct evbuffer		*out;
+	int			 flags;
+#define CONN_BROKEN	0x1	/* failed: nothing more can be written */
+};
+
+struct conn *conn_socket_new(struct server *srv, int fd,
+	    struct ssl_ctx_st *tls, const char *peer);
+
+/* dispatch.c */
+void	dispatch_input(struct ac_session *s, int final);
+size_t	dispatch_frame_max(struct ac_session *s);
+
+/* session.c */
+
 /* One plugin's data on a session. */
 struct session_slot {
 	void	*data;
 	void	(*destroy)(void *);
 };
-
-struct server;
 
 struct ac_session {
 	struct server		*srv;
@@ -322,7 +490,7 @@ struct ac_session {
 	char			 peer[64];
 	const char		*transport;	/* "tcp", "unix" or "tls" */
 
-	struct bufferevent	*bev;		/* TLS: the bufferevent_openssl */
+	struct conn		*conn;		/* NULL once finished */
 	struct event		*timer;		/* handshake, then heartbeat */
 	struct event		*linger;	/* bounds the final flush */
 
@@ -333,10 +501,7 @@ struct ac_session {
 #define AC_SESS_REJECTED 0x8	/* over max_clients: never registered */
 #define AC_SESS_LINGER	 0x10	/* flushing its last frames */
 #define AC_SESS_NOSLOTS	 0x20	/* plugin slots torn down for good */
-#define AC_SESS_TLS_UP	 0x40	/* TLS handshake done, no fatal error */
 #define AC_SESS_DRAIN	 0x80	/* discard unread input before closing */
-#define AC_SESS_PLAIN	 0x100	/* plain socket: read and written directly */
-#define AC_SESS_DIRTY	 0x200	/* on srv->dirty: output to flush */
 
 	unsigned int		 refs;
 	unsigned int		 errors;	/* in a row */
@@ -345,13 +510,10 @@ struct ac_session {
 
 	struct session_slot	*slots;
 	size_t			 nslots;
-	size_t			 inlen;		/* input left by the last read
-						   callback */
 	size_t			 need;		/* length of the frame being
 						   received, 0 if none */
 
 	TAILQ_ENTRY(ac_session)	 entry;		/* registry or linger list */
-	TAILQ_ENTRY(ac_session)	 dirty_entry;	/* output to flush */
 	struct ac_session	*hash_next;	/* registry bucket chain */
 	TAILQ_ENTRY(ac_session)	 dead_entry;	/* waiting to be freed */
 
@@ -359,22 +521,26 @@ struct ac_session {
 };
 TAILQ_HEAD(ac_sessions, ac_session);
 
-struct ac_frame	*ac_frame_new(size_t len, int type);
-struct ac_frame	*ac_frame_ref(struct ac_frame *f);
-void		 ac_frame_unref(struct ac_frame *f);
-
 void	session_accept(struct server *srv, int fd, struct sockaddr *sa,
 	    socklen_t salen, const char *transport, struct ssl_ctx_st *tls);
+void	session_open(struct server *srv, struct conn *c,
+	    const struct sockaddr *sa, const char *transport,
+	    const char *peer);
+void	session_acked(struct ac_session *s, const struct ac_message *ack);
+void	session_arm(struct ac_session *s);
 void	session_close(struct ac_session *s, enum ac_close_reason reason,
 	    const char *disconnect_text);
+void	session_finish(struct ac_session *s);
 void	session_ref(struct ac_session *s);
 void	session_unref(struct ac_session *s);
 void	session_reap(struct server *srv);
 int	session_send(struct ac_session *s, enum ac_msg_type type,
 	    const char *content_type, struct json_object *extra,
 	    const void *content, size_t content_len);
+int	session_send_error(struct ac_session *s, const char *token,
+	    const char *text, int bypass);
 int	session_queue_frame(struct ac_session *s, struct ac_frame *f);
-uint64_t session_memory(struct server *srv);
+const struct ac_limits *session_limits(struct ac_session *s);
 void	session_free_lingering(struct server *srv);
 void	session_slots_clear(struct ac_session *s);
 
@@ -419,8 +585,10 @@ struct listener {
 };
 TAILQ_HEAD(listeners, listener);
 
+#define LISTENER_NUMERIC	0x1	/* no host names: nothing may block */
 int	listener_open(struct server *srv, const struct ac_listen_conf *lc,
-	    int backlog, mode_t unix_mode, struct listener **lp, char **cause);
+	    int backlog, mode_t unix_mode, int flags, struct listener **lp,
+	    char **cause);
 void	listener_free(struct listener *l);
 
 /* attr.c */
@@ -479,7 +647,7 @@ void	plugin_metric_hide(struct server *srv, struct ac_plugin *p);
 void	plugin_metric_free(struct server *srv, struct ac_plugin *p);
 void	plugin_metric_write(struct server *srv, struct evbuffer *b);
 
-/* plugin_host.c */
+/* plugin_set.c (the chain) and plugin_host.c (what plugins may call) */
 struct ac_plugin {
 	struct server				*srv;
 	char					*name;
@@ -517,32 +685,39 @@ struct plugin_set {
 };
 TAILQ_HEAD(plugin_sets, plugin_set);
 
+/* plugin_host.c */
+extern const struct ac_host_api plugin_host_api;
+void	plugin_host_job_done(struct ac_plugin *p, struct ac_session *s,
+	    ac_job_done_fn done, void *arg, enum ac_job_status status);
+
+/* plugin_set.c */
 int	plugin_set_load(struct server *srv, const struct ac_config *cfg,
 	    struct plugin_set **setp, char **cause);
 void	plugin_set_free(struct server *srv, struct plugin_set *set);
-void	plugin_host_reloaded(struct server *srv);
-void	plugin_host_drain(struct server *srv);
-void	plugin_host_session_open(struct server *srv, struct ac_session *s,
+void	plugin_set_finalize(struct server *srv, struct plugin_set *set);
+void	plugin_set_reloaded(struct server *srv);
+void	plugin_set_drain(struct server *srv);
+void	plugin_set_session_open(struct server *srv, struct ac_session *s,
 	    const struct ac_message *ack);
-void	plugin_host_session_close(struct server *srv, struct ac_session *s,
+void	plugin_set_session_close(struct server *srv, struct ac_session *s,
 	    const char *reason);
-void	plugin_host_message(struct server *srv, struct ac_session *from,
+void	plugin_set_message(struct server *srv, struct ac_session *from,
 	    const struct ac_message *msg, struct ac_frame *f);
-void	plugin_host_job_done(struct ac_plugin *p, struct ac_session *s,
-	    ac_job_done_fn done, void *arg, enum ac_job_status status);
-void	plugin_host_collect(struct server *srv);
+void	plugin_set_collect(struct server *srv);
 
 /* metrics.c */
 #define AC_METRICS_MAX_CONNS	16	/* open HTTP connections at most */
 struct metrics;
 
-int	metrics_open(struct server *srv, const char *addr,
+int	metrics_open(struct server *srv, const struct config_addr *addr,
 	    struct metrics **mp, char **cause);
 const char *metrics_listen(const struct metrics *m);
 const char *metrics_url(const struct metrics *m);
 void	metrics_free(struct metrics *m);
 
 /* main.c */
+TAILQ_HEAD(conn_dirty, conn_socket);
+
 struct server {
 	struct event_base	*base;
 	struct ac_config	*cfg;
@@ -565,7 +740,7 @@ struct server {
 	struct ac_sessions	 lingering;
 	struct ac_sessions	 dead;
 	struct event		*reap_ev;
-	struct ac_sessions	 dirty;		/* plain sessions to flush */
+	struct conn_dirty	 dirty;		/* sockets to flush (conn.c) */
 	struct event		*flush_ev;	/* NULL until the first accept */
 	struct event		*memory_ev;	/* NULL until the first accept */
 	uint64_t		 memory_estimate; /* last count + added since */

@@ -13,32 +13,16 @@
 #include "log.h"
 #include "server.h"
 
-static const char *stats_reasons[AC_CLOSE_COUNT] = {
-	"client-disconnect",
-	"handshake-timeout",
-	"heartbeat-timeout",
-	"protocol-error",
-	"too-many-errors",
-	"slow-consumer",
-	"server-full",
-	"eof",
-	"io-error",
-	"server-shutdown",
-	"plugin",
-	"tls-error",
-	"per-ip-limit",
-	"rate-limit",
-	"memory-limit",
+/* The tokens of enum ac_close_reason and enum ac_session_error, from the
+ * lists in server.h that make the enums. */
+#define STATS_TOKEN(name, token)	token,
+static const char *const stats_reasons[AC_CLOSE_COUNT] = {
+	AC_CLOSE_REASONS(STATS_TOKEN)
 };
-
-static const char *stats_errors[AC_SERR_COUNT] = {
-	"session_mismatch",
-	"not_acknowledged",
-	"server_full",
-	"too_many_connections",
-	"rate_limited",
-	"unexpected_frame",
+static const char *const stats_errors[AC_SERR_COUNT] = {
+	AC_SESSION_ERRORS(STATS_TOKEN)
 };
+#undef STATS_TOKEN
 
 /* Histogram bucket bounds: 1 microsecond to 100 milliseconds. */
 static const uint64_t stats_bounds[AC_HIST_BUCKETS] = {
@@ -68,6 +52,14 @@ stats_error_name(enum ac_session_error error)
 	if ((unsigned)error >= AC_SERR_COUNT)
 		return ("unknown");
 	return (stats_errors[error]);
+}
+
+/* Count a frame refused with a decoding status. */
+void
+stats_frame_error(struct ac_stats *st, enum ac_frame_status status)
+{
+	if ((unsigned)status < AC_FRAME_STATUS_COUNT)
+		st->frame_errors[status]++;
 }
 
 /* Log the counters at debug level (on shutdown). */
@@ -110,13 +102,6 @@ stats_log(const struct ac_stats *st)
 			log_debug("stats: closes %s=%llu", stats_reasons[i],
 			    (unsigned long long)st->closes[i]);
 	}
-}
-
-/* The upper bound of a histogram bucket, in nanoseconds. */
-uint64_t
-stats_hist_bound(unsigned int bucket)
-{
-	return (stats_bounds[bucket]);
 }
 
 /* The `le` label of a histogram bucket ("0.001"). */

@@ -5,13 +5,15 @@ FILE:LINE and the key, from -t and from startup."""
 import os
 import re
 
-from harness import Server, main, run_server_cmd
+import acproto
+import harness
+from harness import Server, main, mkdtemp, run_server_cmd
 
 
 def bad_config(t, label, mutate, key, marker=None, where=True, extra_lines=0):
     """The mutated config fails -t and startup with status 1 naming key and,
-    if where, FILE:LINE: of the line holding marker (or the following
-    extra_lines lines: inih reports an unknown section at its first key)."""
+    if where, FILE:LINE: of the line holding marker (or one of the
+    extra_lines lines after it)."""
     srv = Server(plugins=["echo"], start=False)
     text = mutate(srv.config_text())
     srv.write_config(text)
@@ -119,6 +121,39 @@ def case_log_file(t):
     t.eq(rc, 0, "log = FILE: exit 0")
 
 
+def case_long_load_line(t):
+    """A `load` line of 500 characters and more (absolute plugin paths in a
+    deep directory) passes -t and loads its chain: the line has no length
+    limit (inih's was 198 characters)."""
+    top = mkdtemp("acload-")
+    deep = top
+    while len(deep) < 170:
+        deep = os.path.join(deep, "plugins-with-a-long-directory-name")
+    os.makedirs(deep)
+    paths = []
+    for name, src in (("echo", harness.PLUGINDIR),
+                      ("tag", harness.TESTPLUGINDIR),
+                      ("broadcast", harness.PLUGINDIR)):
+        os.symlink(os.path.join(src, name + ".so"),
+                   os.path.join(deep, name + ".so"))
+        paths.append(os.path.join(deep, name + ".so"))
+    srv = Server(plugins=paths, sections={"tag": {"tag": "T"}}, start=False)
+    line = next(ln for ln in srv.config_text().splitlines()
+                if ln.startswith("load = "))
+    t.ok(len(line) >= 500, "the load line has %d characters" % len(line))
+    rc, out = srv.check()
+    t.ok(rc == 0 and "configuration OK" in out,
+         "-t: a %d-character load line is accepted" % len(line), out)
+    with srv.start():
+        c = srv.client("unix")
+        sent = c.send_message(b"hi", acproto.TEXT_UTF8)
+        t.eq(c.recv_frame().raw, sent, "echo, loaded from the long line, "
+             "answers first")
+        t.eq(c.recv_type("message").content, b"T:hi",
+             "then tag, the second plugin of the line")
+        c.close()
+
+
 def case_cli(t):
     rc, out = run_server_cmd(["--version"])
     t.eq(rc, 0, "--version exits 0", out)
@@ -135,4 +170,4 @@ def case_cli(t):
 
 if __name__ == "__main__":
     main([case_bad_configs, case_check_ok, case_unix_mode, case_stale_socket, case_log_file,
-          case_cli])
+          case_long_load_line, case_cli])

@@ -412,6 +412,46 @@ def case_sighup_listeners(t):
         t.ok(not os.path.exists(upath), "added unix socket removed at exit")
 
 
+def case_sighup_listener_name(t):
+    """A host name is resolved at start only: a reload that adds a listener
+    by name is refused (resolving it would block the loop), one that adds
+    a numeric address is taken, and a named listener from the start is
+    kept by reloads without being resolved again."""
+    srv = Server(plugins=["echo"], tcp=False, start=False)
+    unix = "unix://" + srv.unix_path
+    srv.write_config(server={"listen": ["tcp://localhost:0", unix]})
+    with srv.start():
+        t.ok(srv.wait_log(r"listening on tcp://(127\.0\.0\.1|\[::1\]):\d+",
+                          timeout=3) is not None,
+             "a host name is resolved at start", srv.log())
+        a = srv.client("unix")
+        # another spelling of the name: a new listener (URLs are its identity)
+        srv.write_config(server={"listen": ["tcp://localhost:0", unix,
+                                            "tcp://LOCALHOST:0"]})
+        mark = len(srv.log())
+        srv.signal(signal.SIGHUP)
+        m = srv.wait_log(r"reload failed: tcp://LOCALHOST:0: a host name is "
+                         r"resolved only at start", timeout=3, start=mark)
+        t.ok(m is not None, "a listener added by name on SIGHUP is refused, "
+             "saying why", srv.log()[mark:])
+        m = srv.wait_log(r"keeping the running configuration", timeout=3,
+                         start=mark)
+        t.ok(m is not None, "and the running configuration is kept")
+        sent = a.send_message(b"still here")
+        t.eq(a.recv_frame().raw, sent, "the server serves throughout")
+        srv.write_config(server={"listen": ["tcp://localhost:0", unix,
+                                            "tcp://127.0.0.1:0"]})
+        mark = len(srv.log())
+        srv.signal(signal.SIGHUP)
+        m = srv.wait_log(r"configuration reloaded", timeout=3, start=mark)
+        t.ok(m is not None and "reload failed" not in srv.log()[mark:],
+             "a numeric listener is added, the named one kept",
+             srv.log()[mark:])
+        a.close()
+        rc, clean = srv.stop()
+        t.eq(rc, 0, "exit 0")
+
+
 def case_sighup_logger_reopen(t):
     srv = Server(plugins=["echo", "logger"], start=False)
     path = os.path.join(srv.dir, "m.log")
@@ -455,4 +495,4 @@ if __name__ == "__main__":
           case_sigterm_stuck_reader,
           case_sighup_swap, case_sighup_mid_frame, case_sighup_under_load,
           case_sighup_broken_config, case_sighup_listeners,
-          case_sighup_logger_reopen])
+          case_sighup_listener_name, case_sighup_logger_reopen])

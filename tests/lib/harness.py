@@ -68,8 +68,9 @@ def _short_link(target, name):
 def plugin_dir():
     """The shipped plugins' directory, by a short path for configs.
 
-    A config line longer than the server's line limit is refused, and
-    PLUGINDIR is as long as the build directory's path."""
+    PLUGINDIR is as long as the build directory's path; a short link keeps
+    the configs (and the messages that quote them) the same wherever the
+    tree is built.  (asyncchatd once refused lines over 198 characters.)"""
     return _short_link(PLUGINDIR, "p")
 
 

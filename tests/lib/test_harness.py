@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 """The harness does not depend on where the tree is built.
 
-The server refuses a config line longer than its line limit (inih: 198
-characters) and the kernel a unix socket path of 108 bytes or more, so
-nothing the harness writes may grow with the build directory's path or
-$TMPDIR.  Here the plugin directories are reached through a path of some
+The kernel refuses a unix socket path of 108 bytes or more (and the
+server once refused config lines over 198 characters), so nothing the
+harness writes may grow with the build directory's path or $TMPDIR.  Here the plugin directories are reached through a path of some
 300 characters, TMPDIR is as long, and a server with shipped and test
 plugins (by name and by path) must still start, chain them and listen on
 its unix socket.
@@ -15,7 +14,7 @@ import os
 import harness
 from harness import Server, main, mkdtemp, test_plugin
 
-LINE_LIMIT = 198        # inih's INI_MAX_LINE, less its newline and NUL
+LINE_LIMIT = 198        # short lines, whatever the build directory
 SUN_PATH = 108
 
 

@@ -5,6 +5,9 @@
 #include "config.h"
 
 #include <sys/stat.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -95,6 +98,17 @@ test_defaults(void **state)
 	assert_int_equal(cfg->log_level, AC_LOG_INFO);
 	assert_string_equal(cfg->plugin_dir, AC_PLUGINDIR);
 	assert_null(cfg->pid_file);
+	assert_null(cfg->metrics_listen.text);
+	assert_int_equal(cfg->max_memory, 256 * 1024 * 1024);
+	assert_int_equal(cfg->max_clients_per_ip, 1000);
+	assert_int_equal(cfg->max_message_rate, 10000);
+	assert_int_equal(cfg->max_byte_rate, 10 * 1024 * 1024);
+	assert_int_equal(cfg->rate_burst.tv_sec, 2);
+	assert_int_equal(cfg->rate_burst.tv_usec, 0);
+	assert_int_equal(cfg->rate_limit_disconnect, 50);
+	assert_int_equal(cfg->worker_threads, 4);
+	assert_int_equal(cfg->worker_queue, 1024);
+	assert_null(cfg->hmac_key);	/* the secret's text is gone */
 	assert_int_equal(cfg->nplugins, 0);
 	assert_true(cfg->key_is_default);
 	assert_int_equal(cfg->nwarnings, 0);
@@ -129,6 +143,7 @@ test_all_keys(void **state)
 	    "log_level = debug\n"
 	    "plugin_dir = /p\n"
 	    "pid_file = /run/x.pid\n"
+	    "metrics_listen = [::1]:9100\n"
 	    "[plugins]\n"
 	    "load = echo, broadcast\n"
 	    "load = /abs/path/tag.so\n"
@@ -160,18 +175,23 @@ test_all_keys(void **state)
 	assert_string_equal(cfg->log, "syslog");
 	assert_int_equal(cfg->log_level, AC_LOG_DEBUG);
 	assert_string_equal(cfg->pid_file, "/run/x.pid");
+	/* metrics_listen is parsed once, into the address to bind. */
+	assert_string_equal(cfg->metrics_listen.text, "[::1]:9100");
+	assert_int_equal(cfg->metrics_listen.ss.ss_family, AF_INET6);
+	assert_int_equal(ntohs(((struct sockaddr_in6 *)
+	    &cfg->metrics_listen.ss)->sin6_port), 9100);
 	assert_int_equal(cfg->nplugins, 3);
 	assert_string_equal(cfg->plugins[0].name, "echo");
 	assert_string_equal(cfg->plugins[0].path, "/p/echo.so");
 	assert_string_equal(cfg->plugins[1].name, "broadcast");
 	assert_string_equal(cfg->plugins[2].name, "tag");
 	assert_string_equal(cfg->plugins[2].path, "/abs/path/tag.so");
-	assert_int_equal(cfg->plugins[2].line, 22);
+	assert_int_equal(cfg->plugins[2].line, 23);
 	assert_non_null(config_find_section(cfg, "echo"));
 	assert_int_equal(config_find_section(cfg, "echo")->nopts, 2);
 	assert_string_equal(config_find_section(cfg, "echo")->opts[1].value,
 	    "two words");
-	assert_int_equal(config_find_section(cfg, "echo")->opts[1].line, 25);
+	assert_int_equal(config_find_section(cfg, "echo")->opts[1].line, 26);
 	assert_null(config_find_section(cfg, "tag"));
 	assert_int_equal(cfg->nwarnings, 0);
 	config_free(cfg);
@@ -217,6 +237,14 @@ test_errors(void **state)
 		  "[server] max_output_buffer:" },
 		{ "[server]\nlog = relative.log\n", "[server] log:" },
 		{ "[server]\nlog_level = loud\n", "[server] log_level:" },
+		{ "[server]\nmetrics_listen = localhost:9100\n",
+		  ":2: [server] metrics_listen: localhost:9100: expected" },
+		{ "[server]\nmetrics_listen = [1.2.3.4]:9100\n",
+		  "[server] metrics_listen:" },
+		{ "[server]\nmetrics_listen = 127.0.0.1:65536\n",
+		  "[server] metrics_listen:" },
+		{ "[server]\nhmac_key =\n", ":2: [server] hmac_key: expected" },
+		{ "[server]\npid_file =\n", "[server] pid_file:" },
 		{ "[server]\nhmac_key = a\nhmac_key_file = /k\n",
 		  ":3: [server] hmac_key_file: hmac_key and hmac_key_file" },
 		{ "[server]\nhmac_key_file = /nonexistent/key\n",
@@ -324,6 +352,74 @@ test_warnings(void **state)
 	config_free(cfg);
 }
 
+/*
+ * Lines are split as inih split them (files read as they did): comments,
+ * inline comments after a blank, key: value, blanks, CRLF, a byte order
+ * mark; and a line may be any length.
+ */
+static void
+test_syntax(void **state)
+{
+	struct ac_config		*cfg;
+	const struct ac_plugin_section	*ps;
+	char				*text, *cause = NULL, *p;
+	size_t				 i;
+
+	(void)state;
+	cfg = load("\xef\xbb\xbf; comment\r\n"
+	    "[server] ; the server\r\n"
+	    "  # indented comment\n"
+	    "max_errors: 7 ; seven\n"
+	    "\tmax_clients =9\n"
+	    "[ plugin.echo ]\n"
+	    "a = x;y\n"
+	    "b = ;nothing\n"
+	    "c = one = two\n"
+	    "d=\n", &cause);
+	if (cfg == NULL)
+		fail_msg("%s", cause);
+	assert_int_equal(cfg->max_errors, 7);
+	assert_int_equal(cfg->max_clients, 9);
+	ps = config_find_section(cfg, "echo");
+	assert_non_null(ps);
+	assert_int_equal(ps->nopts, 4);
+	assert_string_equal(ps->opts[0].value, "x;y");
+	assert_string_equal(ps->opts[1].value, "");
+	assert_string_equal(ps->opts[2].value, "one = two");
+	assert_string_equal(ps->opts[3].key, "d");
+	assert_string_equal(ps->opts[3].value, "");
+	config_free(cfg);
+
+	/* Every syntax error is reported, each with its line. */
+	assert_null(load("[server]\nnothing here\n[server\nmax_errors 3\n",
+	    &cause));
+	assert_non_null(strstr(cause, ":2: syntax error"));
+	assert_non_null(strstr(cause, ":3: syntax error"));
+	assert_non_null(strstr(cause, ":4: syntax error"));
+	free(cause);
+
+	/* A 20000-character line, in a value and in a load list. */
+	text = malloc(50000);
+	assert_non_null(text);
+	p = text + sprintf(text, "[plugin.echo]\nlong = ");
+	for (i = 0; i < 20000; i++)
+		*p++ = 'a' + i % 26;
+	p += sprintf(p, "\n[plugins]\nload = ");
+	for (i = 0; i < 200; i++)
+		p += sprintf(p, "%s/dir-%03zu/p%zu.so", i == 0 ? "" : ", ",
+		    i, i);
+	strcpy(p, "\n");
+	cfg = load(text, &cause);
+	if (cfg == NULL)
+		fail_msg("%s", cause);
+	ps = config_find_section(cfg, "echo");
+	assert_int_equal(strlen(ps->opts[0].value), 20000);
+	assert_int_equal(cfg->nplugins, 200);
+	assert_string_equal(cfg->plugins[199].path, "/dir-199/p199.so");
+	config_free(cfg);
+	free(text);
+}
+
 /* Sizes and seconds, the two value forms with units. */
 static void
 test_value_parsers(void **state)
@@ -389,6 +485,7 @@ main(void)
 		cmocka_unit_test(test_key_file),
 		cmocka_unit_test(test_warnings),
 		cmocka_unit_test(test_value_parsers),
+		cmocka_unit_test(test_syntax),
 	};
 
 	if (mkdtemp(test_dir) == NULL) {

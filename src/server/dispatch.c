@@ -1,0 +1,318 @@
+/*
+ * dispatch.c - a session's protocol: cut the bytes its connection
+ * received into frames, check and decode each, and do what the frame
+ * means in the session's state, answering the errors PROTOCOL.md names.
+ *
+ * In the order a frame goes: dispatch_input() takes whole frames off the
+ * connection's input (the fixed header first: a bad one ends the stream,
+ * dispatch_framing_error), dispatch_frame() checks and decodes the body,
+ * and dispatch_message() decides by type and state. A `message` or
+ * `chunk` of an acknowledged session goes to the plugin chain
+ * (plugin_set_message), whose plugins queue it to its recipients
+ * (session_queue_frame, and conn.c writes it). Nothing here knows what
+ * the connection is (server.h, struct conn).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+
+#include "log.h"
+#include "server.h"
+
+#define DISPATCH_OCTET		"application/octet-stream"
+
+/* The largest whole frame the session may send now. */
+size_t
+dispatch_frame_max(struct ac_session *s)
+{
+	const struct ac_limits	*l = session_limits(s);
+
+	return (AC_FIXED_HEADER_LEN + (size_t)l->max_header_len +
+	    (size_t)l->max_content_len);
+}
+
+/* Answer an error; too many in a row close the session. */
+static void
+dispatch_error_reply(struct ac_session *s, const char *token,
+    const char *text)
+{
+	struct server	*srv = s->srv;
+
+	log_debug("session %s: error %s peer=%s", s->id, token, s->peer);
+	if (session_send_error(s, token, text, 0) == -1)
+		return;		/* closed as a slow consumer */
+	if (++s->errors >= srv->cfg->max_errors)
+		session_close(s, AC_CLOSE_TOO_MANY_ERRORS, "Too many errors");
+}
+
+/* Count and answer a session error (its token from stats.c). */
+static void
+dispatch_error(struct ac_session *s, enum ac_session_error e,
+    const char *text)
+{
+	s->srv->stats.session_errors[e]++;
+	dispatch_error_reply(s, stats_error_name(e), text);
+}
+
+/*
+ * Non-zero if the frame's session_id is this session's: the same 36
+ * bytes. Not a C string comparison, which would stop at a NUL the JSON
+ * spelled \u0000, and not case-insensitive: the id is relayed to others
+ * as its sender's, so it must be exactly the one the server gave.
+ */
+static int
+dispatch_id_matches(struct ac_session *s, const struct ac_message *msg)
+{
+	struct json_object	*o;
+
+	if (msg->header == NULL ||
+	    !json_object_object_get_ex(msg->header, "session_id", &o) ||
+	    !json_object_is_type(o, json_type_string))
+		return (0);
+	return (json_object_get_string_len(o) == AC_UUID_STRLEN &&
+	    memcmp(json_object_get_string(o), s->id, AC_UUID_STRLEN) == 0);
+}
+
+/*
+ * Charge a frame to the session's rate limits. Returns 0 if it may pass,
+ * or 1 if it is dropped: then the peer may be told (at most once a
+ * second) or, for sustained abuse, the session is closed.
+ */
+static int
+dispatch_rate_limited(struct ac_session *s, const struct ac_message *msg)
+{
+	struct server		*srv = s->srv;
+	struct timeval		 now;
+	const char		*which;
+	char			 text[128];
+	unsigned long long	 rate;
+
+	event_base_gettimeofday_cached(srv->base, &now);
+	switch (ratelimit_frame(&s->rl, srv->cfg, &now, msg->content_len,
+	    &which)) {
+	case RATELIMIT_PASS:
+		return (0);
+	case RATELIMIT_DROP:
+		break;
+	case RATELIMIT_DROP_REPLY:
+		rate = strcmp(which, "max_byte_rate") == 0 ?
+		    srv->cfg->max_byte_rate : srv->cfg->max_message_rate;
+		snprintf(text, sizeof text, "over %s (%llu a second): frame "
+		    "dropped", which, rate);
+		log_debug("session %s: rate limited (%s) peer=%s", s->id,
+		    which, s->peer);
+		session_send_error(s, stats_error_name(AC_SERR_RATE_LIMITED),
+		    text, 0);
+		break;
+	case RATELIMIT_ABUSE:
+		log_info("session %s: %llu frames dropped over %s peer=%s",
+		    s->id, (unsigned long long)s->rl.dropped, which, s->peer);
+		s->flags |= AC_SESS_DRAIN;
+		session_close(s, AC_CLOSE_RATE_LIMIT, "Rate limit exceeded");
+		break;
+	}
+	srv->stats.session_errors[AC_SERR_RATE_LIMITED]++;
+	if (s->rl.dropped == 1 && !(s->flags & AC_SESS_DEAD))
+		log_info("session %s: over %s, dropping frames peer=%s",
+		    s->id, which, s->peer);
+	return (1);
+}
+
+/* Act on one verified frame, by its type and the session's state. */
+static void
+dispatch_message(struct ac_session *s, const struct ac_message *msg,
+    struct ac_frame *f)
+{
+	/* Every frame but a goodbye counts toward the rates (ratelimit.c). */
+	if (msg->type != AC_MSG_DISCONNECT && dispatch_rate_limited(s, msg))
+		return;
+
+	/*
+	 * Who may send what (PROTOCOL.md, "Who may send what"): a client
+	 * sends session_ack once, then heartbeat, message, chunk and
+	 * disconnect. session_init and error are the server's frames: a
+	 * peer without the key can only have them by reflecting ours, so
+	 * they, and a second session_ack, are errors that count toward
+	 * max_errors and never keep a session alive.
+	 */
+	switch (msg->type) {
+	case AC_MSG_DISCONNECT:
+		log_debug("session %s: disconnect from client", s->id);
+		session_close(s, AC_CLOSE_CLIENT_DISCONNECT, NULL);
+		return;
+	case AC_MSG_SESSION_INIT:
+	case AC_MSG_ERROR:
+		dispatch_error(s, AC_SERR_UNEXPECTED_FRAME, msg->type ==
+		    AC_MSG_ERROR ? "a client does not send error frames" :
+		    "a client does not send session_init");
+		return;
+	case AC_MSG_SESSION_ACK:
+		if (s->flags & AC_SESS_ACKED) {
+			dispatch_error(s, AC_SERR_UNEXPECTED_FRAME,
+			    "the session is already acknowledged");
+			return;
+		}
+		if (!dispatch_id_matches(s, msg)) {
+			dispatch_error(s, AC_SERR_SESSION_MISMATCH,
+			    "session_id does not match this session");
+			return;
+		}
+		session_acked(s, msg);
+		return;
+	default:
+		break;
+	}
+
+	if (!(s->flags & AC_SESS_ACKED)) {
+		dispatch_error(s, AC_SERR_NOT_ACKNOWLEDGED, "the session is "
+		    "not acknowledged yet: send session_ack first");
+		return;
+	}
+	if (!dispatch_id_matches(s, msg)) {
+		dispatch_error(s, AC_SERR_SESSION_MISMATCH,
+		    "session_id does not match this session");
+		return;
+	}
+	s->errors = 0;
+	session_arm(s);
+
+	if (msg->type == AC_MSG_HEARTBEAT) {
+		if (msg->content_len == 4 &&
+		    memcmp(msg->content, "ping", 4) == 0)
+			session_send(s, AC_MSG_HEARTBEAT, DISPATCH_OCTET, NULL,
+			    "pong", 4);
+		return;
+	}
+	/* message and chunk go through the plugin chain. */
+	plugin_set_message(s->srv, s, msg, f);
+}
+
+/* Check, decode and act on one whole frame. */
+static void
+dispatch_frame(struct ac_session *s, const struct ac_fixed_header *fh,
+    struct ac_frame *f)
+{
+	struct server		*srv = s->srv;
+	struct ac_message	 msg;
+	enum ac_frame_status	 st;
+
+	srv->stats.bytes_in += f->len;
+	memset(&msg, 0, sizeof msg);
+	st = ac_frame_decode_body(srv->cfg->key, fh,
+	    f->bytes + AC_FIXED_HEADER_LEN, &msg);
+	if (st != AC_FRAME_OK) {
+		stats_frame_error(&srv->stats, st);
+		dispatch_error_reply(s, ac_frame_status_name(st),
+		    ac_frame_status_text(st));
+		return;
+	}
+	f->type = msg.type;
+	srv->stats.frames_in[msg.type]++;
+	dispatch_message(s, &msg, f);
+	ac_message_clear(&msg);
+}
+
+/*
+ * A fixed header failed checks 1-3: the stream cannot be framed any more.
+ * Send one error frame and close. Before session_ack the limits are the
+ * small ones of the handshake, and the text says so.
+ */
+static void
+dispatch_framing_error(struct ac_session *s, enum ac_frame_status st)
+{
+	struct server		*srv = s->srv;
+	struct evbuffer		*in = s->conn->in;
+	const struct ac_limits	*l = session_limits(s);
+	char			 text[160];
+
+	stats_frame_error(&srv->stats, st);
+	log_info("session %s: %s peer=%s", s->id, ac_frame_status_name(st),
+	    s->peer);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (!(s->flags & AC_SESS_ACKED) &&
+	    (st == AC_FRAME_HEADER_TOO_LARGE ||
+	    st == AC_FRAME_CONTENT_TOO_LARGE))
+		snprintf(text, sizeof text, "before session_ack a frame has "
+		    "at most %u header and %llu content bytes",
+		    l->max_header_len, (unsigned long long)l->max_content_len);
+	else
+		snprintf(text, sizeof text, "%s", ac_frame_status_text(st));
+	session_send_error(s, ac_frame_status_name(st), text, 1);
+	session_close(s, AC_CLOSE_PROTOCOL_ERROR, NULL);
+}
+
+/*
+ * The connection has bytes for the session: handle every complete frame
+ * in its input in turn (STYLE G15), then tell the connection how many
+ * bytes the next frame needs, so that this runs again only when it can
+ * make progress. final: the stream has ended, so every frame is handled
+ * now and nothing more is asked for.
+ */
+void
+dispatch_input(struct ac_session *s, int final)
+{
+	struct server		*srv = s->srv;
+	struct conn		*c = s->conn;
+	struct evbuffer		*in = c->in;
+	struct ac_fixed_header	 fh;
+	struct ac_frame		*f;
+	enum ac_frame_status	 st;
+	uint8_t			 hdr[AC_FIXED_HEADER_LEN];
+	size_t			 len, need, flen;
+
+	for (;;) {
+		len = evbuffer_get_length(in);
+		if (len < AC_FIXED_HEADER_LEN) {
+			need = AC_FIXED_HEADER_LEN;
+			break;
+		}
+		evbuffer_copyout(in, hdr, sizeof hdr);
+		st = ac_fixed_header_parse(hdr, session_limits(s), &fh);
+		if (st != AC_FRAME_OK) {
+			dispatch_framing_error(s, st);
+			return;
+		}
+		flen = ac_fixed_header_frame_len(&fh);
+		if (len < flen) {
+			need = flen;
+			break;
+		}
+		/* Bounded by the limits just checked, so no peer can make
+		 * this allocation fail. */
+		f = ac_frame_new(flen, -1);
+		evbuffer_remove(in, f->bytes, flen);
+		dispatch_frame(s, &fh, f);
+		ac_frame_unref(f);
+		if (s->flags & AC_SESS_DEAD)
+			return;
+		/*
+		 * Past max_memory, leave the rest for the next loop turn:
+		 * the memory event counts (and closes whoever holds the
+		 * most) at the end of this one, after the flush. One read
+		 * can hold thousands of small frames, each copied to every
+		 * recipient; without this pause their fan-out would all be
+		 * queued before anything is counted.
+		 */
+		if (srv->memory_estimate > srv->cfg->max_memory && !final) {
+			c->ops->defer(c);
+			need = AC_FIXED_HEADER_LEN;
+			break;
+		}
+	}
+	if (final)
+		return;
+	/* A frame announced and not all here yet will soon be held whole. */
+	len = evbuffer_get_length(in);
+	if (need > AC_FIXED_HEADER_LEN && need != s->need) {
+		s->need = need;
+		memory_add(srv, need - len);
+	} else if (need == AC_FIXED_HEADER_LEN)
+		s->need = 0;
+	c->ops->want(c, need, dispatch_frame_max(s));
+}
