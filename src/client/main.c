@@ -274,7 +274,8 @@ cli_install_signal_ignores(void)
 int
 main(int argc, char **argv)
 {
-	struct cli	 cli;
+	/* Static: what it holds lives until exit, usage errors included. */
+	static struct cli cli;
 	const char	*key_file = NULL, *mode;
 	char		*key_arg = NULL;
 	const char	*problem;
