@@ -8,13 +8,19 @@ Python client (acproto), mostly over tcp and unix.
 import json
 import os
 import re
+import select
+import shutil
 import signal
+import socket
+import ssl
+import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import acproto  # noqa: E402
-from chatclient import (TEXT, connect, error_of, events, messages,  # noqa: E402
-                        names_of, reply, replies)
+from chatclient import (TEXT, ChatClient, connect, error_of,  # noqa: E402
+                        events, messages, names_of, reply, replies)
 from harness import Server, main, mkdtemp  # noqa: E402
 
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -587,6 +593,66 @@ def case_transports(t):
              [("tcpuser", b"over tcp")], "tcp to unix")
 
 
+class TLSChatClient(ChatClient):
+    """ChatClient over an SSL socket: bytes already decrypted may wait in
+    the SSL object, so poll the socket only when none do."""
+
+    def _fill(self, deadline):
+        if self.eof:
+            raise acproto.Closed("%s: connection closed" % self.name)
+        if self.sock.pending() == 0:
+            left = deadline - time.monotonic()
+            p = select.poll()
+            p.register(self.sock, select.POLLIN)
+            if left <= 0 or not p.poll(left * 1000):
+                raise acproto.Timeout("%s: timed out" % self.name)
+        data = self.sock.recv(262144)
+        if not data:
+            self.eof = True
+            raise acproto.Closed("%s: connection closed by peer" % self.name)
+        self.dec.feed(data)
+
+
+def case_tls(t):
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        t.skip("chat over tls", "no openssl program")
+        return
+    d = mkdtemp()
+    crt, key = os.path.join(d, "s.crt"), os.path.join(d, "s.key")
+    cnf = os.path.join(d, "req.cnf")
+    with open(cnf, "w") as f:
+        f.write("[req]\ndistinguished_name = dn\n[dn]\n")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-config", cnf, "-subj", "/CN=localhost", "-days", "2",
+                    "-keyout", key, "-out", crt], check=True, timeout=60,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.chmod(key, 0o600)
+    listen = ["tcp://127.0.0.1:0", "tls://127.0.0.1:0"]
+    with chat_server(server={"listen": listen, "tls_cert": crt,
+                             "tls_key": key}, unix=False) as srv:
+        m = srv.wait_log(r"listening on tls://127\.0\.0\.1:(\d+)", 5)
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        ctx.load_verify_locations(crt)
+        s = socket.create_connection(("127.0.0.1", int(m.group(1))), 5)
+        tls = TLSChatClient(ctx.wrap_socket(s, server_hostname="localhost"),
+                            srv.key, "tls")
+        a = connect(srv, sock_client=tls, nick="secure",
+                    rooms=[{"room": "vault"}])
+        t.eq([f.header["room"] for f in events(a.welcome, "join")],
+             ["lobby", "vault"], "over tls: nick and rooms at the handshake")
+        b = connect(srv, "tcp", nick="plain", rooms=[{"room": "vault"}])
+        a.sync()
+        own = messages(a.cmd("over tls"))
+        got = messages(b.sync())
+        t.ok(len(own) == 1 and [f.raw for f in got] == [own[0].raw] and
+             got[0].header["from"] == "secure",
+             "a message from a tls session reaches a tcp one, same bytes")
+        b.cmd("/msg secure back")
+        t.eq([(f.header["from"], f.content) for f in messages(a.sync())],
+             [("plain", b"back")], "and a direct message the other way")
+
+
 def case_compact(t):
     """The frames one command sends back to its sender in a small room fit
     in 1024 bytes together (the original client reads 1024 at a time)."""
@@ -694,5 +760,5 @@ def case_hostile_ack(t):
 main([case_handshake_defaults, case_nick, case_join_part, case_room_limits,
       case_config, case_messages, case_forged_members, case_one_frame_shared,
       case_direct, case_who_rooms, case_history_help_unknown, case_quit,
-      case_ack_join, case_transports, case_compact, case_reload,
+      case_ack_join, case_transports, case_tls, case_compact, case_reload,
       case_nats_refused, case_hostile_ack])
