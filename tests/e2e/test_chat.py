@@ -719,6 +719,42 @@ def case_nats_refused(t):
                  "and so does a start", out)
 
 
+def case_shipped_config(t):
+    """The shipped etc/asyncchat.conf makes a chat server: only its paths
+    and listeners are changed to the test's."""
+    from harness import BUILDDIR, PLUGINDIR
+    path = os.path.join(BUILDDIR, "etc", "asyncchat.conf")
+    if not os.path.exists(path):
+        t.skip("shipped config", "etc/asyncchat.conf not built")
+        return
+    srv = Server(plugins=[], start=False)
+    out = []
+    for line in open(path):
+        if line.startswith(("listen", "plugin_dir", "path")):
+            continue
+        out.append(line)
+        if line.strip() == "[server]":
+            out += ["listen = tcp://127.0.0.1:0\n",
+                    "listen = unix://%s\n" % srv.unix_path,
+                    "plugin_dir = %s\n" % PLUGINDIR, "log = stderr\n"]
+        if line.strip() == "[plugin.logger]":
+            out.append("path = %s\n" % os.path.join(srv.dir, "m.log"))
+    text = "".join(out)
+    t.ok(re.search(r"^load = logger, chat$", text, re.M),
+         "the shipped chain is logger, chat")
+    srv.write_config(text)
+    with srv:
+        srv.start()
+        a = connect(srv, nick="alice")
+        b = connect(srv, "unix", nick="bob")
+        a.sync()
+        b.cmd("hi all")
+        t.eq([(f.header["from"], f.header["room"]) for f in messages(a.sync())],
+             [("bob", "lobby")], "and it chats in the lobby")
+        t.ok('"nick":"bob"' in open(os.path.join(srv.dir, "m.log")).read(),
+             "the logger records the nick")
+
+
 def case_hostile_ack(t):
     with chat_server() as srv:
         c = connect(srv, nick="x" * 5000)
@@ -761,4 +797,4 @@ main([case_handshake_defaults, case_nick, case_join_part, case_room_limits,
       case_config, case_messages, case_forged_members, case_one_frame_shared,
       case_direct, case_who_rooms, case_history_help_unknown, case_quit,
       case_ack_join, case_transports, case_tls, case_compact, case_reload,
-      case_nats_refused, case_hostile_ack])
+      case_nats_refused, case_shipped_config, case_hostile_ack])
