@@ -1,9 +1,10 @@
 #!/bin/sh
 # bench.sh - issue 7's benchmark in one go, on loopback: asyncchatd (echo,
 # then broadcast) next to its ceilings (tools/raw-echo in its three modes)
-# and Redis pub/sub, one server at a time, every point with the same
-# client (asyncchat-bench). Prints a table of ours / ceiling ratios and
-# writes results.jsonl, table.md and bench.png into the results directory.
+# and Redis pub/sub, and the chat plugin's room fan-out next to the same
+# run's broadcast, one server at a time, every point with the same client
+# (asyncchat-bench). Prints a table of ours / ceiling ratios and writes
+# results.jsonl, table.md and bench.png into the results directory.
 #
 # usage: tools/bench.sh [-b BUILDDIR] [-o RESULTS] [-t SECONDS] [-n IDLE]
 #   -b  the build tree (default: the current directory)
@@ -82,7 +83,7 @@ trap 'exit 130' INT TERM
 wait_port() {
 	i=0
 	while [ $i -lt 100 ]; do
-		p=$(sed -n 's|.*listening on tcp://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$1" | head -n 1)
+		p=$(sed -n 's|.*listening on tcp://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$1" 2>/dev/null | head -n 1)
 		[ -n "$p" ] && { echo "$p"; return 0; }
 		kill -0 "$2" 2>/dev/null || break
 		sleep 0.1; i=$((i + 1))
@@ -128,6 +129,9 @@ load = $2
 include_sender = no
 EOF
 	[ "$2" = broadcast ] || sed -i '/^\[plugin.broadcast\]/,$d' "$conf"
+	# A log left by an earlier server of this name must not be read for
+	# this one's port.
+	rm -f "$tmp/$1.log"
 	"$asyncchatd" -f -c "$conf" 2> "$tmp/$1.log" &
 	pid=$!
 	p=$(wait_port "$tmp/$1.log" $pid) || return 1
@@ -136,6 +140,7 @@ EOF
 
 # Start raw-echo in one of its modes: start_rawecho NAME MODE.
 start_rawecho() {
+	rm -f "$tmp/$1.log"
 	"$rawecho" -m "$2" -l tcp://127.0.0.1:0 2> "$tmp/$1.log" &
 	pid=$!
 	p=$(wait_port "$tmp/$1.log" $pid) || return 1
@@ -227,6 +232,7 @@ done
 stop_all
 
 start_asyncchatd asyncchatd broadcast
+start_asyncchatd asyncchatd-chat chat
 if command -v redis-server > /dev/null; then
 	start_redis
 else
@@ -236,9 +242,13 @@ r=0
 while [ $r -lt $rounds ]; do
 	# A window of 32 messages in flight per sender, then 512: the small
 	# window shows delivery latency, the large one the server's capacity.
+	# The chat plugin's room (its defaults; the members join the room in
+	# their session_ack, the sender sends with "room") right after
+	# broadcast, at the same load; -P adds each server's CPU per delivery.
 	for w in 32 512; do
-		point "fanout 1->100 128 w$w" asyncchatd fanout -p 1 -r 100 -s 128 -w $w
-		[ -z "$(port_of redis)" ] || point "fanout 1->100 128 w$w" redis resp -p 1 -r 100 -s 128 -w $w
+		point "fanout 1->100 128 w$w" asyncchatd fanout -p 1 -r 100 -s 128 -w $w -P "$(pid_of asyncchatd)"
+		point "fanout 1->100 128 w$w" asyncchatd-chat room -p 1 -r 100 -s 128 -w $w -P "$(pid_of asyncchatd-chat)"
+		[ -z "$(port_of redis)" ] || point "fanout 1->100 128 w$w" redis resp -p 1 -r 100 -s 128 -w $w -P "$(pid_of redis)"
 	done
 	r=$((r + 1))
 done
@@ -313,6 +323,10 @@ for w in (32, 512):
     row("fanout 1->100 128 B, window %d, deliveries/s" % w,
         get("fanout 1->100 128 w%d" % w, "asyncchatd", "msgs_per_s"),
         get("fanout 1->100 128 w%d" % w, "redis", "msgs_per_s"), "Redis pub/sub", "", 1.0)
+for w in (32, 512):
+    row("chat room 1->100 128 B, window %d, deliveries/s" % w,
+        get("fanout 1->100 128 w%d" % w, "asyncchatd-chat", "msgs_per_s"),
+        get("fanout 1->100 128 w%d" % w, "asyncchatd", "msgs_per_s"), "broadcast, same run", "", 0.8)
 idle = [k for k in res if k[0].startswith("idle ") and k[1] == "asyncchatd"]
 if idle:
     ours = get(idle[0][0], "asyncchatd", "rss_per_session_bytes")
@@ -329,12 +343,28 @@ for label, what in (("echo 16x32 64", "16x32 64 B, msgs/s"),
     ctx.append((what, [fmt(get(label, s, "msgs_per_s")) for s in ceilings]))
 ctx.append(("1x1 64 B, p99", [fmt(get("echo 1x1 64", s, "p99_us"), "us") for s in ceilings]))
 
+# CPU per delivery of the fan-out servers and of the client (medians of
+# the rounds; provisional on a shared machine, whose load shows in both).
+cpu = []
+for w in (32, 512):
+    for srv, name in (("asyncchatd", "broadcast"), ("asyncchatd-chat", "chat room"),
+                      ("redis", "Redis")):
+        lab = "fanout 1->100 128 w%d" % w
+        sc = get(lab, srv, "server_cpu_us_per_delivery")
+        cc = get(lab, srv, "client_cpu_us_per_delivery")
+        cpu.append(("%s, window %d" % (name, w), fmt(get(lab, srv, "msgs_per_s")),
+                    "n/a" if sc is None or sc < 0 else "%.3f" % sc,
+                    "n/a" if cc is None or cc < 0 else "%.3f" % cc))
+
 head = ("target", "asyncchatd", "reference", "ratio", "target", "met")
 lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 lines += ["| " + " | ".join(r) + " |" for r in rows]
 lines += ["", "| point | raw-echo bev | raw-echo event | frame-boundary echo | asyncchatd |",
           "|---|---|---|---|---|"]
 lines += ["| " + w + " | " + " | ".join(v) + " |" for w, v in ctx]
+lines += ["", "| fan-out 1->100 128 B | deliveries/s | server CPU us/delivery | client CPU us/delivery |",
+          "|---|---|---|---|"]
+lines += ["| " + " | ".join(r) + " |" for r in cpu]
 lines += ["", "%s s per point. The frame-boundary echo and asyncchatd are driven by the" % duration,
           "protocol-verifying client, the raw echoes by the length-prefix client."]
 text = "\n".join(lines) + "\n"

@@ -147,11 +147,16 @@ struct held {
 };
 TAILQ_HEAD(held_list, held);
 
-/* One user in one room. */
+/*
+ * One user in one room. Delivery reads only this node: the session handle
+ * is copied here from the user (it does not change while the user is in a
+ * room, and stays valid memory while this node exists: see chat_leave).
+ */
 struct member {
+	TAILQ_ENTRY(member)	 in_room;	/* room->members */
+	struct ac_session	*s;		/* the user's session */
 	struct user		*user;
 	struct room		*room;
-	TAILQ_ENTRY(member)	 in_room;	/* room->members */
 	TAILQ_ENTRY(member)	 in_user;	/* user->rooms */
 	uint64_t		 live_after;	/* seq up to which a replay
 						   asked for covers */
@@ -163,20 +168,20 @@ struct member {
 };
 TAILQ_HEAD(member_list, member);
 
-/* A session as chat knows it. */
+/* A session as chat knows it (what delivery reads first, together). */
 struct user {
-	struct chat		*chat;
 	struct ac_session	*s;		/* valid until its slot goes */
+	int			 closing;	/* its session closed while chat
+						   was busy: see chat_leave */
+	int			 closed;	/* torn down: slot data only */
+	int			 slot_gone;	/* its slot was destroyed */
+	struct chat		*chat;
 	char			 id[37];
 	char			 nick[CHAT_NICK_BYTES + 1];
 	char			 fnick[CHAT_NICK_BYTES + 1];	/* folded */
 	struct member_list	 rooms;		/* join order: current last */
 	unsigned int		 nrooms;
 	uint64_t		 mark;		/* chat->gen when last reached */
-	int			 closing;	/* its session closed while chat
-						   was busy: see chat_leave */
-	int			 slot_gone;	/* its slot was destroyed */
-	int			 closed;	/* torn down: slot data only */
 	char			 reason[32];	/* why it closed */
 	TAILQ_ENTRY(user)	 deferred;	/* chat->deferred */
 };

@@ -81,24 +81,32 @@ message_members(const struct ac_message *msg, const char *room,
 	return (o);
 }
 
-/* Queue a room's message to each member who should have it live. */
+/*
+ * Queue a room's message to each member who should have it live. This is
+ * the loop of every room message, so it reads the member nodes only: a
+ * session that closed while chat is busy is refused by the host itself
+ * (its handle is still valid memory, marked dead).
+ */
 static void
 message_deliver(struct room *r, struct ac_frame *f, uint64_t seq)
 {
 	struct chat	*c = r->chat;
 	struct member	*m;
+	uint64_t	 n = 0, steps = 0;
 
 	TAILQ_FOREACH(m, &r->members, in_room) {
-		c->counts[CHAT_C_STEPS]++;
-		if (seq <= m->live_after || m->user->closing)
-			continue;	/* a replay has it, or it is gone */
+		steps++;
+		if (seq <= m->live_after)
+			continue;	/* a replay has it */
 		if (m->replays > 0) {
 			replay_deliver(m, f, seq);
 			continue;
 		}
-		if (c->host->relay(c->p, f, m->user->s) == 0)
-			c->counts[CHAT_C_DELIVERIES]++;
+		if (c->host->relay(c->p, f, m->s) == 0)
+			n++;
 	}
+	c->counts[CHAT_C_STEPS] += steps;
+	c->counts[CHAT_C_DELIVERIES] += n;
 }
 
 /* Deliver the stored messages at the head of a room's pending list. */

@@ -38,7 +38,7 @@ replay_flush(struct member *m)
 		TAILQ_REMOVE(&m->held, h, entry);
 		m->nheld--;
 		if (!m->user->closing && c->host->relay(c->p, h->frame,
-		    m->user->s) == 0)
+		    m->s) == 0)
 			c->counts[CHAT_C_DELIVERIES]++;
 		c->host->frame_unref(c->p, h->frame);
 		free(h);
@@ -125,7 +125,7 @@ replay_deliver(struct member *m, struct ac_frame *f, uint64_t seq)
 			    m->user->id, m->room->name, CHAT_HOLD_MAX);
 		m->overflow = 1;
 		replay_flush(m);
-		if (c->host->relay(c->p, f, m->user->s) == 0)
+		if (c->host->relay(c->p, f, m->s) == 0)
 			c->counts[CHAT_C_DELIVERIES]++;
 		return;
 	}

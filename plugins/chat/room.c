@@ -75,6 +75,7 @@ room_join(struct user *u, const char *name, size_t len)
 	if ((m = calloc(1, sizeof *m)) == NULL)
 		abort();
 	m->user = u;
+	m->s = u->s;
 	m->room = r;
 	m->live_after = r->seq;
 	TAILQ_INIT(&m->held);

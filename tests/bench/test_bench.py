@@ -180,6 +180,34 @@ def case_fanout(tmpdir):
         srv.stop()
 
 
+def case_room(tmpdir):
+    srv = asyncchatd(tmpdir, "chat")
+    try:
+        for flags, name in (([], "room"), (["--full-verify"],
+                                           "room --full-verify")):
+            check_run(name + " 2 -> 5", ["room", "-p", "2", "-r", "5",
+                                         "-s", "128", "-w", "8", "-P",
+                                         str(srv.pid)] + flags + SHORT +
+                      ["127.0.0.1:%d" % srv.port],
+                      lambda r, out: ok(r["msgs"] > 0 and r["events"] > 0 and
+                                        r["server_cpu_us_per_delivery"] > 0,
+                                        "room: deliveries, events and the "
+                                        "server's CPU counted", out))
+    finally:
+        srv.stop()
+    # Against broadcast the frames lack the chat members: the run fails.
+    srv = asyncchatd(tmpdir, "broadcast")
+    try:
+        status, r, out = bench(["room", "-p", "1", "-r", "2", "-s", "128",
+                                "-w", "4"] + SHORT +
+                               ["127.0.0.1:%d" % srv.port])
+        ok(status != 0 and r is not None and not r["ok"] and
+           "server's room" in r["error"],
+           "room mode against broadcast fails: no server members", out)
+    finally:
+        srv.stop()
+
+
 def case_idle(tmpdir):
     srv = asyncchatd(tmpdir, "echo")
     try:
@@ -214,7 +242,7 @@ def main():
         if not os.access(path, os.X_OK):
             print("1..0 # SKIP %s is not built" % path)
             return 0
-    for case in (case_echo, case_fanout, case_idle, case_raw):
+    for case in (case_echo, case_fanout, case_room, case_idle, case_raw):
         tmpdir = tempfile.mkdtemp(prefix="acbench-", dir="/tmp")
         try:
             case(tmpdir)

@@ -118,6 +118,7 @@ struct conn {
 	uint64_t	 seq_sent;
 	uint64_t	 seq_acked;	/* echo: next seq expected back */
 	uint64_t	*expect;	/* fanout: next seq per sender */
+	uint64_t	 room_seq;	/* room: the last room seq seen */
 };
 
 /* Options and state of one run. */
@@ -140,6 +141,7 @@ struct bench {
 	int		 connect_parallel;
 	const char	*channel;
 	int		 full_verify;
+	const char	*room;		/* room mode: the chat room */
 
 	/* Run state. */
 	enum framing	 framing;
@@ -173,7 +175,18 @@ struct bench {
 	uint64_t	 lost;
 	uint64_t	 duplicates;
 	uint64_t	 errors;
+	uint64_t	 events;	/* room: chat events, not counted */
 	char		 error[512];	/* the first error */
+
+	/* The frame being handled by the full decode (room mode checks the
+	 * server's members and keeps the first delivery of each message). */
+	const struct ac_message *cur_msg;
+	const uint8_t	*cur_frame;
+	size_t		 cur_frame_len;
+
+	/* CPU seconds at the start and the end of the measured window. */
+	double		 cli_cpu[2];
+	double		 srv_cpu[2];
 
 	/* The mode's hooks. */
 	void		(*on_ready)(struct conn *);
@@ -259,6 +272,8 @@ int		 idle_setup(struct bench *);
 
 /* report.c */
 long		 report_rss_kib(pid_t);
+double		 report_cpu_self(void);
+double		 report_cpu_of(pid_t);
 void		 report_print(struct bench *);
 
 #endif /* BENCH_H */

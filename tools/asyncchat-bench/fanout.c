@@ -17,11 +17,24 @@
  * built; a delivery byte-for-byte equal to one of them is equally valid, so
  * it is verified by one memcmp(). Anything else (a re-encoded relay, a
  * pong) still takes the full decode. --full-verify decodes every delivery.
+ *
+ * Room mode (the chat plugin): every session joins one room through its
+ * session_ack, senders send with "room", and the server delivers to every
+ * member, the sender included, a frame of its own making: the sender's
+ * content and session_id with room, from, seq and time added, signed
+ * once and shared by all. So the first delivery of each message is
+ * decoded in full and its server members checked (the room, the sender's
+ * nick, a time, and a room seq that each recipient sees grow by exactly
+ * one); its bytes are kept, and every other recipient's copy must be
+ * identical to them, which one memcmp() checks.
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <json-c/json.h>
 
 #include <asyncchat/frame.h>
 
@@ -33,7 +46,17 @@ struct fanout_sender {
 	uint64_t	 oldest;	/* first message not yet everywhere */
 	uint8_t		*copies;	/* the in-flight frames as sent */
 	size_t		 copies_len;	/* the length of each copy */
+
+	/* Room mode: the first delivery of each in-flight message. */
+	uint8_t		*firsts;	/* window slots of FANOUT_SLOT bytes */
+	size_t		*first_len;	/* 0: none kept */
+	uint64_t	*first_seq;	/* the room seq in it */
+	uint64_t	*first_msg;	/* the message it is (stamp seq) */
 };
+
+/* Room mode: the room members make a delivery at most this much longer
+ * than the frame sent. */
+#define FANOUT_ROOM_EXTRA	512
 
 /* The run's senders and how many recipients each message has. */
 struct fanout {
@@ -62,6 +85,9 @@ fanout_keep(struct bench *b, struct fanout_sender *fs, const struct tmpl *t,
 		fs->copies_len = t->len;
 		if ((fs->copies = malloc(t->len * b->window)) == NULL)
 			abort();
+		if (b->room != NULL && (fs->firsts = malloc((t->len +
+		    FANOUT_ROOM_EXTRA) * b->window)) == NULL)
+			abort();
 	}
 	st = ac_frame_decode(b->key, &b->limits, t->bytes, t->len, &used, &msg);
 	if (st != AC_FRAME_OK || used != t->len) {
@@ -84,8 +110,8 @@ fanout_send(struct bench *b, uint32_t s)
 
 	while (b->running && c->seq_sent - fs->oldest < (uint64_t)b->window) {
 		tmpl_stamp(&c->tmpl, c->seq_sent, s);
-		if (b->match_sent != NULL && fanout_keep(b, fs, &c->tmpl,
-		    c->seq_sent) == -1)
+		if ((b->match_sent != NULL || b->room != NULL) &&
+		    fanout_keep(b, fs, &c->tmpl, c->seq_sent) == -1)
 			return;
 		c->seq_sent++;
 		conn_write(c, c->tmpl.bytes, c->tmpl.len);
@@ -140,6 +166,97 @@ fanout_pong(struct conn *c)
 	}
 }
 
+/* Non-zero when s looks like the chat plugin's time: 2026-12-06T11:00:00.123Z. */
+static int
+fanout_time_ok(const char *s)
+{
+	static const char	shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+	size_t			i;
+
+	if (s == NULL || strlen(s) != sizeof shape - 1)
+		return 0;
+	for (i = 0; i < sizeof shape - 1; i++) {
+		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') :
+		    s[i] != shape[i])
+			return 0;
+	}
+	return 1;
+}
+
+/* Room mode: the room seq a recipient sees grows by exactly one. */
+static int
+fanout_room_seq(struct conn *c, uint64_t seq)
+{
+	if (c->room_seq != 0 && seq != c->room_seq + 1) {
+		bench_fail(c->b, "connection %d: room seq %llu after %llu",
+		    c->index, (unsigned long long)seq,
+		    (unsigned long long)c->room_seq);
+		return -1;
+	}
+	c->room_seq = seq;
+	return 0;
+}
+
+/*
+ * Room mode, a delivery decoded in full: check the server's members and
+ * keep its bytes as the ones every other recipient must get.
+ */
+static int
+fanout_room_check(struct conn *c, const struct stamp *st)
+{
+	struct bench		*b = c->b;
+	struct fanout		*fo = b->mode_state;
+	struct fanout_sender	*fs = &fo->senders[st->sender];
+	const struct ac_message	*msg = b->cur_msg;
+	struct json_object	*js;
+	const char		*room, *from;
+	char			 nick[32];
+	uint64_t		 seq;
+	size_t			 slot = st->seq % b->window;
+
+	room = ac_message_get_string(msg, "room");
+	from = ac_message_get_string(msg, "from");
+	snprintf(nick, sizeof nick, "bench-s%u", st->sender);
+	if (room == NULL || strcmp(room, b->room) != 0 || from == NULL ||
+	    strcmp(from, nick) != 0 ||
+	    !fanout_time_ok(ac_message_get_string(msg, "time")) ||
+	    !json_object_object_get_ex(msg->header, "seq", &js) ||
+	    !json_object_is_type(js, json_type_int) ||
+	    json_object_get_int64(js) < 1) {
+		bench_fail(b, "connection %d: a room message without the "
+		    "server's room, from (%s), seq or time: %.*s", c->index,
+		    nick, (int)msg->header_json_len,
+		    (const char *)msg->header_json);
+		return -1;
+	}
+	seq = (uint64_t)json_object_get_int64(js);
+	if (fanout_room_seq(c, seq) == -1)
+		return -1;
+	if (fs->first_len[slot] != 0 && fs->first_msg[slot] == st->seq) {
+		/* A copy decoded in full (too long to keep, or --full-verify):
+		 * it must still be the same frame. */
+		if (fs->first_seq[slot] != seq || b->cur_frame_len !=
+		    fs->first_len[slot] || memcmp(b->cur_frame, fs->firsts +
+		    slot * (fs->copies_len + FANOUT_ROOM_EXTRA),
+		    b->cur_frame_len) != 0) {
+			bench_fail(b, "connection %d: message %llu of sender "
+			    "%u differs from another recipient's", c->index,
+			    (unsigned long long)st->seq, st->sender);
+			return -1;
+		}
+		return 0;
+	}
+	if (b->cur_frame != NULL &&
+	    b->cur_frame_len <= fs->copies_len + FANOUT_ROOM_EXTRA) {
+		memcpy(fs->firsts + slot * (fs->copies_len +
+		    FANOUT_ROOM_EXTRA), b->cur_frame, b->cur_frame_len);
+		fs->first_len[slot] = b->cur_frame_len;
+		fs->first_seq[slot] = seq;
+		fs->first_msg[slot] = st->seq;
+	}
+	return 0;
+}
+
 /* A delivery: check sender, order and content; count it; refill. */
 static void
 fanout_message(struct conn *c, const uint8_t *content, size_t len,
@@ -162,12 +279,15 @@ fanout_message(struct conn *c, const uint8_t *content, size_t len,
 		    "%u", c->index, st.sender);
 		return;
 	}
-	if (c->role == ROLE_SENDER &&
+	if (c->role == ROLE_SENDER && b->room == NULL &&
 	    (uint32_t)(c->index - b->receivers) == st.sender) {
 		bench_fail(b, "connection %d: its own message came back "
 		    "(set include_sender = no)", c->index);
 		return;
 	}
+	if (b->room != NULL && b->cur_msg != NULL &&
+	    fanout_room_check(c, &st) == -1)
+		return;
 	if (b->framing == FRAMING_PROTOCOL && (sid == NULL ||
 	    strcmp(sid, fanout_sender_conn(b, st.sender)->sid) != 0)) {
 		bench_fail(b, "connection %d: message of sender %u carries "
@@ -206,6 +326,8 @@ fanout_message(struct conn *c, const uint8_t *content, size_t len,
 	while (fs->oldest < fanout_sender_conn(b, st.sender)->seq_sent &&
 	    fs->done[fs->oldest % b->window] == (uint32_t)fo->recipients) {
 		fs->done[fs->oldest % b->window] = 0;
+		if (fs->first_len != NULL)
+			fs->first_len[fs->oldest % b->window] = 0;
 		fs->oldest++;
 	}
 	if (b->running)
@@ -242,6 +364,51 @@ fanout_match(struct conn *c, const uint8_t *frame, size_t len)
 	b->received++;
 	fanout_message(c, frame + from->tmpl.content_off, b->size, len,
 	    from->sid);
+	return 1;
+}
+
+/* Read a big-endian 32-bit value. */
+static uint32_t
+fanout_be32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+	    ((uint32_t)p[2] << 8) | p[3];
+}
+
+/*
+ * Room mode: verify a delivery by identity with the first delivery of the
+ * same message, decoded and checked in full; 1 if it was one (handled),
+ * 0 to decode it in full.
+ */
+static int
+fanout_room_match(struct conn *c, const uint8_t *frame, size_t len)
+{
+	struct bench		*b = c->b;
+	struct fanout		*fo = b->mode_state;
+	struct fanout_sender	*fs;
+	struct conn		*from;
+	struct stamp		 st;
+	size_t			 slot, off;
+
+	if (len < AC_FIXED_HEADER_LEN + STAMP_LEN)
+		return 0;
+	memcpy(&st, frame + len - STAMP_LEN, STAMP_LEN);
+	if (st.sender >= (uint32_t)b->senders)
+		return 0;
+	fs = &fo->senders[st.sender];
+	from = fanout_sender_conn(b, st.sender);
+	slot = st.seq % b->window;
+	if (fs->copies_len == 0 || fs->first_len[slot] != len ||
+	    fs->first_msg[slot] != st.seq || st.seq < fs->oldest ||
+	    st.seq >= from->seq_sent || memcmp(frame, fs->firsts + slot *
+	    (fs->copies_len + FANOUT_ROOM_EXTRA), len) != 0)
+		return 0;
+	if (fanout_room_seq(c, fs->first_seq[slot]) == -1)
+		return 1;
+	off = AC_FIXED_HEADER_LEN + fanout_be32(frame + 12);
+	b->verified++;
+	b->received++;
+	fanout_message(c, frame + off, b->size, len, from->sid);
 	return 1;
 }
 
@@ -291,6 +458,10 @@ fanout_free(struct bench *b)
 	for (s = 0; s < b->senders; s++) {
 		free(fo->senders[s].done);
 		free(fo->senders[s].copies);
+		free(fo->senders[s].firsts);
+		free(fo->senders[s].first_len);
+		free(fo->senders[s].first_seq);
+		free(fo->senders[s].first_msg);
 	}
 	free(fo->senders);
 	free(fo);
@@ -315,7 +486,9 @@ fanout_setup(struct bench *b)
 			return -1;
 	}
 	fo->recipients = b->receivers;
-	if (b->framing == FRAMING_PROTOCOL)
+	if (b->room != NULL)
+		fo->recipients += b->senders;	/* the sender included */
+	else if (b->framing == FRAMING_PROTOCOL)
 		fo->recipients += b->senders - 1;
 	b->mode_state = fo;
 	b->free_state = fanout_free;
@@ -332,7 +505,23 @@ fanout_setup(struct bench *b)
 	b->on_pong = fanout_pong;
 	b->is_drained = fanout_is_drained;
 	b->on_finish = fanout_finish;
-	if (b->framing == FRAMING_PROTOCOL && !b->full_verify)
+	if (b->room != NULL) {
+		/* The kept first deliveries are checked, and sent frames
+		 * kept, whatever the verification. */
+		b->match_sent = b->full_verify ? NULL : fanout_room_match;
+		for (s = 0; s < b->senders; s++) {
+			fo->senders[s].first_len = calloc(b->window,
+			    sizeof(size_t));
+			fo->senders[s].first_seq = calloc(b->window,
+			    sizeof(uint64_t));
+			fo->senders[s].first_msg = calloc(b->window,
+			    sizeof(uint64_t));
+			if (fo->senders[s].first_len == NULL ||
+			    fo->senders[s].first_seq == NULL ||
+			    fo->senders[s].first_msg == NULL)
+				return -1;
+		}
+	} else if (b->framing == FRAMING_PROTOCOL && !b->full_verify)
 		b->match_sent = fanout_match;
 	return 0;
 }

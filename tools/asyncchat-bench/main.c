@@ -27,6 +27,7 @@
 #include "bench.h"
 
 #define DEFAULT_CHANNEL		"asyncchat-bench"
+#define DEFAULT_ROOM		"bench"
 #define READY_TIMEOUT		30.0
 
 static void	bench_finish(struct bench *);
@@ -42,6 +43,7 @@ usage(int status)
 "  raw     the same with a 4-byte length prefix (server: tools/raw-echo)\n"
 "  fanout  P senders to R receivers (server: broadcast, include_sender = no)\n"
 "  resp    the same over Redis pub/sub (server: redis-server)\n"
+"  room    P senders to R receivers in one chat room (server: chat)\n"
 "  idle    N sessions held with heartbeats; server RSS with --server-pid\n"
 "TARGET: HOST:PORT, tcp://HOST:PORT, [::1]:PORT, unix:PATH or /PATH\n"
 "options:\n"
@@ -55,8 +57,9 @@ usage(int status)
 "  -n, --sessions N     idle sessions (1000)\n"
 "  -k, --key KEY        HMAC key (default-key)\n"
 "  -H, --heartbeat H    seconds between pings on every session (5)\n"
-"  -P, --server-pid PID the server's pid, for its memory (idle)\n"
+"  -P, --server-pid PID the server's pid: its memory (idle), its CPU\n"
 "      --channel NAME   Redis channel (" DEFAULT_CHANNEL ")\n"
+"      --room NAME      room mode: the room (" DEFAULT_ROOM ")\n"
 "      --parallel N     connects in progress at once (64)\n"
 "      --full-verify    fanout: decode every delivery with the codec, not\n"
 "                       only once per message sent (see fanout.c)\n"
@@ -133,6 +136,8 @@ bench_stop_cb(evutil_socket_t fd, short what, void *arg)
 	b->running = 0;
 	b->stopped = 1;
 	b->t_stop = bench_now();
+	b->cli_cpu[1] = report_cpu_self();
+	b->srv_cpu[1] = b->server_pid > 0 ? report_cpu_of(b->server_pid) : -1;
 	if (b->on_stop != NULL)
 		b->on_stop(b);
 	evtimer_add(b->drain_ev, &tv);
@@ -174,6 +179,8 @@ bench_start_window(struct bench *b)
 {
 	struct timeval	tv = bench_tv(b->duration);
 
+	b->cli_cpu[0] = report_cpu_self();
+	b->srv_cpu[0] = b->server_pid > 0 ? report_cpu_of(b->server_pid) : -1;
 	b->t_start = bench_now();
 	b->running = 1;
 	evtimer_add(b->stop_ev, &tv);
@@ -253,6 +260,7 @@ main(int argc, char **argv)
 		{ "heartbeat", required_argument, NULL, 'H' },
 		{ "server-pid", required_argument, NULL, 'P' },
 		{ "channel", required_argument, NULL, 'C' },
+		{ "room", required_argument, NULL, 'R' },
 		{ "parallel", required_argument, NULL, 'L' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "full-verify", no_argument, NULL, 'F' },
@@ -320,6 +328,9 @@ main(int argc, char **argv)
 		case 'C':
 			b->channel = optarg;
 			break;
+		case 'R':
+			b->room = optarg;
+			break;
 		case 'L':
 			b->connect_parallel = bench_int("--parallel", optarg,
 			    1, 100000);
@@ -352,16 +363,21 @@ main(int argc, char **argv)
 	b->key = ac_key_new(b->key_text, strlen(b->key_text));
 	ac_limits_default(&b->limits);
 	b->rss_base = b->rss_held = b->rss_end = -1;
+	b->cli_cpu[0] = b->cli_cpu[1] = b->srv_cpu[0] = b->srv_cpu[1] = -1;
 
 	if (strcmp(b->mode, "echo") == 0 || strcmp(b->mode, "raw") == 0) {
 		b->framing = strcmp(b->mode, "raw") == 0 ? FRAMING_RAW :
 		    FRAMING_PROTOCOL;
 		b->receivers = b->senders = 0;
 	} else if (strcmp(b->mode, "fanout") == 0 ||
-	    strcmp(b->mode, "resp") == 0) {
+	    strcmp(b->mode, "resp") == 0 || strcmp(b->mode, "room") == 0) {
 		b->framing = strcmp(b->mode, "resp") == 0 ? FRAMING_RESP :
 		    FRAMING_PROTOCOL;
 		b->nconns = b->receivers + b->senders;
+		if (strcmp(b->mode, "room") == 0 && b->room == NULL)
+			b->room = DEFAULT_ROOM;
+		if (strcmp(b->mode, "room") != 0)
+			b->room = NULL;
 	} else if (strcmp(b->mode, "idle") == 0) {
 		b->framing = FRAMING_PROTOCOL;
 		b->nconns = b->sessions;

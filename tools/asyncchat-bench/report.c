@@ -4,8 +4,11 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
+
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -26,6 +29,50 @@ report_rss_kib(pid_t pid)
 	}
 	fclose(f);
 	return kib;
+}
+
+/* This process's CPU time (user and system) in seconds. */
+double
+report_cpu_self(void)
+{
+	struct rusage	ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) == -1)
+		return -1;
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Another process's CPU time (user and system) in seconds, or -1. */
+double
+report_cpu_of(pid_t pid)
+{
+	char			 path[64], buf[1024], *p;
+	FILE			*f;
+	unsigned long long	 utime, stime;
+	size_t			 n;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The name may hold spaces: fields are counted after its ')'. */
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2,
+	    "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	    &utime, &stime) != 2)
+		return -1;
+	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU microseconds per delivery of a measured window, or -1. */
+static double
+report_cpu_per(const double cpu[2], uint64_t n)
+{
+	if (cpu[0] < 0 || cpu[1] < 0 || n == 0)
+		return -1;
+	return (cpu[1] - cpu[0]) * 1e6 / (double)n;
 }
 
 /* Print s as a JSON string. */
@@ -86,15 +133,18 @@ report_print(struct bench *b)
 		    (unsigned long long)b->lost, ok ? "" : " FAILED: ",
 		    ok ? "" : b->error);
 	} else if (strcmp(b->mode, "fanout") == 0 ||
-	    strcmp(b->mode, "resp") == 0) {
+	    strcmp(b->mode, "resp") == 0 || strcmp(b->mode, "room") == 0) {
 		printf("%s %s: %d senders -> %d receivers, %zu B, window %d, "
 		    "%.1f s: %.0f deliveries/s, %.1f MB/s; latency p50 %.0f "
-		    "p99 %.0f p99.9 %.0f us; verified %llu lost %llu "
+		    "p99 %.0f p99.9 %.0f us; CPU per delivery: client %.2f, "
+		    "server %.2f us; verified %llu lost %llu "
 		    "duplicates %llu%s%s\n", b->mode, b->target.text,
 		    b->senders, b->receivers, b->size, b->window, secs, rate,
 		    mb, report_us(histogram_quantile(h, 0.5)),
 		    report_us(histogram_quantile(h, 0.99)),
 		    report_us(histogram_quantile(h, 0.999)),
+		    report_cpu_per(b->cli_cpu, b->window_msgs),
+		    report_cpu_per(b->srv_cpu, b->window_msgs),
 		    (unsigned long long)b->verified,
 		    (unsigned long long)b->lost,
 		    (unsigned long long)b->duplicates, ok ? "" : " FAILED: ",
@@ -144,9 +194,16 @@ report_print(struct bench *b)
 		    "\"rss_held_kib\": %ld, \"rss_end_kib\": %ld, "
 		    "\"rss_per_session_bytes\": %.1f", b->nconns, b->rss_base,
 		    b->rss_held, b->rss_end, report_rss_per_session(b));
-	if (strcmp(b->mode, "fanout") == 0)
+	if (strcmp(b->mode, "fanout") == 0 || strcmp(b->mode, "room") == 0)
 		printf(", \"verify\": \"%s\"", b->full_verify ? "codec" :
 		    "identity");
+	if (strcmp(b->mode, "room") == 0)
+		printf(", \"room\": \"%s\", \"events\": %llu", b->room,
+		    (unsigned long long)b->events);
+	printf(", \"client_cpu_us_per_delivery\": %.3f, "
+	    "\"server_cpu_us_per_delivery\": %.3f",
+	    report_cpu_per(b->cli_cpu, b->window_msgs),
+	    report_cpu_per(b->srv_cpu, b->window_msgs));
 	printf(", \"error\": ");
 	report_json_string(b->error);
 	printf(", \"ok\": %s}\n", ok ? "true" : "false");
