@@ -402,7 +402,7 @@ chat_ack_rooms(struct user *u, struct json_object *rooms)
 			}
 		}
 		command_join(u, name, len, since >= 0,
-		    since >= 0 ? (uint64_t)since : 0, 1);
+		    since >= 0 ? (uint64_t)since : 0, CHAT_JOIN_QUIET);
 		if (u->closing)
 			return;
 	}
@@ -447,10 +447,19 @@ chat_session_welcome(struct chat *c, struct ac_session *s,
 	else if (nick_err == CHAT_ERR_NICK_IN_USE)
 		event_reply(u, CHAT_CMD_NICK, nick_err, "that nick is taken; "
 		    "you are %s", u->nick);
+	/*
+	 * A client that asks for neither a nick nor rooms may know nothing
+	 * of chat: the original Python client reads 1024 bytes at a time and
+	 * loses its footing on a larger burst, such as the names of a busy
+	 * lobby or its replay. It gets the join event alone; /who and
+	 * /history give the rest. A client that knows chat says so with a
+	 * nick or rooms ("rooms": [] will do).
+	 */
 	if (c->default_room[0] != '\0' && !u->closing) {
 		has_since = chat_ack_default_since(c, jrooms, &since);
 		command_join(u, c->default_room, strlen(c->default_room),
-		    has_since, since, 1);
+		    has_since, since, CHAT_JOIN_QUIET | (jn == NULL &&
+		    jrooms == NULL ? CHAT_JOIN_BARE : 0));
 	}
 	if (jrooms != NULL && !u->closing)
 		chat_ack_rooms(u, jrooms);

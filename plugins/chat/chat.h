@@ -302,8 +302,10 @@ void	 event_history_end(struct user *to, const char *room, uint64_t seq,
 /* command.c */
 int	 command_is(const struct ac_message *msg);
 void	 command_run(struct user *u, const struct ac_message *msg);
+#define CHAT_JOIN_QUIET	0x1	/* no reply when it goes well */
+#define CHAT_JOIN_BARE	0x2	/* only the join event: no names, no replay */
 int	 command_join(struct user *u, const char *room, size_t len,
-	    int has_since, uint64_t since, int quiet);
+	    int has_since, uint64_t since, int flags);
 
 /* message.c */
 void	 message_route(struct user *u, const struct ac_message *msg,

@@ -238,13 +238,15 @@ command_join_line(struct user *u, struct command_line *cl)
 
 /*
  * Join a room (name len bytes) and make it current, as /join does: the
- * `join` event to its members, `names` to the joiner, the reply (unless
- * quiet: joins at the handshake report only their problems), then the
- * replay. Returns 0 if the user is in the room afterwards.
+ * `join` event to its members, `names` to the joiner, the reply, then the
+ * replay. Flags leave out the reply when all goes well (CHAT_JOIN_QUIET:
+ * joins at the handshake report only their problems), or the names and
+ * the replay (CHAT_JOIN_BARE: a client that knows nothing of chat).
+ * Returns 0 if the user is in the room afterwards.
  */
 int
 command_join(struct user *u, const char *name, size_t len, int has_since,
-    uint64_t since, int quiet)
+    uint64_t since, int flags)
 {
 	struct chat	*c = u->chat;
 	struct room	*r;
@@ -261,7 +263,7 @@ command_join(struct user *u, const char *name, size_t len, int has_since,
 		TAILQ_REMOVE(&u->rooms, m, in_user);
 		TAILQ_INSERT_TAIL(&u->rooms, m, in_user);
 		user_save_rooms(u);
-		if (!quiet)
+		if (!(flags & CHAT_JOIN_QUIET))
 			event_reply_ok(u, CHAT_CMD_JOIN, "#%s is your current "
 			    "room", r->name);
 		if (has_since)
@@ -276,11 +278,13 @@ command_join(struct user *u, const char *name, size_t len, int has_since,
 	m = room_join(u, name, len);
 	user_save_rooms(u);
 	event_join(m);
-	event_names(u, m->room);
-	if (!quiet)
+	if (!(flags & CHAT_JOIN_BARE))
+		event_names(u, m->room);
+	if (!(flags & CHAT_JOIN_QUIET))
 		event_reply_ok(u, CHAT_CMD_JOIN, "you are in #%s",
 		    m->room->name);
-	replay_start(m, has_since, since, 0);
+	if (!(flags & CHAT_JOIN_BARE))
+		replay_start(m, has_since, since, 0);
 	return (0);
 }
 

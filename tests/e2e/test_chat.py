@@ -53,14 +53,16 @@ def case_handshake_defaults(t):
         t.eq(j[0].content_type, TEXT, "events are text/plain; charset=utf-8")
         t.eq(j[0].content, ("* %s joined #lobby" % guest_of(a)).encode(),
              "and a line a person can read")
-        t.eq(names_of(a.welcome, "lobby"), [guest_of(a)],
-             "then the names of the room")
-        t.eq(replies(a.welcome), [], "no reply when nothing went wrong")
-        t.eq(events(a.welcome, "history-end"), [],
-             "no history-end without a history backend")
-        b = connect(srv, "unix")
+        t.eq(len(a.welcome), 1, "an ack without nick or rooms (a client "
+             "that may know nothing of chat): the join event alone")
+        b = connect(srv, "unix", rooms=[])
+        t.eq([f.header["event"] for f in b.welcome], ["join", "names"],
+             "an ack with \"rooms\": []: the join event, then the names")
         t.eq(names_of(b.welcome, "lobby"), [guest_of(a), guest_of(b)],
-             "names in join order")
+             "in join order")
+        t.eq(replies(b.welcome), [], "no reply when nothing went wrong")
+        t.eq(events(b.welcome, "history-end"), [],
+             "no history-end without a history backend")
         got = a.sync()
         t.eq([f.header.get("nick") for f in events(got, "join")],
              [guest_of(b)], "members see the newcomer join")
@@ -666,6 +668,12 @@ def case_compact(t):
         t.ok(sum(len(f.raw) for f in welcome) <= 1024,
              "the handshake's events: %d bytes"
              % sum(len(f.raw) for f in welcome))
+        crowd = [connect(srv, nick="member-%02d-with-a-long-nick" % i,
+                         rooms=[]) for i in range(30)]
+        plain = connect(srv).welcome
+        t.ok(sum(len(f.raw) for f in plain) <= 1024,
+             "a plain session_ack, a lobby of %d: %d bytes"
+             % (len(crowd) + 5, sum(len(f.raw) for f in plain)))
         a.sync()
         steps = ["/nick alice-the-1st", "/join ops", "/join dev", "/who",
                  "/rooms", "/msg bob-the-second hello there", "/help",
