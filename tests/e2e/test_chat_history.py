@@ -8,6 +8,7 @@ told, so a test decides when stores complete without any timing.
 """
 
 import os
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -209,5 +210,33 @@ def durable(t, gate):
         t.eq(kinds(got), ["msg:d3"], "with the gate open: once stored")
 
 
+def case_reload_while_storing(t):
+    gate = mkdtemp()
+    try:
+        reload_while_storing(t, gate)
+    finally:
+        open_gate(gate)
+
+
+def reload_while_storing(t, gate):
+    with history_server(gate=gate, durable="yes") as srv:
+        a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
+        until_ends(a, a.welcome, 2)
+        t.eq(kinds(a.cmd("kept")), [], "a message waits for its store")
+        mark = len(srv.log())
+        srv.signal(signal.SIGHUP)
+        t.ok(srv.wait_log("configuration reloaded", 5, mark),
+             "a reload while a store is pending")
+        open_gate(gate)
+        t.ok(srv.wait_log("memhistory: fini outstanding=0", 10, mark),
+             "the old chain finishes once its store completed")
+        got = a.cmd("next")
+        while not messages(got):
+            got.append(a.recv_frame(10))
+        t.eq([(f.header["from"], f.header["room"], f.content)
+              for f in messages(got)], [("alice", "dev", b"next")],
+             "the session chats on with the new chain, nick and room kept")
+
+
 main([case_replay_on_join, case_room_lives_on, case_max_replay,
-      case_live_held_during_replay, case_durable])
+      case_live_held_during_replay, case_durable, case_reload_while_storing])
