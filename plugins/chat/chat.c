@@ -319,6 +319,10 @@ chat_fini(void *state)
 	struct chat	*c = state;
 
 	room_free_all(c);
+	if (c->stamp_room != NULL)
+		json_object_put(c->stamp_room);
+	if (c->stamp_direct != NULL)
+		json_object_put(c->stamp_direct);
 	hash_free(&c->nicks);
 	hash_free(&c->rooms);
 	free(c);

@@ -238,6 +238,11 @@ struct chat {
 	unsigned int			 depth;
 	struct user_list		 deferred;
 
+	/* The members of a room and of a direct message, set anew for each
+	 * message without members of its own (message.c). */
+	struct json_object		*stamp_room;
+	struct json_object		*stamp_direct;
+
 	/* The time string of the last second stamped, reused within it. */
 	int64_t				 time_sec;
 	char				 time_text[CHAT_TIME_LEN + 1];

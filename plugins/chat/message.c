@@ -51,33 +51,88 @@ message_is_reserved(const char *key)
 	return (0);
 }
 
+/* Non-zero when the sender's header has members of its own to keep. */
+static int
+message_has_own(const struct ac_message *msg)
+{
+	if (msg->header == NULL ||
+	    !json_object_is_type(msg->header, json_type_object))
+		return (0);
+	json_object_object_foreach(msg->header, key, val) {
+		(void)val;
+		if (!message_is_reserved(key))
+			return (1);
+	}
+	return (0);
+}
+
+/* Add a member whose key is a constant string (json-c copies no key). */
+static void
+message_add(struct json_object *o, const char *key, struct json_object *v)
+{
+	json_object_object_add_ex(o, key, v, JSON_C_OBJECT_ADD_KEY_IS_NEW |
+	    JSON_C_OBJECT_KEY_IS_CONSTANT);
+}
+
 /*
  * The members of a relayed frame: the sender's own (but the reserved
- * ones), then room or to, from, seq (when not 0) and time.
+ * ones), then room or to, from, seq (when not 0) and time. Returns an
+ * object the caller puts.
+ *
+ * Most messages have no members of their own, and building a json-c
+ * object costs a dozen allocations, a sizeable part of a message's cost
+ * next to its deliveries: so for those the plugin keeps one object per
+ * shape (room, direct) and only sets its values.
  */
 static struct json_object *
-message_members(const struct ac_message *msg, const char *room,
-    const char *to, const char *from, uint64_t seq, const char *time)
+message_members(struct chat *c, const struct ac_message *msg,
+    const char *room, const char *to, const char *from, uint64_t seq,
+    const char *time)
 {
-	struct json_object	*o = json_object_new_object();
+	struct json_object	**cached, *o, *v;
 
-	if (msg->header != NULL &&
-	    json_object_is_type(msg->header, json_type_object)) {
-		json_object_object_foreach(msg->header, key, val) {
-			if (!message_is_reserved(key))
-				json_object_object_add(o, key,
-				    json_object_get(val));
+	if (!message_has_own(msg)) {
+		cached = room != NULL ? &c->stamp_room : &c->stamp_direct;
+		if (*cached == NULL) {
+			o = json_object_new_object();
+			if (room != NULL)
+				message_add(o, "room",
+				    json_object_new_string(room));
+			else
+				message_add(o, "to", json_object_new_string(to));
+			message_add(o, "from", json_object_new_string(from));
+			if (room != NULL)
+				message_add(o, "seq",
+				    json_object_new_int64((int64_t)seq));
+			message_add(o, "time", json_object_new_string(time));
+			*cached = o;
+			return (json_object_get(o));
 		}
+		o = *cached;
+		if (json_object_object_get_ex(o, room != NULL ? "room" : "to",
+		    &v))
+			json_object_set_string(v, room != NULL ? room : to);
+		if (json_object_object_get_ex(o, "from", &v))
+			json_object_set_string(v, from);
+		if (room != NULL && json_object_object_get_ex(o, "seq", &v))
+			json_object_set_int64(v, (int64_t)seq);
+		if (json_object_object_get_ex(o, "time", &v))
+			json_object_set_string(v, time);
+		return (json_object_get(o));
+	}
+	o = json_object_new_object();
+	json_object_object_foreach(msg->header, key, val) {
+		if (!message_is_reserved(key))
+			json_object_object_add(o, key, json_object_get(val));
 	}
 	if (room != NULL)
-		json_object_object_add(o, "room", json_object_new_string(room));
+		message_add(o, "room", json_object_new_string(room));
 	if (to != NULL)
-		json_object_object_add(o, "to", json_object_new_string(to));
-	json_object_object_add(o, "from", json_object_new_string(from));
+		message_add(o, "to", json_object_new_string(to));
+	message_add(o, "from", json_object_new_string(from));
 	if (seq != 0)
-		json_object_object_add(o, "seq",
-		    json_object_new_int64((int64_t)seq));
-	json_object_object_add(o, "time", json_object_new_string(time));
+		message_add(o, "seq", json_object_new_int64((int64_t)seq));
+	message_add(o, "time", json_object_new_string(time));
 	return (o);
 }
 
@@ -212,7 +267,7 @@ message_room(struct member *m, const struct ac_message *msg,
 	int64_t			 ms;
 
 	chat_stamp_time(c, time, &ms);
-	o = message_members(msg, r->name, NULL, m->user->nick, r->seq + 1,
+	o = message_members(c, msg, r->name, NULL, m->user->nick, r->seq + 1,
 	    time);
 	f = c->host->frame_new(c->p, m->user->id, msg->type,
 	    msg->content_type, o, content, content_len);
@@ -245,7 +300,7 @@ message_direct(struct user *u, struct user *to, const struct ac_message *msg,
 	int64_t			 ms;
 
 	chat_stamp_time(c, time, &ms);
-	o = message_members(msg, NULL, to->nick, u->nick, 0, time);
+	o = message_members(c, msg, NULL, to->nick, u->nick, 0, time);
 	f = c->host->frame_new(c->p, u->id, msg->type, msg->content_type, o,
 	    content, content_len);
 	json_object_put(o);
