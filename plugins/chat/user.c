@@ -92,6 +92,16 @@ user_open(struct chat *c, struct ac_session *s, const char *nick)
 	u->s = s;
 	snprintf(u->id, sizeof u->id, "%s", id);
 	TAILQ_INIT(&u->rooms);
+	/*
+	 * Into the slot first, marked torn down: should the host refuse the
+	 * slot (a session closing), it destroys u at once and nothing else
+	 * holds it.
+	 */
+	u->closed = 1;
+	c->host->session_set_data(c->p, s, u, user_destroy);
+	if (c->host->session_get_data(c->p, s) != u)
+		return (NULL);
+	u->closed = 0;
 	if (nick != NULL && names_nick_valid(nick, strlen(nick)) &&
 	    user_find(c, nick, strlen(nick)) == NULL)
 		snprintf(u->nick, sizeof u->nick, "%s", nick);
@@ -100,7 +110,6 @@ user_open(struct chat *c, struct ac_session *s, const char *nick)
 	names_fold(u->fnick, u->nick, strlen(u->nick));
 	hash_add(&c->nicks, u->fnick, u);
 	c->nusers++;
-	c->host->session_set_data(c->p, s, u, user_destroy);
 	c->host->session_attr_set(c->p, s, CHAT_ATTR_NICK, u->nick);
 	return (u);
 }
