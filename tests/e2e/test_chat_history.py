@@ -210,6 +210,45 @@ def durable(t, gate):
         t.eq(kinds(got), ["msg:d3"], "with the gate open: once stored")
 
 
+def case_hold_overflow(t):
+    gate = mkdtemp()
+    try:
+        hold_overflow(t, gate)
+    finally:
+        open_gate(gate)
+
+
+def hold_overflow(t, gate):
+    """A replay slower than 4096 live messages: they stop being held, and
+    nothing is lost or doubled."""
+    n = 4200
+    with history_server(gate=gate) as srv:
+        a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
+        until_ends(a, a.welcome, 2)
+        a.cmd("first")          # its store blocks the backend's queue
+        b = connect(srv, nick="bob", rooms=[])
+        b.cmd("/part lobby")
+        t.eq(kinds(b.cmd("/join dev")), ["join", "names", "reply"],
+             "bob's replay waits behind the store")
+        for i in range(n):
+            a.say("m%d" % i)
+        a.sync(30)
+        t.ok(srv.wait_log("slower than 4096 messages: no longer held", 10),
+             "past 4096 held messages the plugin says it stops holding")
+        got = []
+        while len([f for f in got if "event" not in f.header]) < n:
+            got.append(b.recv_frame(10))
+        open_gate(gate)
+        got = until_ends(b, got, 1)
+        got += b.sync(30)
+        seqs = [f.header["seq"] for f in got if "event" not in f.header]
+        t.eq(sorted(seqs), list(range(1, n + 2)),
+             "bob gets every message exactly once (the replay has the "
+             "first)")
+        t.eq(seqs[:n], list(range(2, n + 2)),
+             "the live ones in order, ahead of the slow replay")
+
+
 def case_reload_while_storing(t):
     gate = mkdtemp()
     try:
@@ -239,4 +278,5 @@ def reload_while_storing(t, gate):
 
 
 main([case_replay_on_join, case_room_lives_on, case_max_replay,
-      case_live_held_during_replay, case_durable, case_reload_while_storing])
+      case_live_held_during_replay, case_durable, case_hold_overflow,
+      case_reload_while_storing])

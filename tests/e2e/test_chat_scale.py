@@ -125,6 +125,19 @@ def case_cost_does_not_grow(t):
                                                                   "y-")):
                     quiet = False
         t.ok(quiet, "sessions outside the workload's rooms got nothing of it")
+        # /rooms of 1,500 rooms: several events, each but the last "more".
+        got = events(many[0].cmd("/rooms", timeout=30), "rooms")
+        listed = [r["room"] for f in got for r in f.header["rooms"]]
+        t.ok(len(got) > 1 and all(f.header.get("more") is True
+                                  for f in got[:-1]) and
+             "more" not in got[-1].header,
+             "a long list comes in %d rooms events, all but the last with "
+             "\"more\": true" % len(got))
+        t.eq((len(listed), len(set(listed))), (5 + CROWD // 2,) * 2,
+             "together they list every room once")
+        t.ok(all(len(f.raw) < 20000 for f in got),
+             "each event stays small (largest %d bytes)"
+             % max(len(f.raw) for f in got))
         # Fan-out in one room is O(members): one message, 2 deliveries.
         before = scrape(srv)
         a = many[0]
@@ -142,6 +155,26 @@ def case_cost_does_not_grow(t):
         t.eq((got.get("chat_users"), got.get("chat_rooms"),
               got.get("chat_members")), (0, 0, 0),
              "every session gone: no users, rooms or members left")
+
+
+def case_big_room_names(t):
+    with scale_server() as srv:
+        nicks = ["n%03d" % i + "x" * 28 for i in range(300)]
+        cs = [connect(srv, "unix", nick=n, rooms=[{"room": "big"}])
+              for n in nicks]
+        got = events(cs[-1].cmd("/who big", timeout=30), "names")
+        t.ok(len(got) > 1 and all(f.header.get("more") is True
+                                  for f in got[:-1]) and
+             "more" not in got[-1].header and
+             all(f.header["room"] == "big" for f in got),
+             "the names of 300 members come in %d events" % len(got))
+        t.eq([e["nick"] for f in got for e in f.header["names"]], nicks,
+             "all of them, in join order")
+        t.ok(b"(300)" in got[0].content and b"and 280 more" in got[0].content,
+             "the line names 20 and says how many more: %r"
+             % got[0].content[:60])
+        for c in cs:
+            c.close()
 
 
 def case_metrics(t):
@@ -182,4 +215,4 @@ def case_metrics(t):
              (1, 1, 1), "and the gauges follow")
 
 
-main([case_cost_does_not_grow, case_metrics])
+main([case_cost_does_not_grow, case_big_room_names, case_metrics])
