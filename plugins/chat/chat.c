@@ -369,8 +369,8 @@ chat_ack_rooms(struct user *u, struct json_object *rooms)
 	int64_t			 since;
 
 	if (!json_object_is_type(rooms, json_type_array)) {
-		event_reply(u, CHAT_CMD_JOIN, CHAT_ERR_BAD_ARGUMENT, "\"rooms\" "
-		    "is a list of {\"room\": ROOM, \"since\": SEQ}");
+		event_reply(u, CHAT_CMD_JOIN, CHAT_ERR_BAD_ARGUMENT,
+		    "\"rooms\" is a list of {\"room\": ROOM, \"since\": SEQ}");
 		return;
 	}
 	n = json_object_array_length(rooms);
@@ -385,8 +385,9 @@ chat_ack_rooms(struct user *u, struct json_object *rooms)
 		if (!json_object_is_type(e, json_type_object) ||
 		    !json_object_object_get_ex(e, "room", &jr) ||
 		    !json_object_is_type(jr, json_type_string)) {
-			event_reply(u, CHAT_CMD_JOIN, CHAT_ERR_BAD_ROOM, "entry "
-			    "%zu of \"rooms\" has no \"room\" name", i + 1);
+			event_reply(u, CHAT_CMD_JOIN, CHAT_ERR_BAD_ROOM,
+			    "entry %zu of \"rooms\" has no \"room\" name",
+			    i + 1);
 			continue;
 		}
 		name = json_object_get_string(jr);

@@ -181,7 +181,7 @@ struct user {
 	char			 fnick[CHAT_NICK_BYTES + 1];	/* folded */
 	struct member_list	 rooms;		/* join order: current last */
 	unsigned int		 nrooms;
-	uint64_t		 mark;		/* chat->gen when last reached */
+	uint64_t		 mark;		/* chat->gen when reached */
 	char			 reason[32];	/* why it closed */
 	TAILQ_ENTRY(user)	 deferred;	/* chat->deferred */
 };
@@ -202,8 +202,8 @@ struct room {
 /* A room message waiting for its store to complete (sync = full). */
 struct pending_store {
 	struct chat			*chat;
-	struct room			*room;		/* NULL: the room went */
-	struct ac_frame			*frame;		/* a reference of ours */
+	struct room			*room;		/* NULL: room gone */
+	struct ac_frame			*frame;		/* our reference */
 	uint64_t			 seq;
 	int				 done;
 	TAILQ_ENTRY(pending_store)	 entry;		/* room->pending */

@@ -271,8 +271,9 @@ command_join(struct user *u, const char *name, size_t len, int has_since,
 		return (0);
 	}
 	if (u->nrooms >= c->max_rooms) {
-		event_reply(u, CHAT_CMD_JOIN, CHAT_ERR_TOO_MANY_ROOMS, "you are "
-		    "in %u rooms already, the most allowed", u->nrooms);
+		event_reply(u, CHAT_CMD_JOIN, CHAT_ERR_TOO_MANY_ROOMS,
+		    "you are in %u rooms already, the most allowed",
+		    u->nrooms);
 		return (-1);
 	}
 	m = room_join(u, name, len);

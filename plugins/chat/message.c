@@ -99,7 +99,8 @@ message_members(struct chat *c, const struct ac_message *msg,
 				message_add(o, "room",
 				    json_object_new_string(room));
 			else
-				message_add(o, "to", json_object_new_string(to));
+				message_add(o, "to",
+				    json_object_new_string(to));
 			message_add(o, "from", json_object_new_string(from));
 			if (room != NULL)
 				message_add(o, "seq",

@@ -166,7 +166,7 @@ fanout_pong(struct conn *c)
 	}
 }
 
-/* Non-zero when s looks like the chat plugin's time: 2026-12-06T11:00:00.123Z. */
+/* Non-zero when s is shaped as chat's time: 2026-12-06T11:00:00.123Z. */
 static int
 fanout_time_ok(const char *s)
 {

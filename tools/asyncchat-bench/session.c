@@ -33,7 +33,8 @@ session_ack_members(struct conn *c)
 	if (b->room == NULL)
 		return NULL;
 	if (c->role == ROLE_SENDER)
-		snprintf(nick, sizeof nick, "bench-s%d", c->index - b->receivers);
+		snprintf(nick, sizeof nick, "bench-s%d",
+		    c->index - b->receivers);
 	else
 		snprintf(nick, sizeof nick, "bench-r%d", c->index);
 	o = json_object_new_object();
