@@ -14,14 +14,12 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acproto  # noqa: E402
-from chatclient import (TEXT, ChatClient, connect, error_of,  # noqa: E402
-                        events, messages, names_of, reply, replies)
-from harness import Server, main, mkdtemp  # noqa: E402
+import acproto
+from chat import (TEXT, ChatClient, connect, error_of, events, messages,
+                  names_of, reply, replies)
+from harness import Server, main, mkdtemp
 
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 

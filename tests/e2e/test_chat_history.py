@@ -9,11 +9,9 @@ told, so a test decides when stores complete without any timing.
 
 import os
 import signal
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chatclient import (connect, error_of, events, messages)  # noqa: E402
-from harness import Server, main, mkdtemp, test_plugin  # noqa: E402
+from chat import connect, error_of, events, messages
+from harness import Server, main, mkdtemp, test_plugin
 
 
 def history_server(gate=None, **opts):

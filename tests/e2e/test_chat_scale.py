@@ -12,27 +12,22 @@ the counts must stay the same up to hash-chain noise, and none of the
 thousands hears a thing.
 """
 
-import os
-import re
-import sys
 import time
-import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acproto  # noqa: E402
-from chatclient import ChatClient, connect, events, messages  # noqa: E402
-from harness import Server, main  # noqa: E402
+from chat import ChatClient, connect, events, messages
+from harness import Server, main
+from metrics import Metrics, fetch, metrics_url
 
 CROWD = 3000
-SAMPLE = re.compile(r'^(\w+)\{plugin="chat"\} (\S+)$', re.M)
 
 
 def scrape(srv):
     """chat's metrics as {name: value} (the plugin="chat" samples)."""
-    m = srv.wait_log(r"metrics on (http://\S+/metrics)", 5)
-    with urllib.request.urlopen(m.group(1), timeout=10) as r:
-        text = r.read().decode("utf-8")
-    return {k: float(v) for k, v in SAMPLE.findall(text)}
+    status, _, text = fetch(metrics_url(srv))
+    if status != 200:
+        raise AssertionError("metrics: HTTP %d" % status)
+    return {name: v for (name, labels), v in Metrics(text).samples.items()
+            if labels == (("plugin", "chat"),)}
 
 
 def wait_metric(srv, name, value, timeout=60.0):

@@ -1,22 +1,26 @@
-"""A chat-layer client for the tests of the chat plugin (docs/CHAT.md).
+"""A chat-layer client (docs/CHAT.md) for the tests that talk to asyncchatd
+with the chat plugin: the plugin's own (tests/e2e/test_chat*.py) and the
+terminal client's end to end (tests/client/test_chat_e2e.py), where it
+plays the other people in the room.
 
 Built on acproto.Client: joining at the handshake (nick and rooms in the
 session_ack), commands as text, and helpers to pick events out of the
 frames a step caused.  Every wait has a timeout; "what did this cause" is
 read with sync() (a ping: the server answers in order, so everything a
-step queued for this client arrives before the pong).
+step queued for this client arrives before the pong), or, for what comes
+later (a replay from a history backend, another client's doing), with
+wait_for() and a predicate.
 
     a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
     got = a.cmd("/join ops")           # frames before the pong
     reply(got)["status"] == "ok"
+    a.wait_for(is_said("hi", room="dev"), "hi in #dev")
 """
 
 import json
-import os
-import sys
+import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import acproto  # noqa: E402
+import acproto
 
 TEXT = acproto.TEXT_UTF8
 
@@ -24,7 +28,7 @@ TEXT = acproto.TEXT_UTF8
 class ChatClient(acproto.Client):
     """acproto.Client plus chat steps; .welcome holds the handshake's frames."""
 
-    def chat_handshake(self, nick=None, rooms=None, extra=None, timeout=5.0):
+    def chat_ack(self, nick=None, rooms=None, extra=None, timeout=5.0):
         """Answer session_init with a session_ack carrying nick and rooms."""
         f = self.recv_frame(timeout)
         if f.type != "session_init":
@@ -36,6 +40,11 @@ class ChatClient(acproto.Client):
         if rooms is not None:
             ack["rooms"] = rooms
         self.send("session_ack", b"Session acknowledged", extra=ack)
+        self.welcome = []
+
+    def chat_handshake(self, nick=None, rooms=None, extra=None, timeout=5.0):
+        """chat_ack(), then the frames the handshake caused (.welcome)."""
+        self.chat_ack(nick, rooms, extra, timeout)
         self.welcome = self.sync(timeout)
         return self.welcome
 
@@ -50,18 +59,53 @@ class ChatClient(acproto.Client):
         self.say(text, extra)
         return self.sync(timeout)
 
+    def wait_for(self, pred, what, timeout=15.0):
+        """The first frame that pred accepts; the frames before it are
+        dropped. AssertionError naming what after timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            f = None
+            if left > 0:
+                try:
+                    f = self.recv_frame(left)
+                except acproto.Timeout:
+                    pass
+            if f is None:
+                raise AssertionError("timed out waiting for " + what)
+            if pred(f):
+                return f
+
 
 def connect(srv, transport="tcp", nick=None, rooms=None, extra=None,
-            key=Ellipsis, sock_client=None):
-    """A connected, handshaken ChatClient (its handshake frames in .welcome)."""
+            key=Ellipsis, sock_client=None, sync=True):
+    """A connected, handshaken ChatClient (its handshake frames in .welcome).
+    With sync=False it returns once the session_ack is sent, .welcome
+    empty: the handshake's frames are read as any others."""
     if sock_client is not None:
         c = sock_client
     else:
         if key is Ellipsis:
             key = srv.key
         c = ChatClient.connect(srv.addr(transport), key=key, name=transport)
-    c.chat_handshake(nick=nick, rooms=rooms, extra=extra)
+    if sync:
+        c.chat_handshake(nick=nick, rooms=rooms, extra=extra)
+    else:
+        c.chat_ack(nick=nick, rooms=rooms, extra=extra)
     return c
+
+
+def is_event(name, **members):
+    """A predicate for an event of this name with these members."""
+    return lambda f: f.header.get("event") == name and all(
+        f.header.get(k) == v for k, v in members.items())
+
+
+def is_said(text, **members):
+    """A predicate for a relayed message with this text and members."""
+    return lambda f: f.type == "message" and "event" not in f.header and \
+        f.text() == text and all(f.header.get(k) == v
+                                 for k, v in members.items())
 
 
 def events(frames, name=None):
