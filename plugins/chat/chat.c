@@ -393,8 +393,17 @@ chat_ack_rooms(struct user *u, struct json_object *rooms)
 		name = json_object_get_string(jr);
 		len = (size_t)json_object_get_string_len(jr);
 		if (c->default_room[0] != '\0' &&
-		    strcasecmp(name, c->default_room) == 0)
-			continue;	/* joined first, with its since */
+		    strcasecmp(name, c->default_room) == 0) {
+			/*
+			 * Joined first, with its since. Here, where it is
+			 * listed, it becomes current as /join of a room one is
+			 * in makes it: the last room listed is current.
+			 */
+			command_join(u, name, len, 0, 0, CHAT_JOIN_QUIET);
+			if (u->closing)
+				return;
+			continue;
+		}
 		since = -1;
 		if (json_object_object_get_ex(e, "since", &js)) {
 			if (!json_object_is_type(js, json_type_int) ||

@@ -550,6 +550,25 @@ def case_ack_join(t):
              "and a guest nick")
         t.eq([f.header["room"] for f in events(b.welcome, "join")], ["lobby"],
              "the default room listed is joined once")
+        # The default room listed last: joined first (with its since), it
+        # becomes current where it is listed, as /join of a room one is in
+        # makes it; a /part then goes back to the room listed before it.
+        d = connect(srv, nick="dora", rooms=[{"room": "dev"},
+                                             {"room": "LOBBY", "since": 1}])
+        t.eq([f.header["room"] for f in events(d.welcome, "join")],
+             ["lobby", "dev"], "lobby listed last: joined first, once")
+        d.say("where now")
+        t.eq([m.header["room"] for m in messages(d.sync())], ["lobby"],
+             "the default room listed last is current")
+        t.eq(error_of(d.cmd("/part")), None, "/part leaves it")
+        d.say("and now")
+        t.eq([m.header["room"] for m in messages(d.sync())], ["dev"],
+             "and the room listed before it is current")
+        e = connect(srv, nick="emil", rooms=[{"room": "lobby"},
+                                             {"room": "dev"}])
+        e.say("here")
+        t.eq([m.header["room"] for m in messages(e.sync())], ["dev"],
+             "the default room listed first: the last listed is current")
         for bad in ["", "#x", "a b", 7, False, "x" * 33, ["alice"]]:
             c = connect(srv, nick=bad)
             t.eq(error_of(c.welcome), "bad_nick", "nick %r: bad_nick" % (bad,))
