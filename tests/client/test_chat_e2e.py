@@ -303,8 +303,9 @@ def case_reconnect(t):
                  "no error on the way", out)
 
             # The default room current when the connection goes: the
-            # server joins it first, so it may make another room current;
-            # /history still replays the room the prompt shows.
+            # session_ack lists it last; the server, which joins it first,
+            # still makes it current there, so /history (sent as typed)
+            # replays the room the prompt shows.
             mark = len(p.out)
             p.type("/join lobby\r")
             shows(t, p, rb"\[alice #lobby\]> ", mark, "/join of a room we "
