@@ -1,0 +1,296 @@
+/*
+ * replay.c - replay(): a job reads the frames a session asked for, the
+ * loop thread checks each one and relays it, then tells chat.
+ *
+ * The job (AC_JOB_SERIAL, after this instance's writes; tied to the
+ * session, so it is cancelled if the session closes while it waits)
+ * gathers the newest wanted messages from the pending list (db.c) and
+ * from the disk, newest first, merges them by seq, and keeps the newest
+ * `limit` that fit in HISTORY_REPLAY_BYTES. It also checks, on the
+ * worker, that each stored frame's header names the row's room and seq,
+ * so that a row that was copied or edited in the file is not replayed as
+ * another room's message.
+ *
+ * Back on the loop, each frame goes through host->frame_from_bytes, which
+ * checks it as a received frame is checked: CRCs, and the HMAC with the
+ * *current* key. A frame stored under a key that has changed since (or
+ * larger than a lowered max_content_size) no longer verifies: it is
+ * skipped, counted (history_replay_skipped_total) and logged, and the
+ * replay says truncated. Nothing the server would not accept from a
+ * client reaches a client from the database.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include <asyncchat/frame.h>
+
+#include "history.h"
+
+/* One replay, from replay() to its completion. */
+struct replay_job {
+	struct history		*h;
+	struct db		*db;
+	char			 key[HISTORY_ROOM_MAX + 1];
+	char			 room[HISTORY_ROOM_MAX + 1];
+	uint64_t		 after;		/* seq > after */
+	uint64_t		 until;		/* seq <= until */
+	size_t			 limit;
+	int			 since_mode;
+	uint64_t		 wanted;	/* SINCE: until - since */
+	int			 over;	/* LAST: count > max_replay */
+	ac_history_replayed_fn	 done;
+	void			*arg;
+
+	/* Set by the worker. */
+	struct store_frame	*frames;	/* oldest first */
+	size_t			 n;
+	size_t			 mismatched;	/* not the row's */
+	int			 cut;	/* the byte budget stopped it */
+	int			 failed;
+	char			 err[384];
+};
+
+static void	replay_work(void *);
+static void	replay_done(void *, struct ac_session *, void *,
+		    enum ac_job_status);
+
+/*
+ * replay() of the interface: check the query and submit the read. Returns
+ * 0 (done will be called once, later), or -1 when the request cannot be
+ * taken (no database, a bad query, the pool refused).
+ */
+int
+replay_start(struct history *h, struct ac_session *s,
+    const struct ac_history_query *q, ac_history_replayed_fn done,
+    void *arg)
+{
+	struct replay_job	*rj;
+	uint64_t		 count;
+
+	if (h->db == NULL || s == NULL || q == NULL || done == NULL ||
+	    !room_valid(q->room) ||
+	    (q->mode != AC_HISTORY_LAST && q->mode != AC_HISTORY_SINCE))
+		return -1;
+	if ((rj = calloc(1, sizeof *rj)) == NULL)
+		return -1;
+	rj->h = h;
+	rj->db = h->db;
+	room_fold(rj->key, q->room);
+	strcpy(rj->room, q->room);
+	rj->until = q->until > INT64_MAX ? INT64_MAX : q->until;
+	if (q->mode == AC_HISTORY_LAST) {
+		count = q->count != 0 ? q->count : h->opt.replay;
+		rj->over = count > h->opt.max_replay;
+		rj->limit = (size_t)(rj->over ? h->opt.max_replay : count);
+		rj->after = 0;
+	} else {
+		rj->since_mode = 1;
+		rj->limit = (size_t)h->opt.max_replay;
+		rj->after = q->since;
+		rj->wanted = rj->until > q->since ? rj->until - q->since : 0;
+	}
+	rj->done = done;
+	rj->arg = arg;
+	if (h->host->job_submit(h->p, s, AC_JOB_SERIAL, replay_work,
+	    replay_done, rj) == -1) {
+		free(rj);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Non-zero when the frame's header JSON says room key (folded) and seq:
+ * the row holds the frame that was stored for it. Any thread.
+ */
+int
+replay_frame_matches(const uint8_t *bytes, size_t len, const char *key,
+    uint64_t seq)
+{
+	struct ac_fixed_header	 fh;
+	struct json_tokener	*tok;
+	struct json_object	*hdr, *v;
+	char			 folded[HISTORY_ROOM_MAX + 1];
+	const char		*room;
+	int			 ok = 0;
+
+	if (len < AC_FIXED_HEADER_LEN ||
+	    ac_fixed_header_parse(bytes, NULL, &fh) != AC_FRAME_OK ||
+	    ac_fixed_header_frame_len(&fh) != len || fh.header_len == 0)
+		return 0;
+	if ((tok = json_tokener_new()) == NULL)
+		return 0;
+	hdr = json_tokener_parse_ex(tok, (const char *)bytes +
+	    AC_FIXED_HEADER_LEN, (int)fh.header_len);
+	json_tokener_free(tok);
+	if (hdr == NULL)
+		return 0;
+	if (json_object_is_type(hdr, json_type_object) &&
+	    json_object_object_get_ex(hdr, "room", &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    room_valid(room = json_object_get_string(v)) &&
+	    json_object_object_get_ex(hdr, "seq", &v) &&
+	    json_object_is_type(v, json_type_int) &&
+	    json_object_get_int64(v) > 0 &&
+	    (uint64_t)json_object_get_int64(v) == seq) {
+		room_fold(folded, room);
+		ok = strcmp(folded, key) == 0;
+	}
+	json_object_put(hdr);
+	return ok;
+}
+
+/*
+ * The read, on a worker. The pending list is copied first, the disk read
+ * second: a message missing from the copy had committed before it, so
+ * the disk has it.
+ */
+static void
+replay_work(void *arg)
+{
+	struct replay_job	*rj = arg;
+	struct store_frame	*pend, *disk = NULL, *pick, *out;
+	size_t			 np, nd = 0, i = 0, j = 0, n = 0, k;
+	size_t			 bytes = 0;
+	int			 pcut, dcut = 0;
+
+	if (rj->limit == 0 || rj->after >= rj->until)
+		return;
+	if ((pend = calloc(rj->limit, sizeof *pend)) == NULL ||
+	    (out = calloc(rj->limit, sizeof *out)) == NULL) {
+		free(pend);
+		rj->failed = 1;
+		snprintf(rj->err, sizeof rj->err, "out of memory");
+		return;
+	}
+	np = db_pending_copy(rj->db, rj->key, rj->after, rj->until,
+	    rj->limit, HISTORY_REPLAY_BYTES, pend, &pcut);
+	pthread_mutex_lock(&rj->db->conn_mu);
+	if (store_read(rj->db->st, rj->key, rj->after, rj->until, rj->limit,
+	    HISTORY_REPLAY_BYTES, &disk, &nd, &dcut, rj->err,
+	    sizeof rj->err) == -1)
+		rj->failed = 1;
+	pthread_mutex_unlock(&rj->db->conn_mu);
+	if (rj->failed) {
+		store_frames_free(pend, np);
+		free(out);
+		return;
+	}
+
+	/* Merge the two newest-first lists; a seq in both is taken once. */
+	while (n < rj->limit && (i < np || j < nd)) {
+		if (j >= nd || (i < np && pend[i].seq >= disk[j].seq)) {
+			if (j < nd && disk[j].seq == pend[i].seq)
+				j++;
+			pick = &pend[i++];
+		} else
+			pick = &disk[j++];
+		if (!replay_frame_matches(pick->bytes, pick->len, rj->key,
+		    pick->seq)) {
+			rj->mismatched++;
+			continue;
+		}
+		if (pick->len > HISTORY_REPLAY_BYTES - bytes) {
+			rj->cut = 1;
+			break;
+		}
+		out[n] = *pick;
+		pick->bytes = NULL;	/* moved */
+		bytes += pick->len;
+		n++;
+	}
+	/* A source stopped by the budget and used up may have hidden more. */
+	if (n < rj->limit && ((pcut && i >= np) || (dcut && j >= nd)))
+		rj->cut = 1;
+	store_frames_free(pend, np);
+	store_frames_free(disk, nd);
+
+	/* Oldest first, for the session. */
+	for (k = 0; k < n / 2; k++) {
+		struct store_frame	t = out[k];
+
+		out[k] = out[n - 1 - k];
+		out[n - 1 - k] = t;
+	}
+	if (n == 0) {
+		free(out);
+		out = NULL;
+	}
+	rj->frames = out;
+	rj->n = n;
+}
+
+/*
+ * The replay's completion, on the loop thread: relay the frames that
+ * still verify to the session, if it is open, and tell chat.
+ */
+static void
+replay_done(void *state, struct ac_session *s, void *arg,
+    enum ac_job_status status)
+{
+	struct replay_job		*rj = arg;
+	struct history			*h = rj->h;
+	const struct ac_host_api	*host = h->host;
+	struct ac_history_result	 r;
+	struct ac_frame			*f;
+	size_t				 i, skipped = 0;
+	char				 why[512];
+
+	memset(&r, 0, sizeof r);
+	r.status = AC_HISTORY_OK;
+	if (status != AC_JOB_DONE) {
+		/* The session closed first, or the plugin is unloading. */
+		r.status = AC_HISTORY_FAILED;
+		r.truncated = 1;
+	} else if (rj->failed) {
+		r.status = AC_HISTORY_FAILED;
+		r.truncated = 1;
+		host->metric_add(h->m[HM_REPLAY_FAILURES], 1);
+		snprintf(why, sizeof why, "%s: %s", rj->db->path, rj->err);
+		history_streak_fail(h, &h->read_streak, 1, AC_LOG_ERROR,
+		    "reading history", why);
+	} else {
+		history_streak_ok(h, &h->read_streak, "reading history");
+		for (i = 0; s != NULL && i < rj->n; i++) {
+			f = host->frame_from_bytes(h->p, rj->frames[i].bytes,
+			    rj->frames[i].len);
+			if (f == NULL) {
+				skipped++;
+				continue;
+			}
+			if (host->relay(h->p, f, s) != 0) {
+				host->frame_unref(h->p, f);
+				break;	/* closing: send no more */
+			}
+			host->frame_unref(h->p, f);
+			r.replayed++;
+		}
+		skipped += rj->mismatched;
+		if (rj->since_mode)
+			r.truncated = r.replayed < rj->wanted;
+		else
+			r.truncated = rj->over || rj->cut || skipped > 0;
+		host->metric_add(h->m[HM_REPLAYS], 1);
+		host->metric_add(h->m[HM_REPLAYED], (double)r.replayed);
+		if (skipped > 0) {
+			host->metric_add(h->m[HM_SKIPPED], (double)skipped);
+			snprintf(why, sizeof why, "%zu stored message%s of #%s "
+			    "no longer verif%s (the key or max_content_size "
+			    "changed since, or the file was altered): not "
+			    "replayed", skipped, skipped == 1 ? "" : "s",
+			    rj->room, skipped == 1 ? "ies" : "y");
+			history_streak_fail(h, &h->verify_streak, skipped,
+			    AC_LOG_WARNING, "replaying", why);
+		}
+	}
+	if (s == NULL)
+		r.replayed = 0;
+	rj->done(rj->arg, s, &r);
+	store_frames_free(rj->frames, rj->n);
+	free(rj);
+}
