@@ -6,25 +6,26 @@
  *
  *	durable			"durable D"
  *	last ROOM		"last SEQ NAME"
- *	store ROOM N [size=BYTES] [age=SECONDS]
+ *	store ROOM N [size=BYTES] [age=SECONDS] [quiet]
  *	replay ROOM last N [until=U]
  *	replay ROOM since S [until=U]
  *
  * store makes N room messages as chat would (frame_new, as coming from the
  * sender, with "room", "from": "drive", "seq" = last_seq + 1, + 2, ... and
  * "time"; content "ROOM #SEQ" padded with dots to BYTES; time AGE seconds
- * ago), hands each to store() and delivers it to the sender: once its
- * completion has run when the backend is durable, at once otherwise. When
- * every completion is in it answers
+ * ago), hands each to store() and delivers it to the sender (not with
+ * quiet, for benchmarks): once its completion has run when the backend is
+ * durable, at once otherwise. When every completion is in it answers
  *
  *	"stored FIRST-LAST ok=A failed=F refused=R inorder=I inside=C"
  *
  * (refused: store() returned -1; inorder 1: the completions ran in store()
  * order; inside: completions that ran from within store(), which must be
- * 0). replay asks for a replay to the sender (until: default the room's
- * last seq) and answers, after the frames,
+ * 0), followed by " ms=T", the time from the command to its last
+ * completion. replay asks for a replay to the sender (until: default the
+ * room's last seq) and answers, after the frames,
  *
- *	"replayed status=ok|failed n=N truncated=0|1"
+ *	"replayed status=ok|failed n=N truncated=0|1 ms=T"
  *
  * or "replay refused" when replay() returned -1. A replay whose session is
  * gone when it completes is logged: "replay done session=gone n=N". Without
@@ -63,6 +64,8 @@ struct drive_cmd {
 	unsigned long	 outstanding, ok, failed, refused, inside;
 	int		 inorder;
 	int		 issued;	/* every store() made */
+	int		 quiet;		/* deliver nothing */
+	struct timespec	 start;
 };
 
 /* One message of a store command. */
@@ -75,6 +78,7 @@ struct drive_msg {
 /* One replay command. */
 struct drive_replay {
 	struct drive	*d;
+	struct timespec	 start;
 };
 
 static int	drive_init(struct ac_plugin *, const struct ac_host_api *,
@@ -158,6 +162,17 @@ drive_say(struct drive *d, struct ac_session *s, const char *fmt, ...)
 	    (size_t)n);
 }
 
+/* Milliseconds since start. */
+static double
+drive_ms(const struct timespec *start)
+{
+	struct timespec	now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) * 1e3 +
+	    (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+}
+
 /* The RFC 3339 UTC form of a time in ms. */
 static void
 drive_time(int64_t ms, char *out, size_t len)
@@ -182,9 +197,10 @@ drive_cmd_check(struct drive_cmd *c)
 		return;
 	if ((s = c->d->host->session_find(c->d->p, c->sid)) != NULL)
 		drive_say(c->d, s, "stored %llu-%llu ok=%lu failed=%lu "
-		    "refused=%lu inorder=%d inside=%lu",
+		    "refused=%lu inorder=%d inside=%lu ms=%.3f",
 		    (unsigned long long)c->first, (unsigned long long)c->last,
-		    c->ok, c->failed, c->refused, c->inorder, c->inside);
+		    c->ok, c->failed, c->refused, c->inorder, c->inside,
+		    drive_ms(&c->start));
 	free(c);
 }
 
@@ -205,7 +221,8 @@ drive_stored_cb(void *arg, enum ac_history_status status)
 		c->ok++;
 	else
 		c->failed++;
-	if ((s = c->d->host->session_find(c->d->p, c->sid)) != NULL)
+	if (!c->quiet &&
+	    (s = c->d->host->session_find(c->d->p, c->sid)) != NULL)
 		c->d->host->relay(c->d->p, m->frame, s);
 	c->d->host->frame_unref(c->d->p, m->frame);
 	free(m);
@@ -216,7 +233,7 @@ drive_stored_cb(void *arg, enum ac_history_status status)
 /* store ROOM N [size=BYTES] [age=SECONDS] */
 static void
 drive_store(struct drive *d, struct ac_session *s, const char *room,
-    unsigned long n, unsigned long size, unsigned long age)
+    unsigned long n, unsigned long size, unsigned long age, int quiet)
 {
 	const struct ac_history		*h = d->hist;
 	struct ac_history_message	 hm;
@@ -237,6 +254,8 @@ drive_store(struct drive *d, struct ac_session *s, const char *room,
 	c->d = d;
 	snprintf(c->sid, sizeof c->sid, "%s", d->host->session_id(s));
 	c->inorder = 1;
+	c->quiet = quiet;
+	clock_gettime(CLOCK_MONOTONIC, &c->start);
 	durable = h->durable(h->ctx);
 	for (i = 0; i < n; i++) {
 		seq = h->last_seq(h->ctx, room, NULL, 0) + 1;
@@ -277,7 +296,8 @@ drive_store(struct drive *d, struct ac_session *s, const char *room,
 				c->ok++;
 			else
 				c->refused++;
-			d->host->relay(d->p, f, s);
+			if (!quiet)
+				d->host->relay(d->p, f, s);
 			d->host->frame_unref(d->p, f);
 			continue;
 		}
@@ -298,7 +318,8 @@ drive_store(struct drive *d, struct ac_session *s, const char *room,
 			c->refused++;
 			if (seq == c->next)
 				c->next = seq + 1;
-			d->host->relay(d->p, f, s);
+			if (!quiet)
+				d->host->relay(d->p, f, s);
 			d->host->frame_unref(d->p, f);
 			free(m);
 		}
@@ -321,9 +342,10 @@ drive_replayed_cb(void *arg, struct ac_session *s,
 		d->host->log(d->p, AC_LOG_INFO, "replay done session=gone "
 		    "n=%llu", (unsigned long long)r->replayed);
 	else
-		drive_say(d, s, "replayed status=%s n=%llu truncated=%d",
-		    r->status == AC_HISTORY_OK ? "ok" : "failed",
-		    (unsigned long long)r->replayed, r->truncated ? 1 : 0);
+		drive_say(d, s, "replayed status=%s n=%llu truncated=%d "
+		    "ms=%.3f", r->status == AC_HISTORY_OK ? "ok" : "failed",
+		    (unsigned long long)r->replayed, r->truncated ? 1 : 0,
+		    drive_ms(&dr->start));
 	free(dr);
 }
 
@@ -350,6 +372,7 @@ drive_replay(struct drive *d, struct ac_session *s, const char *room,
 	if ((dr = calloc(1, sizeof *dr)) == NULL)
 		return;
 	dr->d = d;
+	clock_gettime(CLOCK_MONOTONIC, &dr->start);
 	d->in_store = 1;
 	if (h->replay(h->ctx, s, &q, drive_replayed_cb, dr) != 0) {
 		free(dr);
@@ -368,6 +391,7 @@ drive_process_message(void *state, struct ac_session *from,
 	char			 name[AC_HISTORY_ROOM_MAX + 1];
 	const char		*p;
 	unsigned long		 n, size = 0, age = 0;
+	int			 quiet = 0;
 	unsigned long long	 a, until = 0;
 	int			 off, has_until = 0;
 	uint64_t		 seq;
@@ -392,13 +416,15 @@ drive_process_message(void *state, struct ac_session *from,
 	    n <= DRIVE_MAX_N) {
 		for (p = text + off; sscanf(p, " %63s%n", opt, &off) == 1;
 		    p += off) {
-			if (sscanf(opt, "size=%lu", &size) != 1 &&
+			if (strcmp(opt, "quiet") == 0)
+				quiet = 1;
+			else if (sscanf(opt, "size=%lu", &size) != 1 &&
 			    sscanf(opt, "age=%lu", &age) != 1)
 				break;
 		}
 		if (size > DRIVE_MAX_SIZE - 1)
 			size = DRIVE_MAX_SIZE - 1;
-		drive_store(d, from, room, n, size, age);
+		drive_store(d, from, room, n, size, age, quiet);
 	} else if (sscanf(text, "replay %127s %15s %llu%n", room, mode, &a,
 	    &off) == 3 && (strcmp(mode, "last") == 0 ||
 	    strcmp(mode, "since") == 0)) {
