@@ -62,6 +62,12 @@
  */
 #define HISTORY_REPLAY_BYTES		(8u * 1024 * 1024)
 
+/*
+ * Frames a replay checks and queues in one loop callback: about half a
+ * millisecond of HMACs. A longer replay goes on in later callbacks.
+ */
+#define HISTORY_REPLAY_CHUNK		128
+
 /* Retention: a pass every minute, each job deleting at most a chunk. */
 #define HISTORY_PRUNE_INTERVAL		60
 #define HISTORY_PRUNE_CHUNK		2000

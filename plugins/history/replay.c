@@ -18,6 +18,12 @@
  * skipped, counted (history_replay_skipped_total) and logged, and the
  * replay says truncated. Nothing the server would not accept from a
  * client reaches a client from the database.
+ *
+ * Those checks are the replay's cost on the loop (a few microseconds a
+ * frame), so a long replay is sent HISTORY_REPLAY_CHUNK frames per loop
+ * callback: between two chunks a job that does nothing goes round the
+ * worker pool, and its completion sends the next. chat is told once the
+ * last frame is queued.
  */
 #include "config.h"
 
@@ -53,10 +59,17 @@ struct replay_job {
 	int			 cut;	/* the byte budget stopped it */
 	int			 failed;
 	char			 err[384];
+
+	/* Loop thread, while the frames go out. */
+	size_t			 next;	/* the next to send */
+	size_t			 sent;
+	size_t			 skipped;	/* did not verify */
 };
 
 static void	replay_work(void *);
 static void	replay_done(void *, struct ac_session *, void *,
+		    enum ac_job_status);
+static void	replay_more(void *, struct ac_session *, void *,
 		    enum ac_job_status);
 
 /*
@@ -225,72 +238,150 @@ replay_work(void *arg)
 	rj->n = n;
 }
 
+/* Nothing: a job whose completion is the next chunk's turn. */
+static void
+replay_noop(void *arg)
+{
+}
+
 /*
- * The replay's completion, on the loop thread: relay the frames that
- * still verify to the session, if it is open, and tell chat.
+ * Tell chat how the replay went and free it. s is the session, NULL when
+ * it is gone (then nothing was or will be sent).
+ */
+static void
+replay_finish(struct replay_job *rj, struct ac_session *s)
+{
+	struct history			*h = rj->h;
+	const struct ac_host_api	*host = h->host;
+	struct ac_history_result	 r;
+	size_t				 skipped;
+	char				 why[512];
+
+	memset(&r, 0, sizeof r);
+	if (rj->failed) {
+		r.status = AC_HISTORY_FAILED;
+		r.truncated = 1;
+		rj->done(rj->arg, s, &r);
+		store_frames_free(rj->frames, rj->n);
+		free(rj);
+		return;
+	}
+	r.status = AC_HISTORY_OK;
+	r.replayed = s != NULL ? rj->sent : 0;
+	skipped = rj->skipped + rj->mismatched;
+	if (rj->since_mode)
+		r.truncated = rj->sent < rj->wanted;
+	else
+		r.truncated = rj->over || rj->cut || skipped > 0;
+	host->metric_add(h->m[HM_REPLAYS], 1);
+	host->metric_add(h->m[HM_REPLAYED], (double)rj->sent);
+	if (skipped > 0) {
+		host->metric_add(h->m[HM_SKIPPED], (double)skipped);
+		snprintf(why, sizeof why, "%zu stored message%s of #%s no "
+		    "longer verif%s (the key or the size limits changed since, "
+		    "or the file was altered): not replayed", skipped,
+		    skipped == 1 ? "" : "s", rj->room,
+		    skipped == 1 ? "ies" : "y");
+		history_streak_fail(h, &h->verify_streak, skipped,
+		    AC_LOG_WARNING, "replaying", why);
+	}
+	rj->done(rj->arg, s, &r);
+	store_frames_free(rj->frames, rj->n);
+	free(rj);
+}
+
+/*
+ * Check and queue the next frames to the session: HISTORY_REPLAY_CHUNK of
+ * them, then, if more are left and later is allowed, a job whose
+ * completion comes back for the rest, so that a long replay never holds
+ * the loop for long. (A job, not a timer: the chain, chat with it, stays
+ * loaded until it completes.) With later not allowed, or the pool
+ * refusing, the rest goes now.
+ */
+static void
+replay_deliver(struct replay_job *rj, struct ac_session *s, int later)
+{
+	struct history			*h = rj->h;
+	const struct ac_host_api	*host = h->host;
+	struct ac_frame			*f;
+	size_t				 stop;
+
+	stop = rj->n;
+	if (later && rj->next + HISTORY_REPLAY_CHUNK < rj->n)
+		stop = rj->next + HISTORY_REPLAY_CHUNK;
+	for (; rj->next < stop; rj->next++) {
+		f = host->frame_from_bytes(h->p, rj->frames[rj->next].bytes,
+		    rj->frames[rj->next].len);
+		if (f == NULL) {
+			rj->skipped++;
+			continue;
+		}
+		if (host->relay(h->p, f, s) != 0) {
+			/* Closing (past its output limit, say): send no
+			 * more, and tell chat it is gone. */
+			host->frame_unref(h->p, f);
+			replay_finish(rj, NULL);
+			return;
+		}
+		host->frame_unref(h->p, f);
+		rj->sent++;
+	}
+	if (rj->next < rj->n) {
+		if (host->job_submit(h->p, s, 0, replay_noop, replay_more,
+		    rj) == 0)
+			return;
+		replay_deliver(rj, s, 0);
+		return;
+	}
+	replay_finish(rj, s);
+}
+
+/* The next chunk's turn: go on, unless the session is gone. Cancelled
+ * with the session still open (the plugin is being unloaded): the rest
+ * goes now. */
+static void
+replay_more(void *state, struct ac_session *s, void *arg,
+    enum ac_job_status status)
+{
+	struct replay_job	*rj = arg;
+
+	if (s == NULL) {
+		replay_finish(rj, NULL);
+		return;
+	}
+	replay_deliver(rj, s, status == AC_JOB_DONE);
+}
+
+/*
+ * The read's completion, on the loop thread: relay the frames that still
+ * verify to the session, if it is open, and tell chat.
  */
 static void
 replay_done(void *state, struct ac_session *s, void *arg,
     enum ac_job_status status)
 {
-	struct replay_job		*rj = arg;
-	struct history			*h = rj->h;
-	const struct ac_host_api	*host = h->host;
-	struct ac_history_result	 r;
-	struct ac_frame			*f;
-	size_t				 i, skipped = 0;
-	char				 why[512];
+	struct replay_job	*rj = arg;
+	struct history		*h = rj->h;
+	char			 why[512];
 
-	memset(&r, 0, sizeof r);
-	r.status = AC_HISTORY_OK;
 	if (status != AC_JOB_DONE) {
 		/* The session closed first, or the plugin is unloading. */
-		r.status = AC_HISTORY_FAILED;
-		r.truncated = 1;
-	} else if (rj->failed) {
-		r.status = AC_HISTORY_FAILED;
-		r.truncated = 1;
-		host->metric_add(h->m[HM_REPLAY_FAILURES], 1);
+		rj->failed = 1;
+		replay_finish(rj, s);
+		return;
+	}
+	if (rj->failed) {
+		h->host->metric_add(h->m[HM_REPLAY_FAILURES], 1);
 		snprintf(why, sizeof why, "%s: %s", rj->db->path, rj->err);
 		history_streak_fail(h, &h->read_streak, 1, AC_LOG_ERROR,
 		    "reading history", why);
-	} else {
-		history_streak_ok(h, &h->read_streak, "reading history");
-		for (i = 0; s != NULL && i < rj->n; i++) {
-			f = host->frame_from_bytes(h->p, rj->frames[i].bytes,
-			    rj->frames[i].len);
-			if (f == NULL) {
-				skipped++;
-				continue;
-			}
-			if (host->relay(h->p, f, s) != 0) {
-				host->frame_unref(h->p, f);
-				break;	/* closing: send no more */
-			}
-			host->frame_unref(h->p, f);
-			r.replayed++;
-		}
-		skipped += rj->mismatched;
-		if (rj->since_mode)
-			r.truncated = r.replayed < rj->wanted;
-		else
-			r.truncated = rj->over || rj->cut || skipped > 0;
-		host->metric_add(h->m[HM_REPLAYS], 1);
-		host->metric_add(h->m[HM_REPLAYED], (double)r.replayed);
-		if (skipped > 0) {
-			host->metric_add(h->m[HM_SKIPPED], (double)skipped);
-			snprintf(why, sizeof why, "%zu stored message%s of #%s "
-			    "no longer verif%s (the key or max_content_size "
-			    "changed since, or the file was altered): not "
-			    "replayed", skipped, skipped == 1 ? "" : "s",
-			    rj->room, skipped == 1 ? "ies" : "y");
-			history_streak_fail(h, &h->verify_streak, skipped,
-			    AC_LOG_WARNING, "replaying", why);
-		}
+		replay_finish(rj, s);
+		return;
 	}
-	if (s == NULL)
-		r.replayed = 0;
-	rj->done(rj->arg, s, &r);
-	store_frames_free(rj->frames, rj->n);
-	free(rj);
+	history_streak_ok(h, &h->read_streak, "reading history");
+	if (s == NULL) {
+		replay_finish(rj, NULL);
+		return;
+	}
+	replay_deliver(rj, s, 1);
 }
