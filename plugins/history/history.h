@@ -13,6 +13,8 @@
  *  - store.c: SQLite itself (store.h);
  *  - batch.c: store(): messages gathered into one write job at a time;
  *  - replay.c: replay(): a read job, then the frames relayed;
+ *  - merge.c: which frames a replay sends, from the pending list and
+ *    the disk;
  *  - retention.c: pruning by age, and the database size, every minute.
  *
  * Threads. Workers run the jobs; a job touches only its own struct and
@@ -214,12 +216,25 @@ size_t		 db_pending_count(struct db *db);
 int	batch_store(struct history *h, const struct ac_history_message *hm,
 	    ac_history_stored_fn done, void *arg);
 
+/* merge.c */
+
+/* One source of a replay's frames, newest first. */
+struct merge_source {
+	struct store_frame	*f;
+	size_t			 n;
+	int			 cut;	/* its budget stopped it */
+};
+
+int	merge_frame_matches(const uint8_t *bytes, size_t len,
+	    const char *key, uint64_t seq);
+size_t	merge_newest(const char *key, struct merge_source *a,
+	    struct merge_source *b, size_t limit, size_t budget,
+	    struct store_frame *out, size_t *mismatched, int *cut);
+
 /* replay.c */
 int	replay_start(struct history *h, struct ac_session *s,
 	    const struct ac_history_query *q, ac_history_replayed_fn done,
 	    void *arg);
-int	replay_frame_matches(const uint8_t *bytes, size_t len,
-	    const char *key, uint64_t seq);
 
 /* retention.c */
 int	retention_start(struct history *h);

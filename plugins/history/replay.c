@@ -5,11 +5,9 @@
  * The job (AC_JOB_SERIAL, after this instance's writes; tied to the
  * session, so it is cancelled if the session closes while it waits)
  * gathers the newest wanted messages from the pending list (db.c) and
- * from the disk, newest first, merges them by seq, and keeps the newest
- * `limit` that fit in HISTORY_REPLAY_BYTES. It also checks, on the
- * worker, that each stored frame's header names the row's room and seq,
- * so that a row that was copied or edited in the file is not replayed as
- * another room's message.
+ * from the disk, newest first, and merges them (merge.c): the newest
+ * `limit` that fit in HISTORY_REPLAY_BYTES, each checked to be the frame
+ * stored for its room and seq.
  *
  * Back on the loop, each frame goes through host->frame_from_bytes, which
  * checks it as a received frame is checked: CRCs, and the HMAC with the
@@ -30,10 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <json-c/json.h>
-
-#include <asyncchat/frame.h>
 
 #include "history.h"
 
@@ -118,47 +112,6 @@ replay_start(struct history *h, struct ac_session *s,
 }
 
 /*
- * Non-zero when the frame's header JSON says room key (folded) and seq:
- * the row holds the frame that was stored for it. Any thread.
- */
-int
-replay_frame_matches(const uint8_t *bytes, size_t len, const char *key,
-    uint64_t seq)
-{
-	struct ac_fixed_header	 fh;
-	struct json_tokener	*tok;
-	struct json_object	*hdr, *v;
-	char			 folded[HISTORY_ROOM_MAX + 1];
-	const char		*room;
-	int			 ok = 0;
-
-	if (len < AC_FIXED_HEADER_LEN ||
-	    ac_fixed_header_parse(bytes, NULL, &fh) != AC_FRAME_OK ||
-	    ac_fixed_header_frame_len(&fh) != len || fh.header_len == 0)
-		return 0;
-	if ((tok = json_tokener_new()) == NULL)
-		return 0;
-	hdr = json_tokener_parse_ex(tok, (const char *)bytes +
-	    AC_FIXED_HEADER_LEN, (int)fh.header_len);
-	json_tokener_free(tok);
-	if (hdr == NULL)
-		return 0;
-	if (json_object_is_type(hdr, json_type_object) &&
-	    json_object_object_get_ex(hdr, "room", &v) &&
-	    json_object_is_type(v, json_type_string) &&
-	    room_valid(room = json_object_get_string(v)) &&
-	    json_object_object_get_ex(hdr, "seq", &v) &&
-	    json_object_is_type(v, json_type_int) &&
-	    json_object_get_int64(v) > 0 &&
-	    (uint64_t)json_object_get_int64(v) == seq) {
-		room_fold(folded, room);
-		ok = strcmp(folded, key) == 0;
-	}
-	json_object_put(hdr);
-	return ok;
-}
-
-/*
  * The read, on a worker. The pending list is copied first, the disk read
  * second: a message missing from the copy had committed before it, so
  * the disk has it.
@@ -167,9 +120,9 @@ static void
 replay_work(void *arg)
 {
 	struct replay_job	*rj = arg;
-	struct store_frame	*pend, *disk = NULL, *pick, *out;
-	size_t			 np, nd = 0, i = 0, j = 0, n = 0, k;
-	size_t			 bytes = 0;
+	struct store_frame	*pend, *disk = NULL, *out;
+	struct merge_source	 src[2];
+	size_t			 np, nd = 0, n, k;
 	int			 pcut, dcut = 0;
 
 	if (rj->limit == 0 || rj->after >= rj->until)
@@ -195,31 +148,14 @@ replay_work(void *arg)
 		return;
 	}
 
-	/* Merge the two newest-first lists; a seq in both is taken once. */
-	while (n < rj->limit && (i < np || j < nd)) {
-		if (j >= nd || (i < np && pend[i].seq >= disk[j].seq)) {
-			if (j < nd && disk[j].seq == pend[i].seq)
-				j++;
-			pick = &pend[i++];
-		} else
-			pick = &disk[j++];
-		if (!replay_frame_matches(pick->bytes, pick->len, rj->key,
-		    pick->seq)) {
-			rj->mismatched++;
-			continue;
-		}
-		if (pick->len > HISTORY_REPLAY_BYTES - bytes) {
-			rj->cut = 1;
-			break;
-		}
-		out[n] = *pick;
-		pick->bytes = NULL;	/* moved */
-		bytes += pick->len;
-		n++;
-	}
-	/* A source stopped by the budget and used up may have hidden more. */
-	if (n < rj->limit && ((pcut && i >= np) || (dcut && j >= nd)))
-		rj->cut = 1;
+	src[0].f = pend;
+	src[0].n = np;
+	src[0].cut = pcut;
+	src[1].f = disk;
+	src[1].n = nd;
+	src[1].cut = dcut;
+	n = merge_newest(rj->key, &src[0], &src[1], rj->limit,
+	    HISTORY_REPLAY_BYTES, out, &rj->mismatched, &rj->cut);
 	store_frames_free(pend, np);
 	store_frames_free(disk, nd);
 
