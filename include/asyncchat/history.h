@@ -102,7 +102,7 @@ enum ac_history_status {
 struct ac_history_message {
 	const char		*room;		/* as shown; 1 to 64 bytes */
 	uint64_t		 seq;		/* >= 1, +1 per message */
-	int64_t			 time_ms;	/* its `time`, as Unix ms */
+	int64_t			 time_ms;	/* the frame's `time`: Unix ms */
 	const struct ac_frame	*frame;		/* the frame as delivered */
 };
 
@@ -137,7 +137,7 @@ struct ac_history_query {
 /* What a replay did, for history-end. */
 struct ac_history_result {
 	enum ac_history_status	 status;
-	uint64_t		 replayed;	/* frames queued to it */
+	uint64_t		 replayed;	/* frames queued to the session */
 	int			 truncated;	/* some wanted were not sent */
 };
 

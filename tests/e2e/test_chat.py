@@ -767,8 +767,8 @@ def case_shipped_config(t):
         if line.strip() == "[plugin.logger]":
             out.append("path = %s\n" % os.path.join(srv.dir, "m.log"))
     text = "".join(out)
-    t.ok(re.search(r"^load = logger, chat$", text, re.M),
-         "the shipped chain is logger, chat")
+    t.ok(re.search(r"^load = logger, chat, history$", text, re.M),
+         "the shipped chain is logger, chat, history")
     srv.write_config(text)
     with srv:
         srv.start()
