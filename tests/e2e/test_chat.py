@@ -17,8 +17,8 @@ import subprocess
 import time
 
 import acproto
-from chat import (TEXT, ChatClient, connect, error_of, events, messages,
-                  names_of, reply, replies)
+from chat import (TEXT, ChatClient, connect, error_of, events, is_said,
+                  messages, names_of, reply, replies)
 from harness import Server, main, mkdtemp
 
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -766,6 +766,8 @@ def case_shipped_config(t):
                     "plugin_dir = %s\n" % PLUGINDIR, "log = stderr\n"]
         if line.strip() == "[plugin.logger]":
             out.append("path = %s\n" % os.path.join(srv.dir, "m.log"))
+        if line.strip() == "[plugin.history]":
+            out.append("path = %s\n" % os.path.join(srv.dir, "h.db"))
     text = "".join(out)
     t.ok(re.search(r"^load = logger, chat, history$", text, re.M),
          "the shipped chain is logger, chat, history")
@@ -774,12 +776,21 @@ def case_shipped_config(t):
         srv.start()
         a = connect(srv, nick="alice")
         b = connect(srv, "unix", nick="bob")
-        a.sync()
-        b.cmd("hi all")
-        t.eq([(f.header["from"], f.header["room"]) for f in messages(a.sync())],
-             [("bob", "lobby")], "and it chats in the lobby")
+        b.say("hi all")
+        # With history, chat delivers once the message is stored: wait for
+        # it, not for a pong.
+        f = a.wait_for(is_said("hi all"), "hi all", 10)
+        t.eq((f.header["from"], f.header["room"]), ("bob", "lobby"),
+             "and it chats in the lobby")
         t.ok('"nick":"bob"' in open(os.path.join(srv.dir, "m.log")).read(),
              "the logger records the nick")
+        c = connect(srv, nick="carol")
+        got = c.welcome
+        while not events(got, "history-end"):
+            got.append(c.recv_frame(10))
+        t.eq([(m.header["from"], m.content) for m in messages(got)],
+             [("bob", b"hi all")], "and the history replays the lobby to "
+             "whoever joins")
 
 
 def case_hostile_ack(t):

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""The chat plugin with a history backend (asyncchat/history.h), here the
-in-memory test backend tests/plugins/memhistory: replay on join, SINCE,
+"""The chat plugin with a history backend (asyncchat/history.h), mostly
+the in-memory test backend tests/plugins/memhistory: replay on join, SINCE,
 /history, seq and case carried by the backend once a room empties, the
 order join, names, replay, history-end, live messages, and sync = full
 (durable) delivery.  The backend's worker jobs wait on a gate file when
-told, so a test decides when stores complete without any timing.
+told, so a test decides when stores complete without any timing.  Then
+the shipped backend, the history plugin: the same replays from SQLite,
+across a kill -9 and a restart.
 """
 
 import os
 import signal
 
-from chat import connect, error_of, events, messages
+from chat import connect, error_of, events, is_said, messages
 from harness import Server, main, mkdtemp, test_plugin
 
 
@@ -275,6 +277,62 @@ def reload_while_storing(t, gate):
              "the session chats on with the new chain, nick and room kept")
 
 
+def sqlite_server(path):
+    return Server(plugins=["chat", "history"],
+                  sections={"chat": {}, "history": {"path": path,
+                                                    "replay": 3}})
+
+
+def case_sqlite(t):
+    """chat with the history plugin: what chat promises (CHAT.md, History)
+    kept by SQLite, through a kill -9 and a restart."""
+    path = os.path.join(mkdtemp("acchist-"), "h.db")
+    with sqlite_server(path) as srv:
+        a = connect(srv, nick="alice", rooms=[{"room": "Dev"}])
+        got = until_ends(a, a.welcome, 2)
+        t.eq([(f.header["room"], f.header["seq"])
+              for f in events(got, "history-end")], [("lobby", 0), ("Dev", 0)],
+             "a new database: every join ends with history-end, seq 0")
+        sent = []
+        for i in range(5):
+            # The history plugin is durable: chat delivers a message once
+            # the plugin says it is stored, which may be after a pong.
+            a.say("m%d" % i)
+            sent.append(a.wait_for(is_said("m%d" % i, room="Dev"),
+                                   "m%d delivered" % i))
+        t.eq([f.header["seq"] for f in sent], [1, 2, 3, 4, 5], "seq 1..5")
+        b = connect(srv, nick="bob")
+        until_ends(b, b.welcome)
+        got = run(b, "/join dev")
+        t.eq(kinds(got), ["join", "names", "reply", "msg:m2", "msg:m3",
+                          "msg:m4", "history-end"],
+             "a join replays the last `replay` messages from the database")
+        t.eq([f.raw for f in messages(got)], [f.raw for f in sent[2:]],
+             "byte for byte the frames first delivered")
+        srv.signal(signal.SIGKILL)
+        srv.wait_exit(10)
+    t.ok(os.path.exists(path), "the database is where `path` says")
+
+    with sqlite_server(path) as srv:
+        c = connect(srv, nick="carol", rooms=[{"room": "dev", "since": 2}])
+        got = [f for f in until_ends(c, c.welcome, 2)
+               if f.header.get("room", "").lower() == "dev"]
+        t.eq(kinds(got), ["join", "names", "msg:m2", "msg:m3", "msg:m4",
+                          "history-end"],
+             "after kill -9 and a restart, a reconnect with since 2 gets "
+             "exactly what came after")
+        t.eq([f.raw for f in messages(got)], [f.raw for f in sent[2:]],
+             "with the same bytes")
+        t.eq(events(got, "join")[0].header["room"], "Dev",
+             "the room keeps the case it was first shown in")
+        c.say("after", extra={"room": "dev"})
+        f = c.wait_for(is_said("after"), "after delivered")
+        t.eq(f.header["seq"], 6, "seq goes on from the stored maximum")
+        got = run(c, "/history 2")
+        t.eq(kinds(got), ["reply", "msg:m4", "msg:after", "history-end"],
+             "/history 2 after the restart: the last two")
+
+
 main([case_replay_on_join, case_room_lives_on, case_max_replay,
       case_live_held_during_replay, case_durable, case_hold_overflow,
-      case_reload_while_storing])
+      case_reload_while_storing, case_sqlite])
