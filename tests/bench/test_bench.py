@@ -32,18 +32,22 @@ RUN_TIMEOUT = 60.0      # seconds for one bench run, drain included
 SHORT = ["-t", "0.3", "-d", "5"]
 
 
-def asyncchatd(plugin, unix=False):
+def asyncchatd(plugin, unix=False, history=None):
     """Start asyncchatd with one plugin (broadcast: include_sender = no)
     on an ephemeral 127.0.0.1 port, and with unix on a unix socket in its
-    own temporary directory (srv.unix_path)."""
+    own temporary directory (srv.unix_path); with history (a database
+    path), the history plugin after it."""
     opts = {"log_level": "info", "pid_file": "none",
             "heartbeat_timeout": 60,
             # A benchmark floods on purpose: no per-session rate limits.
             "max_message_rate": 0, "max_byte_rate": 0}
-    sections = {}
+    plugins, sections = [plugin], {}
     if plugin == "broadcast":
         sections["broadcast"] = {"include_sender": False}
-    return Server(plugins=[plugin], server=opts, sections=sections,
+    if history is not None:
+        plugins.append("history")
+        sections["history"] = {"path": history}
+    return Server(plugins=plugins, server=opts, sections=sections,
                   unix=unix)
 
 
@@ -384,6 +388,16 @@ def case_room(t):
                           r["server_us_per_msg"] is not None,
                           name + ": deliveries, events, client-bound flag "
                           "and the server's CPU counted", out))
+
+    # With the history plugin, a second run's members are not sent the
+    # first run's messages (they join with the largest since), and the
+    # room seq goes on from the stored maximum.
+    db = os.path.join(mkdtemp("acbench-"), "h.db")
+    with asyncchatd("chat", history=db) as srv:
+        for n in ("first", "second"):
+            check_run(t, "room with history, %s run" % n,
+                      ["room", "-p", "1", "-r", "3", "-s", "64", "-w", "4"] +
+                      SHORT + ["127.0.0.1:%d" % srv.port])
 
     # Against broadcast the frames lack the chat members: the run fails.
     with asyncchatd("broadcast") as srv:

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,9 @@
 
 /*
  * The session_ack's own members: in room mode a nick (bench-sN for
- * senders, bench-rN for receivers) and the room to join, or NULL.
+ * senders, bench-rN for receivers) and the room to join, or NULL. The
+ * room is asked for with the largest since, so that a server with history
+ * replays nothing: messages of an earlier run are not this run's.
  */
 static struct json_object *
 session_ack_members(struct conn *c)
@@ -41,6 +44,7 @@ session_ack_members(struct conn *c)
 	json_object_object_add(o, "nick", json_object_new_string(nick));
 	room = json_object_new_object();
 	json_object_object_add(room, "room", json_object_new_string(b->room));
+	json_object_object_add(room, "since", json_object_new_int64(INT64_MAX));
 	rooms = json_object_new_array();
 	json_object_array_add(rooms, room);
 	json_object_object_add(o, "rooms", rooms);
