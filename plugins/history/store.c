@@ -24,10 +24,12 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -255,6 +257,22 @@ store_prepare_all(struct store *st, char *err, size_t errlen)
 }
 
 /*
+ * Make the file at path, if it is not there, with mode 0640 (less what
+ * the umask takes): it holds every room message, and SQLite would make it
+ * readable by every local user (0644). Its -wal and -shm files take the
+ * same mode from it. Any error is left for SQLite's open to report.
+ */
+static void
+store_create(const char *path)
+{
+	int	fd;
+
+	fd = open(path, O_RDONLY|O_CREAT|O_CLOEXEC|O_NOCTTY, 0640);
+	if (fd != -1)
+		close(fd);
+}
+
+/*
  * Open (creating if need be) the database at path, in WAL mode, checked
  * and migrated. busy_ms is how long a statement waits for a lock another
  * process holds. Returns 0 and *out, or -1 with a sentence in err.
@@ -277,6 +295,7 @@ store_open(const char *path, int busy_ms, struct store **out, char *err,
 		return -1;
 	}
 	st->sync_full = -1;
+	store_create(path);
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {

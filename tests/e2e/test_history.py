@@ -168,6 +168,23 @@ def case_store_and_replay(t):
         c.close()
 
 
+def case_file_mode(t):
+    """The database holds every room message: other local users may not
+    read it, nor its WAL (SQLite alone would make them 0644)."""
+    d = mkdtemp("achist-")
+    path = d + "/h.db"
+    with hist_server(path) as srv:
+        c = Drive(srv)
+        frames, reply = c.store("dev", 3)
+        t.eq(reply, stored_ok(1, 3), "three stored")
+        for f in (path, path + "-wal"):
+            mode = os.stat(f).st_mode & 0o777
+            t.ok(mode & 0o007 == 0 and mode & 0o600 == 0o600,
+                 "%s: the server's to read and write, nobody else's"
+                 % os.path.basename(f), "mode %o" % mode)
+        c.close()
+
+
 def case_restart(t):
     d = mkdtemp("achist-")
     path = d + "/h.db"
@@ -666,8 +683,8 @@ def case_options(t):
 
 
 if __name__ == "__main__":
-    main([case_store_and_replay, case_restart, case_kill9, case_sync_full,
-          case_retention_count, case_retention_age, case_reload_replay,
+    main([case_store_and_replay, case_file_mode, case_restart, case_kill9,
+          case_sync_full, case_retention_count, case_retention_age, case_reload_replay,
           case_reload_path, case_session_gone, case_missing_dir,
           case_garbage_file, case_foreign_db, case_read_only,
           case_disk_full, case_locked, case_key_changed,
