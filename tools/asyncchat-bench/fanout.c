@@ -82,7 +82,10 @@ fanout_sender_conn(struct bench *b, uint32_t s)
 	return b->conns[b->receivers + s];
 }
 
-/* Keep a copy of a frame about to be sent; check some with the codec. */
+/*
+ * Keep a copy of a frame about to be sent (in room mode, make room for the
+ * first delivery of each message instead); check some with the codec.
+ */
 static int
 fanout_keep(struct bench *b, struct fanout_sender *fs, const struct tmpl *t,
     uint64_t seq)
