@@ -407,6 +407,8 @@ def expect_broken(t, srv, pattern, what):
     t.eq((seqs(frames), reply), ([1, 2, 3], "stored 1-3 ok=0 failed=0 "
          "refused=3 inorder=1 inside=0"),
          "%s: store() refuses, the messages are delivered, numbered" % what)
+    t.eq(c.say("last r"), "last 3 r", "%s: last_seq counts the refused "
+         "stores: their seqs were handed out" % what)
     t.eq(c.say("replay r since 0"), "replay refused",
          "%s: replay() refuses (chat sends history-end, truncated)" % what)
     c.close()
@@ -560,6 +562,8 @@ def case_locked(t):
              "refused=0 inorder=1 inside=0"),
              "a database locked by another process: the stores fail "
              "after the busy timeout, the messages are delivered")
+        t.eq(c.say("last r"), "last 3 r", "last_seq counts the failed "
+             "stores: their seqs were handed out")
         t.ok(srv.wait_log(r"storing messages: .*locked", WAIT) is not None,
              "and the log says why", srv.log()[-1500:])
         con.execute("ROLLBACK")

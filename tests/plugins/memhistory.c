@@ -185,6 +185,10 @@ mh_store(void *ctx, const struct ac_history_message *m,
 	struct mh_store		*st;
 	struct mh_room		*r;
 
+	/* Counted even if refused: chat delivers it with this seq. */
+	r = mh_room(mh, m->room, 1);
+	if (m->seq > r->handed)
+		r->handed = m->seq;
 	if ((st = calloc(1, sizeof *st)) == NULL)
 		return (-1);
 	st->mh = mh;
@@ -202,9 +206,6 @@ mh_store(void *ctx, const struct ac_history_message *m,
 		return (-1);
 	}
 	mh->outstanding++;
-	r = mh_room(mh, m->room, 1);
-	if (m->seq > r->handed)
-		r->handed = m->seq;
 	return (0);
 }
 
