@@ -328,12 +328,31 @@ chat_fini(void *state)
 	free(c);
 }
 
-/* The since of a rooms entry naming the default room, for its join. */
+/*
+ * The `since` of an entry of a session_ack's rooms: 1 and *since when it
+ * is a seq, 0 when it is absent, -1 when it is anything else.
+ */
+static int
+chat_ack_since(struct json_object *e, uint64_t *since)
+{
+	struct json_object	*js;
+
+	if (!json_object_object_get_ex(e, "since", &js))
+		return (0);
+	if (!json_object_is_type(js, json_type_int) ||
+	    json_object_get_int64(js) < 0)
+		return (-1);
+	*since = (uint64_t)json_object_get_int64(js);
+	return (1);
+}
+
+/* The since of a rooms entry naming the default room, for its join (a
+ * bad one is reported where the entry is read, by chat_ack_rooms). */
 static int
 chat_ack_default_since(struct chat *c, struct json_object *rooms,
     uint64_t *since)
 {
-	struct json_object	*e, *jr, *js;
+	struct json_object	*e, *jr;
 	size_t			 i, n;
 
 	if (rooms == NULL || !json_object_is_type(rooms, json_type_array))
@@ -347,13 +366,7 @@ chat_ack_default_since(struct chat *c, struct json_object *rooms,
 		    strcasecmp(json_object_get_string(jr),
 		    c->default_room) != 0)
 			continue;
-		if (json_object_object_get_ex(e, "since", &js) &&
-		    json_object_is_type(js, json_type_int) &&
-		    json_object_get_int64(js) >= 0) {
-			*since = (uint64_t)json_object_get_int64(js);
-			return (1);
-		}
-		return (0);
+		return (chat_ack_since(e, since) == 1);
 	}
 	return (0);
 }
@@ -363,10 +376,11 @@ static void
 chat_ack_rooms(struct user *u, struct json_object *rooms)
 {
 	struct chat		*c = u->chat;
-	struct json_object	*e, *jr, *js;
+	struct json_object	*e, *jr;
 	const char		*name;
 	size_t			 i, n, len;
-	int64_t			 since;
+	uint64_t		 since;
+	int			 has_since;
 
 	if (!json_object_is_type(rooms, json_type_array)) {
 		event_reply(u, CHAT_CMD_JOIN, CHAT_ERR_BAD_ARGUMENT,
@@ -392,6 +406,14 @@ chat_ack_rooms(struct user *u, struct json_object *rooms)
 		}
 		name = json_object_get_string(jr);
 		len = (size_t)json_object_get_string_len(jr);
+		since = 0;
+		if ((has_since = chat_ack_since(e, &since)) == -1) {
+			/* The entry is left out, the default room's too. */
+			event_reply(u, CHAT_CMD_JOIN, CHAT_ERR_BAD_ARGUMENT,
+			    "entry %zu of \"rooms\": \"since\" is a seq, 0 or "
+			    "more", i + 1);
+			continue;
+		}
 		if (c->default_room[0] != '\0' &&
 		    strcasecmp(name, c->default_room) == 0) {
 			/*
@@ -400,23 +422,9 @@ chat_ack_rooms(struct user *u, struct json_object *rooms)
 			 * in makes it: the last room listed is current.
 			 */
 			command_join(u, name, len, 0, 0, CHAT_JOIN_QUIET);
-			if (u->closing)
-				return;
-			continue;
-		}
-		since = -1;
-		if (json_object_object_get_ex(e, "since", &js)) {
-			if (!json_object_is_type(js, json_type_int) ||
-			    (since = json_object_get_int64(js)) < 0) {
-				event_reply(u, CHAT_CMD_JOIN,
-				    CHAT_ERR_BAD_ARGUMENT, "entry %zu of "
-				    "\"rooms\": \"since\" is a seq, 0 or more",
-				    i + 1);
-				continue;
-			}
-		}
-		command_join(u, name, len, since >= 0,
-		    since >= 0 ? (uint64_t)since : 0, CHAT_JOIN_QUIET);
+		} else
+			command_join(u, name, len, has_since, since,
+			    CHAT_JOIN_QUIET);
 		if (u->closing)
 			return;
 	}
