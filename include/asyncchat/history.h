@@ -30,7 +30,9 @@
  *     (SIGHUP: a new chat and a new backend) never hands out a seq twice.
  *     That includes a store() that returned -1 and one whose completion
  *     said AC_HISTORY_FAILED: chat delivered the message with that seq
- *     all the same, so it is taken.
+ *     all the same, so it is taken. Pruning a room's messages (by age or
+ *     count) never lowers it, then or after a restart: the SQLite backend
+ *     keeps each room's highest seq in a table of its own for that.
  *
  *  2. Storing. For every message delivered to a room, chat calls store()
  *     once, in seq order per room, with the frame exactly as every member
