@@ -81,6 +81,15 @@
  *     returns -1 (nothing called) when it cannot take the request; chat
  *     then sends history-end with replayed 0 and truncated true.
  *
+ *  4. Health (version 2). A backend may be unable to keep messages for a
+ *     while, or at all: a database it cannot open, a full disk. status()
+ *     says so, and chat tells the people who ask for history: /history
+ *     is answered with the error history_unavailable and the backend's
+ *     sentence, and a replay's history-end carries that error too (the
+ *     replay itself is still asked for: a backend that cannot write may
+ *     still read). Messages are delivered all the same. A version 1
+ *     backend has no status() and is taken to be always up.
+ *
  * Rooms: a room name is 1 to 64 bytes of A-Z a-z 0-9 - _ . and names that
  * differ only in ASCII case are the same room. chat passes the name in the
  * case it shows (the case first used); a backend matches names ignoring
@@ -107,7 +116,7 @@ extern "C" {
 #endif
 
 #define AC_HISTORY_INTERFACE	"history"
-#define AC_HISTORY_VERSION	1
+#define AC_HISTORY_VERSION	2	/* 2: status() */
 
 /* Longest room name, in bytes (without the NUL). */
 #define AC_HISTORY_ROOM_MAX	64
@@ -216,6 +225,17 @@ struct ac_history {
 	int	 (*replay)(void *ctx, struct ac_session *s,
 		    const struct ac_history_query *q,
 		    ac_history_replayed_fn done, void *arg);
+
+	/*
+	 * Since version 2: whether the backend keeps and replays messages
+	 * now (see 4. above). Returns 0 while it does; -1 while it does not
+	 * (its store cannot be used, or its writes fail), with why set to a
+	 * short sentence for the people chatting, NUL-terminated, at most
+	 * len bytes: no file names or other details of the server, which
+	 * belong in the backend's log. Never blocks; cheap. Look for it with
+	 * AC_HISTORY_HAS(h, status).
+	 */
+	int	 (*status)(void *ctx, char *why, size_t len);
 };
 
 /* Non-zero when a backend's struct has member m (for members appended

@@ -72,7 +72,7 @@ static const char *chat_err_tokens[CHAT_ERR_COUNT] = {
 	CHAT_E_BAD_NICK, CHAT_E_NICK_IN_USE, CHAT_E_BAD_ROOM,
 	CHAT_E_TOO_MANY_ROOMS, CHAT_E_NOT_IN_ROOM, CHAT_E_NO_SUCH_NICK,
 	CHAT_E_NO_HISTORY, CHAT_E_UNKNOWN_COMMAND, CHAT_E_NO_ROOM,
-	CHAT_E_BAD_ARGUMENT, CHAT_E_TOO_LARGE,
+	CHAT_E_BAD_ARGUMENT, CHAT_E_TOO_LARGE, CHAT_E_HISTORY_DOWN,
 };
 
 /* The counters of enum chat_count: metric name and help. */
@@ -136,6 +136,26 @@ chat_stamp_time(struct chat *c, char *out, int64_t *ms)
 	out[23] = 'Z';
 	out[24] = '\0';
 	*ms = (int64_t)sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Non-zero when the history backend says it keeps no messages now, with
+ * its sentence in why. A version 1 backend cannot say: it is taken to be
+ * up, as is the absence of one (no_history is another matter).
+ */
+int
+chat_history_down(struct chat *c, char *why, size_t len)
+{
+	const struct ac_history	*h = c->history;
+
+	if (h == NULL || !AC_HISTORY_HAS(h, status))
+		return (0);
+	why[0] = '\0';
+	if (h->status(h->ctx, why, len) == 0)
+		return (0);
+	if (why[0] == '\0')
+		snprintf(why, len, "the history backend is down");
+	return (1);
 }
 
 /* Enter an entry point: closes met from here on are put off. */

@@ -393,6 +393,7 @@ command_history(struct user *u, struct command_line *cl)
 	struct command_arg	 n;
 	struct member		*m;
 	uint64_t		 count = 0;
+	char			 why[CHAT_WHY_MAX];
 
 	if (u->chat->history == NULL) {
 		event_reply(u, CHAT_CMD_HISTORY, CHAT_ERR_NO_HISTORY, "this "
@@ -409,6 +410,11 @@ command_history(struct user *u, struct command_line *cl)
 	if ((m = user_current(u)) == NULL) {
 		event_reply(u, CHAT_CMD_HISTORY, CHAT_ERR_NO_ROOM, "you are in "
 		    "no room");
+		return;
+	}
+	if (chat_history_down(u->chat, why, sizeof why)) {
+		event_reply(u, CHAT_CMD_HISTORY, CHAT_ERR_HISTORY_DOWN, "%s",
+		    why);
 		return;
 	}
 	event_reply_ok(u, CHAT_CMD_HISTORY, "history of #%s follows",

@@ -113,6 +113,7 @@ def case_store_and_replay(t):
         c = Drive(srv)
         t.eq(c.say("durable"), "durable 1",
              "the backend makes chat wait for every store (both sync modes)")
+        t.eq(c.say("status"), "status up", "status(): up (interface 2)")
         frames, reply = c.store("Dev", 10)
         t.eq(reply, stored_ok(1, 10), "ten stores complete once each, in "
              "order, never from within store()")
@@ -473,6 +474,9 @@ def expect_broken(t, srv, pattern, what):
          "%s: said at start, in one line" % what, srv.log()[-1500:])
     c = Drive(srv)
     t.eq(c.say("durable"), "durable 0", "%s: chat need not wait" % what)
+    t.eq(c.say("status"), "status down: the server cannot use its history "
+         "database", "%s: status() says it is down, in words for people "
+         "(no path)" % what)
     frames, reply = c.store("r", 3)
     t.eq((seqs(frames), reply), ([1, 2, 3], "stored 1-3 ok=0 failed=0 "
          "refused=3 inorder=1 inside=0"),
@@ -607,9 +611,12 @@ def case_disk_full(t):
                  >= 1, "and counted")
             t.eq(m.get("history_healthy", plugin="history"), 0.0,
                  "history_healthy is 0")
+            t.eq(c.say("status"), "status down: the server cannot write to "
+                 "its history database", "status() says so")
             os.unlink(filler)
             frames, reply = c.store("r", 2)
             t.eq(reply, stored_ok(22, 23), "space again: stores work")
+            t.eq(c.say("status"), "status up", "and status() is up again")
             t.ok(srv.wait_log(r"storing messages: working again", WAIT)
                  is not None, "and the log says so")
             got, _ = c.replay("r", "since", 21)
@@ -636,10 +643,13 @@ def case_locked(t):
              "stores: their seqs were handed out")
         t.ok(srv.wait_log(r"storing messages: .*locked", WAIT) is not None,
              "and the log says why", srv.log()[-1500:])
+        t.eq(c.say("status"), "status down: the server cannot write to "
+             "its history database", "status() says it is down")
         con.execute("ROLLBACK")
         con.close()
         frames, reply = c.store("r", 1)
         t.eq(reply, stored_ok(4, 4), "unlocked: stores work again")
+        t.eq(c.say("status"), "status up", "status() is up again")
         c.close()
 
 
