@@ -184,6 +184,8 @@ struct user {
 	char			 fnick[CHAT_NICK_BYTES + 1];	/* folded */
 	struct member_list	 rooms;		/* join order: current last */
 	unsigned int		 nrooms;
+	int			 plain;		/* its session_ack knew nothing
+						   of chat: joins are bare */
 	uint64_t		 mark;		/* chat->gen when reached */
 	char			 reason[32];	/* why it closed */
 	TAILQ_ENTRY(user)	 deferred;	/* chat->deferred */

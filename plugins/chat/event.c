@@ -7,9 +7,9 @@
  * text/plain and a line a person can read as its content, so that a
  * client that knows nothing of chat (the original Python client) shows
  * something sensible. The lines are short on purpose: that client reads
- * 1024 bytes at a time and decodes one frame of each read, so the frames
- * one command sends back in a small room must fit in 1024 bytes together
- * for its stream to stay in step.
+ * 1024 bytes at a time and takes each read as one frame (dropping a read
+ * that holds more), so the frames one command sends back in a small room
+ * must fit in 1024 bytes together for its stream to stay in step.
  *
  * An event for many recipients has its members and its line built once;
  * only the encoding, which carries each recipient's id, is per recipient.

@@ -118,6 +118,33 @@ def case_room_lives_on(t):
                           "history-end"], "all of it from SINCE 0")
 
 
+def case_plain_join(t):
+    """A session whose session_ack knew nothing of chat (the original
+    client's) joins bare: the join event and the reply, no names and no
+    replay, which would overrun its 1024-byte reads; SINCE and /history
+    replay, since it asked."""
+    with history_server() as srv:
+        a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
+        until_ends(a, a.welcome, 2)
+        for i in range(3):
+            a.cmd("m%d" % i)
+        p = connect(srv)
+        got = p.cmd("/join dev")
+        t.eq(kinds(got), ["join", "reply"], "/join: the join event and the "
+             "reply only")
+        t.ok(sum(len(f.raw) for f in got) <= 1024, "%d bytes: one read of "
+             "the original client" % sum(len(f.raw) for f in got))
+        got = run(p, "/join dev 1")
+        t.eq(kinds(got), ["reply", "msg:m1", "msg:m2", "history-end"],
+             "/join dev SINCE: the replay it asked for")
+        t.eq(srv.log().count("memhistory: replay dev mode=last"), 1,
+             "the bare /join asked for none (the one there is alice's: "
+             "the backend's queue is serial, so p's would have ended by "
+             "now)")
+        got = run(p, "/history 1")
+        t.eq(kinds(got), ["reply", "msg:m2", "history-end"], "/history 1")
+
+
 def case_max_replay(t):
     with history_server(max_replay=2) as srv:
         a = connect(srv, nick="alice")
@@ -425,6 +452,7 @@ def unusable(t, path, what):
              "%s: history_healthy is 0" % what)
 
 
-main([case_replay_on_join, case_room_lives_on, case_max_replay,
+main([case_replay_on_join, case_room_lives_on, case_plain_join,
+      case_max_replay,
       case_live_held_during_replay, case_durable, case_hold_overflow,
       case_reload_while_storing, case_sqlite, case_database_unusable])
