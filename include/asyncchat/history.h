@@ -28,16 +28,26 @@
  *     must count every message handed to store() by any instance of the
  *     backend in this process, on disk yet or not, so that a reload
  *     (SIGHUP: a new chat and a new backend) never hands out a seq twice.
+ *     That includes a store() that returned -1 and one whose completion
+ *     said AC_HISTORY_FAILED: chat delivered the message with that seq
+ *     all the same, so it is taken. Pruning a room's messages (by age or
+ *     count) never lowers it, then or after a restart: the SQLite backend
+ *     keeps each room's highest seq in a table of its own for that.
  *
  *  2. Storing. For every message delivered to a room, chat calls store()
  *     once, in seq order per room, with the frame exactly as every member
  *     receives it (room, from, seq and time already in its header, signed
  *     by the host). Direct messages are never stored.
- *      - If durable() is non-zero (sync = full), chat passes a completion
- *        and delivers the message to the room only once the completion has
- *        run: completions of one room must run in the order of the store()
+ *      - If durable() is non-zero, chat passes a completion and delivers
+ *        the message to the room only once the completion has run:
+ *        completions of one room must run in the order of the store()
  *        calls. Whether the store succeeded or failed, chat then delivers
  *        (a failing store is the backend's to report: log, metric).
+ *        A backend says non-zero while it needs chat to wait, which is
+ *        not only for an fsync: the SQLite backend does in both its sync
+ *        modes whenever its database works, because a message delivered
+ *        before its write reached the kernel would live only in this
+ *        process, and a kill -9 of asyncchatd would lose it.
  *      - Otherwise chat delivers first and passes done = NULL.
  *     store() returns 0 when it accepted the message (then done, if not
  *     NULL, is called exactly once, later, never from within store()), or
@@ -51,14 +61,34 @@
  *     frame made with host->frame_from_bytes), then calls done with the
  *     count. It sends only frames with seq <= query->until: chat delivers
  *     everything after `until` itself, so nothing comes twice. A replay
- *     must see every store() called before it, on disk yet or not (run
- *     writes and reads of one database in one serial queue, and they are).
+ *     must see every store() called before it, on disk yet or not, by
+ *     this instance or an earlier one of the process. Within one instance
+ *     serial jobs (AC_JOB_SERIAL) run in order, so writes and reads of
+ *     the instance in one serial queue are enough. Across a reload they
+ *     are not: the old instance's last writes and the new instance's
+ *     first replays are in two queues that the worker pool does not order
+ *     against each other, so a backend must share what a replay needs
+ *     between its instances. The SQLite backend keeps one database object
+ *     per file, shared by every instance that names it, with one
+ *     connection (used under a lock) and one list of the messages handed
+ *     to store() and not yet committed; a replay copies that list before
+ *     it reads the disk, and a message leaves the list only once its
+ *     write has committed, so each is found in one or the other.
  *     done is called exactly once, later, never from within replay(), and
  *     after the last frame was queued; chat then sends the history-end
  *     event and the room's messages it held back meanwhile. If the session
  *     closed first, send nothing and call done with s = NULL. replay()
  *     returns -1 (nothing called) when it cannot take the request; chat
  *     then sends history-end with replayed 0 and truncated true.
+ *
+ *  4. Health (version 2). A backend may be unable to keep messages for a
+ *     while, or at all: a database it cannot open, a full disk. status()
+ *     says so, and chat tells the people who ask for history: /history
+ *     is answered with the error history_unavailable and the backend's
+ *     sentence, and a replay's history-end carries that error too (the
+ *     replay itself is still asked for: a backend that cannot write may
+ *     still read). Messages are delivered all the same. A version 1
+ *     backend has no status() and is taken to be always up.
  *
  * Rooms: a room name is 1 to 64 bytes of A-Z a-z 0-9 - _ . and names that
  * differ only in ASCII case are the same room. chat passes the name in the
@@ -86,7 +116,7 @@ extern "C" {
 #endif
 
 #define AC_HISTORY_INTERFACE	"history"
-#define AC_HISTORY_VERSION	1
+#define AC_HISTORY_VERSION	2	/* 2: status() */
 
 /* Longest room name, in bytes (without the NUL). */
 #define AC_HISTORY_ROOM_MAX	64
@@ -119,14 +149,18 @@ struct ac_history_query {
 	/*
 	 * AC_HISTORY_LAST: the last count messages, oldest first; count 0
 	 * means the backend's own default (`replay`, CHAT.md). A count over
-	 * the backend's max_replay gives max_replay, truncated.
+	 * the backend's max_replay gives max_replay, truncated. LAST is
+	 * truncated only when messages that were asked for and are kept were
+	 * not sent: count over max_replay, a limit on the bytes of one
+	 * replay, stored frames that no longer verify. A room that keeps
+	 * fewer than count (young, or pruned) is not truncated.
 	 */
 	uint64_t		 count;
 	/*
 	 * AC_HISTORY_SINCE: the messages with seq > since, oldest first; at
 	 * most max_replay of them, the newest, truncated when more were
 	 * wanted, and truncated too when some after since are no longer
-	 * stored (pruned by age or count).
+	 * stored (pruned by age or count, or never written: a failed store).
 	 */
 	uint64_t		 since;
 	/* Either mode: only messages with seq <= until (the room's last
@@ -174,8 +208,9 @@ struct ac_history {
 	uint64_t (*last_seq)(void *ctx, const char *room, char *name,
 		    size_t namesize);
 
-	/* Non-zero when chat must wait for store()'s completion before it
-	 * delivers (sync = full). Asked once per message: cheap. */
+	/* Non-zero while the backend needs chat to wait for store()'s
+	 * completion before it delivers (see 2. above; the answer may change
+	 * while the backend runs). Asked once per message: cheap. */
 	int	 (*durable)(void *ctx);
 
 	/* Store one delivered room message (see 2. above). done may be
@@ -190,6 +225,17 @@ struct ac_history {
 	int	 (*replay)(void *ctx, struct ac_session *s,
 		    const struct ac_history_query *q,
 		    ac_history_replayed_fn done, void *arg);
+
+	/*
+	 * Since version 2: whether the backend keeps and replays messages
+	 * now (see 4. above). Returns 0 while it does; -1 while it does not
+	 * (its store cannot be used, or its writes fail), with why set to a
+	 * short sentence for the people chatting, NUL-terminated, at most
+	 * len bytes: no file names or other details of the server, which
+	 * belong in the backend's log. Never blocks; cheap. Look for it with
+	 * AC_HISTORY_HAS(h, status).
+	 */
+	int	 (*status)(void *ctx, char *why, size_t len);
 };
 
 /* Non-zero when a backend's struct has member m (for members appended

@@ -35,6 +35,7 @@ struct json_object;
 #define CHAT_MAX_ROOMS_LIMIT	1000
 #define CHAT_TIME_LEN		24	/* 2026-12-06T11:00:00.123Z */
 #define CHAT_HOLD_MAX		4096	/* messages held during a replay */
+#define CHAT_WHY_MAX		128	/* a history backend's why, kept */
 #define CHAT_TEXT		"text/plain; charset=utf-8"
 
 /* The session attributes chat owns (docs/CHAT.md). */
@@ -56,6 +57,7 @@ struct json_object;
 #define CHAT_E_NO_ROOM		"no_room"
 #define CHAT_E_BAD_ARGUMENT	"bad_argument"
 #define CHAT_E_TOO_LARGE	"too_large"
+#define CHAT_E_HISTORY_DOWN	"history_unavailable"
 
 /* Counted things, shown as metrics by chat_collect. */
 enum chat_count {
@@ -97,6 +99,7 @@ enum chat_err {
 	CHAT_ERR_NO_ROOM,
 	CHAT_ERR_BAD_ARGUMENT,
 	CHAT_ERR_TOO_LARGE,
+	CHAT_ERR_HISTORY_DOWN,
 	CHAT_ERR_COUNT
 };
 
@@ -181,6 +184,8 @@ struct user {
 	char			 fnick[CHAT_NICK_BYTES + 1];	/* folded */
 	struct member_list	 rooms;		/* join order: current last */
 	unsigned int		 nrooms;
+	int			 plain;		/* its session_ack knew nothing
+						   of chat: joins are bare */
 	uint64_t		 mark;		/* chat->gen when reached */
 	char			 reason[32];	/* why it closed */
 	TAILQ_ENTRY(user)	 deferred;	/* chat->deferred */
@@ -265,6 +270,7 @@ void		 chat_leave(struct chat *c);
 const char	*chat_cmd_name(enum chat_cmd cmd);
 const char	*chat_err_token(enum chat_err err);
 void		 chat_stamp_time(struct chat *c, char *out, int64_t *ms);
+int		 chat_history_down(struct chat *c, char *why, size_t len);
 
 /* user.c */
 struct user	*user_of(struct chat *c, struct ac_session *s);

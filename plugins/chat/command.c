@@ -241,7 +241,8 @@ command_join_line(struct user *u, struct command_line *cl)
  * `join` event to its members, `names` to the joiner, the reply, then the
  * replay. Flags leave out the reply when all goes well (CHAT_JOIN_QUIET:
  * joins at the handshake report only their problems), or the names and
- * the replay (CHAT_JOIN_BARE: a client that knows nothing of chat).
+ * the replay (CHAT_JOIN_BARE), as they always are for a user that knows
+ * nothing of chat (u->plain) unless it asked for a replay with SINCE.
  * Returns 0 if the user is in the room afterwards.
  */
 int
@@ -251,6 +252,9 @@ command_join(struct user *u, const char *name, size_t len, int has_since,
 	struct chat	*c = u->chat;
 	struct room	*r;
 	struct member	*m;
+
+	if (u->plain && !has_since)
+		flags |= CHAT_JOIN_BARE;
 
 	if (!names_room_valid(name, len)) {
 		event_reply(u, CHAT_CMD_JOIN, CHAT_ERR_BAD_ROOM, "a room is 1 "
@@ -393,6 +397,7 @@ command_history(struct user *u, struct command_line *cl)
 	struct command_arg	 n;
 	struct member		*m;
 	uint64_t		 count = 0;
+	char			 why[CHAT_WHY_MAX];
 
 	if (u->chat->history == NULL) {
 		event_reply(u, CHAT_CMD_HISTORY, CHAT_ERR_NO_HISTORY, "this "
@@ -409,6 +414,11 @@ command_history(struct user *u, struct command_line *cl)
 	if ((m = user_current(u)) == NULL) {
 		event_reply(u, CHAT_CMD_HISTORY, CHAT_ERR_NO_ROOM, "you are in "
 		    "no room");
+		return;
+	}
+	if (chat_history_down(u->chat, why, sizeof why)) {
+		event_reply(u, CHAT_CMD_HISTORY, CHAT_ERR_HISTORY_DOWN, "%s",
+		    why);
 		return;
 	}
 	event_reply_ok(u, CHAT_CMD_HISTORY, "history of #%s follows",

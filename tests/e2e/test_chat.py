@@ -587,6 +587,18 @@ def case_ack_join(t):
              "a since that is not a seq: bad_argument", lambda: repr(errs))
         t.eq([f.header["room"] for f in events(c.welcome, "join")],
              ["lobby", "ok4"], "and that room is not joined")
+        for bad in (-1, "x", 1.5, None, [2]):
+            c = connect(srv, rooms=[{"room": "dev"},
+                                    {"room": "Lobby", "since": bad}])
+            errs = [(f.header.get("error"), f.header.get("command"))
+                    for f in replies(c.welcome)]
+            t.eq(errs, [("bad_argument", "join")], "the default room's entry "
+                 "with since %r: bad_argument, as for any room" % (bad,),
+                 lambda: repr(errs))
+            c.say("where")
+            t.eq([m.header["room"] for m in messages(c.sync())], ["dev"],
+                 "since %r: the entry is left out, so it does not make the "
+                 "default room current" % (bad,))
         c = connect(srv, rooms={"room": "dev"})
         t.eq(error_of(c.welcome), "bad_argument", "rooms not a list")
         # As many rooms as a session_ack can list (its header is at most

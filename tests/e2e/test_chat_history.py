@@ -6,14 +6,18 @@ order join, names, replay, history-end, live messages, and sync = full
 (durable) delivery.  The backend's worker jobs wait on a gate file when
 told, so a test decides when stores complete without any timing.  Then
 the shipped backend, the history plugin: the same replays from SQLite,
-across a kill -9 and a restart.
+across a kill -9 and a restart, and what people are told when its
+database cannot be used (memhistory is a version 1 backend, which cannot
+say so; the history plugin is version 2).
 """
 
 import os
 import signal
+import subprocess
 
-from chat import connect, error_of, events, is_said, messages
-from harness import Server, main, mkdtemp, test_plugin
+from chat import connect, error_of, events, is_said, messages, reply
+from harness import Server, Skip, main, mkdtemp, test_plugin
+from metrics import metrics_url, scrape
 
 
 def history_server(gate=None, **opts):
@@ -72,6 +76,8 @@ def case_replay_on_join(t):
         t.eq((he["room"], he["seq"], he["replayed"], he["truncated"]),
              ("Dev", 5, 3, False), "history-end: room, seq, replayed, "
              "truncated")
+        t.ok("error" not in he, "a version 1 backend (no status()) is "
+             "taken to be up: no error on history-end", he)
         got = run(b, "/join dev 1")
         t.eq(kinds(got), ["reply", "msg:m1", "msg:m2", "msg:m3", "msg:m4",
                           "history-end"],
@@ -110,6 +116,33 @@ def case_room_lives_on(t):
         got = run(a, "/join ops 0")
         t.eq(kinds(got), ["reply", "msg:one", "msg:two", "msg:three",
                           "history-end"], "all of it from SINCE 0")
+
+
+def case_plain_join(t):
+    """A session whose session_ack knew nothing of chat (the original
+    client's) joins bare: the join event and the reply, no names and no
+    replay, which would overrun its 1024-byte reads; SINCE and /history
+    replay, since it asked."""
+    with history_server() as srv:
+        a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
+        until_ends(a, a.welcome, 2)
+        for i in range(3):
+            a.cmd("m%d" % i)
+        p = connect(srv)
+        got = p.cmd("/join dev")
+        t.eq(kinds(got), ["join", "reply"], "/join: the join event and the "
+             "reply only")
+        t.ok(sum(len(f.raw) for f in got) <= 1024, "%d bytes: one read of "
+             "the original client" % sum(len(f.raw) for f in got))
+        got = run(p, "/join dev 1")
+        t.eq(kinds(got), ["reply", "msg:m1", "msg:m2", "history-end"],
+             "/join dev SINCE: the replay it asked for")
+        t.eq(srv.log().count("memhistory: replay dev mode=last"), 1,
+             "the bare /join asked for none (the one there is alice's: "
+             "the backend's queue is serial, so p's would have ended by "
+             "now)")
+        got = run(p, "/history 1")
+        t.eq(kinds(got), ["reply", "msg:m2", "history-end"], "/history 1")
 
 
 def case_max_replay(t):
@@ -277,8 +310,8 @@ def reload_while_storing(t, gate):
              "the session chats on with the new chain, nick and room kept")
 
 
-def sqlite_server(path):
-    return Server(plugins=["chat", "history"],
+def sqlite_server(path, server=None):
+    return Server(plugins=["chat", "history"], server=server,
                   sections={"chat": {}, "history": {"path": path,
                                                     "replay": 3}})
 
@@ -293,6 +326,8 @@ def case_sqlite(t):
         t.eq([(f.header["room"], f.header["seq"])
               for f in events(got, "history-end")], [("lobby", 0), ("Dev", 0)],
              "a new database: every join ends with history-end, seq 0")
+        t.eq([f.header.get("error") for f in events(got, "history-end")],
+             [None, None], "a database that works: no error on them")
         sent = []
         for i in range(5):
             # The history plugin is durable: chat delivers a message once
@@ -333,6 +368,91 @@ def case_sqlite(t):
              "/history 2 after the restart: the last two")
 
 
-main([case_replay_on_join, case_room_lives_on, case_max_replay,
+def read_only_db():
+    """A history database file the server may not write, and its cleanup:
+    a read-only tmpfs for root (to whom file modes are no bar), a file of
+    mode 0444 for anyone else."""
+    if os.geteuid() != 0:
+        d = mkdtemp("acchist-")
+        path = os.path.join(d, "h.db")
+        with sqlite_server(path):
+            pass
+        os.chmod(path, 0o444)
+        return path, lambda: None
+    d = mkdtemp("acchmnt-")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", d],
+                       capture_output=True)
+    if r.returncode != 0:
+        raise Skip("cannot mount a tmpfs: %s" % r.stderr.decode().strip())
+    path = os.path.join(d, "h.db")
+    undo = lambda: subprocess.run(["umount", "-l", d], capture_output=True)
+    with sqlite_server(path):
+        pass
+    r = subprocess.run(["mount", "-o", "remount,ro", d], capture_output=True)
+    if r.returncode != 0:
+        undo()
+        raise Skip("cannot remount read-only: %s" % r.stderr.decode())
+    return path, undo
+
+
+def case_database_unusable(t):
+    """A damaged or read-only database: the chat goes on, and whoever asks
+    for history is told it is unavailable, in a reply, on history-end and
+    in a metric (the history plugin's status(), interface version 2)."""
+    d = mkdtemp("acchist-")
+    garbage = os.path.join(d, "h.db")
+    with open(garbage, "wb") as f:
+        f.write(os.urandom(8192))
+    unusable(t, garbage, "a damaged file")
+    path, undo = read_only_db()
+    try:
+        unusable(t, path, "a read-only file")
+    finally:
+        undo()
+
+
+def unusable(t, path, what):
+    with sqlite_server(path, server={"metrics_listen": "127.0.0.1:0"}) \
+            as srv:
+        t.ok(srv.wait_log(r"cannot use \S+: .*running WITHOUT history", 10)
+             is not None, "%s: the log says so at start" % what)
+        a = connect(srv, nick="alice", rooms=[{"room": "dev", "since": 0}])
+        ends = events(until_ends(a, a.welcome, 2), "history-end")
+        t.eq([(f.header["room"], f.header["truncated"], f.header.get("error"))
+              for f in ends], [("lobby", True, "history_unavailable"),
+                               ("dev", True, "history_unavailable")],
+             "%s: each join's history-end says history_unavailable" % what)
+        t.ok("unavailable: the server cannot use its history database"
+             in ends[0].text(), "%s: and its line says why, for people"
+             % what, ends[0].text())
+        got = a.cmd("/history")
+        t.eq((error_of(got), events(got, "history-end")),
+             ("history_unavailable", []),
+             "%s: /history is answered history_unavailable, nothing "
+             "replayed" % what)
+        t.eq(reply(got)["command"], "history", "%s: a reply to /history"
+             % what)
+        t.ok(path not in got[0].text() and "cannot use its history "
+             "database" in got[0].text(), "%s: the reply says why, without "
+             "the server's file names" % what, got[0].text())
+        got = run(a, "/join ops")
+        t.eq([(k, f.header.get("error")) for k, f in zip(kinds(got), got)],
+             [("join", None), ("names", None), ("reply", None),
+              ("history-end", "history_unavailable")],
+             "%s: /join: join, names, the reply, history-end with the "
+             "error" % what)
+        a.say("still here", extra={"room": "dev"})
+        f = a.wait_for(is_said("still here"), "delivered")
+        t.eq((f.header["room"], f.header["seq"]), ("dev", 1),
+             "%s: messages are delivered all the same, numbered" % what)
+        m = scrape(metrics_url(srv))
+        t.eq(m.get("chat_error_history_unavailable_total", plugin="chat"),
+             1.0, "%s: the replies are counted" % what)
+        t.eq(m.get("history_healthy", plugin="history"), 0.0,
+             "%s: history_healthy is 0" % what)
+
+
+main([case_replay_on_join, case_room_lives_on, case_plain_join,
+      case_max_replay,
       case_live_held_during_replay, case_durable, case_hold_overflow,
-      case_reload_while_storing, case_sqlite])
+      case_reload_while_storing, case_sqlite, case_database_unusable])

@@ -11,6 +11,9 @@
  * appends the frame's bytes; a replay reads them in its completion, which
  * the serial queue runs after every earlier store's.
  *
+ * It is a version 1 backend (no status()), so that chat's tests keep that
+ * path; the history plugin is the version 2 one.
+ *
  * Options: durable = yes|no (default no), replay = N (50), max_replay = N
  * (1000), gate_dir = DIR (none). Logs "memhistory: stored ROOM SEQ" and
  * "memhistory: replay ROOM mode=M sent=N truncated=T".
@@ -20,6 +23,7 @@
 #include <sys/stat.h>
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +189,10 @@ mh_store(void *ctx, const struct ac_history_message *m,
 	struct mh_store		*st;
 	struct mh_room		*r;
 
+	/* Counted even if refused: chat delivers it with this seq. */
+	r = mh_room(mh, m->room, 1);
+	if (m->seq > r->handed)
+		r->handed = m->seq;
 	if ((st = calloc(1, sizeof *st)) == NULL)
 		return (-1);
 	st->mh = mh;
@@ -202,9 +210,6 @@ mh_store(void *ctx, const struct ac_history_message *m,
 		return (-1);
 	}
 	mh->outstanding++;
-	r = mh_room(mh, m->room, 1);
-	if (m->seq > r->handed)
-		r->handed = m->seq;
 	return (0);
 }
 
@@ -344,14 +349,18 @@ mh_init(struct ac_plugin *p, const struct ac_host_api *host,
 			host->log(p, AC_LOG_ERROR, "line %d: bad option %s",
 			    opts[i].line, opts[i].key);
 	}
-	mh->iface.size = sizeof mh->iface;
+	/*
+	 * A version 1 backend, as one built against that header would be:
+	 * its struct ends before status(), which chat must then do without.
+	 */
+	mh->iface.size = offsetof(struct ac_history, status);
 	mh->iface.ctx = mh;
 	mh->iface.last_seq = mh_last_seq;
 	mh->iface.durable = mh_durable;
 	mh->iface.store = mh_store;
 	mh->iface.replay = mh_replay;
-	if (bad || host->interface_publish(p, AC_HISTORY_INTERFACE,
-	    AC_HISTORY_VERSION, &mh->iface) != 0) {
+	if (bad || host->interface_publish(p, AC_HISTORY_INTERFACE, 1,
+	    &mh->iface) != 0) {
 		free(mh->gate);
 		free(mh);
 		return (-1);
