@@ -410,6 +410,7 @@ server_shutdown(struct server *srv, const char *why)
 		TAILQ_REMOVE(&srv->listeners, l, entry);
 		listener_free(l);
 	}
+	http_close_all(srv);	/* web connections not yet sessions */
 	snap = registry_snapshot(&srv->reg, 0, NULL, &n);
 	for (i = 0; i < n; i++)
 		session_close(snap[i], AC_CLOSE_SERVER_SHUTDOWN,
@@ -485,9 +486,11 @@ server_free(struct server *srv)
 	}
 	metrics_free(srv->metrics);
 	srv->metrics = NULL;
+	http_close_all(srv);
 	session_free_lingering(srv);
 	session_reap(srv);
 	iplimit_free(&srv->iplimit);
+	iplimit_free(&srv->http_iplimit);
 	plugin_set_free(srv, srv->plugins);
 	srv->plugins = NULL;
 	/* Jobs still running keep their plugins and sessions until now. */
