@@ -78,11 +78,12 @@ def frame(opcode, payload=b"", fin=True, mask=True, rsv=0, length=None,
     if not mask:
         return head + payload
     key = mask_key or os.urandom(4)
-    return head + key + _mask(payload, key)
+    return head + key + mask_bytes(payload, key)
 
 
-def _mask(data, key):
-    # XOR with the key repeated: one big-int operation, not a byte loop.
+def mask_bytes(data, key):
+    """data XOR the 4-byte key repeated (masking and unmasking alike)."""
+    # one big-int operation, not a loop over the bytes
     if not data:
         return b""
     reps = (key * (len(data) // 4 + 1))[:len(data)]
@@ -137,7 +138,7 @@ class FrameParser:
         payload = bytes(b[i:i + n])
         del b[:i + n]
         if masked:
-            payload = _mask(payload, key)
+            payload = mask_bytes(payload, key)
         return bool(fin), rsv, opcode, bool(masked), payload
 
 
