@@ -9,6 +9,7 @@ code while a TCP session and another WebSocket session beside it carry on.
 test_framing.py, test_invalid.py, test_limits.py and test_hostile.py loop
 over harness.transports(), which includes "ws".)"""
 
+import re
 import socket
 import struct
 import time
@@ -389,6 +390,45 @@ def case_transport_seen(t):
             c.close()
 
 
+def case_max_memory(t):
+    """What WebSocket sessions hold counts toward max_memory: sinks over
+    ws that never read are closed for memory-limit while a reader and
+    the sender carry on."""
+    opts = {"max_memory": "16M", "max_output_buffer": "512M",
+            "max_content_size": "1M", "max_header_size": 4096,
+            "max_message_rate": 0, "max_byte_rate": 0}
+    with Server(plugins=["broadcast"], server=opts) as srv:
+        sinks = [srv.client("ws", name="sink%d" % i, rcvbuf=4096)
+                 for i in range(4)]
+        reader = srv.client("tcp", name="reader")
+        sender = srv.client("ws", name="sender")
+        frame = sender.frame("message", b"m" * 700)
+        n = 8000      # 7 MB in, 7 MB queued to each sink that never reads
+        got = 0
+        for sent in range(200, n + 1, 200):
+            sender.sock.sendall(frame * 200)
+            while got < sent:
+                got += reader.recv_frame(10).type == "message"
+        t.eq(got, n, "the reader got all %d messages" % n)
+        m = srv.wait_log(r"closed reason=memory-limit", timeout=5)
+        t.ok(m is not None, "sessions are closed for memory-limit",
+             srv.log()[-2000:])
+        # (A sink's socket is closed, but a peer with a 4 KiB receive
+        # buffer takes long to read what the kernel still holds for it:
+        # the log says which sessions were closed.)
+        ports = set(int(p) for p in re.findall(
+            r"closed reason=memory-limit peer=127\.0\.0\.1:(\d+)",
+            srv.log()))
+        sink_ports = set(c.sock.sock.getsockname()[1] for c in sinks)
+        t.ok(ports and ports <= sink_ports, "the sessions closed are "
+             "WebSocket sinks that never read", "%r of %r" % (ports,
+                                                             sink_ports))
+        t.eq(reader.sync(), [], "the reader is still served")
+        t.eq(sender.sync(10), [], "the sender over ws is still served")
+        for c in sinks + [reader, sender]:
+            c.close()
+
+
 def case_output_bounded(t):
     """A client that sends pings and never reads cannot grow the server's
     memory: past max_output_buffer it is closed as a slow consumer."""
@@ -418,4 +458,4 @@ if __name__ == "__main__":
     main([case_hostile_frames, case_hostile_before_ack, case_stream_in_pieces,
           case_one_message_per_frame, case_ping_pong_close,
           case_server_closes, case_cut_connections, case_limits_apply,
-          case_transport_seen, case_output_bounded])
+          case_transport_seen, case_max_memory, case_output_bounded])
