@@ -148,6 +148,7 @@ test_listed(void **state)
 	assert_true(origin_allowed("*", "null", 0, NULL, 1));
 }
 
+/* Run the web_origins tests. */
 int
 main(void)
 {
