@@ -119,6 +119,7 @@ struct http_request {
 	int		 conn_close;	/* Connection: close */
 	int		 conn_upgrade;	/* Connection: upgrade */
 	int		 body;		/* Content-Length > 0, or chunked */
+	const char	*why;		/* what is wrong, when refused */
 };
 
 /* The answers we give, and how many of each (for the metrics). */
@@ -153,7 +154,8 @@ static void	http_write_cb(struct bufferevent *, void *);
 static void	http_event_cb(struct bufferevent *, short, void *);
 static void	http_timer_cb(evutil_socket_t, short, void *);
 static void	http_input(struct http_conn *);
-static void	http_reply_text(struct http_conn *, int, const char *, int);
+static void	http_reply_text(struct http_conn *, int, const char *, int,
+		    const char *);
 
 /* The index of a status in http_statuses. */
 static size_t
@@ -253,10 +255,8 @@ http_accept(struct listener *l, int fd, struct sockaddr *sa,
 		full = 1;
 	}
 	if (full) {
-		log_debug("http: refusing %s: too many web connections",
-		    hc->peer);
 		hc->flags |= HTTP_CLOSE;
-		http_reply_text(hc, 503, NULL, 0);
+		http_reply_text(hc, 503, NULL, 0, "too many web connections");
 	}
 }
 
@@ -321,19 +321,23 @@ http_reply(struct http_conn *hc, int code, const char *type,
 }
 
 /*
- * Answer with a status and a short text body of its own words; answers
+ * Answer with a status and a short text body of its own words and, if
+ * why is not NULL, what was wrong (logged at debug level too); answers
  * other than 404 (a browser asks for what it likes) end the connection.
  */
 static void
 http_reply_text(struct http_conn *hc, int code, const char *extra,
-    int head_only)
+    int head_only, const char *why)
 {
-	char	text[128];
+	char	text[256];
 
 	if (code != 404)
 		hc->flags |= HTTP_CLOSE;
-	snprintf(text, sizeof text, "%d %s\n", code,
-	    http_statuses[http_status(code)].reason);
+	snprintf(text, sizeof text, "%d %s%s%s\n", code,
+	    http_statuses[http_status(code)].reason, why != NULL ? ": " : "",
+	    why != NULL ? why : "");
+	if (why != NULL)
+		log_debug("http: %d, %s peer=%s", code, why, hc->peer);
 	http_reply(hc, code, "text/plain; charset=utf-8", "no-store", extra,
 	    NULL, NULL, text, strlen(text), head_only);
 }
@@ -440,6 +444,14 @@ http_write_cb(struct bufferevent *bev, void *arg)
 	http_input(hc);
 }
 
+/* Refuse a request: keep what is wrong in *why; the status to answer. */
+static int
+http_refuse(const char **why, int code, const char *text)
+{
+	*why = text;
+	return (code);
+}
+
 /* Non-zero if c may be in a token (RFC 9110 5.6.2). */
 static int
 http_tchar(int c)
@@ -474,32 +486,34 @@ http_parse_line(char *line, struct http_request *req)
 	char	*sp, *version;
 
 	if (strlen(line) > HTTP_MAX_LINE)
-		return (414);
+		return (http_refuse(&req->why, 414, "the request line is over "
+		    "4096 bytes"));
 	req->method = line;
 	if ((sp = strchr(line, ' ')) == NULL || sp == line)
-		return (400);
+		return (http_refuse(&req->why, 400, "not a request line"));
 	*sp = '\0';
 	for (; line < sp; line++) {
 		if (!http_tchar((unsigned char)*line))
-			return (400);
+			return (http_refuse(&req->why, 400, "a bad method"));
 	}
 	req->target = sp + 1;
 	if ((sp = strchr(req->target, ' ')) == NULL || sp == req->target)
-		return (400);
+		return (http_refuse(&req->why, 400, "not a request line"));
 	*sp = '\0';
 	for (line = req->target; *line != '\0'; line++) {
 		/* Visible ASCII only: a browser escapes the rest. */
 		if ((unsigned char)*line <= 0x20 ||
 		    (unsigned char)*line >= 0x7f)
-			return (400);
+			return (http_refuse(&req->why, 400, "a byte in the "
+			    "target that is not visible ASCII"));
 	}
 	version = sp + 1;
 	if (strncmp(version, "HTTP/", 5) != 0 ||
 	    !isdigit((unsigned char)version[5]) || version[6] != '.' ||
 	    !isdigit((unsigned char)version[7]) || version[8] != '\0')
-		return (400);
+		return (http_refuse(&req->why, 400, "not HTTP/1.x"));
 	if (version[5] != '1')
-		return (505);
+		return (http_refuse(&req->why, 505, "HTTP/1.x only"));
 	req->minor = version[7] - '0';
 	return (0);
 }
@@ -530,7 +544,8 @@ http_parse_header(char *name, char *value, struct http_request *req)
 	} else if (strcasecmp(name, "Content-Length") == 0) {
 		if (*value == '\0' || strspn(value, "0123456789") !=
 		    strlen(value))
-			return (400);
+			return (http_refuse(&req->why, 400, "a bad "
+			    "Content-Length"));
 		if (strspn(value, "0") != strlen(value))
 			req->body = 1;
 	} else if (strcasecmp(name, "Transfer-Encoding") == 0)
@@ -538,7 +553,8 @@ http_parse_header(char *name, char *value, struct http_request *req)
 	if (slot != NULL) {
 		/* One of each: two Hosts or two keys are not a request. */
 		if (*slot != NULL)
-			return (400);
+			return (http_refuse(&req->why, 400, "a header given "
+			    "twice"));
 		*slot = value;
 	}
 	return (0);
@@ -570,13 +586,16 @@ http_parse(char *head, struct http_request *req)
 		if (*line == '\0')
 			break;		/* the end of the head */
 		if (++nheaders > HTTP_MAX_HEADERS)
-			return (431);
+			return (http_refuse(&req->why, 431, "more than 64 "
+			    "header lines"));
 		/* A folded line, or a name with spaces, is refused. */
 		if ((colon = strchr(line, ':')) == NULL || colon == line)
-			return (400);
+			return (http_refuse(&req->why, 400, "a header line "
+			    "without a name and a colon"));
 		for (p = line; p < colon; p++) {
 			if (!http_tchar((unsigned char)*p))
-				return (400);
+				return (http_refuse(&req->why, 400, "a bad "
+				    "header name"));
 		}
 		*colon = '\0';
 		value = colon + 1;
@@ -587,15 +606,17 @@ http_parse(char *head, struct http_request *req)
 		for (p = value; p < end; p++) {
 			if (((unsigned char)*p < 0x20 && *p != '\t') ||
 			    *p == 0x7f)
-				return (400);
+				return (http_refuse(&req->why, 400, "a control "
+				    "character in a header"));
 		}
 		if ((r = http_parse_header(line, value, req)) != 0)
 			return (r);
 	}
 	if (req->minor >= 1 && req->host == NULL)
-		return (400);
+		return (http_refuse(&req->why, 400, "no Host"));
 	if (req->body)
-		return (413);
+		return (http_refuse(&req->why, 413, "a request body (none is "
+		    "taken)"));
 	return (0);
 }
 
@@ -621,44 +642,48 @@ http_hex(int c)
  * request for it is not an honest one).
  */
 static int
-http_path(const char *path, size_t len, char *name, size_t namelen)
+http_path(const char *path, size_t len, char *name, size_t namelen,
+    const char **why)
 {
 	size_t	i, n = 0, seg = 0;
 	int	hi, lo, c;
 
 	if (len == 0 || path[0] != '/')
-		return (400);
+		return (http_refuse(why, 400, "not a path"));
 	for (i = 1; i < len; i++) {
 		c = (unsigned char)path[i];
 		if (c == '%') {
-			if (i + 2 >= len)
-				return (400);
-			if ((hi = http_hex(path[i + 1])) == -1 ||
+			if (i + 2 >= len ||
+			    (hi = http_hex(path[i + 1])) == -1 ||
 			    (lo = http_hex(path[i + 2])) == -1)
-				return (400);
+				return (http_refuse(why, 400, "a bad "
+				    "%-escape in the path"));
 			c = hi * 16 + lo;
 			i += 2;
 			if (c == '\0' || c == '/')
-				return (400);
+				return (http_refuse(why, 400, "an encoded "
+				    "NUL or / in the path"));
 		} else if (c == '/') {
 			if ((n - seg == 1 && name[seg] == '.') ||
 			    (n - seg == 2 && name[seg] == '.' &&
 			    name[seg + 1] == '.'))
-				return (400);
+				return (http_refuse(why, 400, "a . or .. "
+				    "segment in the path"));
 		}
 		if (n + 1 >= namelen)
-			return (414);
+			return (http_refuse(why, 414, "the path is too "
+			    "long"));
 		name[n++] = c;
 		if (c == '/' && path[i] == '/')
 			seg = n;
 	}
 	if ((n - seg == 1 && name[seg] == '.') ||
 	    (n - seg == 2 && name[seg] == '.' && name[seg + 1] == '.'))
-		return (400);
+		return (http_refuse(why, 400, "a . or .. segment in the path"));
 	name[n] = '\0';
 	if (n == 0 || name[n - 1] == '/') {
 		if (n + sizeof "index.html" > namelen)
-			return (414);
+			return (http_refuse(why, 414, "the path is too long"));
 		memcpy(name + n, "index.html", sizeof "index.html");
 	}
 	return (0);
@@ -689,20 +714,23 @@ http_static(struct http_conn *hc, struct http_request *req, size_t pathlen)
 {
 	struct webroot			*web = hc->srv->cfg->web;
 	const struct webroot_file	*f;
+	const char			*why;
 	char				 name[HTTP_MAX_LINE + 16];
 	int				 head, r;
 
 	head = strcmp(req->method, "HEAD") == 0;
 	if (!head && strcmp(req->method, "GET") != 0) {
-		http_reply_text(hc, 405, "Allow: GET, HEAD\r\n", 0);
+		http_reply_text(hc, 405, "Allow: GET, HEAD\r\n", 0,
+		    "GET and HEAD only");
 		return;
 	}
-	if ((r = http_path(req->target, pathlen, name, sizeof name)) != 0) {
-		http_reply_text(hc, r, NULL, head);
+	if ((r = http_path(req->target, pathlen, name, sizeof name,
+	    &why)) != 0) {
+		http_reply_text(hc, r, NULL, head, why);
 		return;
 	}
 	if ((f = webroot_find(web, name)) == NULL) {
-		http_reply_text(hc, 404, NULL, head);
+		http_reply_text(hc, 404, NULL, head, NULL);
 		return;
 	}
 	if (req->if_none_match != NULL &&
@@ -773,7 +801,7 @@ http_upgrade(struct http_conn *hc, const char *key)
 	if (EVP_Digest(buf, strlen(buf), md, &mdlen, EVP_sha1(), NULL) != 1 ||
 	    (c = ws_conn_new(srv, hc->bev, tls)) == NULL) {
 		ERR_clear_error();
-		http_reply_text(hc, 500, NULL, 0);
+		http_reply_text(hc, 500, NULL, 0, "cannot start a WebSocket");
 		return;
 	}
 	EVP_EncodeBlock((unsigned char *)accept, md, mdlen);
@@ -803,24 +831,29 @@ http_websocket(struct http_conn *hc, struct http_request *req)
 	struct server	*srv = hc->srv;
 
 	if (strcmp(req->method, "GET") != 0) {
-		http_reply_text(hc, 405, "Allow: GET\r\n", 0);
+		http_reply_text(hc, 405, "Allow: GET\r\n", 0, "/ws takes GET "
+		    "only");
 		return;
 	}
 	if (req->minor < 1 || req->upgrade == NULL ||
 	    !http_has_token(req->upgrade, "websocket") || !req->conn_upgrade ||
 	    req->ws_key == NULL || !http_ws_key_ok(req->ws_key)) {
-		http_reply_text(hc, 400, NULL, 0);
+		http_reply_text(hc, 400, NULL, 0, "not a WebSocket upgrade "
+		    "(HTTP/1.1, Upgrade: websocket, Connection: upgrade, a "
+		    "16-byte Sec-WebSocket-Key)");
 		return;
 	}
 	if (req->ws_version == NULL || strcmp(req->ws_version, "13") != 0) {
-		http_reply_text(hc, 426, "Sec-WebSocket-Version: 13\r\n", 0);
+		http_reply_text(hc, 426, "Sec-WebSocket-Version: 13\r\n", 0,
+		    "WebSocket version 13 only");
 		return;
 	}
 	if (!origin_allowed(srv->cfg->web_origins, req->origin,
 	    (hc->flags & HTTP_TLS) != 0, req->host,
 	    (hc->flags & HTTP_LOOPBACK) != 0)) {
 		http_log_origin(hc, req->origin);
-		http_reply_text(hc, 403, NULL, 0);
+		http_reply_text(hc, 403, NULL, 0, "this page's origin may not "
+		    "open a session (web_origins)");
 		return;
 	}
 	http_upgrade(hc, req->ws_key);
@@ -863,13 +896,15 @@ http_input(struct http_conn *hc)
 		nl = memchr(p, '\n', n);
 		if ((nl == NULL && n > HTTP_MAX_LINE) ||
 		    (nl != NULL && (size_t)(nl - p) > HTTP_MAX_LINE))
-			http_reply_text(hc, 414, NULL, 0);
+			http_reply_text(hc, 414, NULL, 0, "the request line "
+			    "is over 4096 bytes");
 		else if (n >= HTTP_MAX_HEAD)
-			http_reply_text(hc, 431, NULL, 0);
+			http_reply_text(hc, 431, NULL, 0, "the request head "
+			    "is over 8192 bytes");
 		return;		/* wait for the rest */
 	}
 	if (memchr(p, '\0', end) != NULL) {
-		http_reply_text(hc, 400, NULL, 0);
+		http_reply_text(hc, 400, NULL, 0, "a NUL byte in the request");
 		return;
 	}
 	memcpy(head, p, end);
@@ -881,8 +916,7 @@ http_input(struct http_conn *hc)
 	if (++hc->requests >= HTTP_MAX_REQUESTS)
 		hc->flags |= HTTP_CLOSE;
 	if ((code = http_parse(head, &req)) != 0) {
-		log_debug("http: bad request (%d) peer=%s", code, hc->peer);
-		http_reply_text(hc, code, NULL, 0);
+		http_reply_text(hc, code, NULL, 0, req.why);
 		return;
 	}
 	if (req.conn_close || req.minor == 0)
@@ -891,12 +925,12 @@ http_input(struct http_conn *hc)
 	    sizeof m), http_printable(req.target, tg, sizeof tg), hc->peer);
 	if (req.target[0] != '/') {
 		/* Absolute form (a proxy's) or "*": not served. */
-		http_reply_text(hc, 400, NULL, 0);
+		http_reply_text(hc, 400, NULL, 0, "the target is not a path");
 		return;
 	}
 	pathlen = strcspn(req.target, "?#");
 	if (req.target[pathlen] == '#') {
-		http_reply_text(hc, 400, NULL, 0);
+		http_reply_text(hc, 400, NULL, 0, "a fragment in the target");
 		return;
 	}
 	if (pathlen == strlen(HTTP_WS_PATH) &&

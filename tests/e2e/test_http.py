@@ -310,6 +310,13 @@ def case_escapes(t):
             t.eq(r.status, 400, "GET %s: 400" % target)
             t.ok(b"SECRET" not in r.body and b"inside" not in r.body,
                  "GET %s serves nothing" % target)
+        for target, why in (("/sub/%2e%2e/x", b"a . or .. segment in the "
+                             b"path"),
+                            ("/sub%2fin.txt", b"an encoded NUL or / in the "
+                             b"path"),
+                            ("/%zz", b"a bad %-escape in the path")):
+            t.eq(request(port, target).body, b"400 Bad Request: " + why +
+                 b"\n", "GET %s: the answer says what is wrong" % target)
         for target in ("/link.txt", "/linkdir/secret.txt", "/inner.html",
                        "/.hidden", "/50%25.txt", "/" + secret,
                        "/" + secret.lstrip("/"), "/etc/passwd"):
@@ -345,6 +352,8 @@ def case_bounds(t):
                         b"b" * 9000 + b"\r\n\r\n")
         t.eq((r and r.status, closed), (431, True),
              "a head over 8192 bytes: 431, closed")
+        t.eq(r and r.body, b"431 Request Header Fields Too Large: the "
+             b"request head is over 8192 bytes\n", "and says so")
         r, closed = raw(port, b"GET / HTTP/1.1\r\nHost: x\r\n" +
                         b"".join(b"X-H%d: v\r\n" % i for i in range(65)) +
                         b"\r\n")
