@@ -438,46 +438,21 @@ conn_tls_up(struct conn_socket *cs)
 
 /*
  * An error on a TLS connection: log the OpenSSL reasons (and why a
- * certificate was refused). Returns 1 if it is a TLS failure, 0 if it is
- * a plain socket error after a good handshake.
+ * certificate was refused, tls_bev_failure). Returns 1 if it is a TLS
+ * failure, 0 if it is a plain socket error after a good handshake.
  */
 static int
 conn_tls_failed(struct conn_socket *cs, int err)
 {
 	struct ac_session	*s = cs->c.s;
-	SSL			*ssl = bufferevent_openssl_get_ssl(cs->bev);
-	unsigned long		 e;
-	long			 vr;
-	char			 why[512], one[256];
-	size_t			 len = 0;
+	char			 why[512];
 
-	why[0] = '\0';
-	while ((e = bufferevent_get_openssl_error(cs->bev)) != 0) {
-		/* libevent also queues SSL_get_error() codes: not reasons. */
-		if (ERR_GET_LIB(e) == 0)
-			continue;
-		tls_error_string(e, one, sizeof one);
-		if (strstr(why, one) != NULL)
-			continue;
-		len = strlen(why);
-		snprintf(why + len, sizeof why - len, "%s%s",
-		    len != 0 ? "; " : "", one);
-	}
-	if (ssl != NULL && (vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
-		len = strlen(why);
-		snprintf(why + len, sizeof why - len, "%s%s",
-		    len != 0 ? ": " : "", X509_verify_cert_error_string(vr));
-	}
-	if (why[0] == '\0') {
-		if (cs->flags & CONN_TLS_UP)
-			return (0);
-		snprintf(why, sizeof why, "%s", err != 0 ?
-		    evutil_socket_error_to_string(err) : "connection closed");
-	}
+	if (!tls_bev_failure(cs->bev, cs->flags & CONN_TLS_UP, err, why,
+	    sizeof why))
+		return (0);
 	log_info("session %s: TLS %s failed: %s peer=%s", s->id,
 	    (cs->flags & CONN_TLS_UP) ? "connection" : "handshake", why,
 	    s->peer);
-	ERR_clear_error();
 	return (1);
 }
 

@@ -31,6 +31,7 @@ struct event;
 struct event_base;
 struct evconnlistener;
 struct ssl_ctx_st;
+struct webroot;
 
 /* config.c */
 /*
@@ -48,11 +49,16 @@ struct ssl_ctx_st;
 #ifndef AC_CONFFILE
 #define AC_CONFFILE "/usr/local/etc/asyncchat.conf"
 #endif
+#ifndef AC_WEBROOT
+#define AC_WEBROOT "/usr/local/share/asyncchat/web"
+#endif
 
 enum ac_listen_type {
 	AC_LISTEN_TCP,
 	AC_LISTEN_UNIX,
 	AC_LISTEN_TLS,		/* tcp with TLS on top */
+	AC_LISTEN_WS,		/* HTTP: the web page and WebSocket at /ws */
+	AC_LISTEN_WSS,		/* the same with TLS on top */
 };
 
 /* One `listen =` line, parsed. */
@@ -60,8 +66,8 @@ struct ac_listen_conf {
 	char			*url;	/* as written; identity across reloads */
 	int			 line;
 	enum ac_listen_type	 type;
-	char			*host;	/* tcp, tls: without brackets */
-	char			*port;	/* tcp, tls */
+	char			*host;	/* tcp, tls, ws, wss: no brackets */
+	char			*port;	/* tcp, tls, ws, wss */
 	char			*path;	/* unix */
 };
 
@@ -106,7 +112,8 @@ struct ac_config {
 	char			*tls_cert;
 	char			*tls_key;
 	char			*tls_client_ca;
-	struct ssl_ctx_st	*tls_ctx;	/* NULL: no tls:// listener */
+	struct ssl_ctx_st	*tls_ctx;	/* NULL: no tls:// or wss://
+						   listener */
 	struct timeval		 handshake_timeout;
 	struct timeval		 heartbeat_timeout;
 	unsigned int		 max_clients;
@@ -128,6 +135,10 @@ struct ac_config {
 	char			*plugin_dir;
 	char			*pid_file;	/* NULL: none */
 	struct config_addr	 metrics_listen; /* text NULL: off */
+	char			*web_root;	/* NULL: none */
+	char			*web_origins;	/* NULL: the page's own */
+	struct webroot		*web;		/* its files; NULL: none, or
+						   no ws:// or wss:// listener */
 
 	struct ac_plugin_conf	*plugins;
 	size_t			 nplugins;
@@ -472,6 +483,68 @@ struct conn {
 struct conn *conn_socket_new(struct server *srv, int fd,
 	    struct ssl_ctx_st *tls, const char *peer);
 
+/* webroot.c */
+
+/* One file of web_root, held in memory. */
+struct webroot_file {
+	char		*name;		/* relative: "index.html", "js/ui.js" */
+	const char	*type;		/* its Content-Type */
+	uint8_t		*data;
+	size_t		 len;
+	char		 etag[24];	/* "\"" 16 hex digits "\"" */
+};
+
+/*
+ * The files of web_root, read once (at start and on SIGHUP) and shared
+ * by reference with the responses that are being written: a reload
+ * makes a new one, and the old one goes with its last response.
+ */
+struct webroot {
+	unsigned int		 refs;
+	char			*path;
+	struct webroot_file	*files;		/* sorted by name */
+	size_t			 nfiles;
+	size_t			 bytes;
+	size_t			 skipped;	/* entries not served */
+	char			*skipped_first;	/* the first of them, and why */
+};
+
+#define WEBROOT_MAX_FILES	1024
+#define WEBROOT_MAX_BYTES	(16 * 1024 * 1024)
+#define WEBROOT_MAX_DEPTH	8
+
+int	webroot_load(const char *path, struct webroot **wp, char **cause);
+const struct webroot_file *webroot_find(const struct webroot *w,
+	    const char *name);
+struct webroot *webroot_ref(struct webroot *w);
+void	webroot_unref(struct webroot *w);
+const char *webroot_type(const char *name);
+
+/* origin.c */
+int	origin_list_check(const char *list);
+int	origin_allowed(const char *list, const char *origin, int tls,
+	    const char *host, int loopback);
+int	origin_host_is_loopback(const char *host);
+
+/* http.c */
+#define HTTP_MAX_LINE		4096	/* request line */
+#define HTTP_MAX_HEAD		8192	/* request line and headers */
+#define HTTP_MAX_HEADERS	64
+#define HTTP_MAX_REQUESTS	100	/* on one connection */
+
+struct listener;
+struct http_conn;
+TAILQ_HEAD(http_conns, http_conn);
+
+void	http_accept(struct listener *l, int fd, struct sockaddr *sa,
+	    socklen_t salen);
+void	http_close_all(struct server *srv);
+void	http_metrics_write(struct server *srv, struct evbuffer *b);
+
+/* ws.c */
+struct conn *ws_conn_new(struct server *srv, struct bufferevent *bev,
+	    int tls);
+
 /* dispatch.c */
 void	dispatch_input(struct ac_session *s, int final);
 size_t	dispatch_frame_max(struct ac_session *s);
@@ -488,7 +561,8 @@ struct ac_session {
 	struct server		*srv;
 	char			 id[AC_UUID_STRLEN + 1];
 	char			 peer[64];
-	const char		*transport;	/* "tcp", "unix" or "tls" */
+	const char		*transport;	/* "tcp", "unix", "tls", "ws"
+						   or "wss" */
 
 	struct conn		*conn;		/* NULL once finished */
 	struct event		*timer;		/* handshake, then heartbeat */
@@ -521,6 +595,8 @@ struct ac_session {
 };
 TAILQ_HEAD(ac_sessions, ac_session);
 
+void	session_format_peer(const struct sockaddr *sa, char *out,
+	    size_t outlen);
 void	session_accept(struct server *srv, int fd, struct sockaddr *sa,
 	    socklen_t salen, const char *transport, struct ssl_ctx_st *tls);
 void	session_open(struct server *srv, struct conn *c,
@@ -549,6 +625,8 @@ struct ssl_ctx_st *tls_server_ctx(const char *cert, const char *key,
 	    const char *ca, const char **which, char **cause);
 void	tls_ctx_free(struct ssl_ctx_st *ctx);
 const char *tls_error_string(unsigned long e, char *buf, size_t len);
+int	tls_bev_failure(struct bufferevent *bev, int up, int err, char *why,
+	    size_t len);
 
 /* registry.c */
 
@@ -577,6 +655,7 @@ struct listener {
 	char			*bound;		/* actual address, for logs */
 	enum ac_listen_type	 type;
 	char			*path;		/* unix: to unlink at close */
+	int			 loopback;	/* bound to 127/8 or ::1 */
 	dev_t			 dev;
 	ino_t			 ino;
 	struct evconnlistener	*evl;
@@ -741,6 +820,10 @@ struct server {
 	struct ac_sessions	 dead;
 	struct event		*reap_ev;
 	struct conn_dirty	 dirty;		/* sockets to flush (conn.c) */
+	struct http_conns	 http;		/* web connections not upgraded
+						   (http.c) */
+	unsigned int		 nhttp;
+	struct iplimit		 http_iplimit;	/* of those, by address */
 	struct event		*flush_ev;	/* NULL until the first accept */
 	struct event		*memory_ev;	/* NULL until the first accept */
 	uint64_t		 memory_estimate; /* last count + added since */

@@ -47,7 +47,7 @@ static void	session_timer_cb(evutil_socket_t, short, void *);
 static void	session_linger_timer_cb(evutil_socket_t, short, void *);
 
 /* Format a peer address: "1.2.3.4:5", "[::1]:5" or "unix". */
-static void
+void
 session_format_peer(const struct sockaddr *sa, char *out, size_t outlen)
 {
 	char	host[INET6_ADDRSTRLEN];
