@@ -58,6 +58,7 @@ struct json_object;
 #define CHAT_E_BAD_ARGUMENT	"bad_argument"
 #define CHAT_E_TOO_LARGE	"too_large"
 #define CHAT_E_HISTORY_DOWN	"history_unavailable"
+#define CHAT_E_REPLAY_BUSY	"replay_in_progress"
 
 /* Counted things, shown as metrics by chat_collect. */
 enum chat_count {
@@ -100,6 +101,7 @@ enum chat_err {
 	CHAT_ERR_BAD_ARGUMENT,
 	CHAT_ERR_TOO_LARGE,
 	CHAT_ERR_HISTORY_DOWN,
+	CHAT_ERR_REPLAY_BUSY,
 	CHAT_ERR_COUNT
 };
 
@@ -141,6 +143,7 @@ struct member;
 struct replay;
 struct pending_store;
 TAILQ_HEAD(pending_list, pending_store);
+TAILQ_HEAD(replay_list, replay);
 
 /* A message of a room held back from one member while its replay runs. */
 struct held {
@@ -163,11 +166,11 @@ struct member {
 	TAILQ_ENTRY(member)	 in_user;	/* user->rooms */
 	uint64_t		 live_after;	/* seq up to which a replay
 						   asked for covers */
-	unsigned int		 replays;	/* replays in flight */
+	unsigned int		 replays;	/* 0, or 1: its replay */
 	struct held_list	 held;		/* live messages meanwhile */
 	unsigned int		 nheld;
 	int			 overflow;	/* too many: no longer held */
-	TAILQ_HEAD(, replay)	 tickets;	/* replays in flight */
+	struct replay_list	 tickets;	/* its replay asked for */
 };
 TAILQ_HEAD(member_list, member);
 
@@ -187,6 +190,8 @@ struct user {
 	int			 plain;		/* its session_ack knew nothing
 						   of chat: joins are bare */
 	uint64_t		 mark;		/* chat->gen when reached */
+	struct replay		*replaying;	/* the backend's, or NULL */
+	struct replay_list	 waiting;	/* the others, in order */
 	char			 reason[32];	/* why it closed */
 	TAILQ_ENTRY(user)	 deferred;	/* chat->deferred */
 };
@@ -213,13 +218,22 @@ struct pending_store {
 	int				 done;
 	TAILQ_ENTRY(pending_store)	 entry;		/* room->pending */
 };
-/* A replay in flight: what its completion needs. */
+/*
+ * A replay asked for: what to ask the backend, and what its completion
+ * needs. A user's replays go to the backend one at a time (replay.c).
+ */
 struct replay {
 	struct chat		*chat;
 	struct member		*member;	/* NULL: the member went */
+	struct user		*user;		/* NULL: the user went */
 	char			 room[CHAT_ROOM_MAX + 1];
+	int			 has_since;
+	uint64_t		 since;
+	uint64_t		 count;
 	uint64_t		 until;
+	int			 waiting;	/* on user->waiting */
 	TAILQ_ENTRY(replay)	 entry;		/* member->tickets */
+	TAILQ_ENTRY(replay)	 queued;	/* user->waiting */
 };
 
 /* The plugin's state. */
@@ -329,7 +343,9 @@ void	 message_room_gone(struct room *r);
 /* replay.c */
 void	 replay_start(struct member *m, int has_since, uint64_t since,
 	    uint64_t count);
+int	 replay_busy(struct member *m);
 void	 replay_deliver(struct member *m, struct ac_frame *f, uint64_t seq);
 void	 replay_member_gone(struct member *m);
+void	 replay_user_gone(struct user *u);
 
 #endif /* CHAT_CHAT_H */

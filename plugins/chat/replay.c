@@ -16,8 +16,18 @@
  * rest of the replay): memory a client cannot grow, at the price of order
  * in that rare case, which the seq numbers still let a client restore.
  *
- * A member can go (part, close) while its replay runs: its tickets are
- * then detached, and the completion only frees them.
+ * Replays cost the backend's reads, on the worker pool every session
+ * shares, so a client's requests are bounded: a member has at most one
+ * replay coming (another /history or /join ROOM SINCE meanwhile is
+ * answered replay_in_progress), and a user's replays, one per room at
+ * most, go to the backend one at a time, in the order asked, the others
+ * waiting here (their live messages held all the same). Without that, one
+ * client sending /history as fast as it may send frames filled the
+ * worker queue, and the history plugin's writes were refused.
+ *
+ * A member can go (part, close) while its replay runs: its ticket is then
+ * detached, and the completion only frees it; one still waiting here is
+ * freed at once. A user that goes detaches the one the backend runs.
  */
 #include "config.h"
 
@@ -26,6 +36,9 @@
 #include <string.h>
 
 #include "chat.h"
+
+static void	replay_done_cb(void *, struct ac_session *,
+		    const struct ac_history_result *);
 
 /* Queue what was held for a member, in order, and stop holding. */
 static void
@@ -45,70 +58,130 @@ replay_flush(struct member *m)
 	}
 }
 
-/* The backend has replayed: history-end, then what was held. */
+/*
+ * A ticket's replay is over (replayed frames sent, or nothing): tell its
+ * member, if it is still there, with history-end, then queue what was
+ * held for it; free the ticket.
+ */
 static void
-replay_done_cb(void *arg, struct ac_session *s, const struct ac_history_result
-    *r)
+replay_end(struct replay *t, uint64_t replayed, int truncated)
 {
-	struct replay	*t = arg;
-	struct chat	*c = t->chat;
 	struct member	*m = t->member;
 
-	chat_enter(c);
 	if (m != NULL) {
 		TAILQ_REMOVE(&m->tickets, t, entry);
 		m->replays--;
-		event_history_end(m->user, t->room, t->until, r->replayed,
-		    r->truncated || r->status != AC_HISTORY_OK);
+		event_history_end(m->user, t->room, t->until, replayed,
+		    truncated);
 		if (m->replays == 0) {
 			m->overflow = 0;
 			replay_flush(m);
 		}
 	}
 	free(t);
+}
+
+/* Ask the backend for a ticket's replay: 0, or -1 if it refused. */
+static int
+replay_ask(struct replay *t)
+{
+	const struct ac_history	*h = t->chat->history;
+	struct ac_history_query	 q;
+
+	memset(&q, 0, sizeof q);
+	q.room = t->room;
+	q.mode = t->has_since ? AC_HISTORY_SINCE : AC_HISTORY_LAST;
+	q.since = t->since;
+	q.count = t->count;
+	q.until = t->until;
+	return (h->replay(h->ctx, t->user->s, &q, replay_done_cb, t));
+}
+
+/*
+ * Give the backend the user's next waiting replay, if it runs none of
+ * the user's now. One at a time: the backend's reads are shared by every
+ * session, and a client asking for replays as fast as it sends frames
+ * would otherwise queue thousands of them ahead of everyone else's (and
+ * of the writes, on a backend whose jobs run in order). A replay the
+ * backend refuses ends at once, truncated.
+ */
+static void
+replay_next(struct user *u)
+{
+	struct replay	*t;
+
+	while (u->replaying == NULL && !u->closing &&
+	    (t = TAILQ_FIRST(&u->waiting)) != NULL) {
+		TAILQ_REMOVE(&u->waiting, t, queued);
+		t->waiting = 0;
+		if (replay_ask(t) == 0) {
+			u->replaying = t;
+			return;
+		}
+		replay_end(t, 0, 1);
+	}
+}
+
+/* The backend has replayed: history-end, then what was held; then the
+ * user's next replay. */
+static void
+replay_done_cb(void *arg, struct ac_session *s, const struct ac_history_result
+    *r)
+{
+	struct replay	*t = arg;
+	struct chat	*c = t->chat;
+	struct user	*u = t->user;
+
+	chat_enter(c);
+	if (u != NULL)
+		u->replaying = NULL;
+	replay_end(t, r->replayed, r->truncated || r->status != AC_HISTORY_OK);
+	if (u != NULL)
+		replay_next(u);
 	chat_leave(c);
 }
 
 /*
  * Ask for a replay of m's room: with has_since, every message after
  * since; else the last count (0: the backend's default). Nothing without
- * a backend.
+ * a backend. The caller has checked that m has none coming already
+ * (replay_busy): a member has at most one, and a user's go to the
+ * backend in turn.
  */
 void
 replay_start(struct member *m, int has_since, uint64_t since, uint64_t count)
 {
-	struct chat		*c = m->user->chat;
-	const struct ac_history	*h = c->history;
-	struct ac_history_query	 q;
-	struct replay		*t;
+	struct user	*u = m->user;
+	struct chat	*c = u->chat;
+	struct replay	*t;
 
-	if (h == NULL || m->user->closing)
+	if (c->history == NULL || u->closing)
 		return;
 	if ((t = calloc(1, sizeof *t)) == NULL)
 		abort();
 	t->chat = c;
 	t->member = m;
+	t->user = u;
 	snprintf(t->room, sizeof t->room, "%s", m->room->name);
+	t->has_since = has_since;
+	t->since = since;
+	t->count = count;
 	t->until = m->room->seq;
 	TAILQ_INSERT_TAIL(&m->tickets, t, entry);
 	m->replays++;
 	if (m->live_after < t->until)
 		m->live_after = t->until;
-	memset(&q, 0, sizeof q);
-	q.room = t->room;
-	q.mode = has_since ? AC_HISTORY_SINCE : AC_HISTORY_LAST;
-	q.since = since;
-	q.count = count;
-	q.until = t->until;
 	c->counts[CHAT_C_REPLAYS]++;
-	if (h->replay(h->ctx, m->user->s, &q, replay_done_cb, t) != 0) {
-		TAILQ_REMOVE(&m->tickets, t, entry);
-		m->replays--;
-		event_history_end(m->user, t->room, t->until, 0, 1);
-		if (m->replays == 0)
-			replay_flush(m);
-		free(t);
-	}
+	t->waiting = 1;
+	TAILQ_INSERT_TAIL(&u->waiting, t, queued);
+	replay_next(u);
+}
+
+/* Non-zero when m's replay, asked for earlier, has not ended yet. */
+int
+replay_busy(struct member *m)
+{
+	return (m->replays > 0);
 }
 
 /* A live message of the room while m's replay runs: hold it. */
@@ -137,7 +210,10 @@ replay_deliver(struct member *m, struct ac_frame *f, uint64_t seq)
 	m->nheld++;
 }
 
-/* A member goes: detach its replays, drop what was held for it. */
+/*
+ * A member goes: forget its replay if the backend has not got it yet,
+ * else detach it (its completion frees it); drop what was held for it.
+ */
 void
 replay_member_gone(struct member *m)
 {
@@ -147,7 +223,11 @@ replay_member_gone(struct member *m)
 
 	while ((t = TAILQ_FIRST(&m->tickets)) != NULL) {
 		TAILQ_REMOVE(&m->tickets, t, entry);
-		t->member = NULL;	/* freed by its completion */
+		if (t->waiting) {
+			TAILQ_REMOVE(&m->user->waiting, t, queued);
+			free(t);
+		} else
+			t->member = NULL;	/* freed by its completion */
 	}
 	m->replays = 0;
 	while ((h = TAILQ_FIRST(&m->held)) != NULL) {
@@ -156,4 +236,15 @@ replay_member_gone(struct member *m)
 		free(h);
 	}
 	m->nheld = 0;
+}
+
+/* A user goes (its members already gone): detach the replay the backend
+ * runs for it, whose completion then frees it. */
+void
+replay_user_gone(struct user *u)
+{
+	if (u->replaying != NULL) {
+		u->replaying->user = NULL;
+		u->replaying = NULL;
+	}
 }

@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 
-from chat import connect, error_of, events, is_said, messages, reply
+from chat import TEXT, connect, error_of, events, is_said, messages, reply
 from harness import Server, Skip, main, mkdtemp, test_plugin
 from metrics import metrics_url, scrape
 
@@ -282,6 +282,69 @@ def hold_overflow(t, gate):
              "the live ones in order, ahead of the slow replay")
 
 
+def case_replay_flood(t):
+    gate = mkdtemp()
+    try:
+        replay_flood(t, gate)
+    finally:
+        open_gate(gate)
+
+
+def replay_flood(t, gate):
+    """A client asking for replays as fast as it sends frames: a member
+    has one replay coming at a time (more are answered
+    replay_in_progress), and a user's replays go to the backend one after
+    another, so that the worker queue everyone shares keeps room for the
+    replays of others (before: one burst of /history filled it, and
+    everyone else's were refused)."""
+    with Server(plugins=["chat", test_plugin("memhistory")],
+                server={"worker_threads": 1, "worker_queue": 8},
+                sections={"chat": {}, "memhistory": {"gate_dir": gate}}) \
+            as srv:
+        m = connect(srv, nick="mallory", rooms=[{"room": "a"}, {"room": "b"},
+                                                {"room": "c"}])
+        until_ends(m, m.welcome, 4)
+        w = connect(srv, nick="writer", rooms=[{"room": "c"}])
+        until_ends(w, w.welcome, 2)
+        w.cmd("held")           # its store blocks the backend's queue
+        m.wait_for(is_said("held"), "the message in #c")
+        burst = b"".join(m.frame("message", text.encode(),
+                                 content_type=TEXT)
+                         for text in ["/history"] * 10 +
+                         ["/join a 0", "/join b 0"])
+        m.send_raw(burst)
+        got = m.sync()
+        t.eq([(r.header["command"], r.header.get("error"))
+              for r in events(got, "reply")],
+             [("history", None)] + [("history", "replay_in_progress")] * 9 +
+             [("join", None), ("join", None)],
+             "one /history of #c at a time; /join of other rooms with "
+             "SINCE are taken")
+        t.eq(events(got, "history-end"), [],
+             "and none was refused: they wait")
+        c = connect(srv, nick="carol", rooms=[{"room": "dev", "since": 0}],
+                    sync=False)
+        early = c.sync()
+        t.eq(events(early, "history-end"), [],
+             "another client's replays still find room in the queue "
+             "(none ends early, refused)")
+        open_gate(gate)
+        got = until_ends(c, early, 2)
+        t.eq([(f.header["room"], f.header["truncated"])
+              for f in events(got, "history-end")],
+             [("lobby", False), ("dev", False)],
+             "carol's replays run, whole")
+        got = until_ends(m, m.sync(), 3)
+        t.eq([(f.header["room"], f.header["truncated"])
+              for f in events(got, "history-end")],
+             [("c", False), ("a", False), ("b", False)],
+             "mallory's, one after another, in the order asked")
+        got = run(m, "/history")
+        t.eq(error_of(got), None, "once it has ended, /history again")
+    t.ok("fini outstanding=0" in srv.log(),
+         "every job the backend took completed before its fini")
+
+
 def case_reload_while_storing(t):
     gate = mkdtemp()
     try:
@@ -455,4 +518,4 @@ def unusable(t, path, what):
 main([case_replay_on_join, case_room_lives_on, case_plain_join,
       case_max_replay,
       case_live_held_during_replay, case_durable, case_hold_overflow,
-      case_reload_while_storing, case_sqlite, case_database_unusable])
+      case_replay_flood, case_reload_while_storing, case_sqlite, case_database_unusable])
