@@ -35,6 +35,7 @@ struct json_object;
 #define CHAT_MAX_ROOMS_LIMIT	1000
 #define CHAT_TIME_LEN		24	/* 2026-12-06T11:00:00.123Z */
 #define CHAT_HOLD_MAX		4096	/* messages held during a replay */
+#define CHAT_HOLD_BYTES		(4u * 1024 * 1024)	/* and their bytes */
 #define CHAT_WHY_MAX		128	/* a history backend's why, kept */
 #define CHAT_TEXT		"text/plain; charset=utf-8"
 
@@ -149,6 +150,7 @@ TAILQ_HEAD(replay_list, replay);
 struct held {
 	struct ac_frame		*frame;		/* a reference of ours */
 	uint64_t		 seq;
+	size_t			 len;		/* the frame's bytes */
 	TAILQ_ENTRY(held)	 entry;
 };
 TAILQ_HEAD(held_list, held);
@@ -169,6 +171,7 @@ struct member {
 	unsigned int		 replays;	/* 0, or 1: its replay */
 	struct held_list	 held;		/* live messages meanwhile */
 	unsigned int		 nheld;
+	size_t			 held_bytes;
 	int			 overflow;	/* too many: no longer held */
 	struct replay_list	 tickets;	/* its replay asked for */
 };

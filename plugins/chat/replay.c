@@ -12,9 +12,12 @@
  * delivery everything after, so nothing is seen twice or missed.
  *
  * Holding is bounded: a replay slower than CHAT_HOLD_MAX live messages of
- * its room stops holding them (they are queued as they come, ahead of the
- * rest of the replay): memory a client cannot grow, at the price of order
- * in that rare case, which the seq numbers still let a client restore.
+ * its room, or CHAT_HOLD_BYTES of them, stops holding them (they are
+ * queued as they come, ahead of the rest of the replay): memory a client
+ * cannot grow, at the price of order in that rare case, which the seq
+ * numbers still let a client restore. The bytes count because held frames
+ * are in no output buffer: max_memory counts them but cannot tell whose
+ * they are, and 4096 of the largest frames would be 40 GiB.
  *
  * Replays cost the backend's reads, on the worker pool every session
  * shares, so a client's requests are bounded: a member has at most one
@@ -50,6 +53,7 @@ replay_flush(struct member *m)
 	while ((h = TAILQ_FIRST(&m->held)) != NULL) {
 		TAILQ_REMOVE(&m->held, h, entry);
 		m->nheld--;
+		m->held_bytes -= h->len;
 		if (!m->user->closing && c->host->relay(c->p, h->frame,
 		    m->s) == 0)
 			c->counts[CHAT_C_DELIVERIES]++;
@@ -190,12 +194,16 @@ replay_deliver(struct member *m, struct ac_frame *f, uint64_t seq)
 {
 	struct chat	*c = m->user->chat;
 	struct held	*h;
+	size_t		 len = 0;
 
-	if (m->overflow || m->nheld >= CHAT_HOLD_MAX) {
+	c->host->frame_bytes(f, &len);
+	if (m->overflow || m->nheld >= CHAT_HOLD_MAX ||
+	    len > CHAT_HOLD_BYTES - m->held_bytes) {
 		if (!m->overflow)
 			c->host->log(c->p, AC_LOG_WARNING, "session %s: replay "
-			    "of #%s slower than %d messages: no longer held",
-			    m->user->id, m->room->name, CHAT_HOLD_MAX);
+			    "of #%s slower than %d messages or %u MiB of them: "
+			    "no longer held", m->user->id, m->room->name,
+			    CHAT_HOLD_MAX, CHAT_HOLD_BYTES >> 20);
 		m->overflow = 1;
 		replay_flush(m);
 		if (c->host->relay(c->p, f, m->s) == 0)
@@ -206,8 +214,10 @@ replay_deliver(struct member *m, struct ac_frame *f, uint64_t seq)
 		abort();
 	h->frame = c->host->frame_ref(c->p, f);
 	h->seq = seq;
+	h->len = len;
 	TAILQ_INSERT_TAIL(&m->held, h, entry);
 	m->nheld++;
+	m->held_bytes += len;
 }
 
 /*
@@ -236,6 +246,7 @@ replay_member_gone(struct member *m)
 		free(h);
 	}
 	m->nheld = 0;
+	m->held_bytes = 0;
 }
 
 /* A user goes (its members already gone): detach the replay the backend

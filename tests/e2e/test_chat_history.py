@@ -266,7 +266,8 @@ def hold_overflow(t, gate):
         for i in range(n):
             a.say("m%d" % i)
         a.sync(30)
-        t.ok(srv.wait_log("slower than 4096 messages: no longer held", 10),
+        t.ok(srv.wait_log("slower than 4096 messages or 4 MiB of them: no "
+                          "longer held", 10),
              "past 4096 held messages the plugin says it stops holding")
         got = []
         while len([f for f in got if "event" not in f.header]) < n:
@@ -280,6 +281,45 @@ def hold_overflow(t, gate):
              "first)")
         t.eq(seqs[:n], list(range(2, n + 2)),
              "the live ones in order, ahead of the slow replay")
+
+
+def case_hold_bytes(t):
+    gate = mkdtemp()
+    try:
+        hold_bytes(t, gate)
+    finally:
+        open_gate(gate)
+
+
+def hold_bytes(t, gate):
+    """Held live messages are bounded in bytes too (4 MiB a member): held
+    frames are in no output buffer, so before, a replay kept waiting let
+    4096 of the largest (10 MiB) pile up for each member."""
+    with history_server(gate=gate) as srv:
+        a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
+        until_ends(a, a.welcome, 2)
+        a.cmd("first")          # its store blocks the backend's queue
+        b = connect(srv, nick="bob", rooms=[])
+        b.cmd("/part lobby")
+        t.eq(kinds(b.cmd("/join dev")), ["join", "names", "reply"],
+             "bob's replay waits behind the store")
+        big = "x" * (1 << 20)
+        for i in range(6):
+            a.say("%d %s" % (i, big))
+        a.sync(30)
+        t.ok(srv.wait_log("slower than 4096 messages or 4 MiB of them: no "
+                          "longer held", 10),
+             "past 4 MiB of held messages the plugin stops holding them")
+        got = []
+        while len([f for f in got if "event" not in f.header]) < 6:
+            got.append(b.recv_frame(10))
+        open_gate(gate)
+        got = until_ends(b, got, 1)
+        got += b.sync(30)
+        seqs = [f.header["seq"] for f in got if "event" not in f.header]
+        t.eq(sorted(seqs), list(range(1, 8)),
+             "bob gets every message exactly once (the replay has the "
+             "first)")
 
 
 def case_replay_flood(t):
@@ -518,4 +558,4 @@ def unusable(t, path, what):
 main([case_replay_on_join, case_room_lives_on, case_plain_join,
       case_max_replay,
       case_live_held_during_replay, case_durable, case_hold_overflow,
-      case_replay_flood, case_reload_while_storing, case_sqlite, case_database_unusable])
+      case_hold_bytes, case_replay_flood, case_reload_while_storing, case_sqlite, case_database_unusable])
