@@ -235,6 +235,7 @@ struct replay {
 	uint64_t		 count;
 	uint64_t		 until;
 	int			 waiting;	/* on user->waiting */
+	int			 dedup;		/* held ones it sends: drop */
 	TAILQ_ENTRY(replay)	 entry;		/* member->tickets */
 	TAILQ_ENTRY(replay)	 queued;	/* user->waiting */
 };
@@ -342,6 +343,7 @@ void	 message_direct(struct user *u, struct user *to,
 	    const struct ac_message *msg, const uint8_t *content,
 	    size_t content_len, enum chat_cmd cmd);
 void	 message_room_gone(struct room *r);
+uint64_t message_delivered(struct room *r);
 
 /* replay.c */
 void	 replay_start(struct member *m, int has_since, uint64_t since,

@@ -63,6 +63,29 @@ replay_flush(struct member *m)
 }
 
 /*
+ * A replay of the last messages sent a member the newest `replayed` up to
+ * seq until: drop those of them it holds, which came live meanwhile,
+ * having waited for their store when the replay was asked for.
+ */
+static void
+replay_drop_sent(struct member *m, uint64_t until, uint64_t replayed)
+{
+	struct chat	*c = m->user->chat;
+	struct held	*h, *next;
+
+	for (h = TAILQ_FIRST(&m->held); h != NULL; h = next) {
+		next = TAILQ_NEXT(h, entry);
+		if (h->seq > until || h->seq + replayed <= until)
+			continue;
+		TAILQ_REMOVE(&m->held, h, entry);
+		m->nheld--;
+		m->held_bytes -= h->len;
+		c->host->frame_unref(c->p, h->frame);
+		free(h);
+	}
+}
+
+/*
  * A ticket's replay is over (replayed frames sent, or nothing): tell its
  * member, if it is still there, with history-end, then queue what was
  * held for it; free the ticket.
@@ -73,6 +96,8 @@ replay_end(struct replay *t, uint64_t replayed, int truncated)
 	struct member	*m = t->member;
 
 	if (m != NULL) {
+		if (t->dedup && !truncated)
+			replay_drop_sent(m, t->until, replayed);
 		TAILQ_REMOVE(&m->tickets, t, entry);
 		m->replays--;
 		event_history_end(m->user, t->room, t->until, replayed,
@@ -158,6 +183,7 @@ replay_start(struct member *m, int has_since, uint64_t since, uint64_t count)
 	struct user	*u = m->user;
 	struct chat	*c = u->chat;
 	struct replay	*t;
+	uint64_t	 covered;
 
 	if (c->history == NULL || u->closing)
 		return;
@@ -173,8 +199,17 @@ replay_start(struct member *m, int has_since, uint64_t since, uint64_t count)
 	t->until = m->room->seq;
 	TAILQ_INSERT_TAIL(&m->tickets, t, entry);
 	m->replays++;
-	if (m->live_after < t->until)
-		m->live_after = t->until;
+	/*
+	 * A replay since a seq covers everything up to until: live delivery
+	 * goes on after it. One of the last messages may not reach back to
+	 * the messages still waiting for their store (sync = full), which
+	 * this member has not had: they come live (held until history-end),
+	 * but for those the replay sent.
+	 */
+	covered = has_since ? t->until : message_delivered(m->room);
+	t->dedup = !has_since;
+	if (m->live_after < covered)
+		m->live_after = covered;
 	c->counts[CHAT_C_REPLAYS]++;
 	t->waiting = 1;
 	TAILQ_INSERT_TAIL(&u->waiting, t, queued);

@@ -243,6 +243,55 @@ def durable(t, gate):
         t.eq(kinds(got), ["msg:d3"], "with the gate open: once stored")
 
 
+def case_history_while_storing(t):
+    gate = mkdtemp()
+    try:
+        history_while_storing(t, gate)
+    finally:
+        open_gate(gate)
+
+
+def history_while_storing(t, gate):
+    """/history N while messages wait for their store (sync = full): the
+    member has not had them, and a replay of the last N may not reach back
+    to them all. Before, they were taken as covered by the replay and
+    never came."""
+    with history_server(gate=gate, durable="yes") as srv:
+        a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
+        until_ends(a, a.welcome, 2)
+        b = connect(srv, nick="bob", rooms=[{"room": "dev"}])
+        until_ends(b, b.welcome, 2)
+        a.sync()
+        for text in ("d1", "d2", "d3"):
+            b.cmd(text)         # each waits for its store, at the gate
+        got = a.cmd("/history 1")
+        t.eq(kinds(got), ["reply"], "alice asks for the last one")
+        open_gate(gate)
+        got = until_ends(a, got, 1)
+        while len(messages(got)) < 3:
+            got.append(a.recv_frame(10))
+        got += a.sync()
+        t.eq([k for k in kinds(got) if k != "reply"],
+             ["msg:d3", "history-end", "msg:d1", "msg:d2"],
+             "the replay (d3), then the two it did not reach, once each")
+        got = until_ends(a, a.cmd("/history 5"), 1)
+        t.eq(kinds(got), ["reply", "msg:d1", "msg:d2", "msg:d3",
+                          "history-end"],
+             "with nothing waiting, /history as before")
+        os.unlink(os.path.join(gate, "open"))      # closed again
+        b.cmd("d4")
+        b.cmd("d5")
+        got = a.cmd("/history 5")
+        open_gate(gate)
+        got = until_ends(a, got, 1)
+        got += a.sync()
+        t.eq([k for k in kinds(got) if k != "reply"],
+             ["msg:d1", "msg:d2", "msg:d3", "msg:d4", "msg:d5",
+              "history-end"],
+             "a replay that reaches back to every message waiting: each "
+             "once, in order")
+
+
 def case_hold_overflow(t):
     gate = mkdtemp()
     try:
@@ -557,5 +606,6 @@ def unusable(t, path, what):
 
 main([case_replay_on_join, case_room_lives_on, case_plain_join,
       case_max_replay,
-      case_live_held_during_replay, case_durable, case_hold_overflow,
+      case_live_held_during_replay, case_durable,
+      case_history_while_storing, case_hold_overflow,
       case_hold_bytes, case_replay_flood, case_reload_while_storing, case_sqlite, case_database_unusable])
