@@ -185,7 +185,7 @@ struct user {
 	struct member_list	 rooms;		/* join order: current last */
 	unsigned int		 nrooms;
 	int			 plain;		/* its session_ack knew nothing
-						   of chat: joins are bare */
+						   of chat: see chat.c */
 	uint64_t		 mark;		/* chat->gen when reached */
 	char			 reason[32];	/* why it closed */
 	TAILQ_ENTRY(user)	 deferred;	/* chat->deferred */

@@ -119,28 +119,25 @@ def case_room_lives_on(t):
 
 
 def case_plain_join(t):
-    """A session whose session_ack knew nothing of chat (the original
-    client's) joins bare: the join event and the reply, no names and no
-    replay, which would overrun its 1024-byte reads; SINCE and /history
-    replay, since it asked."""
+    """A session whose session_ack named neither nick nor rooms (the
+    original client's) joins the default room bare at its handshake, and
+    is answered by /join as CHAT.md says for everyone: the join event,
+    names, the reply, the replay, history-end."""
     with history_server() as srv:
         a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
         until_ends(a, a.welcome, 2)
         for i in range(3):
             a.cmd("m%d" % i)
         p = connect(srv)
-        got = p.cmd("/join dev")
-        t.eq(kinds(got), ["join", "reply"], "/join: the join event and the "
-             "reply only")
-        t.ok(sum(len(f.raw) for f in got) <= 1024, "%d bytes: one read of "
-             "the original client" % sum(len(f.raw) for f in got))
+        t.eq(kinds(p.welcome), ["join"], "its handshake: the default "
+             "room's join event alone")
+        got = run(p, "/join dev")
+        t.eq(kinds(got), ["join", "names", "reply", "msg:m0", "msg:m1",
+                          "msg:m2", "history-end"],
+             "/join: join, names, reply, the replay, history-end")
         got = run(p, "/join dev 1")
         t.eq(kinds(got), ["reply", "msg:m1", "msg:m2", "history-end"],
-             "/join dev SINCE: the replay it asked for")
-        t.eq(srv.log().count("memhistory: replay dev mode=last"), 1,
-             "the bare /join asked for none (the one there is alice's: "
-             "the backend's queue is serial, so p's would have ended by "
-             "now)")
+             "/join dev SINCE in a room it is in: the replay after SINCE")
         got = run(p, "/history 1")
         t.eq(kinds(got), ["reply", "msg:m2", "history-end"], "/history 1")
 
