@@ -495,8 +495,9 @@ chat_session_welcome(struct chat *c, struct ac_session *s,
 	 * takes each read as one frame, and loses its footing on a larger
 	 * burst, such as the names of a busy lobby or a replay. Its join of
 	 * the default room is bare: the join event alone; /who and /history
-	 * give the rest. A client that knows chat says so with a nick or
-	 * rooms ("rooms": [] will do).
+	 * give the rest. The replays its commands ask for wait a moment
+	 * (replay.c). A client that knows chat says so with a nick or rooms
+	 * ("rooms": [] will do).
 	 */
 	u->plain = jn == NULL && jrooms == NULL;
 	if (c->default_room[0] != '\0' && !u->closing) {

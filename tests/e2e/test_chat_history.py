@@ -14,6 +14,7 @@ say so; the history plugin is version 2).
 import os
 import signal
 import subprocess
+import time
 
 from chat import connect, error_of, events, is_said, messages, reply
 from harness import Server, Skip, main, mkdtemp, test_plugin
@@ -118,11 +119,21 @@ def case_room_lives_on(t):
                           "history-end"], "all of it from SINCE 0")
 
 
+# CHAT_PLAIN_WAIT_MS (plugins/chat/chat.h): a plain session's replays wait
+# that long after the command's own frames (docs/CHAT.md).  Measured here
+# with 20 ms to spare for libevent's coarse clock.
+PLAIN_WAIT = 0.150
+PLAIN_WAIT_SURE = PLAIN_WAIT - 0.020
+
+
 def case_plain_join(t):
     """A session whose session_ack named neither nick nor rooms (the
     original client's) joins the default room bare at its handshake, and
     is answered by /join as CHAT.md says for everyone: the join event,
-    names, the reply, the replay, history-end."""
+    names, the reply, the replay, history-end.  Its replay starts a moment
+    after the reply, so that the original client reads the command's
+    frames apart from history-end; what the room says meanwhile comes
+    after history-end, once."""
     with history_server() as srv:
         a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
         until_ends(a, a.welcome, 2)
@@ -131,15 +142,90 @@ def case_plain_join(t):
         p = connect(srv)
         t.eq(kinds(p.welcome), ["join"], "its handshake: the default "
              "room's join event alone")
-        got = run(p, "/join dev")
+        sent = time.monotonic()
+        got = p.cmd("/join dev")
+        a.cmd("live1")
+        live_at = time.monotonic()
+        ended = None
+        while "msg:live1" not in kinds(got):
+            got.append(p.recv_frame(10))
+            if ended is None and kinds(got)[-1] == "history-end":
+                ended = time.monotonic()
         t.eq(kinds(got), ["join", "names", "reply", "msg:m0", "msg:m1",
-                          "msg:m2", "history-end"],
-             "/join: join, names, reply, the replay, history-end")
+                          "msg:m2", "history-end", "msg:live1"],
+             "/join: join, names, reply, the replay, history-end, then "
+             "the room's live message")
+        t.eq(events(got, "history-end")[0].header["seq"], 3,
+             "the replay covers the room as it was at the /join")
+        t.ok(ended is not None and ended - sent >= PLAIN_WAIT_SURE,
+             "history-end came %.0f ms after the /join was sent (the "
+             "wait is %.0f ms)" % ((ended - sent) * 1000 if ended else -1,
+                                  PLAIN_WAIT * 1000))
+        if live_at - sent < PLAIN_WAIT_SURE:
+            t.ok(True, "the live message reached the server during the "
+                 "wait (%.0f ms after the /join), and was held"
+                 % ((live_at - sent) * 1000))
+        else:
+            t.skip("the live message reached the server during the wait",
+                   "the machine was too slow: %.0f ms after the /join"
+                   % ((live_at - sent) * 1000))
+        t.eq(kinds(p.sync()), [], "nothing twice")
         got = run(p, "/join dev 1")
-        t.eq(kinds(got), ["reply", "msg:m1", "msg:m2", "history-end"],
+        t.eq(kinds(got), ["reply", "msg:m1", "msg:m2", "msg:live1",
+                          "history-end"],
              "/join dev SINCE in a room it is in: the replay after SINCE")
         got = run(p, "/history 1")
-        t.eq(kinds(got), ["reply", "msg:m2", "history-end"], "/history 1")
+        t.eq(kinds(got), ["reply", "msg:live1", "history-end"],
+             "/history 1")
+        # Two replays asked at once start in the order asked.
+        p.say("/history 2")
+        got = run(p, "/join dev 3", 2)
+        t.eq(kinds(got), ["reply", "reply", "msg:m2", "msg:live1",
+                          "history-end", "msg:live1", "history-end"],
+             "two replays of one member, in the order asked")
+        # A replay still waiting when its member parts is never asked
+        # for: had it been, its history-end would come before the one
+        # of the /join after (it was due earlier).
+        p.say("/join ops")
+        p.say("/part ops")
+        got = run(p, "/join ops")
+        t.eq(kinds(got), ["join", "names", "reply", "part", "reply", "join",
+                          "names", "reply", "history-end"],
+             "a /part during the wait ends that replay: one history-end, "
+             "the second /join's")
+        q = connect(srv)
+        q.say("/join dev")
+        q.close()               # gone while its replay waits
+        t.eq(kinds(messages(a.cmd("m4"))), ["msg:m4"],
+             "the server carries on")
+    t.ok("fini outstanding=0" in srv.log(),
+         "every job the backend took completed before its fini")
+
+
+def case_known_join_not_delayed(t):
+    """A session whose session_ack named a nick or rooms ("rooms": []
+    will do) knows chat: its handshake joins give names and the replay,
+    and its replays are asked for at once (in order; no bound on the
+    time, which a busy machine could break)."""
+    with history_server() as srv:
+        a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
+        until_ends(a, a.welcome, 2)
+        a.cmd("m0")
+        for who, extra in (("rooms: []", {"rooms": []}),
+                           ("a nick", {"nick": "bob"})):
+            b = connect(srv, **extra)
+            t.eq(kinds(until_ends(b, b.welcome)), ["join", "names",
+                                                   "history-end"],
+                 "%s: the default room's join, names and history-end" % who)
+            sent = time.monotonic()
+            got = run(b, "/join dev")
+            t.eq(kinds(got), ["join", "names", "reply", "msg:m0",
+                              "history-end"],
+                 "%s: /join: join, names, reply, the replay, history-end"
+                 % who)
+            t.diag("%s: history-end %.0f ms after the /join was sent"
+                   % (who, (time.monotonic() - sent) * 1000))
+            b.close()
 
 
 def case_max_replay(t):
@@ -450,6 +536,6 @@ def unusable(t, path, what):
 
 
 main([case_replay_on_join, case_room_lives_on, case_plain_join,
-      case_max_replay,
+      case_known_join_not_delayed, case_max_replay,
       case_live_held_during_replay, case_durable, case_hold_overflow,
       case_reload_while_storing, case_sqlite, case_database_unusable])
