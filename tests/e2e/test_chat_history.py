@@ -202,6 +202,42 @@ def case_plain_join(t):
          "every job the backend took completed before its fini")
 
 
+def case_reload_while_waiting(t):
+    """A reload (SIGHUP) while a plain session's replay waits: the old
+    chat drops it with the session's slot, nothing of it is ever sent (a
+    timer left behind would run the old chain's code after its fini: the
+    sanitizer build's harness reports that), and the session goes on
+    with the new chain, which knows it from its attributes only."""
+    with history_server() as srv:
+        a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
+        until_ends(a, a.welcome, 2)
+        p = connect(srv)
+        mark = len(srv.log())
+        sent = time.monotonic()
+        got = p.cmd("/join dev")
+        srv.signal(signal.SIGHUP)
+        t.ok(srv.wait_log("configuration reloaded", 5, mark),
+             "a reload while the replay waits")
+        t.diag("reloaded %.0f ms after the /join was sent (the wait is "
+               "%.0f ms)" % ((time.monotonic() - sent) * 1000,
+                             PLAIN_WAIT * 1000))
+        # (memhistory keeps nothing across a reload: an empty replay.)
+        got += run(p, "/join dev 0")
+        t.eq(kinds(got), ["join", "names", "reply", "reply", "history-end"],
+             "the session chats on, and only the new chain's replay ends")
+        # A plain session of the new chain waits too; its replay ends
+        # after the old one was due (timers run in the order they are
+        # due), so the server has lived past that moment.
+        q = connect(srv)
+        t.eq(kinds(run(q, "/join dev")), ["join", "names", "reply",
+                                          "history-end"],
+             "the new chain: a new plain session's /join")
+        t.eq(kinds(p.sync()), ["join", "join"], "p saw q join (lobby, "
+             "dev), and nothing came of the old chain's replay")
+    t.ok("fini outstanding=0" in srv.log(),
+         "every job the backend took completed before its fini")
+
+
 def case_known_join_not_delayed(t):
     """A session whose session_ack named a nick or rooms ("rooms": []
     will do) knows chat: its handshake joins give names and the replay,
@@ -536,6 +572,7 @@ def unusable(t, path, what):
 
 
 main([case_replay_on_join, case_room_lives_on, case_plain_join,
-      case_known_join_not_delayed, case_max_replay,
+      case_reload_while_waiting, case_known_join_not_delayed,
+      case_max_replay,
       case_live_held_during_replay, case_durable, case_hold_overflow,
       case_reload_while_storing, case_sqlite, case_database_unusable])
