@@ -33,9 +33,10 @@
  * machine, and is short enough for a person not to notice. Everything
  * else is as for any replay: the ticket, `until` and the holding of live
  * messages begin when it is asked for, so what the room says meanwhile
- * comes after history-end, once. A replay of more than 1024 bytes, or a
- * large room's names, still overruns that client: nothing a server sends
- * can help a reader that cannot find a frame's start.
+ * comes after history-end, once. A replay of more than 1024 bytes, or the
+ * join, names and reply of a room that has two members already (each adds
+ * about 90 bytes to names), still overruns that client: nothing a server
+ * sends can help a reader that cannot find a frame's start.
  */
 #include "config.h"
 
