@@ -125,6 +125,7 @@ replay_ask(struct replay *t)
 	q.since = t->since;
 	q.count = t->count;
 	q.until = t->until;
+	c->counts[CHAT_C_REPLAYS]++;
 	if (h->replay(h->ctx, m->user->s, &q, replay_done_cb, t) != 0)
 		replay_drop(t, 1);
 }
@@ -187,7 +188,6 @@ replay_start(struct member *m, int has_since, uint64_t since, uint64_t count)
 	m->replays++;
 	if (m->live_after < t->until)
 		m->live_after = t->until;
-	c->counts[CHAT_C_REPLAYS]++;
 	if (m->user->plain && (base = c->host->event_base(c->p)) != NULL) {
 		tv.tv_sec = CHAT_PLAIN_WAIT_MS / 1000;
 		tv.tv_usec = (CHAT_PLAIN_WAIT_MS % 1000) * 1000;
