@@ -25,6 +25,7 @@
 #include <asyncchat/history.h>
 #include <asyncchat/plugin.h>
 
+struct event;
 struct json_object;
 
 #define CHAT_NICK_CHARS		32	/* characters in a nick, at most */
@@ -35,6 +36,7 @@ struct json_object;
 #define CHAT_MAX_ROOMS_LIMIT	1000
 #define CHAT_TIME_LEN		24	/* 2026-12-06T11:00:00.123Z */
 #define CHAT_HOLD_MAX		4096	/* messages held during a replay */
+#define CHAT_PLAIN_WAIT_MS	150	/* a plain user's replays wait */
 #define CHAT_WHY_MAX		128	/* a history backend's why, kept */
 #define CHAT_TEXT		"text/plain; charset=utf-8"
 
@@ -185,7 +187,7 @@ struct user {
 	struct member_list	 rooms;		/* join order: current last */
 	unsigned int		 nrooms;
 	int			 plain;		/* its session_ack knew nothing
-						   of chat: joins are bare */
+						   of chat: see replay.c */
 	uint64_t		 mark;		/* chat->gen when reached */
 	char			 reason[32];	/* why it closed */
 	TAILQ_ENTRY(user)	 deferred;	/* chat->deferred */
@@ -213,12 +215,18 @@ struct pending_store {
 	int				 done;
 	TAILQ_ENTRY(pending_store)	 entry;		/* room->pending */
 };
-/* A replay in flight: what its completion needs. */
+/* A replay asked for: its query until the backend has it, then what its
+ * completion needs. */
 struct replay {
 	struct chat		*chat;
 	struct member		*member;	/* NULL: the member went */
 	char			 room[CHAT_ROOM_MAX + 1];
 	uint64_t		 until;
+	int			 has_since;
+	uint64_t		 since;
+	uint64_t		 count;
+	struct event		*wait;		/* a plain user's, not yet
+						   sent to the backend */
 	TAILQ_ENTRY(replay)	 entry;		/* member->tickets */
 };
 

@@ -18,12 +18,33 @@
  *
  * A member can go (part, close) while its replay runs: its tickets are
  * then detached, and the completion only frees them.
+ *
+ * A plain user (its session_ack named neither nick nor rooms: maybe the
+ * original Python client) has its replays sent to the backend only
+ * CHAT_PLAIN_WAIT_MS after they were asked for. That client reads 1024
+ * bytes at a time and takes each read as one frame: the frames of a
+ * command (join, names and reply come to about 900 bytes in a small room)
+ * arriving in one read are dropped whole, which does no harm, but should
+ * history-end land in the same read as them, the read is full before its
+ * end and the next one begins inside a frame, after which that client
+ * never decodes anything again. The wait lets it take the command's
+ * frames in a read of their own first; its read loop needs far less than
+ * a millisecond for one read, so 150 ms leaves a wide margin for a busy
+ * machine, and is short enough for a person not to notice. Everything
+ * else is as for any replay: the ticket, `until` and the holding of live
+ * messages begin when it is asked for, so what the room says meanwhile
+ * comes after history-end, once. A replay of more than 1024 bytes, or the
+ * join, names and reply of a room that has two members already (each adds
+ * about 90 bytes to names), still overruns that client: nothing a server
+ * sends can help a reader that cannot find a frame's start.
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <event2/event.h>
 
 #include "chat.h"
 
@@ -69,20 +90,90 @@ replay_done_cb(void *arg, struct ac_session *s, const struct ac_history_result
 	chat_leave(c);
 }
 
+/* Give up a ticket that got no completion: history-end if told, then
+ * what was held once it was the last. */
+static void
+replay_drop(struct replay *t, int tell)
+{
+	struct member	*m = t->member;
+
+	TAILQ_REMOVE(&m->tickets, t, entry);
+	m->replays--;
+	if (tell)
+		event_history_end(m->user, t->room, t->until, 0, 1);
+	if (m->replays == 0)
+		replay_flush(m);
+	free(t);
+}
+
+/* Send a ticket's query to the backend; a refusal ends it at once. */
+static void
+replay_ask(struct replay *t)
+{
+	struct member		*m = t->member;
+	struct chat		*c = m->user->chat;
+	const struct ac_history	*h = c->history;
+	struct ac_history_query	 q;
+
+	if (m->user->closing) {
+		replay_drop(t, 0);
+		return;
+	}
+	memset(&q, 0, sizeof q);
+	q.room = t->room;
+	q.mode = t->has_since ? AC_HISTORY_SINCE : AC_HISTORY_LAST;
+	q.since = t->since;
+	q.count = t->count;
+	q.until = t->until;
+	c->counts[CHAT_C_REPLAYS]++;
+	if (h->replay(h->ctx, m->user->s, &q, replay_done_cb, t) != 0)
+		replay_drop(t, 1);
+}
+
+/*
+ * A plain user's wait is over: ask for its replay, and first for those of
+ * the member still waiting that were asked for before it (timers due at
+ * the same instant fire in no set order; the backend gets them in the
+ * order they were asked for).
+ */
+static void
+replay_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct replay	*t = arg, *w;
+	struct member	*m = t->member;
+	struct chat	*c = t->chat;
+	int		 last;
+
+	(void)fd;
+	(void)what;
+	chat_enter(c);
+	do {
+		TAILQ_FOREACH(w, &m->tickets, entry) {
+			if (w->wait != NULL)
+				break;
+		}
+		last = w == t;
+		event_free(w->wait);
+		w->wait = NULL;
+		replay_ask(w);
+	} while (!last);
+	chat_leave(c);
+}
+
 /*
  * Ask for a replay of m's room: with has_since, every message after
  * since; else the last count (0: the backend's default). Nothing without
- * a backend.
+ * a backend. A plain user's waits CHAT_PLAIN_WAIT_MS first (above).
  */
 void
 replay_start(struct member *m, int has_since, uint64_t since, uint64_t count)
 {
 	struct chat		*c = m->user->chat;
-	const struct ac_history	*h = c->history;
-	struct ac_history_query	 q;
 	struct replay		*t;
+	struct event_base	*base;
+	struct timeval		 tv;
 
-	if (h == NULL || m->user->closing)
+	if (c->history == NULL || m->user->closing)
 		return;
 	if ((t = calloc(1, sizeof *t)) == NULL)
 		abort();
@@ -90,25 +181,24 @@ replay_start(struct member *m, int has_since, uint64_t since, uint64_t count)
 	t->member = m;
 	snprintf(t->room, sizeof t->room, "%s", m->room->name);
 	t->until = m->room->seq;
+	t->has_since = has_since;
+	t->since = since;
+	t->count = count;
 	TAILQ_INSERT_TAIL(&m->tickets, t, entry);
 	m->replays++;
 	if (m->live_after < t->until)
 		m->live_after = t->until;
-	memset(&q, 0, sizeof q);
-	q.room = t->room;
-	q.mode = has_since ? AC_HISTORY_SINCE : AC_HISTORY_LAST;
-	q.since = since;
-	q.count = count;
-	q.until = t->until;
-	c->counts[CHAT_C_REPLAYS]++;
-	if (h->replay(h->ctx, m->user->s, &q, replay_done_cb, t) != 0) {
-		TAILQ_REMOVE(&m->tickets, t, entry);
-		m->replays--;
-		event_history_end(m->user, t->room, t->until, 0, 1);
-		if (m->replays == 0)
-			replay_flush(m);
-		free(t);
+	if (m->user->plain && (base = c->host->event_base(c->p)) != NULL) {
+		tv.tv_sec = CHAT_PLAIN_WAIT_MS / 1000;
+		tv.tv_usec = (CHAT_PLAIN_WAIT_MS % 1000) * 1000;
+		if ((t->wait = evtimer_new(base, replay_wait_cb, t)) == NULL)
+			abort();
+		if (evtimer_add(t->wait, &tv) == 0)
+			return;
+		event_free(t->wait);	/* no timer: ask at once */
+		t->wait = NULL;
 	}
+	replay_ask(t);
 }
 
 /* A live message of the room while m's replay runs: hold it. */
@@ -147,7 +237,12 @@ replay_member_gone(struct member *m)
 
 	while ((t = TAILQ_FIRST(&m->tickets)) != NULL) {
 		TAILQ_REMOVE(&m->tickets, t, entry);
-		t->member = NULL;	/* freed by its completion */
+		if (t->wait != NULL) {
+			/* Never sent: no completion will come. */
+			event_free(t->wait);
+			free(t);
+		} else
+			t->member = NULL;	/* freed by its completion */
 	}
 	m->replays = 0;
 	while ((h = TAILQ_FIRST(&m->held)) != NULL) {

@@ -14,6 +14,7 @@ say so; the history plugin is version 2).
 import os
 import signal
 import subprocess
+import time
 
 from chat import connect, error_of, events, is_said, messages, reply
 from harness import Server, Skip, main, mkdtemp, test_plugin
@@ -118,31 +119,149 @@ def case_room_lives_on(t):
                           "history-end"], "all of it from SINCE 0")
 
 
+# CHAT_PLAIN_WAIT_MS (plugins/chat/chat.h): a plain session's replays wait
+# that long after the command's own frames (docs/CHAT.md).  Measured here
+# with 20 ms to spare for libevent's coarse clock.
+PLAIN_WAIT = 0.150
+PLAIN_WAIT_SURE = PLAIN_WAIT - 0.020
+
+
 def case_plain_join(t):
-    """A session whose session_ack knew nothing of chat (the original
-    client's) joins bare: the join event and the reply, no names and no
-    replay, which would overrun its 1024-byte reads; SINCE and /history
-    replay, since it asked."""
+    """A session whose session_ack named neither nick nor rooms (the
+    original client's) joins the default room bare at its handshake, and
+    is answered by /join as CHAT.md says for everyone: the join event,
+    names, the reply, the replay, history-end.  Its replay starts a moment
+    after the reply, so that the original client reads the command's
+    frames apart from history-end; what the room says meanwhile comes
+    after history-end, once."""
     with history_server() as srv:
         a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
         until_ends(a, a.welcome, 2)
         for i in range(3):
             a.cmd("m%d" % i)
         p = connect(srv)
+        t.eq(kinds(p.welcome), ["join"], "its handshake: the default "
+             "room's join event alone")
+        sent = time.monotonic()
         got = p.cmd("/join dev")
-        t.eq(kinds(got), ["join", "reply"], "/join: the join event and the "
-             "reply only")
-        t.ok(sum(len(f.raw) for f in got) <= 1024, "%d bytes: one read of "
-             "the original client" % sum(len(f.raw) for f in got))
+        a.cmd("live1")
+        live_at = time.monotonic()
+        ended = None
+        while "msg:live1" not in kinds(got):
+            got.append(p.recv_frame(10))
+            if ended is None and kinds(got)[-1] == "history-end":
+                ended = time.monotonic()
+        t.eq(kinds(got), ["join", "names", "reply", "msg:m0", "msg:m1",
+                          "msg:m2", "history-end", "msg:live1"],
+             "/join: join, names, reply, the replay, history-end, then "
+             "the room's live message")
+        t.eq(events(got, "history-end")[0].header["seq"], 3,
+             "the replay covers the room as it was at the /join")
+        t.ok(ended is not None and ended - sent >= PLAIN_WAIT_SURE,
+             "history-end came %.0f ms after the /join was sent (the "
+             "wait is %.0f ms)" % ((ended - sent) * 1000 if ended else -1,
+                                  PLAIN_WAIT * 1000))
+        if live_at - sent < PLAIN_WAIT_SURE:
+            t.ok(True, "the live message reached the server during the "
+                 "wait (%.0f ms after the /join), and was held"
+                 % ((live_at - sent) * 1000))
+        else:
+            t.skip("the live message reached the server during the wait",
+                   "the machine was too slow: %.0f ms after the /join"
+                   % ((live_at - sent) * 1000))
+        t.eq(kinds(p.sync()), [], "nothing twice")
         got = run(p, "/join dev 1")
-        t.eq(kinds(got), ["reply", "msg:m1", "msg:m2", "history-end"],
-             "/join dev SINCE: the replay it asked for")
-        t.eq(srv.log().count("memhistory: replay dev mode=last"), 1,
-             "the bare /join asked for none (the one there is alice's: "
-             "the backend's queue is serial, so p's would have ended by "
-             "now)")
+        t.eq(kinds(got), ["reply", "msg:m1", "msg:m2", "msg:live1",
+                          "history-end"],
+             "/join dev SINCE in a room it is in: the replay after SINCE")
         got = run(p, "/history 1")
-        t.eq(kinds(got), ["reply", "msg:m2", "history-end"], "/history 1")
+        t.eq(kinds(got), ["reply", "msg:live1", "history-end"],
+             "/history 1")
+        # Two replays asked at once start in the order asked.
+        p.say("/history 2")
+        got = run(p, "/join dev 3", 2)
+        t.eq(kinds(got), ["reply", "reply", "msg:m2", "msg:live1",
+                          "history-end", "msg:live1", "history-end"],
+             "two replays of one member, in the order asked")
+        # A replay still waiting when its member parts is never asked
+        # for: had it been, its history-end would come before the one
+        # of the /join after (it was due earlier).
+        p.say("/join ops")
+        p.say("/part ops")
+        got = run(p, "/join ops")
+        t.eq(kinds(got), ["join", "names", "reply", "part", "reply", "join",
+                          "names", "reply", "history-end"],
+             "a /part during the wait ends that replay: one history-end, "
+             "the second /join's")
+        q = connect(srv)
+        q.say("/join dev")
+        q.close()               # gone while its replay waits
+        t.eq(kinds(messages(a.cmd("m4"))), ["msg:m4"],
+             "the server carries on")
+    t.ok("fini outstanding=0" in srv.log(),
+         "every job the backend took completed before its fini")
+
+
+def case_reload_while_waiting(t):
+    """A reload (SIGHUP) while a plain session's replay waits: the old
+    chat drops it with the session's slot, nothing of it is ever sent (a
+    timer left behind would run the old chain's code after its fini: the
+    sanitizer build's harness reports that), and the session goes on
+    with the new chain, which knows it from its attributes only."""
+    with history_server() as srv:
+        a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
+        until_ends(a, a.welcome, 2)
+        p = connect(srv)
+        mark = len(srv.log())
+        sent = time.monotonic()
+        got = p.cmd("/join dev")
+        srv.signal(signal.SIGHUP)
+        t.ok(srv.wait_log("configuration reloaded", 5, mark),
+             "a reload while the replay waits")
+        t.diag("reloaded %.0f ms after the /join was sent (the wait is "
+               "%.0f ms)" % ((time.monotonic() - sent) * 1000,
+                             PLAIN_WAIT * 1000))
+        # (memhistory keeps nothing across a reload: an empty replay.)
+        got += run(p, "/join dev 0")
+        t.eq(kinds(got), ["join", "names", "reply", "reply", "history-end"],
+             "the session chats on, and only the new chain's replay ends")
+        # A plain session of the new chain waits too; its replay ends
+        # after the old one was due (timers run in the order they are
+        # due), so the server has lived past that moment.
+        q = connect(srv)
+        t.eq(kinds(run(q, "/join dev")), ["join", "names", "reply",
+                                          "history-end"],
+             "the new chain: a new plain session's /join")
+        t.eq(kinds(p.sync()), ["join", "join"], "p saw q join (lobby, "
+             "dev), and nothing came of the old chain's replay")
+    t.ok("fini outstanding=0" in srv.log(),
+         "every job the backend took completed before its fini")
+
+
+def case_known_join_not_delayed(t):
+    """A session whose session_ack named a nick or rooms ("rooms": []
+    will do) knows chat: its handshake joins give names and the replay,
+    and its replays are asked for at once (in order; no bound on the
+    time, which a busy machine could break)."""
+    with history_server() as srv:
+        a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
+        until_ends(a, a.welcome, 2)
+        a.cmd("m0")
+        for who, extra in (("rooms: []", {"rooms": []}),
+                           ("a nick", {"nick": "bob"})):
+            b = connect(srv, **extra)
+            t.eq(kinds(until_ends(b, b.welcome)), ["join", "names",
+                                                   "history-end"],
+                 "%s: the default room's join, names and history-end" % who)
+            sent = time.monotonic()
+            got = run(b, "/join dev")
+            t.eq(kinds(got), ["join", "names", "reply", "msg:m0",
+                              "history-end"],
+                 "%s: /join: join, names, reply, the replay, history-end"
+                 % who)
+            t.diag("%s: history-end %.0f ms after the /join was sent"
+                   % (who, (time.monotonic() - sent) * 1000))
+            b.close()
 
 
 def case_max_replay(t):
@@ -453,6 +572,7 @@ def unusable(t, path, what):
 
 
 main([case_replay_on_join, case_room_lives_on, case_plain_join,
+      case_reload_while_waiting, case_known_join_not_delayed,
       case_max_replay,
       case_live_held_during_replay, case_durable, case_hold_overflow,
       case_reload_while_storing, case_sqlite, case_database_unusable])
