@@ -494,16 +494,18 @@ chat_session_welcome(struct chat *c, struct ac_session *s,
 	 * A client that asks for neither a nick nor rooms may know nothing
 	 * of chat: the original Python client reads 1024 bytes at a time,
 	 * takes each read as one frame, and loses its footing on a larger
-	 * burst, such as the names of a busy lobby or a replay. Its joins,
-	 * here and by /join, are bare: the join event (and a /join's reply)
-	 * alone; /who and /history give the rest. A client that knows chat
-	 * says so with a nick or rooms ("rooms": [] will do).
+	 * burst, such as the names of a busy lobby or a replay. Its join of
+	 * the default room is bare: the join event alone; /who and /history
+	 * give the rest. The replays its commands ask for wait a moment
+	 * (replay.c). A client that knows chat says so with a nick or rooms
+	 * ("rooms": [] will do).
 	 */
 	u->plain = jn == NULL && jrooms == NULL;
 	if (c->default_room[0] != '\0' && !u->closing) {
 		has_since = chat_ack_default_since(c, jrooms, &since);
 		command_join(u, c->default_room, strlen(c->default_room),
-		    has_since, since, CHAT_JOIN_QUIET);
+		    has_since, since, CHAT_JOIN_QUIET | (u->plain ?
+		    CHAT_JOIN_BARE : 0));
 	}
 	if (jrooms != NULL && !u->closing)
 		chat_ack_rooms(u, jrooms);

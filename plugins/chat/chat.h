@@ -25,6 +25,7 @@
 #include <asyncchat/history.h>
 #include <asyncchat/plugin.h>
 
+struct event;
 struct json_object;
 
 #define CHAT_NICK_CHARS		32	/* characters in a nick, at most */
@@ -36,6 +37,7 @@ struct json_object;
 #define CHAT_TIME_LEN		24	/* 2026-12-06T11:00:00.123Z */
 #define CHAT_HOLD_MAX		4096	/* messages held during a replay */
 #define CHAT_HOLD_BYTES		(4u * 1024 * 1024)	/* and their bytes */
+#define CHAT_PLAIN_WAIT_MS	150	/* a plain user's replays wait */
 #define CHAT_WHY_MAX		128	/* a history backend's why, kept */
 #define CHAT_TEXT		"text/plain; charset=utf-8"
 
@@ -191,7 +193,7 @@ struct user {
 	struct member_list	 rooms;		/* join order: current last */
 	unsigned int		 nrooms;
 	int			 plain;		/* its session_ack knew nothing
-						   of chat: joins are bare */
+						   of chat: see replay.c */
 	uint64_t		 mark;		/* chat->gen when reached */
 	struct replay		*replaying;	/* the backend's, or NULL */
 	struct replay_list	 waiting;	/* the others, in order */
@@ -222,8 +224,9 @@ struct pending_store {
 	TAILQ_ENTRY(pending_store)	 entry;		/* room->pending */
 };
 /*
- * A replay asked for: what to ask the backend, and what its completion
- * needs. A user's replays go to the backend one at a time (replay.c).
+ * A replay asked for: its query until the backend has it, then what its
+ * completion needs. A user's replays go to the backend one at a time, a
+ * plain user's each after a wait (replay.c).
  */
 struct replay {
 	struct chat		*chat;
@@ -235,6 +238,8 @@ struct replay {
 	uint64_t		 count;
 	uint64_t		 until;
 	int			 waiting;	/* on user->waiting */
+	struct event		*wait;		/* a plain user's, before its
+						   time: not yet sent */
 	int			 dedup;		/* held ones it sends: drop */
 	TAILQ_ENTRY(replay)	 entry;		/* member->tickets */
 	TAILQ_ENTRY(replay)	 queued;	/* user->waiting */

@@ -241,9 +241,8 @@ command_join_line(struct user *u, struct command_line *cl)
  * `join` event to its members, `names` to the joiner, the reply, then the
  * replay. Flags leave out the reply when all goes well (CHAT_JOIN_QUIET:
  * joins at the handshake report only their problems), or the names and
- * the replay (CHAT_JOIN_BARE), as they always are for a user that knows
- * nothing of chat (u->plain) unless it asked for a replay with SINCE.
- * Returns 0 if the user is in the room afterwards.
+ * the replay (CHAT_JOIN_BARE: a client that knows nothing of chat, at its
+ * handshake). Returns 0 if the user is in the room afterwards.
  */
 int
 command_join(struct user *u, const char *name, size_t len, int has_since,
@@ -252,9 +251,6 @@ command_join(struct user *u, const char *name, size_t len, int has_since,
 	struct chat	*c = u->chat;
 	struct room	*r;
 	struct member	*m;
-
-	if (u->plain && !has_since)
-		flags |= CHAT_JOIN_BARE;
 
 	if (!names_room_valid(name, len)) {
 		event_reply(u, CHAT_CMD_JOIN, CHAT_ERR_BAD_ROOM, "a room is 1 "

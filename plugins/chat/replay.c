@@ -28,15 +28,42 @@
  * client sending /history as fast as it may send frames filled the
  * worker queue, and the history plugin's writes were refused.
  *
- * A member can go (part, close) while its replay runs: its ticket is then
- * detached, and the completion only frees it; one still waiting here is
- * freed at once. A user that goes detaches the one the backend runs.
+ * A plain user (its session_ack named neither nick nor rooms: maybe the
+ * original Python client) has each replay sent to the backend no sooner
+ * than CHAT_PLAIN_WAIT_MS after it was asked for, and, as for anyone,
+ * only once the replays it asked for before have ended. That client reads
+ * 1024 bytes at a time and takes each read as one frame: the frames of a
+ * command (join, names and reply come to about 900 bytes in a small room)
+ * arriving in one read are dropped whole, which does no harm, but should
+ * history-end land in the same read as them, the read is full before its
+ * end and the next one begins inside a frame, after which that client
+ * never decodes anything again. The wait lets it take the command's
+ * frames in a read of their own first; its read loop needs far less than
+ * a millisecond for one read, so 150 ms leaves a wide margin for a busy
+ * machine, and is short enough for a person not to notice. The wait runs
+ * from the moment the replay is asked for, while it waits its turn too:
+ * one whose turn comes later than that goes then, without waiting again.
+ * Everything else is as for any replay: the ticket, `until` and the
+ * holding of live messages begin when it is asked for, so what the room
+ * says meanwhile comes after history-end, once. A replay of more than
+ * 1024 bytes, or the join, names and reply of a room that has two members
+ * already (each adds about 90 bytes to names), still overruns that
+ * client: nothing a server sends can help a reader that cannot find a
+ * frame's start.
+ *
+ * A member can go (part, close, a reload) while its replay runs: its
+ * ticket is then detached, and the completion only frees it; one still
+ * waiting here (its turn or its time) is freed at once, with its timer,
+ * since nothing was asked of the backend. A user that goes detaches the
+ * one the backend runs.
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <event2/event.h>
 
 #include "chat.h"
 
@@ -110,11 +137,16 @@ replay_end(struct replay *t, uint64_t replayed, int truncated)
 	free(t);
 }
 
-/* Ask the backend for a ticket's replay: 0, or -1 if it refused. */
+/*
+ * Ask the backend for a ticket's replay: 0, or -1 if it refused. Counted
+ * here, when asked of the backend, not when asked for: one that ends
+ * while it waits its turn or its time never reached the backend.
+ */
 static int
 replay_ask(struct replay *t)
 {
-	const struct ac_history	*h = t->chat->history;
+	struct chat		*c = t->chat;
+	const struct ac_history	*h = c->history;
 	struct ac_history_query	 q;
 
 	memset(&q, 0, sizeof q);
@@ -123,12 +155,15 @@ replay_ask(struct replay *t)
 	q.since = t->since;
 	q.count = t->count;
 	q.until = t->until;
+	c->counts[CHAT_C_REPLAYS]++;
 	return (h->replay(h->ctx, t->user->s, &q, replay_done_cb, t));
 }
 
 /*
  * Give the backend the user's next waiting replay, if it runs none of
- * the user's now. One at a time: the backend's reads are shared by every
+ * the user's now and that replay's time has come (a plain user's wait,
+ * above: the ones behind it wait too, so the backend gets them in the
+ * order asked). One at a time: the backend's reads are shared by every
  * session, and a client asking for replays as fast as it sends frames
  * would otherwise queue thousands of them ahead of everyone else's (and
  * of the writes, on a backend whose jobs run in order). A replay the
@@ -140,7 +175,7 @@ replay_next(struct user *u)
 	struct replay	*t;
 
 	while (u->replaying == NULL && !u->closing &&
-	    (t = TAILQ_FIRST(&u->waiting)) != NULL) {
+	    (t = TAILQ_FIRST(&u->waiting)) != NULL && t->wait == NULL) {
 		TAILQ_REMOVE(&u->waiting, t, queued);
 		t->waiting = 0;
 		if (replay_ask(t) == 0) {
@@ -171,19 +206,60 @@ replay_done_cb(void *arg, struct ac_session *s, const struct ac_history_result
 }
 
 /*
+ * A waiting replay's time has come: end its wait, and that of those of
+ * the user asked for before it (timers due at the same instant fire in no
+ * set order, and theirs were due no later), so the replays still waiting
+ * for their time are always the last ones of the queue; then give the
+ * backend the next one, if it is the user's turn.
+ */
+static void
+replay_wait_over(struct replay *t)
+{
+	struct user	*u = t->user;
+	struct replay	*w;
+
+	TAILQ_FOREACH(w, &u->waiting, queued) {
+		if (w->wait != NULL) {
+			event_free(w->wait);
+			w->wait = NULL;
+		}
+		if (w == t)
+			break;
+	}
+	replay_next(u);
+}
+
+/* A plain user's replay has waited CHAT_PLAIN_WAIT_MS. */
+static void
+replay_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct replay	*t = arg;
+	struct chat	*c = t->chat;
+
+	(void)fd;
+	(void)what;
+	chat_enter(c);
+	replay_wait_over(t);
+	chat_leave(c);
+}
+
+/*
  * Ask for a replay of m's room: with has_since, every message after
  * since; else the last count (0: the backend's default). Nothing without
  * a backend. The caller has checked that m has none coming already
  * (replay_busy): a member has at most one, and a user's go to the
- * backend in turn.
+ * backend in turn, a plain user's each CHAT_PLAIN_WAIT_MS after it was
+ * asked for at the soonest (above).
  */
 void
 replay_start(struct member *m, int has_since, uint64_t since, uint64_t count)
 {
-	struct user	*u = m->user;
-	struct chat	*c = u->chat;
-	struct replay	*t;
-	uint64_t	 covered;
+	struct user		*u = m->user;
+	struct chat		*c = u->chat;
+	struct replay		*t;
+	struct event_base	*base;
+	struct timeval		 tv;
+	uint64_t		 covered;
 
 	if (c->history == NULL || u->closing)
 		return;
@@ -210,13 +286,23 @@ replay_start(struct member *m, int has_since, uint64_t since, uint64_t count)
 	t->dedup = !has_since;
 	if (m->live_after < covered)
 		m->live_after = covered;
-	c->counts[CHAT_C_REPLAYS]++;
 	t->waiting = 1;
 	TAILQ_INSERT_TAIL(&u->waiting, t, queued);
-	replay_next(u);
+	if (u->plain && (base = c->host->event_base(c->p)) != NULL) {
+		tv.tv_sec = CHAT_PLAIN_WAIT_MS / 1000;
+		tv.tv_usec = (CHAT_PLAIN_WAIT_MS % 1000) * 1000;
+		if ((t->wait = evtimer_new(base, replay_wait_cb, t)) == NULL)
+			abort();
+		if (evtimer_add(t->wait, &tv) == 0)
+			return;
+		event_free(t->wait);	/* no timer: no wait */
+		t->wait = NULL;
+	}
+	replay_wait_over(t);
 }
 
-/* Non-zero when m's replay, asked for earlier, has not ended yet. */
+/* Non-zero when m's replay, asked for earlier, has not ended yet: waiting
+ * its turn or its time, or with the backend. */
 int
 replay_busy(struct member *m)
 {
@@ -256,8 +342,12 @@ replay_deliver(struct member *m, struct ac_frame *f, uint64_t seq)
 }
 
 /*
- * A member goes: forget its replay if the backend has not got it yet,
- * else detach it (its completion frees it); drop what was held for it.
+ * A member goes: forget its replay if the backend has not got it yet
+ * (with its timer, if it waits for its time), else detach it (its
+ * completion frees it); drop what was held for it. Nothing behind a
+ * forgotten one becomes due: the ones waiting for their time are the
+ * last of the queue (replay_wait_over), and one that waits only for its
+ * turn waits for a replay the backend runs (or for its user's close).
  */
 void
 replay_member_gone(struct member *m)
@@ -269,7 +359,10 @@ replay_member_gone(struct member *m)
 	while ((t = TAILQ_FIRST(&m->tickets)) != NULL) {
 		TAILQ_REMOVE(&m->tickets, t, entry);
 		if (t->waiting) {
+			/* Never sent: no completion will come. */
 			TAILQ_REMOVE(&m->user->waiting, t, queued);
+			if (t->wait != NULL)
+				event_free(t->wait);
 			free(t);
 		} else
 			t->member = NULL;	/* freed by its completion */

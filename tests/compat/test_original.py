@@ -106,6 +106,9 @@ def talk(t, ours, orig):
     text = orig.log()
     t.ok(re.search(r"Decoded: \* guest-[0-9a-f]{8} joined #lobby", text),
          "it showed an event as its text line (its join of the lobby)")
+    t.ok("Decoded: * end of #dev history" in text, "its /join's "
+         "history-end came in a read of its own, after the join, names "
+         "and reply (chat waits before a plain session's replay)")
     t.ok("Invalid magic" not in text and "Incomplete header" not in text,
          "no read of it began inside a frame: it stayed in step")
 

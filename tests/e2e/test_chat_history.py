@@ -14,6 +14,7 @@ say so; the history plugin is version 2).
 import os
 import signal
 import subprocess
+import time
 
 from chat import TEXT, connect, error_of, events, is_said, messages, reply
 from harness import Server, Skip, main, mkdtemp, test_plugin
@@ -118,31 +119,161 @@ def case_room_lives_on(t):
                           "history-end"], "all of it from SINCE 0")
 
 
+# CHAT_PLAIN_WAIT_MS (plugins/chat/chat.h): a plain session's replays wait
+# that long after the command's own frames (docs/CHAT.md).  Measured here
+# with 20 ms to spare for libevent's coarse clock.
+PLAIN_WAIT = 0.150
+PLAIN_WAIT_SURE = PLAIN_WAIT - 0.020
+
+
 def case_plain_join(t):
-    """A session whose session_ack knew nothing of chat (the original
-    client's) joins bare: the join event and the reply, no names and no
-    replay, which would overrun its 1024-byte reads; SINCE and /history
-    replay, since it asked."""
+    """A session whose session_ack named neither nick nor rooms (the
+    original client's) joins the default room bare at its handshake, and
+    is answered by /join as CHAT.md says for everyone: the join event,
+    names, the reply, the replay, history-end.  Its replay starts a moment
+    after the reply, so that the original client reads the command's
+    frames apart from history-end; what the room says meanwhile comes
+    after history-end, once."""
     with history_server() as srv:
         a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
         until_ends(a, a.welcome, 2)
         for i in range(3):
             a.cmd("m%d" % i)
         p = connect(srv)
+        t.eq(kinds(p.welcome), ["join"], "its handshake: the default "
+             "room's join event alone")
+        sent = time.monotonic()
         got = p.cmd("/join dev")
-        t.eq(kinds(got), ["join", "reply"], "/join: the join event and the "
-             "reply only")
-        t.ok(sum(len(f.raw) for f in got) <= 1024, "%d bytes: one read of "
-             "the original client" % sum(len(f.raw) for f in got))
+        a.cmd("live1")
+        live_at = time.monotonic()
+        ended = None
+        while "msg:live1" not in kinds(got):
+            got.append(p.recv_frame(10))
+            if ended is None and kinds(got)[-1] == "history-end":
+                ended = time.monotonic()
+        t.eq(kinds(got), ["join", "names", "reply", "msg:m0", "msg:m1",
+                          "msg:m2", "history-end", "msg:live1"],
+             "/join: join, names, reply, the replay, history-end, then "
+             "the room's live message")
+        t.eq(events(got, "history-end")[0].header["seq"], 3,
+             "the replay covers the room as it was at the /join")
+        t.ok(ended is not None and ended - sent >= PLAIN_WAIT_SURE,
+             "history-end came %.0f ms after the /join was sent (the "
+             "wait is %.0f ms)" % ((ended - sent) * 1000 if ended else -1,
+                                  PLAIN_WAIT * 1000))
+        if live_at - sent < PLAIN_WAIT_SURE:
+            t.ok(True, "the live message reached the server during the "
+                 "wait (%.0f ms after the /join), and was held"
+                 % ((live_at - sent) * 1000))
+        else:
+            t.skip("the live message reached the server during the wait",
+                   "the machine was too slow: %.0f ms after the /join"
+                   % ((live_at - sent) * 1000))
+        t.eq(kinds(p.sync()), [], "nothing twice")
         got = run(p, "/join dev 1")
-        t.eq(kinds(got), ["reply", "msg:m1", "msg:m2", "history-end"],
-             "/join dev SINCE: the replay it asked for")
-        t.eq(srv.log().count("memhistory: replay dev mode=last"), 1,
-             "the bare /join asked for none (the one there is alice's: "
-             "the backend's queue is serial, so p's would have ended by "
-             "now)")
+        t.eq(kinds(got), ["reply", "msg:m1", "msg:m2", "msg:live1",
+                          "history-end"],
+             "/join dev SINCE in a room it is in: the replay after SINCE")
         got = run(p, "/history 1")
-        t.eq(kinds(got), ["reply", "msg:m2", "history-end"], "/history 1")
+        t.eq(kinds(got), ["reply", "msg:live1", "history-end"],
+             "/history 1")
+        # Two replays asked at once, of two rooms, go to the backend in
+        # the order asked, each after its wait; another of a room whose
+        # replay is still waiting is refused, and that replay comes once.
+        p.say("/history 2")
+        p.say("/join dev 3")
+        got = run(p, "/join lobby 0", 2)
+        t.eq(kinds(got), ["reply", "reply", "reply", "msg:m2", "msg:live1",
+                          "history-end", "history-end"],
+             "two replays, of two rooms, in the order asked")
+        t.eq([(r.header["command"], r.header.get("error"))
+              for r in events(got, "reply")],
+             [("history", None), ("join", "replay_in_progress"),
+              ("join", None)],
+             "a /join SINCE of the room whose replay waits: "
+             "replay_in_progress")
+        t.eq([f.header["room"] for f in events(got, "history-end")],
+             ["dev", "lobby"], "history-end of #dev, then of #lobby")
+        t.eq(kinds(p.sync()), [], "nothing more")
+        # A replay still waiting when its member parts is never asked
+        # for: had it been, its history-end would come before the one
+        # of the /join after (it was due earlier).
+        p.say("/join ops")
+        p.say("/part ops")
+        got = run(p, "/join ops")
+        t.eq(kinds(got), ["join", "names", "reply", "part", "reply", "join",
+                          "names", "reply", "history-end"],
+             "a /part during the wait ends that replay: one history-end, "
+             "the second /join's")
+        q = connect(srv)
+        q.say("/join dev")
+        q.close()               # gone while its replay waits
+        t.eq(kinds(messages(a.cmd("m4"))), ["msg:m4"],
+             "the server carries on")
+    t.ok("fini outstanding=0" in srv.log(),
+         "every job the backend took completed before its fini")
+
+
+def case_reload_while_waiting(t):
+    """A reload (SIGHUP) while a plain session's replay waits: the old
+    chat drops it with the session's slot, nothing of it is ever sent (a
+    timer left behind would run the old chain's code after its fini: the
+    sanitizer build's harness reports that), and the session goes on
+    with the new chain, which knows it from its attributes only."""
+    with history_server() as srv:
+        a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
+        until_ends(a, a.welcome, 2)
+        p = connect(srv)
+        mark = len(srv.log())
+        sent = time.monotonic()
+        got = p.cmd("/join dev")
+        srv.signal(signal.SIGHUP)
+        t.ok(srv.wait_log("configuration reloaded", 5, mark),
+             "a reload while the replay waits")
+        t.diag("reloaded %.0f ms after the /join was sent (the wait is "
+               "%.0f ms)" % ((time.monotonic() - sent) * 1000,
+                             PLAIN_WAIT * 1000))
+        # (memhistory keeps nothing across a reload: an empty replay.)
+        got += run(p, "/join dev 0")
+        t.eq(kinds(got), ["join", "names", "reply", "reply", "history-end"],
+             "the session chats on, and only the new chain's replay ends")
+        # A plain session of the new chain waits too; its replay ends
+        # after the old one was due (timers run in the order they are
+        # due), so the server has lived past that moment.
+        q = connect(srv)
+        t.eq(kinds(run(q, "/join dev")), ["join", "names", "reply",
+                                          "history-end"],
+             "the new chain: a new plain session's /join")
+        t.eq(kinds(p.sync()), ["join", "join"], "p saw q join (lobby, "
+             "dev), and nothing came of the old chain's replay")
+    t.ok("fini outstanding=0" in srv.log(),
+         "every job the backend took completed before its fini")
+
+
+def case_known_join_not_delayed(t):
+    """A session whose session_ack named a nick or rooms ("rooms": []
+    will do) knows chat: its handshake joins give names and the replay,
+    and its replays are asked for at once (in order; no bound on the
+    time, which a busy machine could break)."""
+    with history_server() as srv:
+        a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
+        until_ends(a, a.welcome, 2)
+        a.cmd("m0")
+        for who, extra in (("rooms: []", {"rooms": []}),
+                           ("a nick", {"nick": "bob"})):
+            b = connect(srv, **extra)
+            t.eq(kinds(until_ends(b, b.welcome)), ["join", "names",
+                                                   "history-end"],
+                 "%s: the default room's join, names and history-end" % who)
+            sent = time.monotonic()
+            got = run(b, "/join dev")
+            t.eq(kinds(got), ["join", "names", "reply", "msg:m0",
+                              "history-end"],
+                 "%s: /join: join, names, reply, the replay, history-end"
+                 % who)
+            t.diag("%s: history-end %.0f ms after the /join was sent"
+                   % (who, (time.monotonic() - sent) * 1000))
+            b.close()
 
 
 def case_max_replay(t):
@@ -434,6 +565,79 @@ def replay_flood(t, gate):
          "every job the backend took completed before its fini")
 
 
+def replays_asked(srv):
+    """chat_replays_total: the replays chat asked of its backend."""
+    return scrape(metrics_url(srv)).get("chat_replays_total", plugin="chat")
+
+
+def wait_replays_asked(srv, n, timeout=10.0):
+    """Wait until chat_replays_total is n; return the last value seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = replays_asked(srv)
+        if got == n or time.monotonic() > deadline:
+            return got
+        time.sleep(0.02)
+
+
+def case_plain_waits_turn(t):
+    gate = mkdtemp()
+    try:
+        plain_waits_turn(t, gate)
+    finally:
+        open_gate(gate)
+
+
+def plain_waits_turn(t, gate):
+    """A plain session's replays wait both their time and their turn: one
+    of a second room, its 150 ms over, waits while the backend still has
+    the first; its room left meanwhile, it is never asked of the backend
+    (nor counted), and the session's next replay is not held up by it."""
+    with Server(plugins=["chat", test_plugin("memhistory")],
+                server={"metrics_listen": "127.0.0.1:0"},
+                sections={"chat": {}, "memhistory": {"gate_dir": gate}}) \
+            as srv:
+        w = connect(srv, nick="writer", rooms=[{"room": "a"}])
+        until_ends(w, w.welcome, 2)
+        t.eq(kinds(w.cmd("held")), ["msg:held"],
+             "a message delivered, its store held at the gate, and the "
+             "backend's queue behind it")
+        p = connect(srv)
+        base = replays_asked(srv)
+        got = p.cmd("/join a") + p.cmd("/join b")
+        # A later plain session's replay is due after p's two (timers run
+        # in the order they are due): once it is asked of the backend,
+        # the wait of p's #b is over, and #b waits for its turn alone.
+        r = connect(srv)
+        r.cmd("/join c")
+        t.eq(wait_replays_asked(srv, base + 2), base + 2,
+             "p's #a and r's #c asked of the backend, p's #b not yet")
+        t.eq(events(got + p.sync(), "history-end"), [],
+             "no history-end yet: #a waits behind the store, #b for #a")
+        t.eq(error_of(p.cmd("/join a 0")), "replay_in_progress",
+             "another of #a while the backend has it: replay_in_progress")
+        t.eq(error_of(p.cmd("/join b 0")), "replay_in_progress",
+             "another of #b while it waits its turn: replay_in_progress")
+        t.eq(kinds(p.cmd("/part b")), ["part", "reply"],
+             "#b left while its replay waits its turn")
+        open_gate(gate)
+        got = until_ends(p, [], 1)
+        t.eq([(f.header["room"], f.header["replayed"])
+              for f in events(got, "history-end")], [("a", 1)],
+             "#a's replay ends, with the message stored")
+        t.eq(kinds(until_ends(r, [], 1)), ["history-end"],
+             "so does r's")
+        got = run(p, "/join b")
+        t.eq([f.header["room"] for f in events(got, "history-end")], ["b"],
+             "a new /join of #b is replayed: nothing of the dropped one "
+             "stands in its way, and it ended without a history-end")
+        t.eq(replays_asked(srv), base + 3,
+             "chat_replays_total counts the replays asked of the backend, "
+             "not the one dropped while it waited")
+    t.ok("fini outstanding=0" in srv.log(),
+         "every job the backend took completed before its fini")
+
+
 def case_reload_while_storing(t):
     gate = mkdtemp()
     try:
@@ -605,7 +809,8 @@ def unusable(t, path, what):
 
 
 main([case_replay_on_join, case_room_lives_on, case_plain_join,
-      case_max_replay,
+      case_reload_while_waiting, case_known_join_not_delayed,
+      case_plain_waits_turn, case_max_replay,
       case_live_held_during_replay, case_durable,
       case_history_while_storing, case_hold_overflow,
       case_hold_bytes, case_replay_flood, case_reload_while_storing, case_sqlite, case_database_unusable])
