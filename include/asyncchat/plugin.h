@@ -312,8 +312,9 @@ struct ac_host_api {
 	 * is 0 or AC_JOB_NO_CANCEL and/or AC_JOB_SERIAL. Returns 0 when the
 	 * job is accepted: done will be called exactly once, before fini.
 	 * Returns -1 when it is refused (the queue holds worker_queue jobs,
-	 * the plugin is being unloaded, the session is closing, work or done
-	 * is NULL): nothing is called and arg is still yours. Never blocks. */
+	 * or, with s, jobs tied to sessions fill 3/4 of it; the plugin is
+	 * being unloaded, the session is closing, work or done is NULL):
+	 * nothing is called and arg is still yours. Never blocks. */
 	int	(*job_submit)(struct ac_plugin *p, struct ac_session *s,
 		    int flags, ac_job_work_fn work, ac_job_done_fn done,
 		    void *arg);

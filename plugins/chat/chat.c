@@ -73,6 +73,7 @@ static const char *chat_err_tokens[CHAT_ERR_COUNT] = {
 	CHAT_E_TOO_MANY_ROOMS, CHAT_E_NOT_IN_ROOM, CHAT_E_NO_SUCH_NICK,
 	CHAT_E_NO_HISTORY, CHAT_E_UNKNOWN_COMMAND, CHAT_E_NO_ROOM,
 	CHAT_E_BAD_ARGUMENT, CHAT_E_TOO_LARGE, CHAT_E_HISTORY_DOWN,
+	CHAT_E_REPLAY_BUSY,
 };
 
 /* The counters of enum chat_count: metric name and help. */

@@ -36,6 +36,7 @@ struct json_object;
 #define CHAT_MAX_ROOMS_LIMIT	1000
 #define CHAT_TIME_LEN		24	/* 2026-12-06T11:00:00.123Z */
 #define CHAT_HOLD_MAX		4096	/* messages held during a replay */
+#define CHAT_HOLD_BYTES		(4u * 1024 * 1024)	/* and their bytes */
 #define CHAT_PLAIN_WAIT_MS	150	/* a plain user's replays wait */
 #define CHAT_WHY_MAX		128	/* a history backend's why, kept */
 #define CHAT_TEXT		"text/plain; charset=utf-8"
@@ -60,6 +61,7 @@ struct json_object;
 #define CHAT_E_BAD_ARGUMENT	"bad_argument"
 #define CHAT_E_TOO_LARGE	"too_large"
 #define CHAT_E_HISTORY_DOWN	"history_unavailable"
+#define CHAT_E_REPLAY_BUSY	"replay_in_progress"
 
 /* Counted things, shown as metrics by chat_collect. */
 enum chat_count {
@@ -102,6 +104,7 @@ enum chat_err {
 	CHAT_ERR_BAD_ARGUMENT,
 	CHAT_ERR_TOO_LARGE,
 	CHAT_ERR_HISTORY_DOWN,
+	CHAT_ERR_REPLAY_BUSY,
 	CHAT_ERR_COUNT
 };
 
@@ -143,11 +146,13 @@ struct member;
 struct replay;
 struct pending_store;
 TAILQ_HEAD(pending_list, pending_store);
+TAILQ_HEAD(replay_list, replay);
 
 /* A message of a room held back from one member while its replay runs. */
 struct held {
 	struct ac_frame		*frame;		/* a reference of ours */
 	uint64_t		 seq;
+	size_t			 len;		/* the frame's bytes */
 	TAILQ_ENTRY(held)	 entry;
 };
 TAILQ_HEAD(held_list, held);
@@ -165,11 +170,12 @@ struct member {
 	TAILQ_ENTRY(member)	 in_user;	/* user->rooms */
 	uint64_t		 live_after;	/* seq up to which a replay
 						   asked for covers */
-	unsigned int		 replays;	/* replays in flight */
+	unsigned int		 replays;	/* 0, or 1: its replay */
 	struct held_list	 held;		/* live messages meanwhile */
 	unsigned int		 nheld;
+	size_t			 held_bytes;
 	int			 overflow;	/* too many: no longer held */
-	TAILQ_HEAD(, replay)	 tickets;	/* replays in flight */
+	struct replay_list	 tickets;	/* its replay asked for */
 };
 TAILQ_HEAD(member_list, member);
 
@@ -189,6 +195,8 @@ struct user {
 	int			 plain;		/* its session_ack knew nothing
 						   of chat: see replay.c */
 	uint64_t		 mark;		/* chat->gen when reached */
+	struct replay		*replaying;	/* the backend's, or NULL */
+	struct replay_list	 waiting;	/* the others, in order */
 	char			 reason[32];	/* why it closed */
 	TAILQ_ENTRY(user)	 deferred;	/* chat->deferred */
 };
@@ -215,19 +223,26 @@ struct pending_store {
 	int				 done;
 	TAILQ_ENTRY(pending_store)	 entry;		/* room->pending */
 };
-/* A replay asked for: its query until the backend has it, then what its
- * completion needs. */
+/*
+ * A replay asked for: its query until the backend has it, then what its
+ * completion needs. A user's replays go to the backend one at a time, a
+ * plain user's each after a wait (replay.c).
+ */
 struct replay {
 	struct chat		*chat;
 	struct member		*member;	/* NULL: the member went */
+	struct user		*user;		/* NULL: the user went */
 	char			 room[CHAT_ROOM_MAX + 1];
-	uint64_t		 until;
 	int			 has_since;
 	uint64_t		 since;
 	uint64_t		 count;
-	struct event		*wait;		/* a plain user's, not yet
-						   sent to the backend */
+	uint64_t		 until;
+	int			 waiting;	/* on user->waiting */
+	struct event		*wait;		/* a plain user's, before its
+						   time: not yet sent */
+	int			 dedup;		/* held ones it sends: drop */
 	TAILQ_ENTRY(replay)	 entry;		/* member->tickets */
+	TAILQ_ENTRY(replay)	 queued;	/* user->waiting */
 };
 
 /* The plugin's state. */
@@ -333,11 +348,14 @@ void	 message_direct(struct user *u, struct user *to,
 	    const struct ac_message *msg, const uint8_t *content,
 	    size_t content_len, enum chat_cmd cmd);
 void	 message_room_gone(struct room *r);
+uint64_t message_delivered(struct room *r);
 
 /* replay.c */
 void	 replay_start(struct member *m, int has_since, uint64_t since,
 	    uint64_t count);
+int	 replay_busy(struct member *m);
 void	 replay_deliver(struct member *m, struct ac_frame *f, uint64_t seq);
 void	 replay_member_gone(struct member *m);
+void	 replay_user_gone(struct user *u);
 
 #endif /* CHAT_CHAT_H */

@@ -260,6 +260,12 @@ command_join(struct user *u, const char *name, size_t len, int has_since,
 	if ((r = room_find(c, name, len)) != NULL &&
 	    (m = user_member(u, r)) != NULL) {
 		/* Already in: make it current; with SINCE, replay. */
+		if (has_since && replay_busy(m)) {
+			event_reply(u, CHAT_CMD_JOIN, CHAT_ERR_REPLAY_BUSY,
+			    "the replay of #%s you asked for is still coming",
+			    r->name);
+			return (0);
+		}
 		TAILQ_REMOVE(&u->rooms, m, in_user);
 		TAILQ_INSERT_TAIL(&u->rooms, m, in_user);
 		user_save_rooms(u);
@@ -415,6 +421,12 @@ command_history(struct user *u, struct command_line *cl)
 	if (chat_history_down(u->chat, why, sizeof why)) {
 		event_reply(u, CHAT_CMD_HISTORY, CHAT_ERR_HISTORY_DOWN, "%s",
 		    why);
+		return;
+	}
+	if (replay_busy(m)) {
+		event_reply(u, CHAT_CMD_HISTORY, CHAT_ERR_REPLAY_BUSY, "the "
+		    "replay of #%s you asked for is still coming",
+		    m->room->name);
 		return;
 	}
 	event_reply_ok(u, CHAT_CMD_HISTORY, "history of #%s follows",

@@ -215,6 +215,21 @@ message_room_gone(struct room *r)
 	}
 }
 
+/*
+ * The seq up to which a room's messages have gone out to its members:
+ * the last one, unless some wait for their store (sync = full), which
+ * go out later in order.
+ */
+uint64_t
+message_delivered(struct room *r)
+{
+	struct pending_store	*ps;
+
+	if ((ps = TAILQ_FIRST(&r->pending)) == NULL)
+		return (r->seq);
+	return (ps->seq - 1);
+}
+
 /* Store a room's message and deliver it (now, or once it is stored). */
 static void
 message_store_and_deliver(struct room *r, struct ac_frame *f,

@@ -543,6 +543,22 @@ config_load_web(struct config_parse *cp)
 		    "pages of every web site open sessions here from their "
 		    "visitors' browsers", cp->file,
 		    config_seen(cp, "web_origins"));
+	/*
+	 * Off loopback the default policy takes any Host for the page's
+	 * own: a site that points a name of its own at this address (DNS
+	 * rebinding) is then "the page's own origin" in its visitors'
+	 * browsers. Over wss:// the certificate would not match that name.
+	 */
+	for (i = 0; cfg->web_origins == NULL && i < cfg->nlisten; i++) {
+		if (cfg->listen[i].type == AC_LISTEN_WS &&
+		    !config_listen_is_local(&cfg->listen[i]))
+			config_warn(cfg, "%s:%d: [server] listen: %s without "
+			    "web_origins: the pages of any web site can open "
+			    "sessions here from browsers that reach this "
+			    "address, by pointing a name of theirs at it (DNS "
+			    "rebinding); list your pages' origins",
+			    cp->file, cfg->listen[i].line, cfg->listen[i].url);
+	}
 	if (cfg->web_root == NULL)
 		return;		/* none: /ws only */
 	if (webroot_load(cfg->web_root, &cfg->web, &cause) == -1) {

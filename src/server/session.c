@@ -170,8 +170,15 @@ session_queued(struct ac_session *s, size_t len, int type)
 		s->srv->stats.frames_out[type]++;
 }
 
-/* Encode a frame for s (with its id) and queue it; bypass skips the
- * limit and the DEAD check, for the last frames of a closing session. */
+/*
+ * Encode a frame for s (with its id) and queue it; bypass skips the
+ * limit and the DEAD check, for the last frames of a closing session. The
+ * bytes are copied into the output, not their chain moved there: encoding
+ * makes a chain of the next power of two (1 KiB at least), so a queue of
+ * small events (chat's, some 300 bytes each, to every member of a room)
+ * took over three times what max_memory counts, while copies fill the
+ * output's chains.
+ */
 static int
 session_send_internal(struct ac_session *s, enum ac_msg_type type,
     const char *content_type, struct json_object *extra,
@@ -187,8 +194,8 @@ session_send_internal(struct ac_session *s, enum ac_msg_type type,
 	if (ac_frame_encode(buf, s->srv->cfg->key, type, content_type, s->id,
 	    extra, content, content_len) == 0) {
 		len = evbuffer_get_length(buf);
-		if ((out = session_output_room(s, len, bypass)) != NULL) {
-			evbuffer_add_buffer(out, buf);
+		if ((out = session_output_room(s, len, bypass)) != NULL &&
+		    evbuffer_add(out, evbuffer_pullup(buf, -1), len) == 0) {
 			session_queued(s, len, type);
 			r = 0;
 		}

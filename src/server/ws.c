@@ -28,6 +28,8 @@
  * A ping is answered with a pong (unless the session is over its rate
  * limits or its output is full), a pong is ignored, and a close is
  * answered with a close of the same code, after which the session ends.
+ * Pings, pongs and empty data frames carry nothing the protocol's rates
+ * would count, so they count as frames themselves (ws_charge).
  *
  * Why wslay's frame layer and not its event layer: the event layer of
  * wslay 1.1.1 (Debian's) answers the header errors its frame layer
@@ -129,6 +131,7 @@ static ssize_t	ws_recv_cb(uint8_t *, size_t, int, void *);
 static ssize_t	ws_send_cb(const uint8_t *, size_t, int, void *);
 static int	ws_fail(struct ws_conn *, uint16_t, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
+static int	ws_charge(struct ws_conn *, size_t, const char *);
 
 static const struct conn_ops ws_ops = {
 	.start = ws_start,
@@ -322,8 +325,43 @@ ws_frame_start(struct ws_conn *ws, const struct wslay_frame_iocb *io)
 			ws->flags &= ~WS_FRAGMENTED;
 		else
 			ws->flags |= WS_FRAGMENTED;
+		if (io->payload_length == 0 &&
+		    ws_charge(ws, 0, "empty frames") == -1)
+			return (-1);
 	}
 	return (0);
+}
+
+/*
+ * Charge a WebSocket frame that carries no byte of the protocol's stream
+ * (a ping, a pong, an empty data frame) to the session's rates, as a
+ * frame of bytes: the rates see only protocol frames otherwise, and such
+ * frames cost parsing and nothing else, so a peer without the key could
+ * send them (six bytes each) as fast as it can for the whole
+ * handshake_timeout. 0 if it passes, 1 if it is over the rates, -1 if the
+ * session was closed for keeping on (rate_limit_disconnect).
+ */
+static int
+ws_charge(struct ws_conn *ws, size_t bytes, const char *what)
+{
+	struct ac_session	*s = ws->c.s;
+	struct server		*srv = ws->srv;
+	struct timeval		 now;
+	const char		*which;
+
+	event_base_gettimeofday_cached(srv->base, &now);
+	switch (ratelimit_frame(&s->rl, srv->cfg, &now, bytes, &which)) {
+	case RATELIMIT_PASS:
+		return (0);
+	case RATELIMIT_ABUSE:
+		log_info("session %s: websocket %s over %s peer=%s", s->id,
+		    what, which, s->peer);
+		s->flags |= AC_SESS_DRAIN;
+		session_close(s, AC_CLOSE_RATE_LIMIT, "Rate limit exceeded");
+		return (-1);
+	default:
+		return (1);
+	}
 }
 
 /*
@@ -337,25 +375,18 @@ ws_ping(struct ws_conn *ws)
 {
 	struct ac_session	*s = ws->c.s;
 	struct server		*srv = ws->srv;
-	struct timeval		 now;
-	const char		*which;
 
 	if (evbuffer_get_length(ws->c.out) > srv->cfg->max_output_buffer) {
 		session_close(s, AC_CLOSE_SLOW_CONSUMER, "slow consumer");
 		return (-1);
 	}
-	event_base_gettimeofday_cached(srv->base, &now);
-	switch (ratelimit_frame(&s->rl, srv->cfg, &now, ws->nctl, &which)) {
-	case RATELIMIT_PASS:
-		break;
-	case RATELIMIT_ABUSE:
-		log_info("session %s: websocket pings over %s peer=%s",
-		    s->id, which, s->peer);
-		s->flags |= AC_SESS_DRAIN;
-		session_close(s, AC_CLOSE_RATE_LIMIT, "Rate limit exceeded");
+	switch (ws_charge(ws, ws->nctl, "pings")) {
+	case -1:
 		return (-1);
-	default:
+	case 1:
 		return (0);	/* dropped: no pong */
+	default:
+		break;
 	}
 	ws_header(ws->c.out, WS_OP_PONG, ws->nctl);
 	evbuffer_add(ws->c.out, ws->ctl, ws->nctl);
@@ -410,10 +441,13 @@ ws_frame_end(struct ws_conn *ws)
 	switch (ws->opcode) {
 	case WS_OP_PING:
 		return (ws_ping(ws));
+	case WS_OP_PONG:
+		/* Unasked for or not, only the rates bound them. */
+		return (ws_charge(ws, ws->nctl, "pongs") == -1 ? -1 : 0);
 	case WS_OP_CLOSE:
 		return (ws_peer_close(ws));
 	default:
-		return (0);	/* a pong, or data */
+		return (0);	/* data */
 	}
 }
 

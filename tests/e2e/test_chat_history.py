@@ -16,7 +16,7 @@ import signal
 import subprocess
 import time
 
-from chat import connect, error_of, events, is_said, messages, reply
+from chat import TEXT, connect, error_of, events, is_said, messages, reply
 from harness import Server, Skip, main, mkdtemp, test_plugin
 from metrics import metrics_url, scrape
 
@@ -177,12 +177,24 @@ def case_plain_join(t):
         got = run(p, "/history 1")
         t.eq(kinds(got), ["reply", "msg:live1", "history-end"],
              "/history 1")
-        # Two replays asked at once start in the order asked.
+        # Two replays asked at once, of two rooms, go to the backend in
+        # the order asked, each after its wait; another of a room whose
+        # replay is still waiting is refused, and that replay comes once.
         p.say("/history 2")
-        got = run(p, "/join dev 3", 2)
-        t.eq(kinds(got), ["reply", "reply", "msg:m2", "msg:live1",
-                          "history-end", "msg:live1", "history-end"],
-             "two replays of one member, in the order asked")
+        p.say("/join dev 3")
+        got = run(p, "/join lobby 0", 2)
+        t.eq(kinds(got), ["reply", "reply", "reply", "msg:m2", "msg:live1",
+                          "history-end", "history-end"],
+             "two replays, of two rooms, in the order asked")
+        t.eq([(r.header["command"], r.header.get("error"))
+              for r in events(got, "reply")],
+             [("history", None), ("join", "replay_in_progress"),
+              ("join", None)],
+             "a /join SINCE of the room whose replay waits: "
+             "replay_in_progress")
+        t.eq([f.header["room"] for f in events(got, "history-end")],
+             ["dev", "lobby"], "history-end of #dev, then of #lobby")
+        t.eq(kinds(p.sync()), [], "nothing more")
         # A replay still waiting when its member parts is never asked
         # for: had it been, its history-end would come before the one
         # of the /join after (it was due earlier).
@@ -362,6 +374,55 @@ def durable(t, gate):
         t.eq(kinds(got), ["msg:d3"], "with the gate open: once stored")
 
 
+def case_history_while_storing(t):
+    gate = mkdtemp()
+    try:
+        history_while_storing(t, gate)
+    finally:
+        open_gate(gate)
+
+
+def history_while_storing(t, gate):
+    """/history N while messages wait for their store (sync = full): the
+    member has not had them, and a replay of the last N may not reach back
+    to them all. Before, they were taken as covered by the replay and
+    never came."""
+    with history_server(gate=gate, durable="yes") as srv:
+        a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
+        until_ends(a, a.welcome, 2)
+        b = connect(srv, nick="bob", rooms=[{"room": "dev"}])
+        until_ends(b, b.welcome, 2)
+        a.sync()
+        for text in ("d1", "d2", "d3"):
+            b.cmd(text)         # each waits for its store, at the gate
+        got = a.cmd("/history 1")
+        t.eq(kinds(got), ["reply"], "alice asks for the last one")
+        open_gate(gate)
+        got = until_ends(a, got, 1)
+        while len(messages(got)) < 3:
+            got.append(a.recv_frame(10))
+        got += a.sync()
+        t.eq([k for k in kinds(got) if k != "reply"],
+             ["msg:d3", "history-end", "msg:d1", "msg:d2"],
+             "the replay (d3), then the two it did not reach, once each")
+        got = until_ends(a, a.cmd("/history 5"), 1)
+        t.eq(kinds(got), ["reply", "msg:d1", "msg:d2", "msg:d3",
+                          "history-end"],
+             "with nothing waiting, /history as before")
+        os.unlink(os.path.join(gate, "open"))      # closed again
+        b.cmd("d4")
+        b.cmd("d5")
+        got = a.cmd("/history 5")
+        open_gate(gate)
+        got = until_ends(a, got, 1)
+        got += a.sync()
+        t.eq([k for k in kinds(got) if k != "reply"],
+             ["msg:d1", "msg:d2", "msg:d3", "msg:d4", "msg:d5",
+              "history-end"],
+             "a replay that reaches back to every message waiting: each "
+             "once, in order")
+
+
 def case_hold_overflow(t):
     gate = mkdtemp()
     try:
@@ -385,7 +446,8 @@ def hold_overflow(t, gate):
         for i in range(n):
             a.say("m%d" % i)
         a.sync(30)
-        t.ok(srv.wait_log("slower than 4096 messages: no longer held", 10),
+        t.ok(srv.wait_log("slower than 4096 messages or 4 MiB of them: no "
+                          "longer held", 10),
              "past 4096 held messages the plugin says it stops holding")
         got = []
         while len([f for f in got if "event" not in f.header]) < n:
@@ -399,6 +461,181 @@ def hold_overflow(t, gate):
              "first)")
         t.eq(seqs[:n], list(range(2, n + 2)),
              "the live ones in order, ahead of the slow replay")
+
+
+def case_hold_bytes(t):
+    gate = mkdtemp()
+    try:
+        hold_bytes(t, gate)
+    finally:
+        open_gate(gate)
+
+
+def hold_bytes(t, gate):
+    """Held live messages are bounded in bytes too (4 MiB a member): held
+    frames are in no output buffer, so before, a replay kept waiting let
+    4096 of the largest (10 MiB) pile up for each member."""
+    with history_server(gate=gate) as srv:
+        a = connect(srv, nick="alice", rooms=[{"room": "dev"}])
+        until_ends(a, a.welcome, 2)
+        a.cmd("first")          # its store blocks the backend's queue
+        b = connect(srv, nick="bob", rooms=[])
+        b.cmd("/part lobby")
+        t.eq(kinds(b.cmd("/join dev")), ["join", "names", "reply"],
+             "bob's replay waits behind the store")
+        big = "x" * (1 << 20)
+        for i in range(6):
+            a.say("%d %s" % (i, big))
+        a.sync(30)
+        t.ok(srv.wait_log("slower than 4096 messages or 4 MiB of them: no "
+                          "longer held", 10),
+             "past 4 MiB of held messages the plugin stops holding them")
+        got = []
+        while len([f for f in got if "event" not in f.header]) < 6:
+            got.append(b.recv_frame(10))
+        open_gate(gate)
+        got = until_ends(b, got, 1)
+        got += b.sync(30)
+        seqs = [f.header["seq"] for f in got if "event" not in f.header]
+        t.eq(sorted(seqs), list(range(1, 8)),
+             "bob gets every message exactly once (the replay has the "
+             "first)")
+
+
+def case_replay_flood(t):
+    gate = mkdtemp()
+    try:
+        replay_flood(t, gate)
+    finally:
+        open_gate(gate)
+
+
+def replay_flood(t, gate):
+    """A client asking for replays as fast as it sends frames: a member
+    has one replay coming at a time (more are answered
+    replay_in_progress), and a user's replays go to the backend one after
+    another, so that the worker queue everyone shares keeps room for the
+    replays of others (before: one burst of /history filled it, and
+    everyone else's were refused)."""
+    with Server(plugins=["chat", test_plugin("memhistory")],
+                server={"worker_threads": 1, "worker_queue": 8},
+                sections={"chat": {}, "memhistory": {"gate_dir": gate}}) \
+            as srv:
+        m = connect(srv, nick="mallory", rooms=[{"room": "a"}, {"room": "b"},
+                                                {"room": "c"}])
+        until_ends(m, m.welcome, 4)
+        w = connect(srv, nick="writer", rooms=[{"room": "c"}])
+        until_ends(w, w.welcome, 2)
+        w.cmd("held")           # its store blocks the backend's queue
+        m.wait_for(is_said("held"), "the message in #c")
+        burst = b"".join(m.frame("message", text.encode(),
+                                 content_type=TEXT)
+                         for text in ["/history"] * 10 +
+                         ["/join a 0", "/join b 0"])
+        m.send_raw(burst)
+        got = m.sync()
+        t.eq([(r.header["command"], r.header.get("error"))
+              for r in events(got, "reply")],
+             [("history", None)] + [("history", "replay_in_progress")] * 9 +
+             [("join", None), ("join", None)],
+             "one /history of #c at a time; /join of other rooms with "
+             "SINCE are taken")
+        t.eq(events(got, "history-end"), [],
+             "and none was refused: they wait")
+        c = connect(srv, nick="carol", rooms=[{"room": "dev", "since": 0}],
+                    sync=False)
+        early = c.sync()
+        t.eq(events(early, "history-end"), [],
+             "another client's replays still find room in the queue "
+             "(none ends early, refused)")
+        open_gate(gate)
+        got = until_ends(c, early, 2)
+        t.eq([(f.header["room"], f.header["truncated"])
+              for f in events(got, "history-end")],
+             [("lobby", False), ("dev", False)],
+             "carol's replays run, whole")
+        got = until_ends(m, m.sync(), 3)
+        t.eq([(f.header["room"], f.header["truncated"])
+              for f in events(got, "history-end")],
+             [("c", False), ("a", False), ("b", False)],
+             "mallory's, one after another, in the order asked")
+        got = run(m, "/history")
+        t.eq(error_of(got), None, "once it has ended, /history again")
+    t.ok("fini outstanding=0" in srv.log(),
+         "every job the backend took completed before its fini")
+
+
+def replays_asked(srv):
+    """chat_replays_total: the replays chat asked of its backend."""
+    return scrape(metrics_url(srv)).get("chat_replays_total", plugin="chat")
+
+
+def wait_replays_asked(srv, n, timeout=10.0):
+    """Wait until chat_replays_total is n; return the last value seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = replays_asked(srv)
+        if got == n or time.monotonic() > deadline:
+            return got
+        time.sleep(0.02)
+
+
+def case_plain_waits_turn(t):
+    gate = mkdtemp()
+    try:
+        plain_waits_turn(t, gate)
+    finally:
+        open_gate(gate)
+
+
+def plain_waits_turn(t, gate):
+    """A plain session's replays wait both their time and their turn: one
+    of a second room, its 150 ms over, waits while the backend still has
+    the first; its room left meanwhile, it is never asked of the backend
+    (nor counted), and the session's next replay is not held up by it."""
+    with Server(plugins=["chat", test_plugin("memhistory")],
+                server={"metrics_listen": "127.0.0.1:0"},
+                sections={"chat": {}, "memhistory": {"gate_dir": gate}}) \
+            as srv:
+        w = connect(srv, nick="writer", rooms=[{"room": "a"}])
+        until_ends(w, w.welcome, 2)
+        t.eq(kinds(w.cmd("held")), ["msg:held"],
+             "a message delivered, its store held at the gate, and the "
+             "backend's queue behind it")
+        p = connect(srv)
+        base = replays_asked(srv)
+        got = p.cmd("/join a") + p.cmd("/join b")
+        # A later plain session's replay is due after p's two (timers run
+        # in the order they are due): once it is asked of the backend,
+        # the wait of p's #b is over, and #b waits for its turn alone.
+        r = connect(srv)
+        r.cmd("/join c")
+        t.eq(wait_replays_asked(srv, base + 2), base + 2,
+             "p's #a and r's #c asked of the backend, p's #b not yet")
+        t.eq(events(got + p.sync(), "history-end"), [],
+             "no history-end yet: #a waits behind the store, #b for #a")
+        t.eq(error_of(p.cmd("/join a 0")), "replay_in_progress",
+             "another of #a while the backend has it: replay_in_progress")
+        t.eq(error_of(p.cmd("/join b 0")), "replay_in_progress",
+             "another of #b while it waits its turn: replay_in_progress")
+        t.eq(kinds(p.cmd("/part b")), ["part", "reply"],
+             "#b left while its replay waits its turn")
+        open_gate(gate)
+        got = until_ends(p, [], 1)
+        t.eq([(f.header["room"], f.header["replayed"])
+              for f in events(got, "history-end")], [("a", 1)],
+             "#a's replay ends, with the message stored")
+        t.eq(kinds(until_ends(r, [], 1)), ["history-end"],
+             "so does r's")
+        got = run(p, "/join b")
+        t.eq([f.header["room"] for f in events(got, "history-end")], ["b"],
+             "a new /join of #b is replayed: nothing of the dropped one "
+             "stands in its way, and it ended without a history-end")
+        t.eq(replays_asked(srv), base + 3,
+             "chat_replays_total counts the replays asked of the backend, "
+             "not the one dropped while it waited")
+    t.ok("fini outstanding=0" in srv.log(),
+         "every job the backend took completed before its fini")
 
 
 def case_reload_while_storing(t):
@@ -573,6 +810,7 @@ def unusable(t, path, what):
 
 main([case_replay_on_join, case_room_lives_on, case_plain_join,
       case_reload_while_waiting, case_known_join_not_delayed,
-      case_max_replay,
-      case_live_held_during_replay, case_durable, case_hold_overflow,
-      case_reload_while_storing, case_sqlite, case_database_unusable])
+      case_plain_waits_turn, case_max_replay,
+      case_live_held_during_replay, case_durable,
+      case_history_while_storing, case_hold_overflow,
+      case_hold_bytes, case_replay_flood, case_reload_while_storing, case_sqlite, case_database_unusable])

@@ -184,7 +184,19 @@ def case_file_mode(t):
             t.ok(mode & 0o007 == 0 and mode & 0o600 == 0o600,
                  "%s: the server's to read and write, nobody else's"
                  % os.path.basename(f), "mode %o" % mode)
+        t.ok("can be read by every local user" not in srv.log(),
+             "and nothing to warn about")
         c.close()
+    # a file made before, by hand or by SQLite alone, keeps its mode
+    path = d + "/open.db"
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o644)
+    os.close(fd)
+    os.chmod(path, 0o644)
+    with hist_server(path) as srv:
+        t.ok(srv.wait_log(r"open\.db can be read by every local user "
+                          r"\(mode 644\), and it holds every room "
+                          r"message", WAIT),
+             "a database others can read is warned about", srv.log()[-1500:])
 
 
 def case_restart(t):

@@ -558,6 +558,11 @@ def case_origins(t):
         t.eq(origin_status(port, "http://chat.example:%d" % port,
                            host="chat.example:%d" % port), 101,
              "on 0.0.0.0, the page's own origin by a name: 101")
+        t.ok(re.search(r"listen: ws://0\.0\.0\.0:0 without web_origins: "
+                       r"the pages of any web site can open sessions here",
+                       srv.log()),
+             "which any site can be by DNS rebinding: warned about",
+             srv.log()[-1500:])
 
 
 def case_config(t):

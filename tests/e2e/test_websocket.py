@@ -373,6 +373,36 @@ def case_limits_apply(t):
         c.close()
 
 
+def case_empty_frames_rated(t):
+    """Pongs and empty data frames carry nothing the protocol's rates
+    count, and cost parsing all the same: a peer without the key sending
+    them (six bytes each) as fast as it could kept the server busy for the
+    whole handshake_timeout (two such peers: 80% of a core). They count
+    toward max_message_rate as pings do."""
+    junk = {
+        "empty continuation frames": frame(OP_BINARY, b"", fin=False) +
+        frame(OP_CONT, b"", fin=False) * 1000,
+        "unasked-for pongs": frame(OP_PONG, b"") * 1000,
+        "empty binary messages": frame(OP_BINARY, b"") * 1000,
+    }
+    with Server(plugins=["echo"], server={
+            "max_message_rate": 5, "rate_burst": 1,
+            "rate_limit_disconnect": 20, "handshake_timeout": 60}) as srv:
+        other = ws_client(srv)
+        for what, data in junk.items():
+            c = srv.client("ws", handshake=False)
+            c.sock.send_frame(data)
+            frames, code, _ = closed_with(c, 10)
+            t.eq([(f.type, f.json().get("reason")) for f in frames
+                  if f.type == "disconnect"],
+                 [("disconnect", "Rate limit exceeded")],
+                 "1000 %s before the handshake, over 5 a second: closed "
+                 "for the rate limit" % what)
+            c.close()
+        t.eq(other.sync(), [], "a session beside them is served")
+        other.close()
+
+
 def case_transport_seen(t):
     """Sessions over ws are counted as such by the metrics."""
     with Server(plugins=["echo"],
@@ -457,5 +487,6 @@ def case_output_bounded(t):
 if __name__ == "__main__":
     main([case_hostile_frames, case_hostile_before_ack, case_stream_in_pieces,
           case_one_message_per_frame, case_ping_pong_close,
+          case_empty_frames_rated,
           case_server_closes, case_cut_connections, case_limits_apply,
           case_transport_seen, case_max_memory, case_output_bounded])
