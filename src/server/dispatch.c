@@ -20,7 +20,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <json-c/json.h>
 
 #include "log.h"
 #include "server.h"
@@ -62,21 +61,17 @@ dispatch_error(struct ac_session *s, enum ac_session_error e,
 
 /*
  * Non-zero if the frame's session_id is this session's: the same 36
- * bytes. Not a C string comparison, which would stop at a NUL the JSON
- * spelled \u0000, and not case-insensitive: the id is relayed to others
- * as its sender's, so it must be exactly the one the server gave.
+ * bytes, not case-insensitive, since the id is relayed to others as its
+ * sender's and must be exactly the one the server gave. The decoded
+ * string is NULL when the member is absent, not a string or holds
+ * U+0000 (a JSON \u0000, which no id has).
  */
 static int
 dispatch_id_matches(struct ac_session *s, const struct ac_message *msg)
 {
-	struct json_object	*o;
-
-	if (msg->header == NULL ||
-	    !json_object_object_get_ex(msg->header, "session_id", &o) ||
-	    !json_object_is_type(o, json_type_string))
-		return (0);
-	return (json_object_get_string_len(o) == AC_UUID_STRLEN &&
-	    memcmp(json_object_get_string(o), s->id, AC_UUID_STRLEN) == 0);
+	return (msg->session_id != NULL &&
+	    strnlen(msg->session_id, AC_UUID_STRLEN + 1) == AC_UUID_STRLEN &&
+	    memcmp(msg->session_id, s->id, AC_UUID_STRLEN) == 0);
 }
 
 /*
@@ -204,8 +199,9 @@ dispatch_frame(struct ac_session *s, const struct ac_fixed_header *fh,
 
 	srv->stats.bytes_in += f->len;
 	memset(&msg, 0, sizeof msg);
-	st = ac_frame_decode_body(srv->cfg->key, fh,
-	    f->bytes + AC_FIXED_HEADER_LEN, &msg);
+	/* The header object is built only if a plugin asks for it. */
+	st = ac_frame_decode_body_flags(srv->cfg->key, fh,
+	    f->bytes + AC_FIXED_HEADER_LEN, &msg, AC_DECODE_LAZY_HEADER);
 	if (st != AC_FRAME_OK) {
 		stats_frame_error(&srv->stats, st);
 		dispatch_error_reply(s, ac_frame_status_name(st),

@@ -373,6 +373,7 @@ host_session_ack(struct ac_plugin *p, const struct ac_session *s)
 {
 	if (s == NULL || s != p->srv->ack_session)
 		return (NULL);
+	plugin_set_header(p, p->srv->ack_msg);
 	return (p->srv->ack_msg);
 }
 
@@ -465,8 +466,8 @@ host_frame_from_bytes(struct ac_plugin *p, const void *bytes, size_t len)
 	if (bytes == NULL || len < AC_FIXED_HEADER_LEN)
 		return (NULL);
 	memset(&msg, 0, sizeof msg);
-	st = ac_frame_decode(host_key(p), &p->srv->limits, bytes, len,
-	    &consumed, &msg);
+	st = ac_frame_decode_flags(host_key(p), &p->srv->limits, bytes, len,
+	    &consumed, &msg, AC_DECODE_LAZY_HEADER);
 	if (st != AC_FRAME_OK || consumed != len) {
 		if (st == AC_FRAME_OK)
 			ac_message_clear(&msg);

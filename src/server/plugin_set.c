@@ -39,6 +39,16 @@
 /* The size of the first API's descriptor: the least a plugin may have. */
 #define PLUGIN_DESC_MIN_SIZE	offsetof(struct ac_plugin_descriptor, ready)
 
+/*
+ * The first API whose plugins read a message's header object through
+ * ac_message_header(): dispatch.c decodes with AC_DECODE_LAZY_HEADER, so
+ * msg->header is NULL until something asks. A plugin declaring an older
+ * API may read the member directly, and gets it built before each
+ * process_message and in session_ack (plugin_set_header); once built, the
+ * message keeps it.
+ */
+#define PLUGIN_API_LAZY_HEADER	3
+
 /* Free one plugin whose fini has run (or that never got that far). */
 static void
 plugin_unload(struct ac_plugin *p)
@@ -332,6 +342,17 @@ fail:
 	return (-1);
 }
 
+/* Build msg's header object for a plugin that reads the member. */
+void
+plugin_set_header(struct ac_plugin *p, const struct ac_message *msg)
+{
+	if (msg != NULL && msg->header == NULL &&
+	    p->desc->api_version < PLUGIN_API_LAZY_HEADER &&
+	    ac_message_header(msg) == NULL)
+		log_warnx("plugin %s: no memory for a header object",
+		    p->name);
+}
+
 /*
  * Tell every plugin that a session completed its handshake with ack (or,
  * ack NULL, that a reloaded chain meets an open session).
@@ -413,6 +434,7 @@ plugin_set_message(struct server *srv, struct ac_session *from,
 		p = set->plugins[i];
 		if (p->desc->process_message == NULL)
 			continue;
+		plugin_set_header(p, msg);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		r = p->desc->process_message(p->state, from, msg, f);
 		clock_gettime(CLOCK_MONOTONIC, &t1);

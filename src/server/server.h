@@ -704,6 +704,7 @@ void	plugin_set_session_close(struct server *srv, struct ac_session *s,
 void	plugin_set_message(struct server *srv, struct ac_session *from,
 	    const struct ac_message *msg, struct ac_frame *f);
 void	plugin_set_collect(struct server *srv);
+void	plugin_set_header(struct ac_plugin *p, const struct ac_message *msg);
 
 /* metrics.c */
 #define AC_METRICS_MAX_CONNS	16	/* open HTTP connections at most */
