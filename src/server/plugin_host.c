@@ -334,10 +334,16 @@ host_relay_all(struct ac_plugin *p, const struct ac_frame *f,
 	return (plugin_host_fanout(p->srv, (struct ac_frame *)f, except));
 }
 
-/* The bytes of a received frame. */
+/*
+ * The bytes of a frame. A received frame's are still in its sender's
+ * input: it takes a copy now, so that the pointer stays good for as long
+ * as the plugin holds the frame (plugin.h promises that they never
+ * change).
+ */
 static const uint8_t *
 host_frame_bytes(const struct ac_frame *f, size_t *len)
 {
+	ac_frame_own((struct ac_frame *)f);
 	*len = f->len;
 	return (f->bytes);
 }
@@ -488,7 +494,9 @@ host_frame_ref(struct ac_plugin *p, const struct ac_frame *f)
 {
 	if (f == NULL)
 		return (NULL);
-	/* Frames are the host's: a reference is a count, not a change. */
+	/* Frames are the host's: a reference is a count, and a received
+	 * frame kept beyond its dispatch takes a copy of its bytes. */
+	ac_frame_own((struct ac_frame *)f);
 	return (ac_frame_ref((struct ac_frame *)f));
 }
 

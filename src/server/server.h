@@ -383,21 +383,39 @@ void	iplimit_free(struct iplimit *t);
 /* memory.c */
 
 /*
- * A received frame as verified bytes, shared by reference among every
- * output buffer it is queued to; freed when the last one lets go. (The
- * functions keep the name plugin.h gives the struct.)
+ * A frame as verified bytes, shared by reference among every output
+ * buffer it is queued to and every plugin that keeps it; freed when the
+ * last one lets go. (The functions keep the name plugin.h gives the
+ * struct.)
+ *
+ * A received frame is borrowed: its bytes are where the connection's
+ * input holds them, decoded in place, and it lives in a struct from a
+ * small pool. Whatever would outlive the input's bytes (a plugin's
+ * reference or frame_bytes(), an output buffer's reference, the input
+ * going away under it) first makes it own a copy (ac_frame_own()), so
+ * that a frame's bytes, once seen outside dispatch, never move.
  */
 struct ac_frame {
-	unsigned int	refs;
-	int		type;		/* enum ac_msg_type, or -1 */
-	size_t		len;
-	uint8_t		bytes[];
+	unsigned int	 refs;
+	int		 type;		/* enum ac_msg_type, or -1 */
+	int		 flags;
+#define AC_FRAME_BORROWED 0x1	/* bytes are a connection's input */
+#define AC_FRAME_POOLED	  0x2	/* the struct returns to the pool */
+#define AC_FRAME_COPIED	  0x4	/* bytes are a heap copy of their own */
+	unsigned int	 queued;	/* output buffers it was queued to */
+	size_t		 len;
+	uint8_t		*bytes;
+	struct ac_frame	*next;		/* in the pool */
+	uint8_t		 data[];	/* bytes of ac_frame_new()'s frames */
 };
 
 struct ac_frame	*ac_frame_new(size_t len, int type);
+struct ac_frame	*ac_frame_borrow(const uint8_t *bytes, size_t len);
+void		 ac_frame_own(struct ac_frame *f);
 struct ac_frame	*ac_frame_ref(struct ac_frame *f);
 void		 ac_frame_unref(struct ac_frame *f);
 int		 ac_frame_share(struct ac_frame *f, struct evbuffer *out);
+void		 ac_frame_pool_free(void);
 void	memory_init(struct server *srv);
 void	memory_add(struct server *srv, size_t n);
 uint64_t memory_total(struct server *srv);
@@ -474,6 +492,9 @@ struct conn *conn_socket_new(struct server *srv, int fd,
 
 /* dispatch.c */
 void	dispatch_input(struct ac_session *s, int final);
+void	dispatch_bytes(struct ac_session *s, const uint8_t *p, size_t len,
+	    int final);
+void	dispatch_release(struct ac_session *s);
 size_t	dispatch_frame_max(struct ac_session *s);
 
 /* session.c */
@@ -512,6 +533,8 @@ struct ac_session {
 	size_t			 nslots;
 	size_t			 need;		/* length of the frame being
 						   received, 0 if none */
+	struct timespec		 active;	/* last valid frame, coarse
+						   monotonic (session_touch) */
 
 	TAILQ_ENTRY(ac_session)	 entry;		/* registry or linger list */
 	struct ac_session	*hash_next;	/* registry bucket chain */
@@ -528,6 +551,7 @@ void	session_open(struct server *srv, struct conn *c,
 	    const char *peer);
 void	session_acked(struct ac_session *s, const struct ac_message *ack);
 void	session_arm(struct ac_session *s);
+void	session_touch(struct ac_session *s);
 void	session_close(struct ac_session *s, enum ac_close_reason reason,
 	    const char *disconnect_text);
 void	session_finish(struct ac_session *s);
@@ -751,6 +775,8 @@ struct server {
 	struct plugin_sets	 retired;	/* unloaded, waiting for jobs */
 	struct worker_pool	*workers;
 	struct plugin_metrics	 plugin_metrics;
+	struct ac_frame		*in_frame;	/* being dispatched, borrowed */
+	struct ac_session	*in_session;	/* from this one's input */
 	struct ac_session	*ack_session;	/* in its first session_open */
 	const struct ac_message	*ack_msg;
 	struct ac_stats		 stats;

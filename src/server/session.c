@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -208,11 +209,13 @@ session_send(struct ac_session *s, enum ac_msg_type type,
 }
 
 /*
- * Queue a received frame to a session. A reference costs a new evbuffer
- * chain (a malloc, and a free when it is written) per recipient, while a
- * copy of a small frame usually lands in space left in the output's last
- * chain: so frames up to SESSION_COPY_MAX bytes are copied and larger
- * ones shared by reference.
+ * Queue a frame to a session. A reference costs a new evbuffer chain (a
+ * malloc, and a free when it is written) per recipient, while a copy of
+ * a small frame usually lands in space left in the output's last chain:
+ * so frames up to SESSION_COPY_MAX bytes are copied and larger ones
+ * shared by reference. A larger received frame is still copied to its
+ * first recipient, as it lies in its sender's input: sharing it would
+ * take a copy anyway (ac_frame_own), and an echo has no second one.
  */
 int
 session_queue_frame(struct ac_session *s, struct ac_frame *f)
@@ -221,11 +224,13 @@ session_queue_frame(struct ac_session *s, struct ac_frame *f)
 
 	if ((out = session_output_room(s, f->len, 0)) == NULL)
 		return (-1);
-	if (f->len <= SESSION_COPY_MAX) {
+	if (f->len <= SESSION_COPY_MAX ||
+	    ((f->flags & AC_FRAME_BORROWED) && f->queued == 0)) {
 		if (evbuffer_add(out, f->bytes, f->len) == -1)
 			return (-1);
 	} else if (ac_frame_share(f, out) == -1)
 		return (-1);
+	f->queued++;
 	session_queued(s, f->len, f->type);
 	return (0);
 }
@@ -281,6 +286,7 @@ session_finish(struct ac_session *s)
 		s->linger = NULL;
 	}
 	if (s->conn != NULL) {
+		dispatch_release(s);
 		s->conn->ops->free(s->conn);
 		s->conn = NULL;
 	}
@@ -332,6 +338,7 @@ session_close(struct ac_session *s, enum ac_close_reason reason,
 	 * unsent output it still gets the disconnect frame.
 	 */
 	if (reason == AC_CLOSE_MEMORY_LIMIT) {
+		dispatch_release(s);
 		evbuffer_drain(c->in, evbuffer_get_length(c->in));
 		if (c->ops->discard(c))
 			disconnect_text = NULL;
@@ -385,30 +392,66 @@ session_free_lingering(struct server *srv)
 		session_finish(s);
 }
 
-/* Arm the session's timer: heartbeat once acknowledged, else handshake. */
+/*
+ * Arm the session's timer: heartbeat once acknowledged (counted from
+ * now), else handshake.
+ */
 void
 session_arm(struct ac_session *s)
 {
-	if (s->flags & AC_SESS_ACKED)
+	if (s->flags & AC_SESS_ACKED) {
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &s->active);
 		event_add(s->timer, s->srv->heartbeat_tv);
-	else
+	} else
 		event_add(s->timer, s->srv->handshake_tv);
 }
 
-/* The session's timer fired: it never acknowledged, or fell silent. */
+/*
+ * A valid frame came from an acknowledged session: its heartbeat timeout
+ * starts again. Re-adding the timer for every frame cost an event_add()
+ * each (a tenth of a small echo's server time); instead the time is
+ * noted (the coarse monotonic clock, a few nanoseconds, ticks of a few
+ * milliseconds), and the timer, when it fires, is added again for what
+ * is left (session_timer_cb).
+ */
+void
+session_touch(struct ac_session *s)
+{
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &s->active);
+}
+
+/*
+ * The session's timer fired: it never acknowledged, or fell silent, or
+ * was heard from since the timer was added, which is then added again
+ * for the rest of heartbeat_timeout after that.
+ */
 static void
 session_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ac_session	*s = arg;
+	const struct timeval	*hb = &s->srv->cfg->heartbeat_timeout;
+	struct timespec		 now;
+	struct timeval		 left;
+	int64_t			 idle, limit;
 
 	if (s->flags & AC_SESS_DEAD)
 		return;
-	if (s->flags & AC_SESS_ACKED)
-		session_close(s, AC_CLOSE_HEARTBEAT_TIMEOUT,
-		    "Heartbeat timeout");
-	else
+	if (!(s->flags & AC_SESS_ACKED)) {
 		session_close(s, AC_CLOSE_HANDSHAKE_TIMEOUT,
 		    "Handshake timeout");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	idle = (int64_t)(now.tv_sec - s->active.tv_sec) * 1000000 +
+	    (now.tv_nsec - s->active.tv_nsec) / 1000;
+	limit = (int64_t)hb->tv_sec * 1000000 + hb->tv_usec;
+	if (idle >= 0 && idle < limit) {
+		left.tv_sec = (limit - idle) / 1000000;
+		left.tv_usec = (limit - idle) % 1000000;
+		event_add(s->timer, &left);
+		return;
+	}
+	session_close(s, AC_CLOSE_HEARTBEAT_TIMEOUT, "Heartbeat timeout");
 }
 
 /*
