@@ -188,7 +188,7 @@ memory_usage(struct ac_session *s, size_t *in, size_t *out)
 	*in = evbuffer_get_length(s->conn->in);
 	if (s->need > *in)
 		*in = s->need;
-	*out = evbuffer_get_length(s->conn->out);
+	*out = session_pending(s);
 }
 
 /*

@@ -315,12 +315,12 @@ plugin_host_fanout(struct server *srv, struct ac_frame *f,
 	size_t			  n, i;
 	int			  count = 0;
 
-	snap = registry_snapshot(&srv->reg, 1, except, &n);
+	snap = registry_recipients(&srv->reg, except, &n);
 	for (i = 0; i < n; i++) {
 		if (session_queue_frame(snap[i], f) == 0)
 			count++;
 	}
-	registry_snapshot_free(snap, n);
+	registry_recipients_done(&srv->reg, snap);
 	return (count);
 }
 

@@ -432,7 +432,13 @@ uint64_t memory_total(struct server *srv);
  *		frames from the front and says how much it needs next (want).
  *	out	frames queued and not yet sent. The session appends whole
  *		frames (first calling frame, if the transport has it), then
- *		kick; the transport writes from the front.
+ *		kick; the transport writes from the front. A transport may
+ *		keep frames ahead of out in storage of its own (write and
+ *		pending): conn.c copies small frames into one flat buffer
+ *		per socket, as Redis builds its replies, which costs less
+ *		per frame than an evbuffer chain; out then only holds what
+ *		came after (frames shared by reference, those the session
+ *		encodes, whatever does not fit).
  *
  * A transport calls back: dispatch_input() when bytes arrived,
  * session_close() when the peer is gone or the connection failed (with
@@ -476,6 +482,12 @@ struct conn_ops {
 	/* Close the connection (discarding unread input first if the
 	 * session asks, AC_SESS_DRAIN) and free c. */
 	void	(*free)(struct conn *c);
+	/* Optional, with pending: add len bytes (whole frames, after
+	 * frame) to the output, into storage of the transport's own that
+	 * is written before out; NULL: evbuffer_add() to out. 0 or -1. */
+	int	(*write)(struct conn *c, const void *data, size_t len);
+	/* Optional: bytes queued and not sent; NULL: out's length. */
+	size_t	(*pending)(struct conn *c);
 };
 
 struct conn {
@@ -564,6 +576,7 @@ int	session_send(struct ac_session *s, enum ac_msg_type type,
 int	session_send_error(struct ac_session *s, const char *token,
 	    const char *text, int bypass);
 int	session_queue_frame(struct ac_session *s, struct ac_frame *f);
+size_t	session_pending(struct ac_session *s);
 const struct ac_limits *session_limits(struct ac_session *s);
 void	session_free_lingering(struct server *srv);
 void	session_slots_clear(struct ac_session *s);
@@ -583,6 +596,9 @@ struct registry {
 	size_t			  nbuckets;
 	size_t			  count;
 	struct ac_sessions	  list;
+	struct ac_session	**snap;		/* registry_recipients() */
+	size_t			  snap_size;
+	int			  snap_busy;
 };
 
 void	registry_init(struct registry *reg);
@@ -593,6 +609,10 @@ struct ac_session *registry_find(struct registry *reg, const char *id);
 struct ac_session **registry_snapshot(struct registry *reg, int acked_only,
 	    struct ac_session *except, size_t *n);
 void	registry_snapshot_free(struct ac_session **snap, size_t n);
+struct ac_session **registry_recipients(struct registry *reg,
+	    struct ac_session *except, size_t *n);
+void	registry_recipients_done(struct registry *reg,
+	    struct ac_session **snap);
 
 /* listener.c */
 struct listener {

@@ -137,27 +137,40 @@ session_slots_clear(struct ac_session *s)
 	s->nslots = 0;
 }
 
+/* Bytes queued to a session's connection and not sent yet. */
+size_t
+session_pending(struct ac_session *s)
+{
+	struct conn	*c = s->conn;
+
+	if (c == NULL)
+		return (0);
+	if (c->ops->pending != NULL)
+		return (c->ops->pending(c));
+	return (evbuffer_get_length(c->out));
+}
+
 /*
- * The output buffer of a session that can take a frame of len bytes, or
- * NULL: a closing session takes nothing (unless bypass, for its last
- * frames) and one past max_output_buffer is closed as a slow consumer.
- * The transport is told a frame follows (struct conn_ops, frame).
+ * Whether the output of a session can take a frame of len bytes: a
+ * closing session takes nothing (unless bypass, for its last frames) and
+ * one past max_output_buffer is closed as a slow consumer. The transport
+ * is told a frame follows (struct conn_ops, frame). 0, or -1 if not.
  */
-static struct evbuffer *
+static int
 session_output_room(struct ac_session *s, size_t len, int bypass)
 {
 	struct conn	*c = s->conn;
 
 	if (((s->flags & AC_SESS_DEAD) && !bypass) || c == NULL)
-		return (NULL);
-	if (!bypass && evbuffer_get_length(c->out) + len >
+		return (-1);
+	if (!bypass && session_pending(s) + len >
 	    s->srv->cfg->max_output_buffer) {
 		session_close(s, AC_CLOSE_SLOW_CONSUMER, "slow consumer");
-		return (NULL);
+		return (-1);
 	}
 	if (c->ops->frame != NULL)
 		c->ops->frame(c, len);
-	return (c->out);
+	return (0);
 }
 
 /* Account for a frame of len bytes just queued, and have it written. */
@@ -178,7 +191,7 @@ session_send_internal(struct ac_session *s, enum ac_msg_type type,
     const char *content_type, struct json_object *extra,
     const void *content, size_t content_len, int bypass)
 {
-	struct evbuffer	*buf, *out;
+	struct evbuffer	*buf;
 	size_t		 len;
 	int		 r = -1;
 
@@ -188,8 +201,8 @@ session_send_internal(struct ac_session *s, enum ac_msg_type type,
 	if (ac_frame_encode(buf, s->srv->cfg->key, type, content_type, s->id,
 	    extra, content, content_len) == 0) {
 		len = evbuffer_get_length(buf);
-		if ((out = session_output_room(s, len, bypass)) != NULL) {
-			evbuffer_add_buffer(out, buf);
+		if (session_output_room(s, len, bypass) == 0) {
+			evbuffer_add_buffer(s->conn->out, buf);
 			session_queued(s, len, type);
 			r = 0;
 		}
@@ -220,15 +233,21 @@ session_send(struct ac_session *s, enum ac_msg_type type,
 int
 session_queue_frame(struct ac_session *s, struct ac_frame *f)
 {
-	struct evbuffer	*out;
+	struct conn	*c;
+	int		 r;
 
-	if ((out = session_output_room(s, f->len, 0)) == NULL)
+	if (session_output_room(s, f->len, 0) == -1)
 		return (-1);
+	c = s->conn;
 	if (f->len <= SESSION_COPY_MAX ||
 	    ((f->flags & AC_FRAME_BORROWED) && f->queued == 0)) {
-		if (evbuffer_add(out, f->bytes, f->len) == -1)
-			return (-1);
-	} else if (ac_frame_share(f, out) == -1)
+		if (c->ops->write != NULL)
+			r = c->ops->write(c, f->bytes, f->len);
+		else
+			r = evbuffer_add(c->out, f->bytes, f->len);
+	} else
+		r = ac_frame_share(f, c->out);
+	if (r == -1)
 		return (-1);
 	f->queued++;
 	session_queued(s, f->len, f->type);
@@ -352,7 +371,7 @@ session_close(struct ac_session *s, enum ac_close_reason reason,
 	s->flags |= AC_SESS_NOSLOTS;
 
 	/* Nothing more can be written on a broken connection. */
-	if (evbuffer_get_length(c->out) == 0 ||
+	if (session_pending(s) == 0 ||
 	    reason == AC_CLOSE_IO_ERROR || reason == AC_CLOSE_TLS_ERROR) {
 		session_finish(s);
 		return;
@@ -378,7 +397,7 @@ session_linger_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct ac_session	*s = arg;
 
 	log_debug("session %s: dropping %zu unsent bytes", s->id,
-	    evbuffer_get_length(s->conn->out));
+	    session_pending(s));
 	session_finish(s);
 }
 
