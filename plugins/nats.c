@@ -124,6 +124,20 @@ struct acnats_stats {
 	uint64_t	deliveries;	/* sessions they were queued to */
 };
 
+/*
+ * The interface `nats` (version 1) that the plugin publishes: that it is
+ * there tells the other plugins of the chain that this server is joined
+ * to others (chat refuses to run beside it, docs/SCALING.md); node and
+ * subject name the link. Valid until fini.
+ */
+#define ACNATS_INTERFACE		"nats"
+#define ACNATS_INTERFACE_VERSION	1
+struct acnats_iface {
+	size_t		 size;
+	const char	*node;
+	const char	*subject;
+};
+
 /* The plugin's state: configuration, queues, threads. */
 struct acnats {
 	struct ac_plugin		*p;
@@ -187,6 +201,8 @@ struct acnats {
 	struct ac_metric *m_refused;
 	struct ac_metric *m_overflow;
 	struct ac_metric *m_delivered;
+
+	struct acnats_iface iface;
 };
 
 /*
@@ -1448,6 +1464,12 @@ acnats_init(struct ac_plugin *p, const struct ac_host_api *host,
 	}
 	acnats_instances++;
 
+	an->iface.size = sizeof an->iface;
+	an->iface.node = an->node;
+	an->iface.subject = an->subject;
+	if (host->interface_publish(p, ACNATS_INTERFACE,
+	    ACNATS_INTERFACE_VERSION, &an->iface) != 0)
+		goto fail;
 	if (acnats_make_options(an) != 0)
 		goto fail;
 	if ((an->efd = eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC)) == -1) {

@@ -1,18 +1,19 @@
 #!/bin/sh
 # bench.sh - the benchmark of issues 7 and 17 in one go, on loopback:
 # asyncchatd (echo, then broadcast) next to its ceilings (tools/raw-echo in
-# its three modes) and Redis pub/sub, one server at a time, every point
-# with the same client (asyncchat-bench). Every point records the server's
-# CPU time per message (from /proc, over the measured window), the client's
-# own CPU use, and whether the client was the limit (client-bound): a
-# client-bound point is marked and never counted as a target met. Prints a
-# table of ours / ceiling ratios and writes results.jsonl, table.md and
+# its three modes) and Redis pub/sub, and the chat plugin's room fan-out
+# next to the same run's broadcast (issue 14), one server at a time, every
+# point with the same client (asyncchat-bench). Every point records the
+# server's CPU time per message (from /proc, over the measured window), the
+# client's own CPU use, and whether the client was the limit (client-bound):
+# a client-bound point is marked and never counted as a target met. Prints
+# a table of ours / reference ratios and writes results.jsonl, table.md and
 # bench.png into the results directory.
 #
 # usage: tools/bench.sh [-b BUILDDIR] [-o RESULTS] [-t SECONDS] [-n IDLE]
 #   -b  the build tree (default: the current directory)
 #   -o  where results go (default: BUILDDIR/bench-results/DATE)
-#   -t  seconds measured per point (default 2; about 90 points are run)
+#   -t  seconds measured per point (default 2; about 110 points are run)
 #   -n  idle sessions (default 10000)
 #   -q  quick: fewer points (no sweeps), for a first look
 set -u
@@ -29,7 +30,7 @@ while getopts b:o:t:n:qh opt; do
 	t) duration=$OPTARG ;;
 	n) idle_sessions=$OPTARG ;;
 	q) quick=yes ;;
-	*) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 2 ;;
+	*) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 2 ;;
 	esac
 done
 
@@ -249,6 +250,7 @@ done
 stop_all
 
 start_asyncchatd asyncchatd broadcast
+start_asyncchatd asyncchatd-chat chat
 if command -v redis-server > /dev/null; then
 	start_redis
 else
@@ -258,8 +260,12 @@ r=0
 while [ $r -lt $rounds ]; do
 	# A window of 64 messages in flight per sender, then 512: the small
 	# window shows delivery latency, the large one the server's capacity.
+	# The chat plugin's room (its defaults; the members join the room in
+	# their session_ack, the sender sends with "room") right after
+	# broadcast, at the same load.
 	for w in 64 512; do
 		point "fanout 1->100 128 w$w" asyncchatd fanout -p 1 -r 100 -s 128 -w $w
+		point "fanout 1->100 128 w$w" asyncchatd-chat room -p 1 -r 100 -s 128 -w $w
 		[ -z "$(port_of redis)" ] || point "fanout 1->100 128 w$w" redis resp -p 1 -r 100 -s 128 -w $w
 	done
 	r=$((r + 1))
@@ -390,6 +396,10 @@ for w in (64, 512):
     row("fanout 1->100 128 B, window %d, deliveries/s" % w,
         "fanout 1->100 128 w%d" % w, "asyncchatd", "redis", "Redis pub/sub",
         "msgs_per_s", "", 1.3)
+for w in (64, 512):
+    row("chat room 1->100 128 B, window %d, deliveries/s" % w,
+        "fanout 1->100 128 w%d" % w, "asyncchatd-chat", "asyncchatd",
+        "broadcast, same run", "msgs_per_s", "", 0.8)
 idle = [k for k in res if k[0].startswith("idle ") and k[1] == "asyncchatd"]
 if idle:
     ours = get(idle[0][0], "asyncchatd", "rss_per_session_bytes")
@@ -448,7 +458,9 @@ lines += ["", "%s s per point; load average (1 min) %s during the run. The frame
           "by the length-prefix client. A point is client-bound when the client was busy",
           "(on a CPU or waiting for one) for 90 % or more of its window: its rate is the",
           "client's, and no rate target resting on it is judged. Server CPU per message",
-          "(utime + stime from /proc over the window) does not depend on the client."]
+          "(utime + stime from /proc over the window) does not depend on the client.",
+          "In fan-out and the chat room a message is a delivery: a room message counts",
+          "once for each member, its sender included."]
 n = starved()
 if n:
     lines += ["", "Warning: in %d of %d points the client or the server waited for a CPU "

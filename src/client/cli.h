@@ -154,11 +154,11 @@ int	 chat_fold_prefix(const char *, const char *);
 
 /* command.c */
 enum command_do {
-	COMMAND_SEND = 0,	/* send before (if any), then text with extra */
+	COMMAND_SEND = 0,	/* send text with extra */
 	COMMAND_QUIT,		/* leave; text is the reason (may be NULL) */
 };
 enum command_do command_line(struct chat *, const char *, char **,
-	    char **, struct json_object **);
+	    struct json_object **);
 const char *const *command_names(void);
 
 /* complete.c */

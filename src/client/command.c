@@ -14,10 +14,9 @@
  *    room typed as #dev goes as dev (CHAT.md: rooms are sent without #),
  *    and /part and /who without a room name the current room, since the
  *    client's current room is the one the user sees.
- *  - /history goes behind a /join of the current room: /history replays
- *    the server's current room, which is made the one the prompt shows
- *    first (a server may keep another current after a reconnection, when
- *    the room we were in is its default room, which it joins first).
+ *  - /history replays the server's current room, which is the one the
+ *    prompt shows: both change on the same /join and /part, and a
+ *    reconnection lists the current room last in its session_ack.
  *  - /quit [REASON] is the client's own: it leaves, as `exit` does.
  */
 #include "config.h"
@@ -114,18 +113,16 @@ command_room_arg(struct chat *chat, const char *cmd, size_t cmdlen,
 
 /*
  * Decide what to do with a typed line: COMMAND_SEND with *text (heap) and
- * *extra (NULL, or an object for the header, the caller's to put), after
- * *before when that is not NULL (a command to send first, heap), or
+ * *extra (NULL, or an object for the header, the caller's to put), or
  * COMMAND_QUIT with *text the reason (heap, or NULL).
  */
 enum command_do
-command_line(struct chat *chat, const char *line, char **before,
-    char **text, struct json_object **extra)
+command_line(struct chat *chat, const char *line, char **text,
+    struct json_object **extra)
 {
 	const char	*p, *end, *arg, *argend, *since;
 	size_t		 len;
 
-	*before = NULL;
 	*text = NULL;
 	*extra = NULL;
 	if (!chat->active) {
@@ -176,14 +173,8 @@ command_line(struct chat *chat, const char *line, char **before,
 		*text = command_room_arg(chat, p, len, end);
 		return COMMAND_SEND;
 	}
-	if (command_is(p, len, "/history")) {
-		if (chat->current != NULL && chat->current->joined) {
-			ac_xasprintf(before, "/join %s", chat->current->name);
-			chat_join_asked(chat, chat->current->name,
-			    strlen(chat->current->name));
-		}
+	if (command_is(p, len, "/history"))
 		chat_replay_asked(chat);
-	}
 	else if (command_is(p, len, "/msg")) {
 		arg = command_space(end);
 		argend = command_word(arg);

@@ -199,26 +199,21 @@ interactive_send(struct interactive *it, const char *line)
 {
 	struct cli		*cli = it->cli;
 	struct json_object	*extra;
-	char			*before, *text;
-	int			 rc = 0;
+	char			*text;
+	int			 rc;
 
 	if (!ac_client_is_connected(cli->client)) {
 		interactive_error(it, "cannot send: not connected");
 		return;
 	}
-	if (command_line(&cli->chat, line, &before, &text, &extra) ==
-	    COMMAND_QUIT) {
+	if (command_line(&cli->chat, line, &text, &extra) == COMMAND_QUIT) {
 		interactive_leave(it, text);
 		free(text);
 		return;
 	}
-	if (before != NULL)
-		rc = ac_client_send_text(cli->client, before);
-	if (rc == 0)
-		rc = ac_client_send(cli->client, AC_CLIENT_TEXT_TYPE, extra,
-		    text, strlen(text));
+	rc = ac_client_send(cli->client, AC_CLIENT_TEXT_TYPE, extra, text,
+	    strlen(text));
 	json_object_put(extra);
-	free(before);
 	free(text);
 	if (rc != 0)
 		interactive_error(it, "cannot send: not connected or too long");

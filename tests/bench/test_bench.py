@@ -7,7 +7,9 @@ Each case starts its own server (asyncchatd or tools/raw-echo) on an
 ephemeral 127.0.0.1 port or a unix socket in a temporary directory, and
 stops it by pid. Some cases use a protocol echo server written here in
 Python (FakeEcho, on tests/lib/acproto.py), which misbehaves on purpose:
-late or missing pongs, altered, replayed or re-encoded replies. Prints TAP.
+late or missing pongs, altered, replayed or re-encoded replies; the room
+mode's, tests/lib's fake chat server, made to deliver copies that differ
+or a room seq that skips. Prints TAP.
 """
 
 import json
@@ -18,6 +20,7 @@ import threading
 import uuid
 
 import acproto
+from fakechat import FakeChat, FakeChatServer
 from harness import BUILDDIR, SERVER, Server, main, skip_all
 from procs import Process, free_port, mkdtemp, run
 
@@ -29,18 +32,22 @@ RUN_TIMEOUT = 60.0      # seconds for one bench run, drain included
 SHORT = ["-t", "0.3", "-d", "5"]
 
 
-def asyncchatd(plugin, unix=False):
+def asyncchatd(plugin, unix=False, history=None):
     """Start asyncchatd with one plugin (broadcast: include_sender = no)
     on an ephemeral 127.0.0.1 port, and with unix on a unix socket in its
-    own temporary directory (srv.unix_path)."""
+    own temporary directory (srv.unix_path); with history (a database
+    path), the history plugin after it."""
     opts = {"log_level": "info", "pid_file": "none",
             "heartbeat_timeout": 60,
             # A benchmark floods on purpose: no per-session rate limits.
             "max_message_rate": 0, "max_byte_rate": 0}
-    sections = {}
+    plugins, sections = [plugin], {}
     if plugin == "broadcast":
         sections["broadcast"] = {"include_sender": False}
-    return Server(plugins=[plugin], server=opts, sections=sections,
+    if history is not None:
+        plugins.append("history")
+        sections["history"] = {"path": history}
+    return Server(plugins=plugins, server=opts, sections=sections,
                   unix=unix)
 
 
@@ -168,6 +175,30 @@ class FakeEcho:
 
     def __exit__(self, *a):
         self.stop()
+
+
+class VaryingChat(FakeChat):
+    """A chat server that makes each member's copy of a room message apart,
+    with its own time: valid frames, but not one frame shared by all."""
+
+    def to_room(self, sender, r, content, content_type, extra, time=None):
+        r.seq += 1
+        for i, m in enumerate(list(r.members.values())):
+            members = {"room": r.name, "from": sender.nick, "seq": r.seq,
+                       "time": "2026-12-06T11:00:00.%03dZ" % i}
+            m.deliver([acproto.encode("message", content, sender.sid,
+                                      content_type, self.key, members)])
+        return r.seq
+
+
+class SkippingChat(FakeChat):
+    """A chat server whose room seq skips one after every message."""
+
+    def to_room(self, sender, r, content, content_type, extra, time=None):
+        seq = FakeChat.to_room(self, sender, r, content, content_type, extra,
+                               time)
+        r.seq += 1
+        return seq
 
 
 def bench(args):
@@ -340,6 +371,72 @@ def case_resp(t):
                                           "CPU read", out))
 
 
+def case_room(t):
+    """Room mode against the chat plugin, and what it refuses."""
+    with asyncchatd("chat") as srv:
+        for flags, name in (([], "room"), (["--full-verify"],
+                                           "room --full-verify")):
+            check_run(t, name + " 2 -> 5",
+                      ["room", "-p", "2", "-r", "5", "-s", "128", "-w", "8",
+                       "-P", str(srv.pid)] + flags + SHORT +
+                      ["127.0.0.1:%d" % srv.port],
+                      lambda r, out: t.ok(
+                          r["msgs"] > 0 and r["events"] > 0 and
+                          r["room"] == "bench" and
+                          r["verify"] == ("codec" if flags else "identity") and
+                          isinstance(r["client_bound"], bool) and
+                          r["server_us_per_msg"] is not None,
+                          name + ": deliveries, events, client-bound flag "
+                          "and the server's CPU counted", out))
+
+    # With the history plugin, a second run's members are not sent the
+    # first run's messages (they join with the largest since), and the
+    # room seq goes on from the stored maximum.
+    db = os.path.join(mkdtemp("acbench-"), "h.db")
+    with asyncchatd("chat", history=db) as srv:
+        for n in ("first", "second"):
+            check_run(t, "room with history, %s run" % n,
+                      ["room", "-p", "1", "-r", "3", "-s", "64", "-w", "4"] +
+                      SHORT + ["127.0.0.1:%d" % srv.port])
+
+    # Against broadcast the frames lack the chat members: the run fails.
+    with asyncchatd("broadcast") as srv:
+        status, r, out = bench(["room", "-p", "1", "-r", "2", "-s", "128",
+                                "-w", "4"] + SHORT +
+                               ["127.0.0.1:%d" % srv.port])
+        t.ok(status != 0 and r is not None and not r["ok"] and
+             "server's room" in r["error"],
+             "room mode against broadcast fails: no server members", out)
+
+    # tests/lib's fake chat server signs each message once for every
+    # member, as the plugin does: the run passes.
+    with FakeChatServer(FakeChat()) as fake:
+        check_run(t, "room against the fake chat server",
+                  ["room", "-p", "1", "-r", "3", "-s", "64", "-w", "4"] +
+                  SHORT + ["127.0.0.1:%d" % fake.port])
+
+    # A copy that is not byte for byte the first delivery fails the run,
+    # whether compared by identity or decoded (--full-verify).
+    for flags in ([], ["--full-verify"]):
+        with FakeChatServer(VaryingChat()) as fake:
+            status, r, out = bench(["room", "-p", "1", "-r", "3", "-s", "64",
+                                    "-w", "4"] + flags + SHORT +
+                                   ["127.0.0.1:%d" % fake.port])
+            t.ok(status != 0 and r is not None and not r["ok"] and
+                 "differs from another recipient's" in r["error"],
+                 "room%s: copies signed apart for each member fail the run"
+                 % (" " + flags[0] if flags else ""), out)
+
+    # A room seq that skips one fails the run.
+    with FakeChatServer(SkippingChat()) as fake:
+        status, r, out = bench(["room", "-p", "1", "-r", "3", "-s", "64",
+                                "-w", "4"] + SHORT +
+                               ["127.0.0.1:%d" % fake.port])
+        t.ok(status != 0 and r is not None and not r["ok"] and
+             "room seq" in r["error"],
+             "room: a room seq that skips one fails the run", out)
+
+
 def case_idle(t):
     with asyncchatd("echo") as srv:
         check_run(t, "idle 5 sessions", ["idle", "-n", "5", "-P",
@@ -367,4 +464,4 @@ if __name__ == "__main__":
         if not os.access(path, os.X_OK):
             skip_all("%s is not built" % path)
     main([case_echo, case_echo_checks, case_pings, case_cpu, case_fanout,
-          case_resp, case_idle, case_raw])
+          case_resp, case_room, case_idle, case_raw])

@@ -5,7 +5,8 @@ end: the terminal client through a pty talks with other clients by name
 file mode with --room and --json; with a history backend (the test module
 memhistory), history on join and /history, and --reconnect after the
 connection is cut (through a proxy the test cuts), which replays exactly
-what was missed, each message shown once. TAP on stdout."""
+what was missed, each message shown once. The other people are
+tests/lib/chat.py's client. TAP on stdout."""
 
 import json
 import os
@@ -13,66 +14,30 @@ import re
 import socket
 import threading
 
-import acproto
-from harness import (CLIENT, PLUGINDIR, SERVER, TESTPLUGINDIR, Server, Skip,
-                     main, mkdtemp, skip_all, test_plugin)
+from chat import TEXT, connect, is_event, is_said
+from harness import (CLIENT, SERVER, Server, main, mkdtemp, skip_all,
+                     test_plugin)
 from procs import run
 from term import Pty, plain
 
 T = rb"\[\d\d:\d\d:\d\d\] "
-TEXT = acproto.TEXT_UTF8
 WAIT = 15
 
 
 def chat_server(history=False):
-    """asyncchatd with chat (and the memhistory backend), or a Skip."""
-    if not os.path.exists(os.path.join(PLUGINDIR, "chat.so")):
-        raise Skip("the chat plugin is not built")
+    """asyncchatd with chat (and the memhistory backend)."""
     plugins, sections = ["chat"], {"chat": {}}
     if history:
-        if not os.path.exists(os.path.join(TESTPLUGINDIR, "memhistory.so")):
-            raise Skip("the memhistory test module is not built")
         plugins.append(test_plugin("memhistory"))
         sections["memhistory"] = {}
     return Server(plugins=plugins, sections=sections)
 
 
-def peer(srv, nick, rooms=None, transport="unix"):
-    """Another participant: the suite's own client, joined by its ack."""
-    c = acproto.Client.unix(srv.unix_path) if transport == "unix" else \
-        acproto.Client.tcp("127.0.0.1", srv.port)
-    f = c.recv_frame(WAIT)
-    assert f.type == "session_init", f
-    c.session_id = f.session_id
-    ack = {"nick": nick}
-    if rooms:
-        ack["rooms"] = [{"room": r} for r in rooms]
-    c.send("session_ack", b"Session acknowledged", extra=ack)
-    return c
-
-
-def wait_frame(c, pred, what):
-    """The first frame from c that pred accepts (others are skipped)."""
-    while True:
-        try:
-            f = c.recv_frame(WAIT)
-        except acproto.Timeout:
-            raise AssertionError("timed out waiting for " + what)
-        if pred(f):
-            return f
-
-
-def event(name, **members):
-    """A predicate for an event with these members."""
-    return lambda f: f.header.get("event") == name and all(
-        f.header.get(k) == v for k, v in members.items())
-
-
-def said(text, **members):
-    """A predicate for a relayed message with this text and members."""
-    return lambda f: f.type == "message" and "event" not in f.header and \
-        f.text() == text and all(f.header.get(k) == v
-                                 for k, v in members.items())
+def peer(srv, nick, rooms=()):
+    """Another participant over unix, joined by its session_ack; its
+    handshake's frames are read as any others."""
+    return connect(srv, "unix", nick=nick,
+                   rooms=[{"room": r} for r in rooms] or None, sync=False)
 
 
 def shows(t, p, pattern, mark, name):
@@ -157,7 +122,7 @@ def case_chat(t):
                   "its message shows its nick (and the room: alice is in "
                   "#lobby too)")
             p.type("hi carol\r")
-            f = wait_frame(carol, said("hi carol", room="dev"), "hi carol")
+            f = carol.wait_for(is_said("hi carol", room="dev"), "hi carol")
             t.eq(f.header.get("from"), "alice", "what alice types reaches "
                  "carol from alice, in #dev")
             shows(t, p, T + rb"#dev <alice \(me\)> hi carol\r?\n", mark,
@@ -165,8 +130,8 @@ def case_chat(t):
 
             mark = len(p.out)
             p.type("/nick alicia\r")
-            wait_frame(carol, event("nick", old="alice", nick="alicia"),
-                       "the nick event")
+            carol.wait_for(is_event("nick", old="alice", nick="alicia"),
+                           "the nick event")
             t.ok(True, "/nick: the others get the nick event")
             shows(t, p, T + rb"\* alice is now alicia\r?\n", mark,
                   "/nick: alice sees it as a line")
@@ -192,7 +157,7 @@ def case_chat(t):
             shows(t, p, T + rb"\* rooms: [^\r\n]*#dev \(2\)", mark,
                   "/rooms: the rooms with their members")
             p.type("/msg carol psst\r")
-            f = wait_frame(carol, said("psst"), "the direct message")
+            f = carol.wait_for(is_said("psst"), "the direct message")
             t.eq((f.header.get("from"), f.header.get("to")),
                  ("alicia", "carol"), "/msg: carol gets it, from alicia")
             shows(t, p, T + rb"@carol <alicia \(me\)> psst\r?\n", mark,
@@ -213,7 +178,7 @@ def case_chat(t):
             shows(t, p, T + rb"[^\r\n]*/join[^\r\n]*/msg", mark,
                   "/help: the server's help is shown")
             p.type("//slash\r")
-            wait_frame(carol, said("/slash", room="dev"), "/slash")
+            carol.wait_for(is_said("/slash", room="dev"), "/slash")
             t.ok(True, "//slash reaches the room as /slash")
 
             mark = len(p.out)
@@ -282,6 +247,29 @@ def case_history(t):
             p.close()
 
 
+def case_history_unavailable(t):
+    """With the history plugin and a database it cannot use: the terminal
+    client shows what the server says, on joining and on /history."""
+    path = os.path.join(mkdtemp("accli-"), "h.db")
+    with open(path, "wb") as f:
+        f.write(os.urandom(8192))
+    with Server(plugins=["chat", "history"],
+                sections={"chat": {}, "history": {"path": path}}) as srv:
+        p = Pty([CLIENT, "--nick", "alice", "unix", "interactive",
+                 srv.unix_path])
+        try:
+            shows(t, p, T + rb"\* end of #lobby history: 0 messages; "
+                  rb"unavailable: the server cannot use its history "
+                  rb"database\r?\n", 0, "joining: the end of the replay says "
+                  "history is unavailable, and why")
+            mark = len(p.out)
+            p.type("/history\r")
+            shows(t, p, rb"history_unavailable: the server cannot use its "
+                  rb"history database", mark, "/history: the error, and why")
+        finally:
+            p.close()
+
+
 def case_reconnect(t):
     """--reconnect: the connection is cut; messages are said meanwhile; the
     client comes back with its nick, in its rooms, the current one still
@@ -294,7 +282,7 @@ def case_reconnect(t):
             shows(t, p, rb"\[alice #dev\]> ", 0, "connected through the "
                   "proxy")
             carol = peer(srv, "carol", ["dev"])
-            wait_frame(carol, event("history-end", room="dev"), "carol in")
+            carol.wait_for(is_event("history-end", room="dev"), "carol in")
             mark = len(p.out)
             for room, text in (("dev", "d1"), ("lobby", "l1"),
                                ("dev", "d2")):
@@ -304,7 +292,7 @@ def case_reconnect(t):
             mark = len(p.out)
             logmark = len(srv.log())
             proxy.cut()
-            wait_frame(carol, event("quit", nick="alice"), "alice's quit")
+            carol.wait_for(is_event("quit", nick="alice"), "alice's quit")
             for room, text in (("dev", "d3 missed"), ("lobby", "l2 missed"),
                                ("dev", "d4 missed")):
                 carol.send_message(text, TEXT, extra={"room": room})
@@ -330,7 +318,7 @@ def case_reconnect(t):
                          "#lobby <carol> l2 missed", "#dev <carol> d4 missed"):
                 t.eq(out.count(line), 1, "%r shown once" % line, out)
             p.type("back\r")
-            f = wait_frame(carol, said("back"), "back")
+            f = carol.wait_for(is_said("back"), "back")
             t.eq((f.header.get("from"), f.header.get("room")),
                  ("alice", "dev"), "a line typed after it goes to #dev from "
                  "alice")
@@ -338,8 +326,9 @@ def case_reconnect(t):
                  "no error on the way", out)
 
             # The default room current when the connection goes: the
-            # server joins it first, so it may make another room current;
-            # /history still replays the room the prompt shows.
+            # session_ack lists it last; the server, which joins it first,
+            # still makes it current there, so /history (sent as typed)
+            # replays the room the prompt shows.
             mark = len(p.out)
             p.type("/join lobby\r")
             shows(t, p, rb"\[alice #lobby\]> ", mark, "/join of a room we "
@@ -364,4 +353,5 @@ def case_reconnect(t):
 if __name__ == "__main__":
     if not os.path.exists(CLIENT) or not os.path.exists(SERVER):
         skip_all("programs not built")
-    main([case_chat, case_history, case_reconnect])
+    main([case_chat, case_history, case_history_unavailable,
+          case_reconnect])

@@ -1,6 +1,6 @@
 /*
  * api2_header.c - a test module built against the plugin API 2 header kept
- * in tests/plugins/v2 (include/asyncchat/plugin.h of commit ce799dc), the
+ * in tests/plugins/v2 (include/asyncchat/plugin.h of commit bff2cd4), the
  * way a plugin built before API 3 and never rebuilt meets a server that
  * decodes frames without building their header objects.
  *

@@ -4,10 +4,10 @@
  *
  * One process, one thread, one libevent loop. A run is a set of
  * connections (struct conn) that share one framing (the protocol, a 4-byte
- * length prefix or RESP) and one mode (echo, fanout, idle) that decides
- * what to send and checks what comes back. Every message carries a stamp
- * (send time, sequence number, sender) at the end of its content, so that
- * latency, order, loss and duplicates are all read from the messages
+ * length prefix or RESP) and one mode (echo, fanout, room, idle) that
+ * decides what to send and checks what comes back. Every message carries a
+ * stamp (send time, sequence number, sender) at the end of its content, so
+ * that latency, order, loss and duplicates are all read from the messages
  * themselves.
  *
  * The client must never be what limits a run, so it also measures itself:
@@ -161,6 +161,7 @@ struct conn {
 	uint64_t	 seq_acked;	/* echo: next seq expected back */
 	uint64_t	*expect;	/* fanout: next seq per sender */
 	uint8_t		*slots;		/* echo: SLOT_LEN per seq % window */
+	uint64_t	 room_seq;	/* room: the last room seq seen */
 };
 
 /* Options and state of one run. */
@@ -184,6 +185,7 @@ struct bench {
 	const char	*channel;
 	int		 full_verify;
 	double		 bound_at;	/* client-bound at this busy share */
+	const char	*room;		/* room mode: the chat room */
 
 	/* Run state. */
 	enum framing	 framing;
@@ -230,7 +232,14 @@ struct bench {
 	uint64_t	 lost;
 	uint64_t	 duplicates;
 	uint64_t	 errors;
+	uint64_t	 events;	/* room: chat events, not counted */
 	char		 error[512];	/* the first error */
+
+	/* The frame being handled after a full decode (room mode checks the
+	 * server's members and keeps the first delivery of each message). */
+	const struct ac_message *cur_msg;
+	const uint8_t	*cur_frame;
+	size_t		 cur_frame_len;
 
 	/* The mode's hooks. */
 	void		(*on_ready)(struct conn *);

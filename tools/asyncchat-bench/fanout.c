@@ -1,6 +1,6 @@
 /*
- * fanout.c - fanout and resp modes: P senders publish, every message must
- * reach every recipient exactly once and in each sender's order.
+ * fanout.c - fanout, resp and room modes: P senders publish, every message
+ * must reach every recipient exactly once and in each sender's order.
  *
  * A sender keeps at most `window` messages in flight, where a message is
  * done when all its recipients have it. Receivers see each sender's
@@ -20,11 +20,25 @@
  * --full-verify decodes every delivery. What is sent is checked with the
  * codec as in echo.c: each sender's first frame and every
  * FANOUT_CHECK_EVERY-th after it.
+ *
+ * Room mode (the chat plugin): every session joins one room through its
+ * session_ack, senders send with "room", and the server delivers to every
+ * member, the sender included, a frame of its own making: the sender's
+ * content and session_id with room, from, seq and time added, signed once
+ * and shared by all. So no delivery is a frame that was sent. The first
+ * delivery of each message is decoded in full and its server members
+ * checked (the room, the sender's nick, a time, and a room seq that each
+ * recipient sees grow by exactly one); its bytes are kept, and every other
+ * recipient's copy must be identical to them, which one memcmp() checks.
+ * --full-verify decodes every copy, and still compares it with the first.
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <json-c/json.h>
 
 #include <asyncchat/frame.h>
 
@@ -32,12 +46,23 @@
 
 #define FANOUT_CHECK_EVERY	1024
 
+/* Room mode: the members the server adds make a delivery at most this much
+ * longer than the frame sent (a longer one is decoded at every recipient). */
+#define FANOUT_ROOM_EXTRA	512
+
 /* The flow-control state of one sender. */
 struct fanout_sender {
 	uint32_t	*done;		/* deliveries per in-flight message */
 	uint64_t	 oldest;	/* first message not yet everywhere */
 	uint8_t		*copies;	/* the in-flight frames as sent */
 	size_t		 copies_len;	/* the length of each copy */
+
+	/* Room mode: the first delivery of each in-flight message. */
+	uint8_t		*firsts;	/* window slots of first_size bytes */
+	size_t		 first_size;
+	size_t		*first_len;	/* 0: none kept */
+	uint64_t	*first_seq;	/* the room seq in it */
+	uint64_t	*first_msg;	/* the message it is (stamp seq) */
 };
 
 /* The run's senders and how many recipients each message has. */
@@ -57,7 +82,10 @@ fanout_sender_conn(struct bench *b, uint32_t s)
 	return b->conns[b->receivers + s];
 }
 
-/* Keep a copy of a frame about to be sent; check some with the codec. */
+/*
+ * Keep a copy of a frame about to be sent (in room mode, make room for the
+ * first delivery of each message instead); check some with the codec.
+ */
 static int
 fanout_keep(struct bench *b, struct fanout_sender *fs, const struct tmpl *t,
     uint64_t seq)
@@ -67,7 +95,12 @@ fanout_keep(struct bench *b, struct fanout_sender *fs, const struct tmpl *t,
 	size_t			used;
 	int			good;
 
-	if (fs->copies == NULL) {
+	if (b->room != NULL && fs->firsts == NULL) {
+		fs->first_size = t->len + FANOUT_ROOM_EXTRA;
+		if ((fs->firsts = malloc(fs->first_size * b->window)) == NULL)
+			abort();
+	}
+	if (b->room == NULL && fs->copies == NULL) {
 		fs->copies_len = t->len;
 		if ((fs->copies = malloc(t->len * b->window)) == NULL)
 			abort();
@@ -89,7 +122,9 @@ fanout_keep(struct bench *b, struct fanout_sender *fs, const struct tmpl *t,
 			return -1;
 		}
 	}
-	memcpy(fs->copies + (seq % b->window) * t->len, t->bytes, t->len);
+	if (fs->copies != NULL)
+		memcpy(fs->copies + (seq % b->window) * t->len, t->bytes,
+		    t->len);
 	return 0;
 }
 
@@ -103,8 +138,8 @@ fanout_send(struct bench *b, uint32_t s)
 
 	while (b->running && c->seq_sent - fs->oldest < (uint64_t)b->window) {
 		tmpl_stamp(&c->tmpl, b->now_ns, c->seq_sent, s);
-		if (b->match_sent != NULL && fanout_keep(b, fs, &c->tmpl,
-		    c->seq_sent) == -1)
+		if ((b->match_sent != NULL || b->room != NULL) &&
+		    fanout_keep(b, fs, &c->tmpl, c->seq_sent) == -1)
 			return;
 		c->seq_sent++;
 		conn_write(c, c->tmpl.bytes, c->tmpl.len);
@@ -159,17 +194,118 @@ fanout_pong(struct conn *c)
 	}
 }
 
-/* Fail the run if a sender got its own message back: 1 if it did. */
+/*
+ * Fail the run if a sender got its own message back: 1 if it did. (In a
+ * chat room the sender gets its own, as every member does.)
+ */
 static int
 fanout_is_own(struct conn *c, uint32_t sender)
 {
 	struct bench	*b = c->b;
 
-	if (c->role == ROLE_SENDER &&
+	if (b->room == NULL && c->role == ROLE_SENDER &&
 	    (uint32_t)(c->index - b->receivers) == sender) {
 		bench_fail(b, "connection %d: its own message came back "
 		    "(set include_sender = no)", c->index);
 		return 1;
+	}
+	return 0;
+}
+
+/* Non-zero when s is shaped as chat's time: 2026-12-06T11:00:00.123Z. */
+static int
+fanout_time_ok(const char *s)
+{
+	static const char	shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+	size_t			i;
+
+	if (s == NULL || strlen(s) != sizeof shape - 1)
+		return 0;
+	for (i = 0; i < sizeof shape - 1; i++) {
+		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') :
+		    s[i] != shape[i])
+			return 0;
+	}
+	return 1;
+}
+
+/* Room mode: the room seq a recipient sees grows by exactly one. */
+static int
+fanout_room_seq(struct conn *c, uint64_t seq)
+{
+	if (c->room_seq != 0 && seq != c->room_seq + 1) {
+		bench_fail(c->b, "connection %d: room seq %llu after %llu",
+		    c->index, (unsigned long long)seq,
+		    (unsigned long long)c->room_seq);
+		return -1;
+	}
+	c->room_seq = seq;
+	return 0;
+}
+
+/*
+ * Room mode, a delivery decoded in full: check the members the server
+ * added, and keep its bytes as the ones every other recipient must get (or,
+ * if the first delivery is kept already, compare with it).
+ */
+static int
+fanout_room_check(struct conn *c, const struct stamp *st)
+{
+	struct bench		*b = c->b;
+	struct fanout		*fo = b->mode_state;
+	struct fanout_sender	*fs = &fo->senders[st->sender];
+	const struct ac_message	*msg = b->cur_msg;
+	struct json_object	*js;
+	const char		*room, *from;
+	char			 nick[32];
+	uint64_t		 seq;
+	size_t			 slot = st->seq % b->window;
+	uint8_t			*first;
+
+	if (msg == NULL || b->cur_frame == NULL) {
+		bench_fail(b, "connection %d: a room delivery without its "
+		    "frame", c->index);
+		return -1;
+	}
+	room = ac_message_get_string(msg, "room");
+	from = ac_message_get_string(msg, "from");
+	snprintf(nick, sizeof nick, "bench-s%u", st->sender);
+	if (room == NULL || strcmp(room, b->room) != 0 || from == NULL ||
+	    strcmp(from, nick) != 0 ||
+	    !fanout_time_ok(ac_message_get_string(msg, "time")) ||
+	    !json_object_object_get_ex(msg->header, "seq", &js) ||
+	    !json_object_is_type(js, json_type_int) ||
+	    json_object_get_int64(js) < 1) {
+		bench_fail(b, "connection %d: a room message without the "
+		    "server's room, from (%s), seq or time: %.*s", c->index,
+		    nick, (int)msg->header_json_len,
+		    (const char *)msg->header_json);
+		return -1;
+	}
+	seq = (uint64_t)json_object_get_int64(js);
+	if (fanout_room_seq(c, seq) == -1)
+		return -1;
+	if (fs->first_size == 0)
+		return 0;	/* nothing sent by it yet: cannot be */
+	first = fs->firsts + slot * fs->first_size;
+	if (fs->first_len[slot] != 0 && fs->first_msg[slot] == st->seq) {
+		/* A copy decoded in full (--full-verify): it must still be
+		 * the same frame. */
+		if (fs->first_seq[slot] != seq ||
+		    b->cur_frame_len != fs->first_len[slot] ||
+		    memcmp(b->cur_frame, first, b->cur_frame_len) != 0) {
+			bench_fail(b, "connection %d: message %llu of sender "
+			    "%u differs from another recipient's", c->index,
+			    (unsigned long long)st->seq, st->sender);
+			return -1;
+		}
+		return 0;
+	}
+	if (b->cur_frame_len <= fs->first_size) {
+		memcpy(first, b->cur_frame, b->cur_frame_len);
+		fs->first_len[slot] = b->cur_frame_len;
+		fs->first_seq[slot] = seq;
+		fs->first_msg[slot] = st->seq;
 	}
 	return 0;
 }
@@ -207,6 +343,8 @@ fanout_message(struct conn *c, const uint8_t *content, size_t len,
 		bench_fail(b, "connection %d: content altered", c->index);
 		return;
 	}
+	if (b->room != NULL && fanout_room_check(c, &st) == -1)
+		return;
 	fanout_deliver(c, &st, len, wire);
 }
 
@@ -247,6 +385,8 @@ fanout_deliver(struct conn *c, const struct stamp *stp, size_t len,
 	while (fs->oldest < fanout_sender_conn(b, st.sender)->seq_sent &&
 	    fs->done[fs->oldest % b->window] == (uint32_t)fo->recipients) {
 		fs->done[fs->oldest % b->window] = 0;
+		if (fs->first_len != NULL)
+			fs->first_len[fs->oldest % b->window] = 0;
 		fs->oldest++;
 	}
 	if (b->running)
@@ -286,6 +426,41 @@ fanout_match(struct conn *c, const uint8_t *frame, size_t len)
 	return 1;
 }
 
+/*
+ * Room mode: verify a delivery by identity with the first delivery of the
+ * same message, which was decoded and checked in full; returns 1 if it was
+ * one (and has been handled), 0 to decode it in full.
+ */
+static int
+fanout_room_match(struct conn *c, const uint8_t *frame, size_t len)
+{
+	struct bench		*b = c->b;
+	struct fanout		*fo = b->mode_state;
+	struct fanout_sender	*fs;
+	struct conn		*from;
+	struct stamp		 st;
+	size_t			 slot;
+
+	if (len < AC_FIXED_HEADER_LEN + STAMP_LEN)
+		return 0;
+	memcpy(&st, frame + len - STAMP_LEN, STAMP_LEN);
+	if (st.sender >= (uint32_t)b->senders)
+		return 0;
+	fs = &fo->senders[st.sender];
+	from = fanout_sender_conn(b, st.sender);
+	slot = st.seq % b->window;
+	if (fs->first_size == 0 || fs->first_len[slot] != len ||
+	    fs->first_msg[slot] != st.seq || st.seq < fs->oldest ||
+	    st.seq >= from->seq_sent || memcmp(frame, fs->firsts + slot *
+	    fs->first_size, len) != 0)
+		return 0;
+	b->verified++;
+	b->received++;
+	if (fanout_room_seq(c, fs->first_seq[slot]) == 0)
+		fanout_deliver(c, &st, b->size, len);
+	return 1;
+}
+
 /* Every message sent has reached every recipient. */
 static int
 fanout_is_drained(struct bench *b)
@@ -310,7 +485,7 @@ fanout_finish(struct bench *b)
 	for (i = 0; i < b->nconns; i++) {
 		c = b->conns[i];
 		for (s = 0; s < b->senders; s++) {
-			if (c->role == ROLE_SENDER &&
+			if (b->room == NULL && c->role == ROLE_SENDER &&
 			    c->index - b->receivers == s)
 				continue;
 			if (c->role == ROLE_SENDER &&
@@ -332,6 +507,10 @@ fanout_free(struct bench *b)
 	for (s = 0; s < b->senders; s++) {
 		free(fo->senders[s].done);
 		free(fo->senders[s].copies);
+		free(fo->senders[s].firsts);
+		free(fo->senders[s].first_len);
+		free(fo->senders[s].first_seq);
+		free(fo->senders[s].first_msg);
 	}
 	free(fo->senders);
 	free(fo);
@@ -356,7 +535,9 @@ fanout_setup(struct bench *b)
 			return -1;
 	}
 	fo->recipients = b->receivers;
-	if (b->framing == FRAMING_PROTOCOL)
+	if (b->room != NULL)
+		fo->recipients += b->senders;	/* the sender included */
+	else if (b->framing == FRAMING_PROTOCOL)
 		fo->recipients += b->senders - 1;
 	b->mode_state = fo;
 	b->free_state = fanout_free;
@@ -373,7 +554,22 @@ fanout_setup(struct bench *b)
 	b->on_pong = fanout_pong;
 	b->is_drained = fanout_is_drained;
 	b->on_finish = fanout_finish;
-	if (b->framing == FRAMING_PROTOCOL && !b->full_verify)
+	if (b->room != NULL) {
+		for (s = 0; s < b->senders; s++) {
+			fo->senders[s].first_len = calloc(b->window,
+			    sizeof(size_t));
+			fo->senders[s].first_seq = calloc(b->window,
+			    sizeof(uint64_t));
+			fo->senders[s].first_msg = calloc(b->window,
+			    sizeof(uint64_t));
+			if (fo->senders[s].first_len == NULL ||
+			    fo->senders[s].first_seq == NULL ||
+			    fo->senders[s].first_msg == NULL)
+				return -1;
+		}
+		if (!b->full_verify)
+			b->match_sent = fanout_room_match;
+	} else if (b->framing == FRAMING_PROTOCOL && !b->full_verify)
 		b->match_sent = fanout_match;
 	return 0;
 }

@@ -30,6 +30,7 @@
 #include "bench.h"
 
 #define DEFAULT_CHANNEL		"asyncchat-bench"
+#define DEFAULT_ROOM		"bench"
 #define READY_TIMEOUT		30.0
 #define DEFAULT_BOUND		90
 
@@ -46,6 +47,7 @@ usage(int status)
 "  raw     the same with a 4-byte length prefix (server: tools/raw-echo)\n"
 "  fanout  P senders to R receivers (server: broadcast, include_sender = no)\n"
 "  resp    the same over Redis pub/sub (server: redis-server)\n"
+"  room    P senders to R receivers in one chat room (server: chat)\n"
 "  idle    N sessions held with heartbeats; server RSS with --server-pid\n"
 "TARGET: HOST:PORT, tcp://HOST:PORT, [::1]:PORT, unix:PATH or /PATH\n"
 "options:\n"
@@ -54,14 +56,15 @@ usage(int status)
 "  -s, --size S         content bytes per message, at least %zu (64)\n"
 "  -t, --duration T     seconds measured (5)\n"
 "  -d, --drain D        seconds allowed for in-flight messages after (5)\n"
-"  -r, --receivers R    fanout/resp receivers (100)\n"
-"  -p, --senders P      fanout/resp senders (1)\n"
+"  -r, --receivers R    fanout/resp/room receivers (100)\n"
+"  -p, --senders P      fanout/resp/room senders (1)\n"
 "  -n, --sessions N     idle sessions (1000)\n"
 "  -k, --key KEY        HMAC key (default-key)\n"
 "  -H, --heartbeat H    seconds between pings on every session (5)\n"
 "  -P, --server-pid PID the server's pid: its CPU time per message from\n"
 "                       /proc (every mode) and its memory (idle)\n"
 "      --channel NAME   Redis channel (" DEFAULT_CHANNEL ")\n"
+"      --room NAME      room mode: the chat room (" DEFAULT_ROOM ")\n"
 "      --parallel N     connects in progress at once (64)\n"
 "      --full-verify    decode every frame received with the codec, not\n"
 "                       only those that differ from what was sent\n"
@@ -281,6 +284,7 @@ main(int argc, char **argv)
 		{ "heartbeat", required_argument, NULL, 'H' },
 		{ "server-pid", required_argument, NULL, 'P' },
 		{ "channel", required_argument, NULL, 'C' },
+		{ "room", required_argument, NULL, 'R' },
 		{ "parallel", required_argument, NULL, 'L' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "full-verify", no_argument, NULL, 'F' },
@@ -350,6 +354,9 @@ main(int argc, char **argv)
 		case 'C':
 			b->channel = optarg;
 			break;
+		case 'R':
+			b->room = optarg;
+			break;
 		case 'L':
 			b->connect_parallel = bench_int("--parallel", optarg,
 			    1, 100000);
@@ -392,10 +399,14 @@ main(int argc, char **argv)
 		    FRAMING_PROTOCOL;
 		b->receivers = b->senders = 0;
 	} else if (strcmp(b->mode, "fanout") == 0 ||
-	    strcmp(b->mode, "resp") == 0) {
+	    strcmp(b->mode, "resp") == 0 || strcmp(b->mode, "room") == 0) {
 		b->framing = strcmp(b->mode, "resp") == 0 ? FRAMING_RESP :
 		    FRAMING_PROTOCOL;
 		b->nconns = b->receivers + b->senders;
+		if (strcmp(b->mode, "room") != 0)
+			b->room = NULL;
+		else if (b->room == NULL)
+			b->room = DEFAULT_ROOM;
 	} else if (strcmp(b->mode, "idle") == 0) {
 		b->framing = FRAMING_PROTOCOL;
 		b->nconns = b->sessions;

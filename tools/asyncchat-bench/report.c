@@ -152,7 +152,7 @@ report_print(struct bench *b)
 		    (unsigned long long)b->lost, ok ? "" : " FAILED: ",
 		    ok ? "" : b->error);
 	} else if (strcmp(b->mode, "fanout") == 0 ||
-	    strcmp(b->mode, "resp") == 0) {
+	    strcmp(b->mode, "resp") == 0 || strcmp(b->mode, "room") == 0) {
 		printf("%s %s: %d senders -> %d receivers, %zu B, window %d, "
 		    "%.1f s: %.0f deliveries/s, %.1f MB/s; latency p50 %.0f "
 		    "p99 %.0f p99.9 %.0f us; verified %llu lost %llu "
@@ -214,6 +214,11 @@ report_print(struct bench *b)
 		    b->rss_held, b->rss_end, report_rss_per_session(b));
 	printf(", \"verify\": \"%s\"", b->full_verify ||
 	    b->match_sent == NULL ? "codec" : "identity");
+	if (b->room != NULL) {
+		printf(", \"room\": ");
+		report_json_string(b->room);
+		printf(", \"events\": %llu", (unsigned long long)b->events);
+	}
 	report_json_number("cpu_wall_s", u.wall > 0 ? u.wall : -1, 3);
 	report_json_number("client_user_s", u.wall > 0 ? u.user : -1, 3);
 	report_json_number("client_sys_s", u.wall > 0 ? u.sys : -1, 3);

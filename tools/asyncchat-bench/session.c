@@ -5,10 +5,13 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <json-c/json.h>
 
 #include <asyncchat/frame.h>
 
@@ -17,11 +20,44 @@
 #define OCTET_STREAM	"application/octet-stream"
 #define ACK_TEXT	"Session acknowledged"
 
+/*
+ * The session_ack's own members: in room mode a nick (bench-sN for
+ * senders, bench-rN for receivers) and the room to join, or NULL. The
+ * room is asked for with the largest since, so that a server with history
+ * replays nothing: messages of an earlier run are not this run's.
+ */
+static struct json_object *
+session_ack_members(struct conn *c)
+{
+	struct bench		*b = c->b;
+	struct json_object	*o, *rooms, *room;
+	char			 nick[32];
+
+	if (b->room == NULL)
+		return NULL;
+	if (c->role == ROLE_SENDER)
+		snprintf(nick, sizeof nick, "bench-s%d",
+		    c->index - b->receivers);
+	else
+		snprintf(nick, sizeof nick, "bench-r%d", c->index);
+	o = json_object_new_object();
+	json_object_object_add(o, "nick", json_object_new_string(nick));
+	room = json_object_new_object();
+	json_object_object_add(room, "room", json_object_new_string(b->room));
+	json_object_object_add(room, "since", json_object_new_int64(INT64_MAX));
+	rooms = json_object_new_array();
+	json_object_array_add(rooms, room);
+	json_object_object_add(o, "rooms", rooms);
+	return o;
+}
+
 /* Answer session_init: remember the id, acknowledge, build the template. */
 static void
 session_init(struct conn *c, const struct ac_message *msg)
 {
-	struct bench	*b = c->b;
+	struct bench		*b = c->b;
+	struct json_object	*ack;
+	int			 rc;
 
 	if (c->acked) {
 		bench_fail(b, "connection %d: a second session_init", c->index);
@@ -33,8 +69,12 @@ session_init(struct conn *c, const struct ac_message *msg)
 		return;
 	}
 	snprintf(c->sid, sizeof c->sid, "%s", msg->session_id);
-	if (ac_frame_encode(b->scratch, b->key, AC_MSG_SESSION_ACK,
-	    OCTET_STREAM, c->sid, NULL, ACK_TEXT, strlen(ACK_TEXT)) != 0) {
+	ack = session_ack_members(c);
+	rc = ac_frame_encode(b->scratch, b->key, AC_MSG_SESSION_ACK,
+	    OCTET_STREAM, c->sid, ack, ACK_TEXT, strlen(ACK_TEXT));
+	if (ack != NULL)
+		json_object_put(ack);
+	if (rc != 0) {
 		bench_fail(b, "connection %d: cannot encode session_ack",
 		    c->index);
 		return;
@@ -79,9 +119,25 @@ session_frame(struct conn *c, const struct ac_message *msg, size_t wire)
 		break;
 	case AC_MSG_MESSAGE:
 	case AC_MSG_CHUNK:
+		/* The chat plugin's events (joins, names, replies) are not
+		 * deliveries; in a measured window none are expected. */
+		if (b->room != NULL &&
+		    json_object_object_get_ex(msg->header, "event", NULL)) {
+			b->events++;
+			if (b->running && ac_message_get_string(msg,
+			    "error") != NULL)
+				bench_fail(b, "connection %d: the server "
+				    "refused a message: %.*s", c->index,
+				    (int)(msg->content_len > 200 ? 200 :
+				    msg->content_len),
+				    (const char *)msg->content);
+			break;
+		}
 		b->received++;
+		b->cur_msg = msg;
 		b->on_message(c, msg->content, msg->content_len, wire,
 		    msg->session_id);
+		b->cur_msg = NULL;
 		break;
 	case AC_MSG_ERROR:
 		bench_fail(b, "connection %d: the server sent an error: %.*s",
@@ -141,7 +197,10 @@ session_parse(struct conn *c, const uint8_t *buf, size_t len)
 			return SIZE_MAX;
 		}
 		b->verified++;
+		b->cur_frame = buf + used;
+		b->cur_frame_len = flen;
 		session_frame(c, &msg, flen);
+		b->cur_frame = NULL;
 		ac_message_clear(&msg);
 		used += flen;
 		if (c->closed || b->finished)

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <json-c/json.h>
 #include <openssl/sha.h>
 #include <zlib.h>
 
@@ -136,6 +137,7 @@ tmpl_protocol(struct tmpl *t, const struct bench *b, const char *sid,
     size_t size)
 {
 	struct evbuffer	*hj, *frame;
+	struct json_object *extra = NULL;
 	SHA256_CTX	*inner, *outer;
 	uint8_t		 block[SHA_BLOCK], pad[SHA_BLOCK];
 	uint8_t		*content;
@@ -147,15 +149,25 @@ tmpl_protocol(struct tmpl *t, const struct bench *b, const char *sid,
 	memcpy(content, tmpl_filler(size), size);
 	hj = evbuffer_new();
 	frame = evbuffer_new();
+	/* Room mode: the chat room the message is for. */
+	if (b->room != NULL) {
+		extra = json_object_new_object();
+		json_object_object_add(extra, "room",
+		    json_object_new_string(b->room));
+	}
 	if (ac_header_json_write(hj, AC_MSG_MESSAGE, OCTET_STREAM, sid,
-	    NULL) != 0 || ac_frame_encode_raw(frame, b->key,
+	    extra) != 0 || ac_frame_encode_raw(frame, b->key,
 	    evbuffer_pullup(hj, -1), evbuffer_get_length(hj), content,
 	    size) != 0) {
 		evbuffer_free(hj);
 		evbuffer_free(frame);
 		free(content);
+		if (extra != NULL)
+			json_object_put(extra);
 		return -1;
 	}
+	if (extra != NULL)
+		json_object_put(extra);
 	hlen = evbuffer_get_length(hj);
 	t->len = evbuffer_get_length(frame);
 	t->bytes = malloc(t->len);

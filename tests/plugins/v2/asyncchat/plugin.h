@@ -33,8 +33,10 @@
  * Handles (struct ac_plugin, ac_session, ac_frame, ac_metric) are opaque
  * and owned by the host. A session or frame handle passed to a callback is
  * borrowed for the duration of that callback only; to remember a session
- * beyond it, keep its id and look it up again with host->session_find(),
- * and to keep a frame, take a reference (frame_ref).
+ * beyond it, keep its id and look it up again with host->session_find()
+ * (or keep the handle in your data slot on that session: the slot's
+ * destroy runs before the session goes, and the handle is valid until
+ * then), and to keep a frame, take a reference (frame_ref).
  */
 #ifndef ASYNCCHAT_PLUGIN_H
 #define ASYNCCHAT_PLUGIN_H
@@ -192,7 +194,9 @@ struct ac_host_api {
 
 	/* Set this plugin's slot on a session. destroy (may be NULL) is called
 	 * with the old value when it is replaced, when the session closes
-	 * (after session_close) and when the plugin is unloaded (before fini). */
+	 * (after session_close) and when the plugin is unloaded (before fini);
+	 * until then the session handle itself stays valid, so data kept in
+	 * the slot may hold it. */
 	void	(*session_set_data)(struct ac_plugin *p, struct ac_session *s,
 		    void *data, void (*destroy)(void *data));
 

@@ -1,0 +1,385 @@
+/*
+ * message.c - what people say: a message to a room or to one person,
+ * made once into a frame that every recipient shares (docs/CHAT.md,
+ * "Sending a message").
+ *
+ * The frame keeps the sender's session_id, content type and content, and
+ * those of its header members that only the server may set are replaced:
+ * `event`, `from`, `seq`, `time`, `room` and `to` are dropped from what
+ * the sender wrote, then `room` (or `to`), `from`, `seq` (rooms only) and
+ * `time` are added. So no client can forge an event, a name or a place in
+ * a room's order. The host signs the frame and queues the same bytes to
+ * every member of the room, the sender included.
+ *
+ * The cost of a room message is one encoding plus one queueing per member
+ * of that room; nothing here looks at sessions outside it.
+ *
+ * With a history backend the message is stored too. When the backend is
+ * durable (sync = full) a message is delivered only once its store has
+ * completed: it waits on the room's pending list, and completions deliver
+ * from the head of that list, so a room's messages always go out in seq
+ * order. A member who joined while a message was waiting gets it from
+ * its replay instead (member->live_after), never twice.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "chat.h"
+
+/* The header members only the server sets, besides the codec's own. */
+static const char *message_reserved[] = {
+	"type", "content_type", "session_id",
+	"event", "from", "seq", "time", "room", "to",
+};
+
+/* Non-zero for a member of the sender's header that is not relayed. */
+static int
+message_is_reserved(const char *key)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof message_reserved /
+	    sizeof message_reserved[0]; i++) {
+		if (strcmp(key, message_reserved[i]) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* Non-zero when the sender's header has members of its own to keep. */
+static int
+message_has_own(const struct ac_message *msg)
+{
+	struct json_object	*header = ac_message_header(msg);
+
+	if (header == NULL || !json_object_is_type(header, json_type_object))
+		return (0);
+	json_object_object_foreach(header, key, val) {
+		(void)val;
+		if (!message_is_reserved(key))
+			return (1);
+	}
+	return (0);
+}
+
+/* Add a member whose key is a constant string (json-c copies no key). */
+static void
+message_add(struct json_object *o, const char *key, struct json_object *v)
+{
+	json_object_object_add_ex(o, key, v, JSON_C_OBJECT_ADD_KEY_IS_NEW |
+	    JSON_C_OBJECT_KEY_IS_CONSTANT);
+}
+
+/*
+ * The members of a relayed frame: the sender's own (but the reserved
+ * ones), then room or to, from, seq (when not 0) and time. Returns an
+ * object the caller puts.
+ *
+ * Most messages have no members of their own, and building a json-c
+ * object costs a dozen allocations, a sizeable part of a message's cost
+ * next to its deliveries: so for those the plugin keeps one object per
+ * shape (room, direct) and only sets its values.
+ */
+static struct json_object *
+message_members(struct chat *c, const struct ac_message *msg,
+    const char *room, const char *to, const char *from, uint64_t seq,
+    const char *time)
+{
+	struct json_object	**cached, *o, *v;
+
+	if (!message_has_own(msg)) {
+		cached = room != NULL ? &c->stamp_room : &c->stamp_direct;
+		if (*cached == NULL) {
+			o = json_object_new_object();
+			if (room != NULL)
+				message_add(o, "room",
+				    json_object_new_string(room));
+			else
+				message_add(o, "to",
+				    json_object_new_string(to));
+			message_add(o, "from", json_object_new_string(from));
+			if (room != NULL)
+				message_add(o, "seq",
+				    json_object_new_int64((int64_t)seq));
+			message_add(o, "time", json_object_new_string(time));
+			*cached = o;
+			return (json_object_get(o));
+		}
+		o = *cached;
+		if (json_object_object_get_ex(o, room != NULL ? "room" : "to",
+		    &v))
+			json_object_set_string(v, room != NULL ? room : to);
+		if (json_object_object_get_ex(o, "from", &v))
+			json_object_set_string(v, from);
+		if (room != NULL && json_object_object_get_ex(o, "seq", &v))
+			json_object_set_int64(v, (int64_t)seq);
+		if (json_object_object_get_ex(o, "time", &v))
+			json_object_set_string(v, time);
+		return (json_object_get(o));
+	}
+	o = json_object_new_object();
+	json_object_object_foreach(ac_message_header(msg), key, val) {
+		if (!message_is_reserved(key))
+			json_object_object_add(o, key, json_object_get(val));
+	}
+	if (room != NULL)
+		message_add(o, "room", json_object_new_string(room));
+	if (to != NULL)
+		message_add(o, "to", json_object_new_string(to));
+	message_add(o, "from", json_object_new_string(from));
+	if (seq != 0)
+		message_add(o, "seq", json_object_new_int64((int64_t)seq));
+	message_add(o, "time", json_object_new_string(time));
+	return (o);
+}
+
+/*
+ * Queue a room's message to each member who should have it live. This is
+ * the loop of every room message, so it reads the member nodes only: a
+ * session that closed while chat is busy is refused by the host itself
+ * (its handle is still valid memory, marked dead).
+ */
+static void
+message_deliver(struct room *r, struct ac_frame *f, uint64_t seq)
+{
+	struct chat	*c = r->chat;
+	struct member	*m;
+	uint64_t	 n = 0, steps = 0;
+
+	TAILQ_FOREACH(m, &r->members, in_room) {
+		steps++;
+		if (seq <= m->live_after)
+			continue;	/* a replay has it */
+		if (m->replays > 0) {
+			replay_deliver(m, f, seq);
+			continue;
+		}
+		if (c->host->relay(c->p, f, m->s) == 0)
+			n++;
+	}
+	c->counts[CHAT_C_STEPS] += steps;
+	c->counts[CHAT_C_DELIVERIES] += n;
+}
+
+/* Deliver the stored messages at the head of a room's pending list. */
+static void
+message_flush_pending(struct room *r)
+{
+	struct chat		*c = r->chat;
+	struct pending_store	*ps;
+
+	while ((ps = TAILQ_FIRST(&r->pending)) != NULL && ps->done) {
+		TAILQ_REMOVE(&r->pending, ps, entry);
+		r->npending--;
+		message_deliver(r, ps->frame, ps->seq);
+		c->host->frame_unref(c->p, ps->frame);
+		free(ps);
+	}
+}
+
+/* A durable store completed: deliver what is now at the head. */
+static void
+message_stored_cb(void *arg, enum ac_history_status status)
+{
+	struct pending_store	*ps = arg;
+	struct chat		*c = ps->chat;
+
+	if (status != AC_HISTORY_OK)
+		c->counts[CHAT_C_STORE_FAILURES]++;
+	if (ps->room == NULL) {
+		/* The room emptied meanwhile: nobody to deliver to. */
+		c->host->frame_unref(c->p, ps->frame);
+		free(ps);
+		return;
+	}
+	ps->done = 1;
+	chat_enter(c);
+	message_flush_pending(ps->room);
+	chat_leave(c);
+}
+
+/* A room is forgotten: its waiting messages will reach no one. */
+void
+message_room_gone(struct room *r)
+{
+	struct pending_store	*ps;
+
+	while ((ps = TAILQ_FIRST(&r->pending)) != NULL) {
+		TAILQ_REMOVE(&r->pending, ps, entry);
+		r->npending--;
+		ps->room = NULL;	/* freed by its completion */
+	}
+}
+
+/* Store a room's message and deliver it (now, or once it is stored). */
+static void
+message_store_and_deliver(struct room *r, struct ac_frame *f,
+    uint64_t seq, int64_t ms)
+{
+	struct chat			*c = r->chat;
+	const struct ac_history		*h = c->history;
+	struct ac_history_message	 hm;
+	struct pending_store		*ps;
+
+	if (h == NULL) {
+		message_deliver(r, f, seq);
+		return;
+	}
+	hm.room = r->name;
+	hm.seq = seq;
+	hm.time_ms = ms;
+	hm.frame = f;
+	if (!h->durable(h->ctx)) {
+		message_deliver(r, f, seq);
+		if (h->store(h->ctx, &hm, NULL, NULL) != 0)
+			c->counts[CHAT_C_STORE_FAILURES]++;
+		return;
+	}
+	if ((ps = calloc(1, sizeof *ps)) == NULL)
+		abort();
+	ps->chat = c;
+	ps->room = r;
+	ps->frame = c->host->frame_ref(c->p, f);
+	ps->seq = seq;
+	TAILQ_INSERT_TAIL(&r->pending, ps, entry);
+	r->npending++;
+	if (h->store(h->ctx, &hm, message_stored_cb, ps) != 0) {
+		/* Not taken: deliver it in its turn anyway. */
+		c->counts[CHAT_C_STORE_FAILURES]++;
+		ps->done = 1;
+		message_flush_pending(r);
+	}
+}
+
+/* A message to a room the user is in. */
+static void
+message_room(struct member *m, const struct ac_message *msg,
+    const uint8_t *content, size_t content_len)
+{
+	struct chat		*c = m->user->chat;
+	struct room		*r = m->room;
+	struct json_object	*o;
+	struct ac_frame		*f;
+	char			 time[CHAT_TIME_LEN + 1];
+	int64_t			 ms;
+
+	chat_stamp_time(c, time, &ms);
+	o = message_members(c, msg, r->name, NULL, m->user->nick, r->seq + 1,
+	    time);
+	f = c->host->frame_new(c->p, m->user->id, msg->type,
+	    msg->content_type, o, content, content_len);
+	json_object_put(o);
+	if (f == NULL) {
+		event_reply(m->user, CHAT_CMD_MESSAGE, CHAT_ERR_TOO_LARGE,
+		    "with the room's members added, the header passes the "
+		    "server's limit");
+		return;
+	}
+	r->seq++;
+	c->counts[CHAT_C_ROOM_MESSAGES]++;
+	message_store_and_deliver(r, f, r->seq, ms);
+	c->host->frame_unref(c->p, f);
+}
+
+/*
+ * A direct message from u to another user (or to itself): one frame to
+ * the recipient and, as a copy, to the sender. From /msg (cmd
+ * CHAT_CMD_MSG) it is answered with a reply as well.
+ */
+void
+message_direct(struct user *u, struct user *to, const struct ac_message *msg,
+    const uint8_t *content, size_t content_len, enum chat_cmd cmd)
+{
+	struct chat		*c = u->chat;
+	struct json_object	*o;
+	struct ac_frame		*f;
+	char			 time[CHAT_TIME_LEN + 1];
+	int64_t			 ms;
+
+	chat_stamp_time(c, time, &ms);
+	o = message_members(c, msg, NULL, to->nick, u->nick, 0, time);
+	f = c->host->frame_new(c->p, u->id, msg->type, msg->content_type, o,
+	    content, content_len);
+	json_object_put(o);
+	if (f == NULL) {
+		event_reply(u, cmd, CHAT_ERR_TOO_LARGE, "with the server's "
+		    "members added, the header passes the server's limit");
+		return;
+	}
+	c->counts[CHAT_C_DIRECT_MESSAGES]++;
+	if (!to->closing && c->host->relay(c->p, f, to->s) == 0)
+		c->counts[CHAT_C_DELIVERIES]++;
+	if (to != u && !u->closing && c->host->relay(c->p, f, u->s) == 0)
+		c->counts[CHAT_C_DELIVERIES]++;
+	c->host->frame_unref(c->p, f);
+	if (cmd == CHAT_CMD_MSG)
+		event_reply_ok(u, cmd, "sent to %s", to->nick);
+}
+
+/*
+ * Route a message that is not a command: to the room its `room` member
+ * names, to the nick its `to` member names, else to the current room.
+ * content is the message's (one `/` fewer for `//text`).
+ */
+void
+message_route(struct user *u, const struct ac_message *msg,
+    const uint8_t *content, size_t content_len)
+{
+	struct chat		*c = u->chat;
+	struct json_object	*header, *jroom = NULL, *jto = NULL;
+	struct member		*m = NULL;
+	struct room		*r;
+	struct user		*to;
+	const char		*name;
+	size_t			 len;
+
+	if ((header = ac_message_header(msg)) != NULL) {
+		json_object_object_get_ex(header, "room", &jroom);
+		json_object_object_get_ex(header, "to", &jto);
+	}
+	if (jroom != NULL && jto != NULL) {
+		event_reply(u, CHAT_CMD_MESSAGE, CHAT_ERR_BAD_ARGUMENT, "give "
+		    "\"room\" or \"to\", not both");
+		return;
+	}
+	if (jto != NULL) {
+		if (!json_object_is_type(jto, json_type_string) ||
+		    (to = user_find(c, json_object_get_string(jto),
+		    (size_t)json_object_get_string_len(jto))) == NULL) {
+			event_reply(u, CHAT_CMD_MESSAGE,
+			    CHAT_ERR_NO_SUCH_NICK, "nobody is called that");
+			return;
+		}
+		message_direct(u, to, msg, content, content_len,
+		    CHAT_CMD_MESSAGE);
+		return;
+	}
+	if (jroom != NULL) {
+		if (!json_object_is_type(jroom, json_type_string) ||
+		    !names_room_valid(json_object_get_string(jroom),
+		    (size_t)json_object_get_string_len(jroom))) {
+			event_reply(u, CHAT_CMD_MESSAGE, CHAT_ERR_BAD_ROOM,
+			    "\"room\" is 1 to 64 of A-Z a-z 0-9 - _ .");
+			return;
+		}
+		name = json_object_get_string(jroom);
+		len = (size_t)json_object_get_string_len(jroom);
+		if ((r = room_find(c, name, len)) != NULL)
+			m = user_member(u, r);
+		if (m == NULL) {
+			event_reply(u, CHAT_CMD_MESSAGE, CHAT_ERR_NOT_IN_ROOM,
+			    "you are not in #%.*s", (int)len, name);
+			return;
+		}
+	} else if ((m = user_current(u)) == NULL) {
+		event_reply(u, CHAT_CMD_MESSAGE, CHAT_ERR_NO_ROOM, "you are in "
+		    "no room: /join one");
+		return;
+	}
+	message_room(m, msg, content, content_len);
+}

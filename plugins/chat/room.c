@@ -1,0 +1,163 @@
+/*
+ * room.c - rooms: found by folded name, shown in the case first used,
+ * numbered per message, kept while they have members.
+ *
+ * A room that empties is forgotten. Without history that is the end of
+ * it: its next member starts it again at seq 1, in the case it then uses.
+ * With history, the room lives on in the store: when chat meets it again
+ * it asks the backend for its last seq and its name as first shown
+ * (last_seq), so numbering and case carry on.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat.h"
+
+/* The room named name (len bytes, any case), or NULL. */
+struct room *
+room_find(struct chat *c, const char *name, size_t len)
+{
+	char	folded[CHAT_ROOM_MAX + 1];
+
+	if (len == 0 || len > CHAT_ROOM_MAX)
+		return (NULL);
+	names_fold(folded, name, len);
+	return (hash_find(&c->rooms, folded));
+}
+
+/* Make the record of a room that is not in the table (a valid name). */
+static struct room *
+room_new(struct chat *c, const char *name, size_t len)
+{
+	struct room	*r;
+	char		 kept[CHAT_ROOM_MAX + 1], fkept[CHAT_ROOM_MAX + 1];
+
+	if ((r = calloc(1, sizeof *r)) == NULL)
+		abort();
+	r->chat = c;
+	memcpy(r->name, name, len);
+	r->name[len] = '\0';
+	names_fold(r->fname, name, len);
+	if (c->history != NULL) {
+		kept[0] = '\0';
+		r->seq = c->history->last_seq(c->history->ctx, r->name, kept,
+		    sizeof kept);
+		/* The case the backend kept, if it names this room. */
+		if (strlen(kept) == len) {
+			names_fold(fkept, kept, len);
+			if (strcmp(fkept, r->fname) == 0)
+				memcpy(r->name, kept, len + 1);
+		}
+	}
+	TAILQ_INIT(&r->members);
+	TAILQ_INIT(&r->pending);
+	hash_add(&c->rooms, r->fname, r);
+	return (r);
+}
+
+/*
+ * Put user u in the room named name (len bytes, valid), making the room
+ * if needed, as its current room. The caller has checked that u is not
+ * in it and may join one more room.
+ */
+struct member *
+room_join(struct user *u, const char *name, size_t len)
+{
+	struct chat	*c = u->chat;
+	struct room	*r;
+	struct member	*m;
+
+	if ((r = room_find(c, name, len)) == NULL)
+		r = room_new(c, name, len);
+	if ((m = calloc(1, sizeof *m)) == NULL)
+		abort();
+	m->user = u;
+	m->s = u->s;
+	m->room = r;
+	m->live_after = r->seq;
+	TAILQ_INIT(&m->held);
+	TAILQ_INIT(&m->tickets);
+	TAILQ_INSERT_TAIL(&r->members, m, in_room);
+	r->nmembers++;
+	TAILQ_INSERT_TAIL(&u->rooms, m, in_user);
+	u->nrooms++;
+	c->nmembers++;
+	c->counts[CHAT_C_STEPS]++;
+	return (m);
+}
+
+/* Forget a room: out of the table, its pending stores told. */
+static void
+room_free(struct room *r)
+{
+	struct chat	*c = r->chat;
+
+	message_room_gone(r);
+	hash_remove(&c->rooms, r->fname);
+	free(r);
+}
+
+/* Take a membership off both its lists; forget the room once empty. */
+void
+room_leave(struct member *m)
+{
+	struct chat	*c = m->user->chat;
+	struct room	*r = m->room;
+	struct user	*u = m->user;
+
+	replay_member_gone(m);
+	TAILQ_REMOVE(&r->members, m, in_room);
+	r->nmembers--;
+	TAILQ_REMOVE(&u->rooms, m, in_user);
+	u->nrooms--;
+	c->nmembers--;
+	c->counts[CHAT_C_STEPS]++;
+	free(m);
+	if (r->nmembers == 0)
+		room_free(r);
+}
+
+/* Collect every room of the table, for room_free_all. */
+static int
+room_collect(struct chat *c, struct room ***out, size_t *n)
+{
+	struct hash_node	*hn;
+	size_t			 i, k = 0;
+
+	*n = c->rooms.count;
+	if (*n == 0) {
+		*out = NULL;
+		return (0);
+	}
+	if ((*out = calloc(*n, sizeof **out)) == NULL)
+		return (-1);
+	for (i = 0; i < c->rooms.nbuckets; i++) {
+		for (hn = c->rooms.buckets[i]; hn != NULL; hn = hn->next)
+			(*out)[k++] = hn->value;
+	}
+	return (0);
+}
+
+/* Free every room left (chat's fini: their members are gone already). */
+void
+room_free_all(struct chat *c)
+{
+	struct room	**all;
+	size_t		  n, i;
+
+	if (room_collect(c, &all, &n) == -1)
+		return;
+	for (i = 0; i < n; i++)
+		room_free(all[i]);
+	free(all);
+}
+
+/* How many rooms have members. */
+int
+room_count(struct chat *c)
+{
+	return ((int)c->rooms.count);
+}

@@ -1,0 +1,160 @@
+/*
+ * retention.c - pruning by age, and the database's size, off the loop.
+ *
+ * max_messages is kept by the writes themselves (store_write drops a
+ * room's messages more than max_messages below the one it writes, in the
+ * same transaction), so a room never holds more. max_age needs a clock:
+ * a timer starts a pass at the first loop turn and every minute after;
+ * a pass is a chain of serial jobs, each deleting at most
+ * HISTORY_PRUNE_CHUNK of the oldest messages in a short transaction of its
+ * own, so that a large first prune never holds the database (and the
+ * writes waiting behind it) for long. Each job also reads the size of
+ * the file and its WAL for the history_db_bytes gauge.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "history.h"
+
+/* One prune job. */
+struct prune_job {
+	struct history	*h;
+	struct db	*db;
+	int64_t		 cutoff_ms;	/* 0: no max_age */
+	uint64_t	 deleted;
+	uint64_t	 size;
+	int		 failed;
+	char		 err[384];
+};
+
+static void	retention_tick_cb(evutil_socket_t, short, void *);
+static void	retention_work(void *);
+static void	retention_done(void *, struct ac_session *, void *,
+		    enum ac_job_status);
+
+/* Submit the next prune job of a pass; -1 if the pool refused it. */
+static int
+retention_submit(struct history *h)
+{
+	struct prune_job	*pj;
+	struct timespec		 now;
+
+	if ((pj = calloc(1, sizeof *pj)) == NULL)
+		return -1;
+	pj->h = h;
+	pj->db = h->db;
+	if (h->opt.max_age > 0) {
+		clock_gettime(CLOCK_REALTIME, &now);
+		pj->cutoff_ms = (int64_t)now.tv_sec * 1000 +
+		    now.tv_nsec / 1000000 - (int64_t)h->opt.max_age * 1000;
+	}
+	if (h->host->job_submit(h->p, NULL, AC_JOB_SERIAL, retention_work,
+	    retention_done, pj) == -1) {
+		free(pj);
+		return -1;
+	}
+	h->pruning = 1;
+	return 0;
+}
+
+/* Arm the timer for the next pass, after delay seconds. */
+static void
+retention_arm(struct history *h, time_t delay)
+{
+	struct timeval	tv = { delay, 0 };
+
+	evtimer_add(h->prune_ev, &tv);
+}
+
+/* The timer: start a pass unless one is still going. */
+static void
+retention_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct history	*h = arg;
+
+	if (!h->pruning)
+		retention_submit(h);	/* refused: next minute */
+	retention_arm(h, HISTORY_PRUNE_INTERVAL);
+}
+
+/* One chunk of a pass, on a worker. */
+static void
+retention_work(void *arg)
+{
+	struct prune_job	*pj = arg;
+
+	pthread_mutex_lock(&pj->db->conn_mu);
+	if (pj->cutoff_ms > 0 && store_prune_age(pj->db->st, pj->cutoff_ms,
+	    HISTORY_PRUNE_CHUNK, &pj->deleted, pj->err,
+	    sizeof pj->err) == -1)
+		pj->failed = 1;
+	pthread_mutex_unlock(&pj->db->conn_mu);
+	pj->size = store_size(pj->db->st);
+}
+
+/* A chunk is done: count, and go on with the pass while chunks come back
+ * full. */
+static void
+retention_done(void *state, struct ac_session *s, void *arg,
+    enum ac_job_status status)
+{
+	struct prune_job		*pj = arg;
+	struct history			*h = pj->h;
+	const struct ac_host_api	*host = h->host;
+	char				 why[512];
+
+	h->pruning = 0;
+	if (status != AC_JOB_DONE) {
+		free(pj);
+		return;		/* unloading */
+	}
+	host->metric_set(h->m[HM_DB_BYTES], (double)pj->size);
+	if (pj->failed) {
+		snprintf(why, sizeof why, "%s: %s", pj->db->path, pj->err);
+		history_streak_fail(h, &h->prune_streak, 1, AC_LOG_WARNING,
+		    "pruning by max_age", why);
+		h->pruned_pass = 0;
+		free(pj);
+		return;
+	}
+	history_streak_ok(h, &h->prune_streak, "pruning by max_age");
+	host->metric_add(h->m[HM_PRUNED], (double)pj->deleted);
+	h->pruned_pass += pj->deleted;
+	if (pj->deleted == HISTORY_PRUNE_CHUNK && retention_submit(h) == 0) {
+		free(pj);
+		return;
+	}
+	if (h->pruned_pass > 0)
+		host->log(h->p, AC_LOG_INFO, "pruned %llu message%s older "
+		    "than max_age", (unsigned long long)h->pruned_pass,
+		    h->pruned_pass == 1 ? "" : "s");
+	h->pruned_pass = 0;
+	free(pj);
+}
+
+/* Start the retention timer: the first pass at the next loop turn (never
+ * in init, so `asyncchatd -t` prunes nothing). */
+int
+retention_start(struct history *h)
+{
+	h->prune_ev = evtimer_new(h->host->event_base(h->p),
+	    retention_tick_cb, h);
+	if (h->prune_ev == NULL)
+		return -1;
+	retention_arm(h, 0);
+	return 0;
+}
+
+/* Stop the timer (fini: no prune job is out any more). */
+void
+retention_stop(struct history *h)
+{
+	if (h->prune_ev != NULL)
+		event_free(h->prune_ev);
+	h->prune_ev = NULL;
+}
