@@ -83,6 +83,7 @@ struct conn_socket {
 #define CONN_WRITING	0x20	/* plain: wev is added (the socket was full) */
 #define CONN_LINGER	0x40	/* plain: flushing the last frames */
 #define CONN_STARTED	0x80	/* plain: reading may start */
+#define CONN_SHARED	0x100	/* plain: out holds frames (conn_share) */
 	TAILQ_ENTRY(conn_socket)	 dirty_entry;
 };
 
@@ -94,6 +95,7 @@ static void	conn_linger(struct conn *);
 static int	conn_discard(struct conn *);
 static void	conn_free(struct conn *);
 static int	conn_write(struct conn *, const void *, size_t);
+static int	conn_share(struct conn *, struct ac_frame *);
 static size_t	conn_pending(struct conn *);
 static void	conn_plain_read_cb(evutil_socket_t, short, void *);
 static void	conn_plain_write_cb(evutil_socket_t, short, void *);
@@ -113,6 +115,7 @@ static const struct conn_ops conn_socket_ops = {
 	.discard = conn_discard,
 	.free = conn_free,
 	.write = conn_write,
+	.share = conn_share,
 	.pending = conn_pending,
 };
 
@@ -328,10 +331,12 @@ conn_undirty(struct conn_socket *cs)
  * blocks of its own (written before out), as Redis builds its replies:
  * per frame a memcpy() into the last block, and a new 16 KiB block now
  * and then, with no evbuffer chain bookkeeping or callback per frame, so
- * that a fan-out to many sockets costs each little more than the copy.
- * The blocks are freed once written: an idle session holds none. Bytes
- * added while out holds some (which must leave first) go into out; TLS
- * (no blocks) adds to its bufferevent's output.
+ * that a fan-out to many sockets costs each little more than the copy
+ * (a frame's bytes given to many sockets by reference instead cost the
+ * kernel more, measured, than the copy saves). The blocks are freed once
+ * written: an idle session holds none. Bytes added while out holds shared
+ * frames (which must leave first) go into out after them; TLS (no
+ * blocks) adds to its bufferevent's output.
  */
 static int
 conn_write(struct conn *c, const void *data, size_t len)
@@ -340,7 +345,7 @@ conn_write(struct conn *c, const void *data, size_t len)
 	struct conn_block	*b = cs->otail;
 	size_t			 size;
 
-	if (!(cs->flags & CONN_PLAIN) || evbuffer_get_length(c->out) != 0)
+	if ((cs->flags & (CONN_PLAIN|CONN_SHARED)) != CONN_PLAIN)
 		return (evbuffer_add(c->out, data, len));
 	if (b == NULL || b->size - b->len < len) {
 		size = len > CONN_BLOCK - sizeof *b ? len :
@@ -362,12 +367,30 @@ conn_write(struct conn *c, const void *data, size_t len)
 	return (0);
 }
 
+/*
+ * Add a large frame to a connection's output by reference (its bytes are
+ * shared with every other output it is queued to): into out, which is
+ * written after the blocks.
+ */
+static int
+conn_share(struct conn *c, struct ac_frame *f)
+{
+	struct conn_socket	*cs = (struct conn_socket *)c;
+
+	if (ac_frame_share(f, c->out) == -1)
+		return (-1);
+	cs->flags |= CONN_SHARED;
+	return (0);
+}
+
 /* Bytes queued and not written: the blocks', then out's. */
 static size_t
 conn_pending(struct conn *c)
 {
 	struct conn_socket	*cs = (struct conn_socket *)c;
 
+	if ((cs->flags & (CONN_PLAIN|CONN_SHARED)) == CONN_PLAIN)
+		return (cs->olen);
 	return (cs->olen + evbuffer_get_length(c->out));
 }
 
@@ -432,7 +455,8 @@ conn_plain_write(struct conn_socket *cs)
 			iov[niov].iov_base = b->data + b->off;
 			iov[niov++].iov_len = b->len - b->off;
 		}
-		if (b == NULL && niov < CONN_WRITE_IOV) {
+		if (b == NULL && niov < CONN_WRITE_IOV &&
+		    (cs->flags & CONN_SHARED)) {
 			nev = evbuffer_peek(out, -1, NULL, ev,
 			    CONN_WRITE_IOV - niov);
 			if (nev > CONN_WRITE_IOV - niov)
@@ -466,6 +490,9 @@ conn_plain_write(struct conn_socket *cs)
 		conn_blocks_drain(cs, done);
 		if ((size_t)n > done)
 			evbuffer_drain(out, (size_t)n - done);
+		if ((cs->flags & CONN_SHARED) &&
+		    evbuffer_get_length(out) == 0)
+			cs->flags &= ~CONN_SHARED;
 	}
 	if (cs->flags & CONN_WRITING) {
 		event_del(cs->wev);
@@ -846,6 +873,7 @@ conn_discard(struct conn *c)
 	if (!(cs->flags & CONN_PLAIN))
 		evbuffer_unfreeze(c->out, 1);
 	evbuffer_drain(c->out, evbuffer_get_length(c->out));
+	cs->flags &= ~CONN_SHARED;
 	conn_blocks_free(cs);
 	return (1);
 }

@@ -312,14 +312,11 @@ plugin_host_fanout(struct server *srv, struct ac_frame *f,
     struct ac_session *except)
 {
 	struct ac_session	**snap;
-	size_t			  n, i;
-	int			  count = 0;
+	size_t			  n;
+	int			  count;
 
 	snap = registry_recipients(&srv->reg, except, &n);
-	for (i = 0; i < n; i++) {
-		if (session_queue_frame(snap[i], f) == 0)
-			count++;
-	}
+	count = (int)session_queue_frames(snap, n, f);
 	registry_recipients_done(&srv->reg, snap);
 	return (count);
 }

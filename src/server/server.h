@@ -433,12 +433,11 @@ uint64_t memory_total(struct server *srv);
  *	out	frames queued and not yet sent. The session appends whole
  *		frames (first calling frame, if the transport has it), then
  *		kick; the transport writes from the front. A transport may
- *		keep frames ahead of out in storage of its own (write and
- *		pending): conn.c copies small frames into one flat buffer
- *		per socket, as Redis builds its replies, which costs less
- *		per frame than an evbuffer chain; out then only holds what
- *		came after (frames shared by reference, those the session
- *		encodes, whatever does not fit).
+ *		keep its output itself instead (write, share, pending):
+ *		conn.c copies frames into blocks per socket, as Redis
+ *		builds its replies, which costs less per frame than an
+ *		evbuffer chain, and keeps out for frames shared by
+ *		reference.
  *
  * A transport calls back: dispatch_input() when bytes arrived,
  * session_close() when the peer is gone or the connection failed (with
@@ -482,11 +481,14 @@ struct conn_ops {
 	/* Close the connection (discarding unread input first if the
 	 * session asks, AC_SESS_DRAIN) and free c. */
 	void	(*free)(struct conn *c);
-	/* Optional, with pending: add len bytes (whole frames, after
-	 * frame) to the output, into storage of the transport's own that
-	 * is written before out; NULL: evbuffer_add() to out. 0 or -1. */
+	/* Optional, all three or none: a transport that keeps its output
+	 * itself. write adds len bytes (whole frames, after frame); share
+	 * adds a frame by reference (ac_frame_share()); pending says how
+	 * many bytes are queued and not sent. With them the session never
+	 * touches out. NULL: evbuffer_add() or ac_frame_share() to out,
+	 * and out's length. write and share return 0 or -1. */
 	int	(*write)(struct conn *c, const void *data, size_t len);
-	/* Optional: bytes queued and not sent; NULL: out's length. */
+	int	(*share)(struct conn *c, struct ac_frame *f);
 	size_t	(*pending)(struct conn *c);
 };
 
@@ -576,6 +578,8 @@ int	session_send(struct ac_session *s, enum ac_msg_type type,
 int	session_send_error(struct ac_session *s, const char *token,
 	    const char *text, int bypass);
 int	session_queue_frame(struct ac_session *s, struct ac_frame *f);
+size_t	session_queue_frames(struct ac_session **to, size_t n,
+	    struct ac_frame *f);
 size_t	session_pending(struct ac_session *s);
 const struct ac_limits *session_limits(struct ac_session *s);
 void	session_free_lingering(struct server *srv);

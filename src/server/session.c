@@ -137,17 +137,22 @@ session_slots_clear(struct ac_session *s)
 	s->nslots = 0;
 }
 
+/* Bytes queued to a connection and not sent yet. */
+static inline size_t
+session_conn_pending(struct conn *c)
+{
+	if (c->ops->pending != NULL)
+		return (c->ops->pending(c));
+	return (evbuffer_get_length(c->out));
+}
+
 /* Bytes queued to a session's connection and not sent yet. */
 size_t
 session_pending(struct ac_session *s)
 {
-	struct conn	*c = s->conn;
-
-	if (c == NULL)
+	if (s->conn == NULL)
 		return (0);
-	if (c->ops->pending != NULL)
-		return (c->ops->pending(c));
-	return (evbuffer_get_length(c->out));
+	return (session_conn_pending(s->conn));
 }
 
 /*
@@ -156,14 +161,14 @@ session_pending(struct ac_session *s)
  * one past max_output_buffer is closed as a slow consumer. The transport
  * is told a frame follows (struct conn_ops, frame). 0, or -1 if not.
  */
-static int
+static inline int
 session_output_room(struct ac_session *s, size_t len, int bypass)
 {
 	struct conn	*c = s->conn;
 
 	if (((s->flags & AC_SESS_DEAD) && !bypass) || c == NULL)
 		return (-1);
-	if (!bypass && session_pending(s) + len >
+	if (!bypass && session_conn_pending(c) + len >
 	    s->srv->cfg->max_output_buffer) {
 		session_close(s, AC_CLOSE_SLOW_CONSUMER, "slow consumer");
 		return (-1);
@@ -173,15 +178,23 @@ session_output_room(struct ac_session *s, size_t len, int bypass)
 	return (0);
 }
 
-/* Account for a frame of len bytes just queued, and have it written. */
-static void
-session_queued(struct ac_session *s, size_t len, int type)
+/* Add the bytes of whole frames to a connection's output. */
+static inline int
+session_conn_write(struct conn *c, const void *data, size_t len)
 {
-	s->conn->ops->kick(s->conn);
-	memory_add(s->srv, len);
-	s->srv->stats.bytes_out += len;
+	if (c->ops->write != NULL)
+		return (c->ops->write(c, data, len));
+	return (evbuffer_add(c->out, data, len));
+}
+
+/* Count n frames of len bytes and this type queued. */
+static void
+session_count_out(struct server *srv, size_t n, size_t len, int type)
+{
+	memory_add(srv, n * len);
+	srv->stats.bytes_out += n * len;
 	if (type >= 0 && type < AC_MSG_TYPE_COUNT)
-		s->srv->stats.frames_out[type]++;
+		srv->stats.frames_out[type] += n;
 }
 
 /* Encode a frame for s (with its id) and queue it; bypass skips the
@@ -202,9 +215,15 @@ session_send_internal(struct ac_session *s, enum ac_msg_type type,
 	    extra, content, content_len) == 0) {
 		len = evbuffer_get_length(buf);
 		if (session_output_room(s, len, bypass) == 0) {
-			evbuffer_add_buffer(s->conn->out, buf);
-			session_queued(s, len, type);
-			r = 0;
+			if (s->conn->ops->write != NULL)
+				r = s->conn->ops->write(s->conn,
+				    evbuffer_pullup(buf, -1), len);
+			else
+				r = evbuffer_add_buffer(s->conn->out, buf);
+			if (r == 0) {
+				s->conn->ops->kick(s->conn);
+				session_count_out(s->srv, 1, len, type);
+			}
 		}
 	}
 	evbuffer_free(buf);
@@ -222,16 +241,17 @@ session_send(struct ac_session *s, enum ac_msg_type type,
 }
 
 /*
- * Queue a frame to a session. A reference costs a new evbuffer chain (a
+ * Put a frame into a session's output and have it written; the caller
+ * counts it (memory, stats). A reference costs a new evbuffer chain (a
  * malloc, and a free when it is written) per recipient, while a copy of
- * a small frame usually lands in space left in the output's last chain:
+ * a small frame lands in space left in the output's last block or chain:
  * so frames up to SESSION_COPY_MAX bytes are copied and larger ones
  * shared by reference. A larger received frame is still copied to its
  * first recipient, as it lies in its sender's input: sharing it would
  * take a copy anyway (ac_frame_own), and an echo has no second one.
  */
-int
-session_queue_frame(struct ac_session *s, struct ac_frame *f)
+static inline int
+session_queue_one(struct ac_session *s, struct ac_frame *f)
 {
 	struct conn	*c;
 	int		 r;
@@ -240,18 +260,47 @@ session_queue_frame(struct ac_session *s, struct ac_frame *f)
 		return (-1);
 	c = s->conn;
 	if (f->len <= SESSION_COPY_MAX ||
-	    ((f->flags & AC_FRAME_BORROWED) && f->queued == 0)) {
-		if (c->ops->write != NULL)
-			r = c->ops->write(c, f->bytes, f->len);
-		else
-			r = evbuffer_add(c->out, f->bytes, f->len);
-	} else
+	    ((f->flags & AC_FRAME_BORROWED) && f->queued == 0))
+		r = session_conn_write(c, f->bytes, f->len);
+	else if (c->ops->share != NULL)
+		r = c->ops->share(c, f);
+	else
 		r = ac_frame_share(f, c->out);
 	if (r == -1)
 		return (-1);
 	f->queued++;
-	session_queued(s, f->len, f->type);
+	c->ops->kick(c);
 	return (0);
+}
+
+/* Queue a frame to a session; 0, or -1 if it was not (closing, or a
+ * slow consumer now closed). */
+int
+session_queue_frame(struct ac_session *s, struct ac_frame *f)
+{
+	if (session_queue_one(s, f) == -1)
+		return (-1);
+	session_count_out(s->srv, 1, f->len, f->type);
+	return (0);
+}
+
+/*
+ * Queue a frame to n sessions (a fan-out); returns how many took it. The
+ * same as session_queue_frame() for each, with what is counted per frame
+ * (memory, stats) counted once for all.
+ */
+size_t
+session_queue_frames(struct ac_session **to, size_t n, struct ac_frame *f)
+{
+	size_t	i, queued = 0;
+
+	for (i = 0; i < n; i++) {
+		if (session_queue_one(to[i], f) == 0)
+			queued++;
+	}
+	if (queued != 0)
+		session_count_out(to[0]->srv, queued, f->len, f->type);
+	return (queued);
 }
 
 /* Queue the disconnect frame with a reason text (ignoring the limit). */
