@@ -88,6 +88,10 @@ dispatch_rate_limited(struct ac_session *s, const struct ac_message *msg)
 	char			 text[128];
 	unsigned long long	 rate;
 
+	/* Both limits off: nothing to charge (a bucket turned on later
+	 * starts full either way, ratelimit.c). */
+	if (srv->cfg->max_message_rate == 0 && srv->cfg->max_byte_rate == 0)
+		return (0);
 	event_base_gettimeofday_cached(srv->base, &now);
 	switch (ratelimit_frame(&s->rl, srv->cfg, &now, msg->content_len,
 	    &which)) {
