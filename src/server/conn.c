@@ -48,6 +48,7 @@
 #define CONN_SCRATCH		(256 * 1024)
 #define CONN_READ_FIRST		(64 * 1024)
 #define CONN_READ_MAX		(1024 * 1024)
+#define CONN_BLOCK_FIRST	512
 #define CONN_BLOCK		(16 * 1024)
 #define CONN_WRITE_IOV		64
 
@@ -329,14 +330,14 @@ conn_undirty(struct conn_socket *cs)
 /*
  * Add bytes to a connection's output. A plain socket copies them into
  * blocks of its own (written before out), as Redis builds its replies:
- * per frame a memcpy() into the last block, and a new 16 KiB block now
- * and then, with no evbuffer chain bookkeeping or callback per frame, so
- * that a fan-out to many sockets costs each little more than the copy
- * (a frame's bytes given to many sockets by reference instead cost the
- * kernel more, measured, than the copy saves). The blocks are freed once
- * written: an idle session holds none. Bytes added while out holds shared
- * frames (which must leave first) go into out after them; TLS (no
- * blocks) adds to its bufferevent's output.
+ * per frame a memcpy() into the last block, and a new block (up to 16
+ * KiB) now and then, with no evbuffer chain bookkeeping or callback per
+ * frame, so that a fan-out to many sockets costs each little more than
+ * the copy (a frame's bytes given to many sockets by reference instead
+ * cost the kernel more, measured, than the copy saves). The blocks are
+ * freed once written: an idle session holds none. Bytes added while out
+ * holds shared frames (which must leave first) go into out after them;
+ * TLS (no blocks) adds to its bufferevent's output.
  */
 static int
 conn_write(struct conn *c, const void *data, size_t len)
@@ -348,8 +349,18 @@ conn_write(struct conn *c, const void *data, size_t len)
 	if ((cs->flags & (CONN_PLAIN|CONN_SHARED)) != CONN_PLAIN)
 		return (evbuffer_add(c->out, data, len));
 	if (b == NULL || b->size - b->len < len) {
-		size = len > CONN_BLOCK - sizeof *b ? len :
-		    CONN_BLOCK - sizeof *b;
+		/*
+		 * The first block is small, the next ones four times the
+		 * last up to CONN_BLOCK: ten thousand idle sessions each
+		 * answered with a pong in one loop turn must not each take
+		 * (and touch a page of) 16 KiB until the flush.
+		 */
+		size = b == NULL ? CONN_BLOCK_FIRST - sizeof *b :
+		    b->size * 4 + sizeof *b;
+		if (size > CONN_BLOCK - sizeof *b)
+			size = CONN_BLOCK - sizeof *b;
+		if (size < len)
+			size = len;
 		if ((b = malloc(sizeof *b + size)) == NULL)
 			return (-1);
 		b->next = NULL;

@@ -422,7 +422,9 @@ dispatch_bytes(struct ac_session *s, const uint8_t *p, size_t len,
 	done = dispatch_frames(s, p, len, final, &need, &stop);
 	if (stop == DISPATCH_END || final)
 		return;
-	evbuffer_add(c->in, p + done, len - done);
+	/* (Adding nothing would still give the input an empty chain.) */
+	if (done < len)
+		evbuffer_add(c->in, p + done, len - done);
 	if (stop == DISPATCH_PAUSE) {
 		c->ops->defer(c);
 		need = AC_FIXED_HEADER_LEN;

@@ -439,14 +439,20 @@ uint64_t memory_total(struct server *srv);
  *		evbuffer chain, and keeps out for frames shared by
  *		reference.
  *
- * A transport calls back: dispatch_input() when bytes arrived,
+ * A transport calls back: dispatch_input() when bytes arrived (or
+ * dispatch_bytes() for bytes in memory of its own while in is empty),
  * session_close() when the peer is gone or the connection failed (with
  * CONN_BROKEN set if nothing more can be written), and session_finish()
  * once a closing session's output is written or can never be (linger).
+ * Frames are decoded where they lie in the input: it must not change
+ * while dispatch runs (a transport appends to it only in its own read
+ * callbacks, before dispatching).
  *
- * conn.c implements it for sockets, with tcp, unix and tls as one
- * bufferevent each (in and out are the bufferevent's own buffers, so
- * nothing is copied). A WebSocket transport fits the same way: on the
+ * conn.c implements it for sockets: tcp and unix with events and buffers
+ * of their own (a read lands in one buffer shared by all of them and
+ * goes to dispatch_bytes(); the output is blocks of copied frames, then
+ * out), tls as a bufferevent_openssl whose buffers are in and out. A
+ * WebSocket transport fits the same way: on the
  * same event loop it reads the WebSocket frames from its own socket
  * bufferevent, unmasks each binary message's payload into an in buffer
  * of its own and calls dispatch_input(), which frames the stream exactly
