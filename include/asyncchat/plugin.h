@@ -21,7 +21,7 @@
  *    (AC_HOST_HAS) before calling a host function newer than the API
  *    version it declared. A plugin declares in api_version the lowest API
  *    it needs; an older server refuses it, saying so.
- *  - API 3 appends nothing; it changes what a plugin may assume:
+ *  - API 3 appends relay_list, and changes what a plugin may assume:
  *    msg->header (of process_message's msg and of session_ack's) may be
  *    NULL, as the server decodes with AC_DECODE_LAZY_HEADER: read members
  *    with ac_message_get_string() and the object with ac_message_header().
@@ -376,6 +376,18 @@ struct ac_host_api {
 	 * delivers them must hold them to the same limits as local frames.
 	 * Valid until fini; a reload inits a new instance with the new ones. */
 	const struct ac_limits *(*limits)(struct ac_plugin *p);
+
+	/* ---- API 3 ---- */
+
+	/* Queue a frame, byte for byte, to each of the n sessions of to,
+	 * as relay would one by one, in one call (what the server counts
+	 * per frame queued is counted once): for a plugin's own fan-out,
+	 * such as a room's members. NULL entries and closing sessions are
+	 * skipped; a recipient past its output limit is disconnected. The
+	 * array is borrowed for the call. Returns how many sessions the
+	 * frame was queued to. */
+	int	(*relay_list)(struct ac_plugin *p, const struct ac_frame *f,
+		    struct ac_session *const *to, size_t n);
 };
 
 /* Non-zero when the host table has host function fn (a plugin built for a

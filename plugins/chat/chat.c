@@ -345,6 +345,7 @@ chat_fini(void *state)
 		json_object_put(c->stamp_direct);
 	hash_free(&c->nicks);
 	hash_free(&c->rooms);
+	free(c->relay);
 	free(c);
 }
 

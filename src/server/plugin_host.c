@@ -79,6 +79,8 @@ static int	host_interface_publish(struct ac_plugin *, const char *,
 static const void *host_interface_get(struct ac_plugin *, const char *,
 		    unsigned int, unsigned int *);
 static const struct ac_limits *host_limits(struct ac_plugin *);
+static int	host_relay_list(struct ac_plugin *, const struct ac_frame *,
+		    struct ac_session *const *, size_t);
 
 /* What plugins get in init: every host function, in plugin.h's order. */
 const struct ac_host_api plugin_host_api = {
@@ -117,6 +119,7 @@ const struct ac_host_api plugin_host_api = {
 	.interface_publish = host_interface_publish,
 	.interface_get = host_interface_get,
 	.limits = host_limits,
+	.relay_list = host_relay_list,
 };
 
 /* Log a line prefixed with the plugin's name. */
@@ -316,9 +319,24 @@ plugin_host_fanout(struct server *srv, struct ac_frame *f,
 	int			  count;
 
 	snap = registry_recipients(&srv->reg, except, &n);
-	count = (int)session_queue_frames(snap, n, f);
+	count = (int)session_queue_frames(srv, snap, n, f);
 	registry_recipients_done(&srv->reg, snap);
 	return (count);
+}
+
+/*
+ * Queue a frame to each session of a plugin's list, counted once. The
+ * sessions are the plugin's: a closing one (or NULL) is skipped, as
+ * relay refuses it.
+ */
+static int
+host_relay_list(struct ac_plugin *p, const struct ac_frame *f,
+    struct ac_session *const *to, size_t n)
+{
+	if (f == NULL || to == NULL)
+		return (0);
+	return ((int)session_queue_frames(p->srv, to, n,
+	    (struct ac_frame *)f));
 }
 
 /* Queue the received frame to every handshaken session but except. */

@@ -584,8 +584,8 @@ int	session_send(struct ac_session *s, enum ac_msg_type type,
 int	session_send_error(struct ac_session *s, const char *token,
 	    const char *text, int bypass);
 int	session_queue_frame(struct ac_session *s, struct ac_frame *f);
-size_t	session_queue_frames(struct ac_session **to, size_t n,
-	    struct ac_frame *f);
+size_t	session_queue_frames(struct server *srv,
+	    struct ac_session *const *to, size_t n, struct ac_frame *f);
 size_t	session_pending(struct ac_session *s);
 const struct ac_limits *session_limits(struct ac_session *s);
 void	session_free_lingering(struct server *srv);

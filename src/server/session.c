@@ -285,21 +285,22 @@ session_queue_frame(struct ac_session *s, struct ac_frame *f)
 }
 
 /*
- * Queue a frame to n sessions (a fan-out); returns how many took it. The
- * same as session_queue_frame() for each, with what is counted per frame
- * (memory, stats) counted once for all.
+ * Queue a frame to n sessions (a fan-out; NULL entries are skipped);
+ * returns how many took it. The same as session_queue_frame() for each,
+ * with what is counted per frame (memory, stats) counted once for all.
  */
 size_t
-session_queue_frames(struct ac_session **to, size_t n, struct ac_frame *f)
+session_queue_frames(struct server *srv, struct ac_session *const *to,
+    size_t n, struct ac_frame *f)
 {
 	size_t	i, queued = 0;
 
 	for (i = 0; i < n; i++) {
-		if (session_queue_one(to[i], f) == 0)
+		if (to[i] != NULL && session_queue_one(to[i], f) == 0)
 			queued++;
 	}
 	if (queued != 0)
-		session_count_out(to[0]->srv, queued, f->len, f->type);
+		session_count_out(srv, queued, f->len, f->type);
 	return (queued);
 }
 
