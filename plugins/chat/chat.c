@@ -346,6 +346,7 @@ chat_fini(void *state)
 		json_object_put(c->stamp_direct);
 	hash_free(&c->nicks);
 	hash_free(&c->rooms);
+	free(c->relay);
 	free(c);
 }
 
@@ -459,16 +460,16 @@ static void
 chat_session_welcome(struct chat *c, struct ac_session *s,
     const struct ac_message *ack)
 {
-	struct json_object	*jn = NULL, *jrooms = NULL;
+	struct json_object	*header, *jn = NULL, *jrooms = NULL;
 	struct user		*u;
 	const char		*nick = NULL;
 	enum chat_err		 nick_err = CHAT_ERR_COUNT;
 	uint64_t		 since = 0;
 	int			 has_since;
 
-	if (ack->header != NULL) {
-		json_object_object_get_ex(ack->header, "nick", &jn);
-		json_object_object_get_ex(ack->header, "rooms", &jrooms);
+	if ((header = ac_message_header(ack)) != NULL) {
+		json_object_object_get_ex(header, "nick", &jn);
+		json_object_object_get_ex(header, "rooms", &jrooms);
 	}
 	if (jn != NULL) {
 		if (!json_object_is_type(jn, json_type_string) ||

@@ -271,6 +271,11 @@ struct chat {
 	struct json_object		*stamp_room;
 	struct json_object		*stamp_direct;
 
+	/* The recipients of a room message, handed to relay_list. */
+	struct ac_session		**relay;
+	size_t				 nrelay;
+	int				 relay_busy;
+
 	/* The time string of the last second stamped, reused within it. */
 	int64_t				 time_sec;
 	char				 time_text[CHAT_TIME_LEN + 1];

@@ -394,21 +394,39 @@ void	iplimit_free(struct iplimit *t);
 /* memory.c */
 
 /*
- * A received frame as verified bytes, shared by reference among every
- * output buffer it is queued to; freed when the last one lets go. (The
- * functions keep the name plugin.h gives the struct.)
+ * A frame as verified bytes, shared by reference among every output
+ * buffer it is queued to and every plugin that keeps it; freed when the
+ * last one lets go. (The functions keep the name plugin.h gives the
+ * struct.)
+ *
+ * A received frame is borrowed: its bytes are where the connection's
+ * input holds them, decoded in place, and it lives in a struct from a
+ * small pool. Whatever would outlive the input's bytes (a plugin's
+ * reference or frame_bytes(), an output buffer's reference, the input
+ * going away under it) first makes it own a copy (ac_frame_own()), so
+ * that a frame's bytes, once seen outside dispatch, never move.
  */
 struct ac_frame {
-	unsigned int	refs;
-	int		type;		/* enum ac_msg_type, or -1 */
-	size_t		len;
-	uint8_t		bytes[];
+	unsigned int	 refs;
+	int		 type;		/* enum ac_msg_type, or -1 */
+	int		 flags;
+#define AC_FRAME_BORROWED 0x1	/* bytes are a connection's input */
+#define AC_FRAME_POOLED	  0x2	/* the struct returns to the pool */
+#define AC_FRAME_COPIED	  0x4	/* bytes are a heap copy of their own */
+	unsigned int	 queued;	/* output buffers it was queued to */
+	size_t		 len;
+	uint8_t		*bytes;
+	struct ac_frame	*next;		/* in the pool */
+	uint8_t		 data[];	/* bytes of ac_frame_new()'s frames */
 };
 
 struct ac_frame	*ac_frame_new(size_t len, int type);
+struct ac_frame	*ac_frame_borrow(const uint8_t *bytes, size_t len);
+void		 ac_frame_own(struct ac_frame *f);
 struct ac_frame	*ac_frame_ref(struct ac_frame *f);
 void		 ac_frame_unref(struct ac_frame *f);
 int		 ac_frame_share(struct ac_frame *f, struct evbuffer *out);
+void		 ac_frame_pool_free(void);
 void	memory_init(struct server *srv);
 void	memory_add(struct server *srv, size_t n);
 uint64_t memory_total(struct server *srv);
@@ -425,16 +443,27 @@ uint64_t memory_total(struct server *srv);
  *		frames from the front and says how much it needs next (want).
  *	out	frames queued and not yet sent. The session appends whole
  *		frames (first calling frame, if the transport has it), then
- *		kick; the transport writes from the front.
+ *		kick; the transport writes from the front. A transport may
+ *		keep its output itself instead (write, share, pending):
+ *		conn.c copies frames into blocks per socket, as Redis
+ *		builds its replies, which costs less per frame than an
+ *		evbuffer chain, and keeps out for frames shared by
+ *		reference.
  *
- * A transport calls back: dispatch_input() when bytes arrived,
+ * A transport calls back: dispatch_input() when bytes arrived (or
+ * dispatch_bytes() for bytes in memory of its own while in is empty),
  * session_close() when the peer is gone or the connection failed (with
  * CONN_BROKEN set if nothing more can be written), and session_finish()
  * once a closing session's output is written or can never be (linger).
+ * Frames are decoded where they lie in the input: it must not change
+ * while dispatch runs (a transport appends to it only in its own read
+ * callbacks, before dispatching).
  *
- * conn.c implements it for sockets, with tcp, unix and tls as one
- * bufferevent each (in and out are the bufferevent's own buffers, so
- * nothing is copied). A WebSocket transport fits the same way: on the
+ * conn.c implements it for sockets: tcp and unix with events and buffers
+ * of their own (a read lands in one buffer shared by all of them and
+ * goes to dispatch_bytes(); the output is blocks of copied frames, then
+ * out), tls as a bufferevent_openssl whose buffers are in and out. A
+ * WebSocket transport fits the same way: on the
  * same event loop it reads the WebSocket frames from its own socket
  * bufferevent, unmasks each binary message's payload into an in buffer
  * of its own and calls dispatch_input(), which frames the stream exactly
@@ -469,6 +498,15 @@ struct conn_ops {
 	/* Close the connection (discarding unread input first if the
 	 * session asks, AC_SESS_DRAIN) and free c. */
 	void	(*free)(struct conn *c);
+	/* Optional, all three or none: a transport that keeps its output
+	 * itself. write adds len bytes (whole frames, after frame); share
+	 * adds a frame by reference (ac_frame_share()); pending says how
+	 * many bytes are queued and not sent. With them the session never
+	 * touches out. NULL: evbuffer_add() or ac_frame_share() to out,
+	 * and out's length. write and share return 0 or -1. */
+	int	(*write)(struct conn *c, const void *data, size_t len);
+	int	(*share)(struct conn *c, struct ac_frame *f);
+	size_t	(*pending)(struct conn *c);
 };
 
 struct conn {
@@ -547,6 +585,9 @@ struct conn *ws_conn_new(struct server *srv, struct bufferevent *bev,
 
 /* dispatch.c */
 void	dispatch_input(struct ac_session *s, int final);
+void	dispatch_bytes(struct ac_session *s, const uint8_t *p, size_t len,
+	    int final);
+void	dispatch_release(struct ac_session *s);
 size_t	dispatch_frame_max(struct ac_session *s);
 
 /* session.c */
@@ -586,6 +627,8 @@ struct ac_session {
 	size_t			 nslots;
 	size_t			 need;		/* length of the frame being
 						   received, 0 if none */
+	struct timespec		 active;	/* last valid frame, coarse
+						   monotonic (session_touch) */
 
 	TAILQ_ENTRY(ac_session)	 entry;		/* registry or linger list */
 	struct ac_session	*hash_next;	/* registry bucket chain */
@@ -604,6 +647,7 @@ void	session_open(struct server *srv, struct conn *c,
 	    const char *peer);
 void	session_acked(struct ac_session *s, const struct ac_message *ack);
 void	session_arm(struct ac_session *s);
+void	session_touch(struct ac_session *s);
 void	session_close(struct ac_session *s, enum ac_close_reason reason,
 	    const char *disconnect_text);
 void	session_finish(struct ac_session *s);
@@ -616,6 +660,9 @@ int	session_send(struct ac_session *s, enum ac_msg_type type,
 int	session_send_error(struct ac_session *s, const char *token,
 	    const char *text, int bypass);
 int	session_queue_frame(struct ac_session *s, struct ac_frame *f);
+size_t	session_queue_frames(struct server *srv,
+	    struct ac_session *const *to, size_t n, struct ac_frame *f);
+size_t	session_pending(struct ac_session *s);
 const struct ac_limits *session_limits(struct ac_session *s);
 void	session_free_lingering(struct server *srv);
 void	session_slots_clear(struct ac_session *s);
@@ -637,6 +684,9 @@ struct registry {
 	size_t			  nbuckets;
 	size_t			  count;
 	struct ac_sessions	  list;
+	struct ac_session	**snap;		/* registry_recipients() */
+	size_t			  snap_size;
+	int			  snap_busy;
 };
 
 void	registry_init(struct registry *reg);
@@ -647,6 +697,10 @@ struct ac_session *registry_find(struct registry *reg, const char *id);
 struct ac_session **registry_snapshot(struct registry *reg, int acked_only,
 	    struct ac_session *except, size_t *n);
 void	registry_snapshot_free(struct ac_session **snap, size_t n);
+struct ac_session **registry_recipients(struct registry *reg,
+	    struct ac_session *except, size_t *n);
+void	registry_recipients_done(struct registry *reg,
+	    struct ac_session **snap);
 
 /* listener.c */
 struct listener {
@@ -783,6 +837,7 @@ void	plugin_set_session_close(struct server *srv, struct ac_session *s,
 void	plugin_set_message(struct server *srv, struct ac_session *from,
 	    const struct ac_message *msg, struct ac_frame *f);
 void	plugin_set_collect(struct server *srv);
+void	plugin_set_header(struct ac_plugin *p, const struct ac_message *msg);
 
 /* metrics.c */
 #define AC_METRICS_MAX_CONNS	16	/* open HTTP connections at most */
@@ -833,6 +888,8 @@ struct server {
 	struct plugin_sets	 retired;	/* unloaded, waiting for jobs */
 	struct worker_pool	*workers;
 	struct plugin_metrics	 plugin_metrics;
+	struct ac_frame		*in_frame;	/* being dispatched, borrowed */
+	struct ac_session	*in_session;	/* from this one's input */
 	struct ac_session	*ack_session;	/* in its first session_open */
 	const struct ac_message	*ack_msg;
 	struct ac_stats		 stats;

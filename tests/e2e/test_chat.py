@@ -318,6 +318,54 @@ def case_messages(t):
         b.sync()
 
 
+def case_slow_member(t):
+    """A member that stops reading is closed as a slow consumer in the
+    middle of a room's deliveries (the server hands a room message to all
+    its members in one call): the others get every message, in order."""
+    opts = {"max_output_buffer": "64K", "max_header_size": "4K",
+            "max_content_size": "16K", "max_message_rate": 0,
+            "max_byte_rate": 0}
+    with chat_server(server=opts) as srv:
+        room = [{"room": "slow"}]
+        a = connect(srv, nick="alice", rooms=room)
+        b = connect(srv, "unix", nick="bob", rooms=room)
+        slow = ChatClient.connect(srv.addr("unix"), key=srv.key,
+                                  name="slow", rcvbuf=4096)
+        connect(srv, nick="snail", rooms=room, sock_client=slow)
+        a.sync(), b.sync()
+        body = b"x" * 4000
+        n = 600            # 2.4 MB for a reader of 64 KiB
+        got = {a: [], b: []}
+        seen = []           # b's events meanwhile
+        for i in range(n):
+            a.send("message", b"%d:" % i + body,
+                   content_type="application/octet-stream",
+                   extra={"room": "slow"})
+            if i % 10 != 9:
+                continue
+            for c in (a, b):        # the readers keep up, batch by batch
+                while len(got[c]) <= i:
+                    f = c.recv_frame(15)
+                    if f.type == "message" and "event" not in f.header:
+                        got[c].append(int(f.content.split(b":", 1)[0]))
+                    elif c is b:
+                        seen.append(f)
+        t.eq(got[b], list(range(n)), "a reading member gets all %d "
+             "messages, in order" % n)
+        t.eq(got[a], list(range(n)), "and so does the sender")
+        t.ok(srv.wait_log(r"session %s closed reason=slow-consumer"
+                          % slow.session_id, 10) is not None,
+             "the member that stopped reading is closed as a slow consumer",
+             srv.log()[-2000:])
+        left = lambda f: f.header.get("event") == "quit" and \
+            f.header.get("nick") == "snail"
+        t.ok(any(left(f) for f in seen) or
+             b.wait_for(left, "snail's quit") is not None,
+             "the room is told it quit")
+        t.eq(b.sync(), [], "and the room goes on")
+        a.close(), b.close(), slow.close()
+
+
 def case_forged_members(t):
     with chat_server() as srv:
         a = connect(srv, nick="alice")
@@ -846,7 +894,7 @@ def case_hostile_ack(t):
             raw.close()
 
 
-main([case_handshake_defaults, case_nick, case_join_part, case_room_limits,
+main([case_handshake_defaults, case_slow_member, case_nick, case_join_part, case_room_limits,
       case_config, case_messages, case_forged_members, case_one_frame_shared,
       case_direct, case_who_rooms, case_history_help_unknown, case_quit,
       case_ack_join, case_transports, case_tls, case_compact, case_reload,
