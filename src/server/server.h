@@ -880,6 +880,10 @@ struct server {
 	unsigned int		 nhttp;
 	struct iplimit		 http_iplimit;	/* of those, by address */
 	struct event		*flush_ev;	/* NULL until the first accept */
+	struct conn_dirty	 resume;	/* sockets whose input waits a
+						   turn (conn.c) */
+	unsigned int		 nresume;
+	struct event		*resume_ev;	/* NULL until the first accept */
 	struct event		*memory_ev;	/* NULL until the first accept */
 	uint64_t		 memory_estimate; /* last count + added since */
 	struct timeval		 full_logged;	/* last "server full" line */

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""One session's input does not hold up the others (issue 18, finding 10):
+the frames of one read are handled 64 at a time, and the rest waits for
+the next loop turn, behind the other sessions' input.
+
+The order the server handles frames in is what a broadcast recipient sees:
+with include_sender, every session gets every message in the order the
+server took them. The server is stopped (SIGSTOP) while a flooder's
+thousands of frames and then another session's one message reach its
+sockets, so that both are readable in the same loop turn, the flooder's
+first. No timing is asserted: only how many of the flooder's frames the
+server handled before the other session's one."""
+
+import signal
+import socket
+import threading
+import time
+
+import acproto
+from harness import Server, main
+
+BATCH = 64
+
+
+def drain(c, stop):
+    """Read and drop what c is sent until stop is set or it closes."""
+    c.sock.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            if not c.sock.recv(1 << 20):
+                return
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+
+
+def send_what_fits(sock, data):
+    """Send as much of data as the socket takes now; return the rest."""
+    sock.setblocking(False)
+    off = 0
+    try:
+        while off < len(data):
+            off += sock.send(data[off:off + 65536])
+    except BlockingIOError:
+        pass
+    sock.setblocking(True)
+    return data[off:]
+
+
+def flood_then_one(t, transport, n):
+    opts = {"max_message_rate": 0, "max_byte_rate": 0}
+    sections = {"broadcast": {"include_sender": "yes"}}
+    with Server(plugins=["broadcast"], server=opts, sections=sections) as srv:
+        a = srv.client(transport, name="flooder")
+        b = srv.client(transport, name="other")
+        stop = threading.Event()
+        reader = threading.Thread(target=drain, args=(a, stop), daemon=True)
+        reader.start()
+        flood = b"".join(a.frame("message", b"flood %06d" % i)
+                         for i in range(n))
+        srv.signal(signal.SIGSTOP)
+        try:
+            rest = send_what_fits(a.sock, flood)
+            b.send_message(b"marker")
+        finally:
+            srv.signal(signal.SIGCONT)
+        sent = len(flood) - len(rest)
+        writer = threading.Thread(target=a.sock.sendall, args=(rest,),
+                                  daemon=True)
+        writer.start()
+        before = 0
+        t0 = time.monotonic()
+        while True:
+            f = b.recv_frame(30)
+            if f.content == b"marker":
+                break
+            before += 1
+        waited = time.monotonic() - t0
+        t.diag("%s: %d bytes of flood in the socket when the server went "
+               "on; %d flood frames handled before the other session's "
+               "message (%.1f ms after SIGCONT)" % (transport, sent, before,
+                                                    waited * 1000))
+        t.ok(sent > 20 * BATCH * 100,
+             "%s: the flooder had more than 20 batches in the socket" %
+             transport, "%d bytes" % sent)
+        t.ok(before <= 2 * BATCH,
+             "%s: the other session's message is handled after at most "
+             "two batches of the flood" % transport,
+             "%d flood frames before it" % before)
+        got = before
+        in_order = True
+        while got < n:
+            try:
+                f = b.recv_frame(30)
+            except acproto.Timeout:
+                break
+            in_order = in_order and f.content == b"flood %06d" % got
+            got += 1
+        t.eq(got, n, "%s: every frame of the flood is handled, in the end" %
+             transport)
+        t.ok(in_order, "%s: in the order sent" % transport)
+        t.eq(b.sync(10), [], "%s: the other session is served after" %
+             transport)
+        stop.set()
+        writer.join(30)
+        reader.join(5)
+        a.close()
+        b.close()
+
+
+def case_flood_does_not_starve(t):
+    for transport in ("tcp", "unix"):
+        flood_then_one(t, transport, 6000)
+
+
+if __name__ == "__main__":
+    main([case_flood_does_not_starve])
