@@ -11,8 +11,9 @@
  * that holds more), so the frames one command sends back in a small room
  * must fit in 1024 bytes together for its stream to stay in step.
  *
- * An event for many recipients has its members and its line built once;
- * only the encoding, which carries each recipient's id, is per recipient.
+ * An event for many recipients has its members and its line built once,
+ * and with the host's send_list (API 4) its header JSON is encoded once
+ * too: only the recipient's id and the signature are per recipient.
  *
  * Lists (`names`, `rooms`) can outgrow a header: past about 16 KiB of
  * entries they go in several events of the same kind, each but the last
@@ -141,16 +142,74 @@ event_membership(const char *event, struct member *m)
 	return (o);
 }
 
+/*
+ * The recipients of one event to many (event_to_room, event_to_neighbours):
+ * their sessions, collected, then sent the event in one send_list call.
+ */
+struct event_fanout {
+	struct chat		 *chat;
+	struct ac_session	**to;
+	size_t			  n;
+	size_t			  size;
+};
+
+/* Start collecting at most size recipients (allocation failure: none,
+ * and each is then sent the event as it is added). */
+static void
+event_fanout_init(struct event_fanout *fo, struct chat *c, size_t size)
+{
+	fo->chat = c;
+	fo->n = 0;
+	fo->size = AC_HOST_HAS(c->host, send_list) ? size : 0;
+	fo->to = fo->size != 0 ? reallocarray(NULL, size, sizeof *fo->to) :
+	    NULL;
+	if (fo->to == NULL)
+		fo->size = 0;
+}
+
+/* Add a recipient (one that is closing has none). */
+static void
+event_fanout_add(struct event_fanout *fo, struct user *to,
+    struct json_object *o, const char *line)
+{
+	if (to->closed || to->closing || to->s == NULL)
+		return;
+	if (fo->n < fo->size)
+		fo->to[fo->n++] = to->s;
+	else
+		event_send(to, o, line);
+}
+
+/* Send the event to the recipients collected. */
+static void
+event_fanout_send(struct event_fanout *fo, struct json_object *o,
+    const char *line)
+{
+	struct chat	*c = fo->chat;
+	int		 n;
+
+	if (fo->n != 0) {
+		n = c->host->send_list(c->p, fo->to, fo->n, AC_MSG_MESSAGE,
+		    CHAT_TEXT, o, line, strlen(line));
+		if (n > 0)
+			c->counts[CHAT_C_EVENTS] += (uint64_t)n;
+	}
+	free(fo->to);
+}
+
 /* Send one event to every member of a room. */
 static void
 event_to_room(struct room *r, struct json_object *o, const char *line)
 {
-	struct member	*m;
+	struct event_fanout	 fo;
+	struct member		*m;
 
+	event_fanout_init(&fo, r->chat, r->nmembers);
 	TAILQ_FOREACH(m, &r->members, in_room) {
 		r->chat->counts[CHAT_C_STEPS]++;
-		event_send(m->user, o, line);
+		event_fanout_add(&fo, m->user, o, line);
 	}
+	event_fanout_send(&fo, o, line);
 }
 
 /* `join` to every member of the room, the joiner included. */
@@ -187,22 +246,29 @@ static void
 event_to_neighbours(struct user *u, int self, struct json_object *o,
     const char *line)
 {
-	struct chat	*c = u->chat;
-	struct member	*m, *other;
+	struct chat		*c = u->chat;
+	struct event_fanout	 fo;
+	struct member		*m, *other;
+	size_t			 most = 1;
 
+	/* At most every member of every room of u, and u. */
+	TAILQ_FOREACH(m, &u->rooms, in_user)
+		most += m->room->nmembers;
+	event_fanout_init(&fo, c, most);
 	c->gen++;
 	u->mark = c->gen;
 	if (self)
-		event_send(u, o, line);
+		event_fanout_add(&fo, u, o, line);
 	TAILQ_FOREACH(m, &u->rooms, in_user) {
 		TAILQ_FOREACH(other, &m->room->members, in_room) {
 			c->counts[CHAT_C_STEPS]++;
 			if (other->user->mark == c->gen)
 				continue;
 			other->user->mark = c->gen;
-			event_send(other->user, o, line);
+			event_fanout_add(&fo, other->user, o, line);
 		}
 	}
+	event_fanout_send(&fo, o, line);
 }
 
 /* `quit` to everyone who shares a room with a closing user, once each. */

@@ -660,6 +660,10 @@ int	session_send(struct ac_session *s, enum ac_msg_type type,
 int	session_send_error(struct ac_session *s, const char *token,
 	    const char *text, int bypass);
 int	session_queue_frame(struct ac_session *s, struct ac_frame *f);
+size_t	session_send_list(struct server *srv, struct ac_session *const *to,
+	    size_t n, enum ac_msg_type type, const char *content_type,
+	    struct json_object *extra, const void *content,
+	    size_t content_len);
 size_t	session_queue_frames(struct server *srv,
 	    struct ac_session *const *to, size_t n, struct ac_frame *f);
 size_t	session_pending(struct ac_session *s);

@@ -17,6 +17,7 @@ import threading
 import time
 
 import acproto
+from chat import TEXT, connect, error_of, is_event
 from harness import Server, main
 
 BATCH = 64
@@ -109,10 +110,63 @@ def flood_then_one(t, transport, n):
         b.close()
 
 
+def case_command_budget(t):
+    """/nick, /join, /part, /who and /rooms spend a budget of command_rate
+    a second, command_burst at once; past it the reply is rate_limited
+    and the command does nothing (no event to anyone)."""
+    secs = {"chat": {"command_rate": 1, "command_burst": 5}}
+    with Server(plugins=["chat"], sections=secs) as srv:
+        a = connect(srv, nick="storm")
+        b = connect(srv, "unix", nick="watcher")
+        n = 40
+        a.send_raw(b"".join(a.frame("message", b"/nick storm%d" % i,
+                                    content_type=TEXT) for i in range(n)))
+        got = [a.wait_for(is_event("reply"), "reply %d" % i)
+               for i in range(n)]
+        ok = [f for f in got if f.header.get("status") == "ok"]
+        limited = [f for f in got if f.header.get("error") == "rate_limited"]
+        t.ok(5 <= len(ok) < n, "%d /nick in one write: the burst of 5 "
+             "(and what the rate refilled meanwhile) pass" % n,
+             "%d ok" % len(ok))
+        t.eq(len(ok) + len(limited), n, "the others are answered "
+             "rate_limited")
+        f = limited[0]
+        t.eq((f.header.get("command"), f.header.get("status")),
+             ("nick", "error"), "as a reply of command nick, status error")
+        t.ok(f.content.startswith(b"! /nick: rate_limited: over 1 of "),
+             "its line says the rate", f.content)
+        seen = [e for e in b.sync(10) if e.header.get("event") == "nick"]
+        t.eq(len(seen), len(ok), "the other member got one nick event per "
+             "/nick that passed, none for the refused")
+        t.eq(error_of(a.cmd("/msg watcher hi")), None,
+             "messages are not charged")
+        t.eq(error_of(a.cmd("/join other")), "rate_limited",
+             "/join spends the same budget")
+        t.eq(error_of(a.cmd("/rooms")), "rate_limited", "so does /rooms")
+        a.close()
+        b.close()
+    secs = {"chat": {"command_rate": 0, "command_burst": 1}}
+    with Server(plugins=["chat"], sections=secs) as srv:
+        a = connect(srv)
+        a.send_raw(b"".join(a.frame("message", b"/nick free%d" % i,
+                                    content_type=TEXT) for i in range(n)))
+        got = [a.wait_for(is_event("reply"), "reply %d" % i)
+               for i in range(n)]
+        t.eq(sum(1 for f in got if f.header.get("status") == "ok"), n,
+             "command_rate = 0: no budget")
+    for key, value in (("command_rate", "-1"), ("command_burst", "0"),
+                       ("command_rate", "fast")):
+        srv = Server(plugins=["chat"], sections={"chat": {key: value}},
+                     start=False)
+        status, out = srv.start_fails()
+        t.ok(status != 0 and key in out, "%s = %s is refused, named" %
+             (key, value), out[-300:])
+
+
 def case_flood_does_not_starve(t):
     for transport in ("tcp", "unix"):
         flood_then_one(t, transport, 6000)
 
 
 if __name__ == "__main__":
-    main([case_flood_does_not_starve])
+    main([case_flood_does_not_starve, case_command_budget])
