@@ -11,6 +11,7 @@ sockets, so that both are readable in the same loop turn, the flooder's
 first. No timing is asserted: only how many of the flooder's frames the
 server handled before the other session's one."""
 
+import os
 import signal
 import socket
 import threading
@@ -18,7 +19,7 @@ import time
 
 import acproto
 from chat import TEXT, connect, error_of, is_event
-from harness import Server, main
+from harness import Server, main, mkdtemp
 
 BATCH = 64
 
@@ -163,10 +164,65 @@ def case_command_budget(t):
              (key, value), out[-300:])
 
 
+def case_write_not_behind_replays(t):
+    """A message's store does not wait for replays (finding 11): with one
+    worker thread busy with big replays, a session asks for a replay and
+    then sends a message in another room, in one write. The replay and
+    the store are queued behind the running replays; the store goes
+    first, so with sync = full (delivered once stored) the message comes
+    back before the first frame of that session's replay. Before, the
+    replay was serial with the writes and ran first."""
+    d = mkdtemp()
+    hist = {"path": os.path.join(d, "h.db"), "sync": "full",
+            "max_replay": 1000}
+    with Server(plugins=["chat", "history"], server={"worker_threads": 1},
+                sections={"history": hist, "chat": {"command_rate": 0}}) as srv:
+        w = connect(srv, nick="writer", rooms=[{"room": "big"}])
+        body = b"x" * 7000
+        n = 1000
+        w.send_raw(b"".join(w.frame("message", body + b" %d" % i,
+                                    content_type=TEXT,
+                                    extra={"room": "big"})
+                            for i in range(n)))
+        last = w.wait_for(lambda f: f.header.get("from") == "writer" and
+                          f.content.endswith(b" %d" % (n - 1)),
+                          "the last of %d messages stored" % n, timeout=120)
+        t.eq(last.header.get("seq"), n, "%d messages of 7 KB in #big" % n)
+        readers = [connect(srv, nick="reader%d" % i) for i in range(4)]
+        b = connect(srv, nick="b", rooms=[{"room": "other"}])
+        for r in readers:
+            r.say("/join big 0")
+        b.send_raw(b.frame("message", b"/join big 0", content_type=TEXT) +
+                   b.frame("message", b"marker", content_type=TEXT,
+                           extra={"room": "other"}))
+        order = []
+        while True:
+            f = b.recv_frame(120)
+            if f.header.get("room") == "big" and "seq" in f.header and \
+                    f.header.get("event") is None:
+                order.append("replay")
+                break
+            if f.content == b"marker":
+                order.append("marker")
+        t.eq(order, ["marker", "replay"], "the message is stored (and "
+             "delivered) before the replay asked for before it starts")
+        until = b.wait_for(is_event("history-end", room="big"),
+                           "b's history-end", timeout=120)
+        t.eq(until.header.get("replayed"), n,
+             "the replay then has every message", until.header)
+        for r in readers:
+            e = r.wait_for(is_event("history-end", room="big"),
+                           "history-end", timeout=120)
+            t.eq(e.header.get("replayed"), n, "and so have the others'")
+        for c in readers + [w, b]:
+            c.close()
+
+
 def case_flood_does_not_starve(t):
     for transport in ("tcp", "unix"):
         flood_then_one(t, transport, 6000)
 
 
 if __name__ == "__main__":
-    main([case_flood_does_not_starve, case_command_budget])
+    main([case_flood_does_not_starve, case_command_budget,
+          case_write_not_behind_replays])
