@@ -19,7 +19,9 @@ import time
 
 import acproto
 from chat import TEXT, connect, error_of, is_event
-from harness import Server, main, mkdtemp
+from harness import Server, main, mkdtemp, test_plugin
+from metrics import metrics_url, scrape
+from procs import wait_until
 
 BATCH = 64
 
@@ -165,18 +167,22 @@ def case_command_budget(t):
 
 
 def case_write_not_behind_replays(t):
-    """A message's store does not wait for replays (finding 11): with one
-    worker thread busy with big replays, a session asks for a replay and
-    then sends a message in another room, in one write. The replay and
-    the store are queued behind the running replays; the store goes
-    first, so with sync = full (delivered once stored) the message comes
-    back before the first frame of that session's replay. Before, the
-    replay was serial with the writes and ran first."""
+    """A message's store does not wait for replays (finding 11). The only
+    worker is held (the jobs test module) while a session asks for a
+    replay of 1000 messages and then sends a message in another room, in
+    one write: the replay and the store wait in the queue, the replay
+    first. Let go, the worker takes the store first, so with sync = full
+    (delivered once stored) the message comes back before the replay's
+    first frame. Before, the replay was serial with the writes, and ran
+    first."""
     d = mkdtemp()
+    gates = mkdtemp("acjobs-")
     hist = {"path": os.path.join(d, "h.db"), "sync": "full",
             "max_replay": 1000}
-    with Server(plugins=["chat", "history"], server={"worker_threads": 1},
-                sections={"history": hist, "chat": {"command_rate": 0}}) as srv:
+    with Server(plugins=[test_plugin("jobs"), "chat", "history"],
+                server={"worker_threads": 1},
+                sections={"history": hist, "chat": {"command_rate": 0},
+                          "jobs": {"gate_dir": gates}}) as srv:
         w = connect(srv, nick="writer", rooms=[{"room": "big"}])
         body = b"x" * 7000
         n = 1000
@@ -188,14 +194,21 @@ def case_write_not_behind_replays(t):
                           f.content.endswith(b" %d" % (n - 1)),
                           "the last of %d messages stored" % n, timeout=120)
         t.eq(last.header.get("seq"), n, "%d messages of 7 KB in #big" % n)
-        readers = [connect(srv, nick="reader%d" % i) for i in range(4)]
         b = connect(srv, nick="b", rooms=[{"room": "other"}])
-        for r in readers:
-            r.say("/join big 0")
+        blocker = srv.client("tcp")
+        blocker.send_message(b"free hold block", TEXT)
+        t.ok(wait_until(lambda: os.path.exists(
+            os.path.join(gates, "hold.running")), 30),
+            "the only worker is held")
         b.send_raw(b.frame("message", b"/join big 0", content_type=TEXT) +
                    b.frame("message", b"marker", content_type=TEXT,
                            extra={"room": "other"}))
         order = []
+        f = b.wait_for(is_event("reply", command="join"), "b's /join reply")
+        t.eq(f.header.get("status"), "ok", "b joins #big: its replay and "
+             "then the store of its message wait for the worker")
+        with open(os.path.join(gates, "hold"), "w"):
+            pass
         while True:
             f = b.recv_frame(120)
             if f.header.get("room") == "big" and "seq" in f.header and \
@@ -204,18 +217,44 @@ def case_write_not_behind_replays(t):
                 break
             if f.content == b"marker":
                 order.append("marker")
-        t.eq(order, ["marker", "replay"], "the message is stored (and "
-             "delivered) before the replay asked for before it starts")
-        until = b.wait_for(is_event("history-end", room="big"),
-                           "b's history-end", timeout=120)
-        t.eq(until.header.get("replayed"), n,
-             "the replay then has every message", until.header)
-        for r in readers:
-            e = r.wait_for(is_event("history-end", room="big"),
-                           "history-end", timeout=120)
-            t.eq(e.header.get("replayed"), n, "and so have the others'")
-        for c in readers + [w, b]:
+        t.eq(order, ["marker", "replay"], "the worker let go, the message "
+             "is stored (and delivered) before the replay asked for before "
+             "it is read")
+        end = b.wait_for(is_event("history-end", room="big"),
+                         "b's history-end", timeout=120)
+        t.eq(end.header.get("replayed"), n,
+             "the replay then has every message", end.header)
+        for c in (w, b, blocker):
             c.close()
+
+
+def case_slow_http_head(t):
+    """A request head sent a byte at a time is looked at once, not once
+    a read (finding 13): the server counts the bytes it scans."""
+    with Server(plugins=["echo"], server={"metrics_listen": "127.0.0.1:0"},
+                tcp=False, unix=False) as srv:
+        url = metrics_url(srv)
+        head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        for i in range(40):
+            head += b"X-Pad-%02d: %s\r\n" % (i, b"a" * 120)
+        head += b"\r\n"
+        before = scrape(url).get("asyncchat_http_head_scanned_bytes_total")
+        s = socket.create_connection(("127.0.0.1", srv.ws_port), timeout=10)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(head)):
+            s.sendall(head[i:i + 1])
+        answer = s.recv(4096)
+        s.close()
+        t.ok(answer.startswith(b"HTTP/1.1 "), "a %d-byte head sent a byte "
+             "at a time is answered" % len(head), answer[:40])
+        after = scrape(url).get("asyncchat_http_head_scanned_bytes_total")
+        t.ok(before is not None and after is not None,
+             "the scan is counted (asyncchat_http_head_scanned_bytes_total)")
+        scanned = (after or 0) - (before or 0)
+        t.diag("%d bytes scanned for a head of %d" % (scanned, len(head)))
+        t.ok(before is not None and scanned <= 3 * len(head),
+             "each byte is looked at a few times at most, not once a read",
+             "%d bytes scanned" % scanned)
 
 
 def case_flood_does_not_starve(t):
@@ -225,4 +264,4 @@ def case_flood_does_not_starve(t):
 
 if __name__ == "__main__":
     main([case_flood_does_not_starve, case_command_budget,
-          case_write_not_behind_replays])
+          case_write_not_behind_replays, case_slow_http_head])
