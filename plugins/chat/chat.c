@@ -228,9 +228,20 @@ chat_option(struct chat *c, const struct ac_plugin_option *o)
 			c->command_burst = (unsigned int)v;
 		return (0);
 	}
+	if (strcmp(o->key, "max_rooms_listed") == 0) {
+		if (ac_option_uint(o->value, 1, CHAT_ROOMS_LISTED_LIMIT,
+		    &v) != 0) {
+			c->host->log(c->p, AC_LOG_ERROR, "line %d: "
+			    "max_rooms_listed: '%s' is not a number from 1 to "
+			    "%d", o->line, o->value, CHAT_ROOMS_LISTED_LIMIT);
+			return (-1);
+		}
+		c->max_rooms_listed = (unsigned int)v;
+		return (0);
+	}
 	c->host->log(c->p, AC_LOG_ERROR, "line %d: unknown option '%s' "
-	    "(known: default_room, max_rooms, command_rate, command_burst)",
-	    o->line, o->key);
+	    "(known: default_room, max_rooms, command_rate, command_burst, "
+	    "max_rooms_listed)", o->line, o->key);
 	return (-1);
 }
 
@@ -297,6 +308,7 @@ chat_init(struct ac_plugin *p, const struct ac_host_api *host,
 	c->max_rooms = CHAT_DEFAULT_MAX_ROOMS;
 	c->command_rate = CHAT_DEFAULT_CMD_RATE;
 	c->command_burst = CHAT_DEFAULT_CMD_BURST;
+	c->max_rooms_listed = CHAT_DEFAULT_ROOMS_LISTED;
 	for (i = 0; i < nopts; i++) {
 		if (chat_option(c, &opts[i]) == -1) {
 			free(c);

@@ -37,6 +37,8 @@ struct json_object;
 #define CHAT_DEFAULT_CMD_RATE	5	/* budgeted commands a second */
 #define CHAT_DEFAULT_CMD_BURST	20	/* and at once */
 #define CHAT_CMD_RATE_LIMIT	1000000
+#define CHAT_DEFAULT_ROOMS_LISTED 200	/* rooms in a /rooms answer */
+#define CHAT_ROOMS_LISTED_LIMIT	100000
 #define CHAT_TIME_LEN		24	/* 2026-12-06T11:00:00.123Z */
 #define CHAT_HOLD_MAX		4096	/* messages held during a replay */
 #define CHAT_HOLD_BYTES		(4u * 1024 * 1024)	/* and their bytes */
@@ -261,6 +263,7 @@ struct chat {
 	unsigned int			 max_rooms;
 	unsigned int			 command_rate;	/* 0: no budget */
 	unsigned int			 command_burst;
+	unsigned int			 max_rooms_listed;
 
 	const struct ac_history		*history;	/* NULL: none */
 

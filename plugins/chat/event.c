@@ -335,6 +335,7 @@ struct event_list {
 	struct json_object	*(*entry)(void *item, size_t *cost);
 	void			**items;
 	const char		*line;
+	size_t			 total;		/* rooms: before the cut */
 };
 
 /*
@@ -371,6 +372,12 @@ event_list(struct user *to, struct event_list *l)
 		if (i < l->n)
 			json_object_object_add(o, "more",
 			    json_object_new_boolean(1));
+		else if (l->total > l->n) {
+			json_object_object_add(o, "total",
+			    json_object_new_int64((int64_t)l->total));
+			json_object_object_add(o, "truncated",
+			    json_object_new_boolean(1));
+		}
 		if (event_list_send(to, o, l->line) == -1) {
 			json_object_put(o);
 			if (budget <= EVENT_LIST_MIN_BUDGET || i - start <= 1) {
@@ -448,6 +455,7 @@ event_names(struct user *to, struct room *r)
 	l.entry = event_names_entry;
 	l.items = items;
 	l.line = line;
+	l.total = n;
 	event_list(to, &l);
 	free(items);
 }
@@ -466,7 +474,24 @@ event_rooms_entry(void *item, size_t *cost)
 	return (e);
 }
 
-/* `rooms`: every room with members, to one user. */
+/* Order rooms by members, most first, then by folded name. */
+static int
+event_rooms_cmp(const void *a, const void *b)
+{
+	const struct room	*ra = *(struct room *const *)a;
+	const struct room	*rb = *(struct room *const *)b;
+
+	if (ra->nmembers != rb->nmembers)
+		return (ra->nmembers > rb->nmembers ? -1 : 1);
+	return (strcmp(ra->fname, rb->fname));
+}
+
+/*
+ * `rooms` to one user: the rooms with members, the most populous first,
+ * at most max_rooms_listed of them; when there are more, the last event
+ * says so with "truncated": true and the number in "total". (9500 rooms
+ * made an answer of 878 KB.)
+ */
 void
 event_rooms(struct user *to)
 {
@@ -476,24 +501,30 @@ event_rooms(struct user *to)
 	struct room		 *r;
 	void			**items;
 	char			  line[4096], entry[96];
-	size_t			  i, n = 0, shown = 0, len;
+	size_t			  i, n = 0, shown = 0, len, listed;
 
 	items = calloc(c->rooms.count + 1, sizeof *items);
 	if (items == NULL)
 		return;
-	snprintf(line, sizeof line, "* %zu room%s: ", c->rooms.count,
-	    c->rooms.count == 1 ? "" : "s");
 	for (i = 0; i < c->rooms.nbuckets; i++) {
 		for (hn = c->rooms.buckets[i]; hn != NULL; hn = hn->next) {
 			r = hn->value;
 			c->counts[CHAT_C_STEPS]++;
-			if (r->nmembers == 0)
-				continue;
-			items[n++] = r;
-			snprintf(entry, sizeof entry, "#%s (%u)", r->name,
-			    r->nmembers);
-			event_line_add(line, sizeof line, &shown, ", ", entry);
+			if (r->nmembers != 0)
+				items[n++] = r;
 		}
+	}
+	qsort(items, n, sizeof *items, event_rooms_cmp);
+	listed = n < c->max_rooms_listed ? n : c->max_rooms_listed;
+	snprintf(line, sizeof line, "* %zu room%s: ", n, n == 1 ? "" : "s");
+	if (listed < n)
+		snprintf(line, sizeof line, "* %zu rooms, the %zu largest: ",
+		    n, listed);
+	for (i = 0; i < listed; i++) {
+		r = items[i];
+		snprintf(entry, sizeof entry, "#%s (%u)", r->name,
+		    r->nmembers);
+		event_line_add(line, sizeof line, &shown, ", ", entry);
 	}
 	if (shown > EVENT_LINE_NAMES) {
 		len = strlen(line);
@@ -505,7 +536,8 @@ event_rooms(struct user *to)
 	l.event = "rooms";
 	l.key = "rooms";
 	l.room = NULL;
-	l.n = n;
+	l.n = listed;
+	l.total = n;
 	l.entry = event_rooms_entry;
 	l.items = items;
 	l.line = line;

@@ -228,6 +228,40 @@ def case_write_not_behind_replays(t):
             c.close()
 
 
+def case_rooms_answer_bounded(t):
+    """/rooms lists at most max_rooms_listed rooms (default 200), the most
+    populous first, and says how many there are (finding 9)."""
+    secs = {"chat": {"max_rooms": 1000, "command_rate": 0}}
+    with Server(plugins=["chat"], sections=secs) as srv:
+        a = connect(srv, nick="many")
+        b = connect(srv, "unix", nick="other")
+        rooms = ["r%03d" % i for i in range(300)] + ["pop"]
+        a.send_raw(b"".join(a.frame("message", b"/join " + r.encode(),
+                                    content_type=TEXT) for r in rooms))
+        for r in rooms:
+            a.wait_for(is_event("reply", command="join"), "join " + r)
+        t.eq(error_of(b.cmd("/join pop")), None, "pop has two members")
+        got = [f for f in b.cmd("/rooms", timeout=30)
+               if f.header.get("event") == "rooms"]
+        listed = [(r["room"], r["members"]) for f in got
+                  for r in f.header["rooms"]]
+        size = sum(len(f.raw) for f in got)
+        t.diag("/rooms of 302 rooms: %d events, %d bytes" % (len(got), size))
+        t.eq(len(listed), 200, "302 rooms: 200 listed")
+        t.eq(listed[:2], [("lobby", 2), ("pop", 2)],
+             "the most populous first")
+        last = got[-1].header
+        t.eq((last.get("total"), last.get("truncated"), last.get("more")),
+             (302, True, None), "the last event says how many in all, "
+             "truncated (and no more events follow)")
+        t.ok(all(f.header.get("more") is True for f in got[:-1]),
+             "events before it say more")
+        t.ok(b"302 rooms, the 200 largest" in got[0].content,
+             "the line says so", got[0].content[:80])
+        a.close()
+        b.close()
+
+
 def case_slow_http_head(t):
     """A request head sent a byte at a time is looked at once, not once
     a read (finding 13): the server counts the bytes it scans."""
@@ -264,4 +298,5 @@ def case_flood_does_not_starve(t):
 
 if __name__ == "__main__":
     main([case_flood_does_not_starve, case_command_budget,
-          case_write_not_behind_replays, case_slow_http_head])
+          case_write_not_behind_replays, case_slow_http_head,
+          case_rooms_answer_bounded])
