@@ -890,6 +890,7 @@ struct server {
 	struct event		*resume_ev;	/* NULL until the first accept */
 	struct event		*memory_ev;	/* NULL until the first accept */
 	uint64_t		 memory_estimate; /* last count + added since */
+	int			 shedding;	/* memory_cb closing sessions */
 	struct timeval		 full_logged;	/* last "server full" line */
 	unsigned int		 full_unlogged;	/* refusals since that line */
 	struct plugin_set	*plugins;

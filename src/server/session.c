@@ -168,6 +168,16 @@ session_output_room(struct ac_session *s, size_t len, int bypass)
 
 	if (((s->flags & AC_SESS_DEAD) && !bypass) || c == NULL)
 		return (-1);
+	/*
+	 * While max_memory closes sessions, what their closing makes (chat's
+	 * quit events) goes only to sessions that have written all they
+	 * were sent: one that holds output is not reading, and may be the
+	 * next closed. Each close queued a frame to every member left
+	 * before, readers or not: frames in the square of the sessions
+	 * closed, filling the memory being freed.
+	 */
+	if (!bypass && s->srv->shedding && session_conn_pending(c) != 0)
+		return (-1);
 	if (!bypass && session_conn_pending(c) + len >
 	    s->srv->cfg->max_output_buffer) {
 		session_close(s, AC_CLOSE_SLOW_CONSUMER, "slow consumer");

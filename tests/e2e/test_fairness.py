@@ -18,7 +18,7 @@ import threading
 import time
 
 import acproto
-from chat import TEXT, connect, error_of, is_event
+from chat import TEXT, ChatClient, connect, error_of, is_event
 from harness import Server, main, mkdtemp, test_plugin
 from metrics import metrics_url, scrape
 from procs import wait_until
@@ -262,6 +262,67 @@ def case_rooms_answer_bounded(t):
         b.close()
 
 
+def case_shedding_quits(t):
+    """max_memory closes the sessions that do not read; their quit events
+    go only to the members that keep up (finding 12). Before, each closed
+    session's quit was queued to every member left, the others that do
+    not read too: frames in the square of the sessions closed, that
+    filled the memory being freed."""
+    opts = {"max_memory": "8M", "max_output_buffer": "512M",
+            "max_content_size": "1M", "max_header_size": 4096,
+            "max_message_rate": 0, "max_byte_rate": 0,
+            "metrics_listen": "127.0.0.1:0"}
+    secs = {"chat": {"default_room": "", "command_rate": 0}}
+    k = 40
+    with Server(plugins=["chat"], server=opts, sections=secs) as srv:
+        url = metrics_url(srv)
+        sinks = []
+        for i in range(k):
+            c = ChatClient.connect(srv.addr("unix" if i % 2 else "tcp"),
+                                   key=srv.key, rcvbuf=4096)
+            sinks.append(connect(srv, nick="sink%d" % i,
+                                 rooms=[{"room": "big"}], sock_client=c))
+        reader = connect(srv, "unix", nick="reader", rooms=[{"room": "big"}])
+        sender = connect(srv, nick="sender", rooms=[{"room": "big"}])
+        stop = threading.Event()
+        drainer = threading.Thread(target=drain, args=(sender, stop),
+                                   daemon=True)
+        drainer.start()
+        before = scrape(url)
+        frame = sender.frame("message", b"m" * 700, content_type=TEXT)
+        n = 4000
+        got = 0
+        for sent in range(200, n + 1, 200):
+            sender.send_raw(frame * 200)
+            while got < sent:            # the reader keeps up
+                f = reader.recv_frame(10)
+                got += f.content == b"m" * 700
+        t.ok(srv.wait_log(r"closed \d+ sessions? for max_memory",
+                          timeout=10) is not None,
+             "sessions that do not read are closed for max_memory")
+        t.eq(error_of(reader.cmd("/who big", timeout=10)), None,
+             "the reader is still served")
+        after = scrape(url)
+        closed = after.get("asyncchat_disconnects_total",
+                           reason="memory-limit")
+        quits = after.get("chat_events_total", plugin="chat") - \
+            before.get("chat_events_total", plugin="chat") - 2  # /who
+        t.diag("%d of %d sessions closed for max_memory, %d quit events "
+               "queued" % (closed, k + 2, quits))
+        t.ok(closed >= 2, "several closed (%d of %d)" % (closed, k))
+        # Each closed session's quit goes at most to the members never
+        # closed: the reader, the sender and the sinks whose output the
+        # kernel still took. Before, to every member left at the time.
+        bound = closed * (k + 2 - closed)
+        t.ok(quits <= bound, "their quit events went only to the members "
+             "that had written all they were sent (at most %d)" % bound,
+             "%d quit events for %d closed" % (quits, closed))
+        stop.set()
+        drainer.join(5)
+        for c in sinks + [reader, sender]:
+            c.close()
+
+
 def case_slow_http_head(t):
     """A request head sent a byte at a time is looked at once, not once
     a read (finding 13): the server counts the bytes it scans."""
@@ -299,4 +360,4 @@ def case_flood_does_not_starve(t):
 if __name__ == "__main__":
     main([case_flood_does_not_starve, case_command_budget,
           case_write_not_behind_replays, case_slow_http_head,
-          case_rooms_answer_bounded])
+          case_rooms_answer_bounded, case_shedding_quits])
