@@ -5,10 +5,11 @@
  * The job (tied to the session, so it is cancelled if the session closes
  * while it waits; not serial: it reads on a read-only connection of its
  * own, db_reader, so writes never wait behind it, and the worker pool
- * runs writes before queued replays) gathers the newest wanted messages from the pending list (db.c) and
- * from the disk, newest first, and merges them (merge.c): the newest
- * `limit` that fit in HISTORY_REPLAY_BYTES, each checked to be the frame
- * stored for its room and seq.
+ * runs writes before queued replays) gathers the newest wanted messages
+ * from the pending list (db.c) and from the disk, newest first, and
+ * merges them (merge.c): the newest `limit` that fit in
+ * HISTORY_REPLAY_BYTES, each checked to be the frame stored for its room
+ * and seq.
  *
  * Back on the loop, each frame goes through host->frame_from_bytes, which
  * checks it as a received frame is checked: CRCs, and the HMAC with the

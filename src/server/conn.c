@@ -736,8 +736,9 @@ conn_plain_read(struct conn_socket *cs, enum ac_close_reason *reason)
 }
 
 /*
- * A plain socket is readable: read it and dispatch what came. At end of file or on a read error the frames
- * already in are handled first, then the session closes.
+ * A plain socket is readable: read it and dispatch what came. At end of
+ * file or on a read error the frames already in are handled first, then
+ * the session closes.
  */
 static void
 conn_plain_read_cb(evutil_socket_t fd, short what, void *arg)

@@ -80,8 +80,8 @@ static const void *host_interface_get(struct ac_plugin *, const char *,
 		    unsigned int, unsigned int *);
 static const struct ac_limits *host_limits(struct ac_plugin *);
 static int	host_send_list(struct ac_plugin *, struct ac_session *const *,
-		    size_t, enum ac_msg_type, const char *, struct json_object *,
-		    const void *, size_t);
+		    size_t, enum ac_msg_type, const char *,
+		    struct json_object *, const void *, size_t);
 static int	host_relay_list(struct ac_plugin *, const struct ac_frame *,
 		    struct ac_session *const *, size_t);
 

@@ -887,7 +887,8 @@ struct server {
 	struct conn_dirty	 resume;	/* sockets whose input waits a
 						   turn (conn.c) */
 	unsigned int		 nresume;
-	struct event		*resume_ev;	/* NULL until the first accept */
+	struct event		*resume_ev;	/* NULL until the first
+						   accept */
 	struct event		*memory_ev;	/* NULL until the first accept */
 	uint64_t		 memory_estimate; /* last count + added since */
 	int			 shedding;	/* memory_cb closing sessions */

@@ -14,6 +14,7 @@ server handled before the other session's one."""
 import os
 import signal
 import socket
+import ssl
 import threading
 import time
 
@@ -21,6 +22,7 @@ import acproto
 from chat import TEXT, ChatClient, connect, error_of, is_event
 from harness import Server, main, mkdtemp, test_plugin
 from metrics import metrics_url, scrape
+from pki import certs
 from procs import wait_until
 
 BATCH = 64
@@ -110,6 +112,43 @@ def flood_then_one(t, transport, n):
         writer.join(30)
         reader.join(5)
         a.close()
+        b.close()
+
+
+def case_flood_then_close(t):
+    """Frames that wait for a later turn are not lost when the peer
+    closes meanwhile: everything sent before the end is handled, on every
+    transport (a TLS session's end of file is an event of its own)."""
+    c = certs()
+    opts = {"listen": ["tcp://127.0.0.1:0", "tls://127.0.0.1:0"],
+            "tls_cert": c.srv_crt, "tls_key": c.srv_key,
+            "max_message_rate": 0, "max_byte_rate": 0}
+    with Server(plugins=["broadcast"], server=opts, unix=False) as srv:
+        m = srv.wait_log(r"listening on tls://127\.0\.0\.1:(\d+)", 5)
+        tls_port = int(m.group(1))
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        ctx.load_verify_locations(c.ca_crt)
+        b = srv.client("tcp", name="watcher")
+        n = 2000
+        for transport in ("tcp", "tls"):
+            if transport == "tls":
+                a = acproto.Client.tls("127.0.0.1", tls_port, ctx,
+                                       "localhost", srv.key)
+                a.handshake()
+            else:
+                a = srv.client(transport)
+            a.send_raw(b"".join(a.frame("message", b"%s %d" % (
+                transport.encode(), i)) for i in range(n)))
+            a.close()
+            got = 0
+            while got < n:
+                try:
+                    f = b.recv_frame(30)
+                except acproto.Timeout:
+                    break
+                got += f.content.startswith(transport.encode())
+            t.eq(got, n, "%s: %d frames in one write, then the end: all "
+                 "handled" % (transport, n))
         b.close()
 
 
@@ -358,6 +397,7 @@ def case_flood_does_not_starve(t):
 
 
 if __name__ == "__main__":
-    main([case_flood_does_not_starve, case_command_budget,
+    main([case_flood_does_not_starve, case_flood_then_close,
+          case_command_budget,
           case_write_not_behind_replays, case_slow_http_head,
           case_rooms_answer_bounded, case_shedding_quits])
