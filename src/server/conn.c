@@ -86,6 +86,7 @@ struct conn_socket {
 #define CONN_STARTED	0x80	/* plain: reading may start */
 #define CONN_SHARED	0x100	/* plain: out holds frames (conn_share) */
 #define CONN_RESUME	0x200	/* plain: on srv->resume, input waiting */
+#define CONN_EOF	0x400	/* TLS: the stream ended (conn_read_cb) */
 	TAILQ_ENTRY(conn_socket)	 dirty_entry;
 	TAILQ_ENTRY(conn_socket)	 resume_entry;
 };
@@ -763,7 +764,8 @@ conn_plain_read_cb(evutil_socket_t fd, short what, void *arg)
 	conn_plain_reading(cs);
 }
 
-/* Bytes arrived on a TLS session, past the low watermark: dispatch. */
+/* Bytes arrived on a TLS session, past the low watermark: dispatch; or
+ * the stream ended (conn_event_cb): dispatch what is left, and close. */
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -772,7 +774,13 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 
 	if (s->flags & AC_SESS_DEAD)
 		return;
-	dispatch_input(s, 0);
+	if (!(cs->flags & CONN_EOF)) {
+		dispatch_input(s, 0);
+		return;
+	}
+	dispatch_input(s, 1);
+	if (!(s->flags & AC_SESS_DEAD))
+		session_close(s, AC_CLOSE_EOF, NULL);
 }
 
 /* The TLS handshake finished: say with what, at debug level. */
@@ -839,9 +847,18 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		session_close(s, AC_CLOSE_TLS_ERROR, NULL);
 		return;
 	}
-	if (what & BEV_EVENT_EOF)
-		session_close(s, AC_CLOSE_EOF, NULL);
-	else if (what & BEV_EVENT_ERROR) {
+	if (what & BEV_EVENT_EOF) {
+		/*
+		 * libevent's TLS bufferevent tells of the end before it adds
+		 * the bytes read with it to the input (they were lost: the
+		 * last frame of a peer that closes at once). So the end is
+		 * handled on a later turn, from the read callback, once they
+		 * are in: the frames before it, then the close.
+		 */
+		cs->flags |= CONN_EOF;
+		bufferevent_trigger(bev, EV_READ,
+		    BEV_TRIG_IGNORE_WATERMARKS|BEV_TRIG_DEFER_CALLBACKS);
+	} else if (what & BEV_EVENT_ERROR) {
 		log_debug("session %s: %s peer=%s", s->id,
 		    evutil_socket_error_to_string(err), s->peer);
 		cs->c.flags |= CONN_BROKEN;
