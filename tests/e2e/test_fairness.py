@@ -121,7 +121,8 @@ def case_flood_then_close(t):
     end of the stream was told (and the session closed) before the bytes
     read with it were in the input."""
     c = certs()
-    opts = {"listen": ["tcp://127.0.0.1:0", "tls://127.0.0.1:0"],
+    opts = {"listen": ["tcp://127.0.0.1:0", "tls://127.0.0.1:0",
+                       "wss://127.0.0.1:0"],
             "tls_cert": c.srv_crt, "tls_key": c.srv_key,
             "max_message_rate": 0, "max_byte_rate": 0,
             "heartbeat_timeout": 600}
@@ -132,10 +133,14 @@ def case_flood_then_close(t):
         ctx.load_verify_locations(c.ca_crt)
         b = srv.client("tcp", name="watcher")
         n = 2000
-        for transport in ("tcp", "tls"):
+        for transport in ("tcp", "tls", "wss"):
             if transport == "tls":
                 a = acproto.Client.tls("127.0.0.1", tls_port, ctx,
                                        "localhost", srv.key)
+                a.handshake()
+            elif transport == "wss":
+                a = acproto.Client.ws("127.0.0.1", srv.wss_port,
+                                      key=srv.key, ctx=ctx)
                 a.handshake()
             else:
                 a = srv.client(transport)
