@@ -2,8 +2,8 @@
 """chat-storm.py: what one member's event storm costs everyone else.
 
 READERS sessions sit in room `big` and read (and drop) everything; one
-attacker in `big` sends /nick (or /join, /part) as fast as RATE a
-second; a probe alone in room `quiet` pings every 20 ms. The probe's
+attacker in `big` sends /nick (or /part big and /join big in turn) as
+fast as RATE a second; a probe alone in room `quiet` pings every 20 ms. The probe's
 ping round trips are printed without the storm, then with it.
 
     tools/chat-storm.py --port PORT [--key KEY] [--readers 1000]
@@ -77,10 +77,14 @@ def attack(c, args, stop, sent):
             if args.command == "nick":
                 line = b"/nick storm%d" % (i % 2)
             else:
-                line = b"/join side" if i % 2 == 0 else b"/part side"
+                line = b"/part big" if i % 2 == 0 else b"/join big"
             batch.append(c.frame("message", line, content_type=TEXT))
             i += 1
-        c.sock.sendall(b"".join(batch))
+        try:
+            c.sock.sendall(b"".join(batch))
+        except OSError as e:
+            print("attacker disconnected: %s" % e)
+            return
         sent[0] = i
         nxt += step
         delay = nxt - time.monotonic()
