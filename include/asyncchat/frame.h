@@ -241,6 +241,15 @@ int	ac_frame_encode_raw(struct evbuffer *out, const struct ac_key *key,
 	    const void *header_json, size_t header_len,
 	    const void *content, size_t content_len);
 
+/*
+ * Fill the 64-byte fixed header at frame, for header_len bytes of header
+ * JSON and content_len bytes of content laid out after it: both CRCs and
+ * the HMAC with key. For a frame re-sealed after a change in place (one
+ * recipient's session_id in the header, say). content_len must not be 0.
+ */
+void	ac_frame_seal(const struct ac_key *key, uint8_t *frame,
+	    size_t header_len, size_t content_len);
+
 /* Write the Python-style header JSON for the given members into out. */
 int	ac_header_json_write(struct evbuffer *out, enum ac_msg_type type,
 	    const char *content_type, const char *session_id,

@@ -59,7 +59,7 @@ extern "C" {
 #endif
 
 #define AC_PLUGIN_ABI_VERSION	1
-#define AC_PLUGIN_API_VERSION	3
+#define AC_PLUGIN_API_VERSION	4
 #define AC_PLUGIN_ENTRY_SYMBOL	"ac_plugin_entry"
 
 struct event_base;
@@ -389,6 +389,20 @@ struct ac_host_api {
 	 * frame was queued to. */
 	int	(*relay_list)(struct ac_plugin *p, const struct ac_frame *f,
 		    struct ac_session *const *to, size_t n);
+
+	/* ---- API 4 ---- */
+
+	/* Send each of the n sessions of to a frame of its own, as send
+	 * would one by one (each with the recipient's session_id), in one
+	 * call: the header is encoded once and only signed per recipient,
+	 * so an event to a room costs one encoding, not one per member.
+	 * NULL entries and closing sessions are skipped; a recipient past
+	 * its output limit is disconnected. Returns how many sessions the
+	 * frame was queued to. */
+	int	(*send_list)(struct ac_plugin *p, struct ac_session *const *to,
+		    size_t n, enum ac_msg_type type, const char *content_type,
+		    struct json_object *extra, const void *content,
+		    size_t content_len);
 };
 
 /* Non-zero when the host table has host function fn (a plugin built for a

@@ -73,7 +73,7 @@ static const char *chat_err_tokens[CHAT_ERR_COUNT] = {
 	CHAT_E_TOO_MANY_ROOMS, CHAT_E_NOT_IN_ROOM, CHAT_E_NO_SUCH_NICK,
 	CHAT_E_NO_HISTORY, CHAT_E_UNKNOWN_COMMAND, CHAT_E_NO_ROOM,
 	CHAT_E_BAD_ARGUMENT, CHAT_E_TOO_LARGE, CHAT_E_HISTORY_DOWN,
-	CHAT_E_REPLAY_BUSY,
+	CHAT_E_REPLAY_BUSY, CHAT_E_RATE_LIMITED,
 };
 
 /* The counters of enum chat_count: metric name and help. */
@@ -212,8 +212,36 @@ chat_option(struct chat *c, const struct ac_plugin_option *o)
 		c->max_rooms = (unsigned int)v;
 		return (0);
 	}
+	if (strcmp(o->key, "command_rate") == 0 ||
+	    strcmp(o->key, "command_burst") == 0) {
+		if (ac_option_uint(o->value, o->key[8] == 'r' ? 0 : 1,
+		    CHAT_CMD_RATE_LIMIT, &v) != 0) {
+			c->host->log(c->p, AC_LOG_ERROR, "line %d: %s: '%s' "
+			    "is not a number from %d to %d", o->line, o->key,
+			    o->value, o->key[8] == 'r' ? 0 : 1,
+			    CHAT_CMD_RATE_LIMIT);
+			return (-1);
+		}
+		if (o->key[8] == 'r')
+			c->command_rate = (unsigned int)v;
+		else
+			c->command_burst = (unsigned int)v;
+		return (0);
+	}
+	if (strcmp(o->key, "max_rooms_listed") == 0) {
+		if (ac_option_uint(o->value, 1, CHAT_ROOMS_LISTED_LIMIT,
+		    &v) != 0) {
+			c->host->log(c->p, AC_LOG_ERROR, "line %d: "
+			    "max_rooms_listed: '%s' is not a number from 1 to "
+			    "%d", o->line, o->value, CHAT_ROOMS_LISTED_LIMIT);
+			return (-1);
+		}
+		c->max_rooms_listed = (unsigned int)v;
+		return (0);
+	}
 	c->host->log(c->p, AC_LOG_ERROR, "line %d: unknown option '%s' "
-	    "(known: default_room, max_rooms)", o->line, o->key);
+	    "(known: default_room, max_rooms, command_rate, command_burst, "
+	    "max_rooms_listed)", o->line, o->key);
 	return (-1);
 }
 
@@ -278,6 +306,9 @@ chat_init(struct ac_plugin *p, const struct ac_host_api *host,
 	snprintf(c->default_room, sizeof c->default_room, "%s",
 	    CHAT_DEFAULT_ROOM);
 	c->max_rooms = CHAT_DEFAULT_MAX_ROOMS;
+	c->command_rate = CHAT_DEFAULT_CMD_RATE;
+	c->command_burst = CHAT_DEFAULT_CMD_BURST;
+	c->max_rooms_listed = CHAT_DEFAULT_ROOMS_LISTED;
 	for (i = 0; i < nopts; i++) {
 		if (chat_option(c, &opts[i]) == -1) {
 			free(c);

@@ -34,6 +34,11 @@ struct json_object;
 #define CHAT_DEFAULT_ROOM	"lobby"
 #define CHAT_DEFAULT_MAX_ROOMS	20
 #define CHAT_MAX_ROOMS_LIMIT	1000
+#define CHAT_DEFAULT_CMD_RATE	5	/* budgeted commands a second */
+#define CHAT_DEFAULT_CMD_BURST	20	/* and at once */
+#define CHAT_CMD_RATE_LIMIT	1000000
+#define CHAT_DEFAULT_ROOMS_LISTED 200	/* rooms in a /rooms answer */
+#define CHAT_ROOMS_LISTED_LIMIT	100000
 #define CHAT_TIME_LEN		24	/* 2026-12-06T11:00:00.123Z */
 #define CHAT_HOLD_MAX		4096	/* messages held during a replay */
 #define CHAT_HOLD_BYTES		(4u * 1024 * 1024)	/* and their bytes */
@@ -62,6 +67,7 @@ struct json_object;
 #define CHAT_E_TOO_LARGE	"too_large"
 #define CHAT_E_HISTORY_DOWN	"history_unavailable"
 #define CHAT_E_REPLAY_BUSY	"replay_in_progress"
+#define CHAT_E_RATE_LIMITED	"rate_limited"
 
 /* Counted things, shown as metrics by chat_collect. */
 enum chat_count {
@@ -105,6 +111,7 @@ enum chat_err {
 	CHAT_ERR_TOO_LARGE,
 	CHAT_ERR_HISTORY_DOWN,
 	CHAT_ERR_REPLAY_BUSY,
+	CHAT_ERR_RATE_LIMITED,
 	CHAT_ERR_COUNT
 };
 
@@ -195,6 +202,8 @@ struct user {
 	int			 plain;		/* its session_ack knew nothing
 						   of chat: see replay.c */
 	uint64_t		 mark;		/* chat->gen when reached */
+	int64_t			 cmd_tat;	/* budget: when it is full
+						   again, microseconds */
 	struct replay		*replaying;	/* the backend's, or NULL */
 	struct replay_list	 waiting;	/* the others, in order */
 	char			 reason[32];	/* why it closed */
@@ -252,6 +261,9 @@ struct chat {
 
 	char				 default_room[CHAT_ROOM_MAX + 1];
 	unsigned int			 max_rooms;
+	unsigned int			 command_rate;	/* 0: no budget */
+	unsigned int			 command_burst;
+	unsigned int			 max_rooms_listed;
 
 	const struct ac_history		*history;	/* NULL: none */
 

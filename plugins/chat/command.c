@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "chat.h"
 
@@ -116,6 +117,50 @@ command_word_echo(const struct command_arg *w, char *out, size_t outlen)
 	names_fold(out, w->s, w->len);
 }
 
+/*
+ * Charge a command to the user's budget: command_rate a second, up to
+ * command_burst at once (a virtual scheduling clock, as in GCRA: tat is
+ * when the budget would be full again). The commands charged are those
+ * whose events go to others (/nick, /join, /part: one event to each
+ * member of a room) and those answered with a list (/who, /rooms):
+ * repeated, they made the server encode thousands of frames a second for
+ * one sender. Returns 0 if the command may run, or 1 after answering
+ * rate_limited.
+ */
+static int
+command_charge(struct user *u, enum chat_cmd cmd)
+{
+	struct chat	*c = u->chat;
+	struct timespec	 ts;
+	int64_t		 now, step, tat;
+
+	switch (cmd) {
+	case CHAT_CMD_NICK:
+	case CHAT_CMD_JOIN:
+	case CHAT_CMD_PART:
+	case CHAT_CMD_WHO:
+	case CHAT_CMD_ROOMS:
+		break;
+	default:
+		return (0);
+	}
+	if (c->command_rate == 0)
+		return (0);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	step = 1000000 / c->command_rate;
+	tat = (u->cmd_tat > now ? u->cmd_tat : now) + step;
+	if (tat - now > step * (int64_t)c->command_burst) {
+		event_reply(u, cmd, CHAT_ERR_RATE_LIMITED, "over %u of /nick, "
+		    "/join, /part, /who and /rooms a second: try again in "
+		    "%lld ms", c->command_rate, (long long)((tat - now -
+		    step * (int64_t)c->command_burst + 999) / 1000));
+		return (1);
+	}
+	u->cmd_tat = tat;
+	return (0);
+}
+
 /* Run a command from a user. */
 void
 command_run(struct user *u, const struct ac_message *msg)
@@ -146,6 +191,8 @@ command_run(struct user *u, const struct ac_message *msg)
 		return;
 	}
 	c->commands[cmd]++;
+	if (command_charge(u, (enum chat_cmd)cmd))
+		return;
 	if (!names_utf8_valid(msg->content, msg->content_len)) {
 		event_reply(u, cmd, CHAT_ERR_BAD_ARGUMENT, "the command is "
 		    "not valid UTF-8");

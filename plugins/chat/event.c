@@ -11,8 +11,9 @@
  * that holds more), so the frames one command sends back in a small room
  * must fit in 1024 bytes together for its stream to stay in step.
  *
- * An event for many recipients has its members and its line built once;
- * only the encoding, which carries each recipient's id, is per recipient.
+ * An event for many recipients has its members and its line built once,
+ * and with the host's send_list (API 4) its header JSON is encoded once
+ * too: only the recipient's id and the signature are per recipient.
  *
  * Lists (`names`, `rooms`) can outgrow a header: past about 16 KiB of
  * entries they go in several events of the same kind, each but the last
@@ -141,16 +142,74 @@ event_membership(const char *event, struct member *m)
 	return (o);
 }
 
+/*
+ * The recipients of one event to many (event_to_room, event_to_neighbours):
+ * their sessions, collected, then sent the event in one send_list call.
+ */
+struct event_fanout {
+	struct chat		 *chat;
+	struct ac_session	**to;
+	size_t			  n;
+	size_t			  size;
+};
+
+/* Start collecting at most size recipients (allocation failure: none,
+ * and each is then sent the event as it is added). */
+static void
+event_fanout_init(struct event_fanout *fo, struct chat *c, size_t size)
+{
+	fo->chat = c;
+	fo->n = 0;
+	fo->size = AC_HOST_HAS(c->host, send_list) ? size : 0;
+	fo->to = fo->size != 0 ? reallocarray(NULL, size, sizeof *fo->to) :
+	    NULL;
+	if (fo->to == NULL)
+		fo->size = 0;
+}
+
+/* Add a recipient (one that is closing has none). */
+static void
+event_fanout_add(struct event_fanout *fo, struct user *to,
+    struct json_object *o, const char *line)
+{
+	if (to->closed || to->closing || to->s == NULL)
+		return;
+	if (fo->n < fo->size)
+		fo->to[fo->n++] = to->s;
+	else
+		event_send(to, o, line);
+}
+
+/* Send the event to the recipients collected. */
+static void
+event_fanout_send(struct event_fanout *fo, struct json_object *o,
+    const char *line)
+{
+	struct chat	*c = fo->chat;
+	int		 n;
+
+	if (fo->n != 0) {
+		n = c->host->send_list(c->p, fo->to, fo->n, AC_MSG_MESSAGE,
+		    CHAT_TEXT, o, line, strlen(line));
+		if (n > 0)
+			c->counts[CHAT_C_EVENTS] += (uint64_t)n;
+	}
+	free(fo->to);
+}
+
 /* Send one event to every member of a room. */
 static void
 event_to_room(struct room *r, struct json_object *o, const char *line)
 {
-	struct member	*m;
+	struct event_fanout	 fo;
+	struct member		*m;
 
+	event_fanout_init(&fo, r->chat, r->nmembers);
 	TAILQ_FOREACH(m, &r->members, in_room) {
 		r->chat->counts[CHAT_C_STEPS]++;
-		event_send(m->user, o, line);
+		event_fanout_add(&fo, m->user, o, line);
 	}
+	event_fanout_send(&fo, o, line);
 }
 
 /* `join` to every member of the room, the joiner included. */
@@ -187,22 +246,29 @@ static void
 event_to_neighbours(struct user *u, int self, struct json_object *o,
     const char *line)
 {
-	struct chat	*c = u->chat;
-	struct member	*m, *other;
+	struct chat		*c = u->chat;
+	struct event_fanout	 fo;
+	struct member		*m, *other;
+	size_t			 most = 1;
 
+	/* At most every member of every room of u, and u. */
+	TAILQ_FOREACH(m, &u->rooms, in_user)
+		most += m->room->nmembers;
+	event_fanout_init(&fo, c, most);
 	c->gen++;
 	u->mark = c->gen;
 	if (self)
-		event_send(u, o, line);
+		event_fanout_add(&fo, u, o, line);
 	TAILQ_FOREACH(m, &u->rooms, in_user) {
 		TAILQ_FOREACH(other, &m->room->members, in_room) {
 			c->counts[CHAT_C_STEPS]++;
 			if (other->user->mark == c->gen)
 				continue;
 			other->user->mark = c->gen;
-			event_send(other->user, o, line);
+			event_fanout_add(&fo, other->user, o, line);
 		}
 	}
+	event_fanout_send(&fo, o, line);
 }
 
 /* `quit` to everyone who shares a room with a closing user, once each. */
@@ -269,6 +335,7 @@ struct event_list {
 	struct json_object	*(*entry)(void *item, size_t *cost);
 	void			**items;
 	const char		*line;
+	size_t			 total;		/* rooms: before the cut */
 };
 
 /*
@@ -305,6 +372,12 @@ event_list(struct user *to, struct event_list *l)
 		if (i < l->n)
 			json_object_object_add(o, "more",
 			    json_object_new_boolean(1));
+		else if (l->total > l->n) {
+			json_object_object_add(o, "total",
+			    json_object_new_int64((int64_t)l->total));
+			json_object_object_add(o, "truncated",
+			    json_object_new_boolean(1));
+		}
 		if (event_list_send(to, o, l->line) == -1) {
 			json_object_put(o);
 			if (budget <= EVENT_LIST_MIN_BUDGET || i - start <= 1) {
@@ -382,6 +455,7 @@ event_names(struct user *to, struct room *r)
 	l.entry = event_names_entry;
 	l.items = items;
 	l.line = line;
+	l.total = n;
 	event_list(to, &l);
 	free(items);
 }
@@ -400,7 +474,24 @@ event_rooms_entry(void *item, size_t *cost)
 	return (e);
 }
 
-/* `rooms`: every room with members, to one user. */
+/* Order rooms by members, most first, then by folded name. */
+static int
+event_rooms_cmp(const void *a, const void *b)
+{
+	const struct room	*ra = *(struct room *const *)a;
+	const struct room	*rb = *(struct room *const *)b;
+
+	if (ra->nmembers != rb->nmembers)
+		return (ra->nmembers > rb->nmembers ? -1 : 1);
+	return (strcmp(ra->fname, rb->fname));
+}
+
+/*
+ * `rooms` to one user: the rooms with members, the most populous first,
+ * at most max_rooms_listed of them; when there are more, the last event
+ * says so with "truncated": true and the number in "total". (9500 rooms
+ * made an answer of 878 KB.)
+ */
 void
 event_rooms(struct user *to)
 {
@@ -410,24 +501,30 @@ event_rooms(struct user *to)
 	struct room		 *r;
 	void			**items;
 	char			  line[4096], entry[96];
-	size_t			  i, n = 0, shown = 0, len;
+	size_t			  i, n = 0, shown = 0, len, listed;
 
 	items = calloc(c->rooms.count + 1, sizeof *items);
 	if (items == NULL)
 		return;
-	snprintf(line, sizeof line, "* %zu room%s: ", c->rooms.count,
-	    c->rooms.count == 1 ? "" : "s");
 	for (i = 0; i < c->rooms.nbuckets; i++) {
 		for (hn = c->rooms.buckets[i]; hn != NULL; hn = hn->next) {
 			r = hn->value;
 			c->counts[CHAT_C_STEPS]++;
-			if (r->nmembers == 0)
-				continue;
-			items[n++] = r;
-			snprintf(entry, sizeof entry, "#%s (%u)", r->name,
-			    r->nmembers);
-			event_line_add(line, sizeof line, &shown, ", ", entry);
+			if (r->nmembers != 0)
+				items[n++] = r;
 		}
+	}
+	qsort(items, n, sizeof *items, event_rooms_cmp);
+	listed = n < c->max_rooms_listed ? n : c->max_rooms_listed;
+	snprintf(line, sizeof line, "* %zu room%s: ", n, n == 1 ? "" : "s");
+	if (listed < n)
+		snprintf(line, sizeof line, "* %zu rooms, the %zu largest: ",
+		    n, listed);
+	for (i = 0; i < listed; i++) {
+		r = items[i];
+		snprintf(entry, sizeof entry, "#%s (%u)", r->name,
+		    r->nmembers);
+		event_line_add(line, sizeof line, &shown, ", ", entry);
 	}
 	if (shown > EVENT_LINE_NAMES) {
 		len = strlen(line);
@@ -439,7 +536,8 @@ event_rooms(struct user *to)
 	l.event = "rooms";
 	l.key = "rooms";
 	l.room = NULL;
-	l.n = n;
+	l.n = listed;
+	l.total = n;
 	l.entry = event_rooms_entry;
 	l.items = items;
 	l.line = line;

@@ -11,8 +11,10 @@
  * would miss messages it must show (the contract: a replay sees every
  * store() called before it, written yet or not). Sharing the database
  * fixes both halves:
- *  - one connection, used under conn_mu, so two instances' jobs never
- *    write at once (SQLite would make one wait on the file lock);
+ *  - one connection for writes, used under conn_mu, so two instances'
+ *    jobs never write at once (SQLite would make one wait on the file
+ *    lock); replays read on read-only connections of their own
+ *    (db_reader), beside it;
  *  - one pending list, of every message handed to store() and not yet
  *    written, which a replay reads besides the disk. A message leaves the
  *    list only after its write has committed, and a replay copies the
@@ -132,6 +134,7 @@ db_new(const char *path)
 	}
 	pthread_mutex_init(&db->conn_mu, NULL);
 	pthread_mutex_init(&db->pend_mu, NULL);
+	pthread_mutex_init(&db->rd_mu, NULL);
 	TAILQ_INIT(&db->pending);
 	return db;
 }
@@ -140,9 +143,12 @@ db_new(const char *path)
 static void
 db_free(struct db *db)
 {
+	while (db->nreaders > 0)
+		store_close(db->readers[--db->nreaders]);
 	store_close(db->st);
 	pthread_mutex_destroy(&db->conn_mu);
 	pthread_mutex_destroy(&db->pend_mu);
+	pthread_mutex_destroy(&db->rd_mu);
 	free(db->path);
 	free(db);
 }
@@ -228,6 +234,41 @@ db_put(struct db *db)
 		return;
 	LIST_REMOVE(db, entry);
 	db_free(db);
+}
+
+/*
+ * A read-only connection for one replay, on a worker: one left by an
+ * earlier replay, or a new one. Replays read on these, not on st, so a
+ * write never waits for a replay's read (conn_mu), and replays run side
+ * by side. Returns it, or NULL with err.
+ */
+struct store *
+db_reader(struct db *db, char *err, size_t errlen)
+{
+	struct store	*st = NULL;
+
+	pthread_mutex_lock(&db->rd_mu);
+	if (db->nreaders > 0)
+		st = db->readers[--db->nreaders];
+	pthread_mutex_unlock(&db->rd_mu);
+	if (st == NULL && store_open_reader(db->path, HISTORY_BUSY_MS, &st,
+	    err, errlen) == -1)
+		return NULL;
+	return st;
+}
+
+/* A replay is done with its connection: keep it for the next, or close
+ * it when HISTORY_READERS_IDLE are kept already. */
+void
+db_reader_put(struct db *db, struct store *st)
+{
+	pthread_mutex_lock(&db->rd_mu);
+	if (db->nreaders < HISTORY_READERS_IDLE) {
+		db->readers[db->nreaders++] = st;
+		st = NULL;
+	}
+	pthread_mutex_unlock(&db->rd_mu);
+	store_close(st);
 }
 
 /* Add a message to the pending list (pend_mu held). */

@@ -69,6 +69,8 @@
  * millisecond of HMACs. A longer replay goes on in later callbacks.
  */
 #define HISTORY_REPLAY_CHUNK		128
+/* Read-only connections kept open for the next replays (db_reader). */
+#define HISTORY_READERS_IDLE		8
 
 /* Retention: a pass every minute, each job deleting at most a chunk. */
 #define HISTORY_PRUNE_INTERVAL		60
@@ -193,6 +195,11 @@ struct db {
 	pthread_mutex_t		 conn_mu;	/* st */
 	struct store		*st;
 
+	/* Read-only connections of replays not running now (db_reader). */
+	pthread_mutex_t		 rd_mu;		/* what follows */
+	struct store		*readers[HISTORY_READERS_IDLE];
+	size_t			 nreaders;
+
 	pthread_mutex_t		 pend_mu;	/* what follows */
 	struct msg_list		 pending;	/* in store() order */
 	size_t			 npending;
@@ -204,6 +211,8 @@ struct db {
 struct db	*db_get(struct history *h, const char *path, char *err,
 		    size_t errlen);
 void		 db_put(struct db *db);
+struct store	*db_reader(struct db *db, char *err, size_t errlen);
+void		 db_reader_put(struct db *db, struct store *st);
 void		 db_pending_add(struct db *db, struct msg *m);
 void		 db_pending_remove(struct db *db, struct msg *m);
 int		 db_pending_full(struct db *db, size_t len);

@@ -2,12 +2,14 @@
  * replay.c - replay(): a job reads the frames a session asked for, the
  * loop thread checks each one and relays it, then tells chat.
  *
- * The job (AC_JOB_SERIAL, after this instance's writes; tied to the
- * session, so it is cancelled if the session closes while it waits)
- * gathers the newest wanted messages from the pending list (db.c) and
- * from the disk, newest first, and merges them (merge.c): the newest
- * `limit` that fit in HISTORY_REPLAY_BYTES, each checked to be the frame
- * stored for its room and seq.
+ * The job (tied to the session, so it is cancelled if the session closes
+ * while it waits; not serial: it reads on a read-only connection of its
+ * own, db_reader, so writes never wait behind it, and the worker pool
+ * runs writes before queued replays) gathers the newest wanted messages
+ * from the pending list (db.c) and from the disk, newest first, and
+ * merges them (merge.c): the newest `limit` that fit in
+ * HISTORY_REPLAY_BYTES, each checked to be the frame stored for its room
+ * and seq.
  *
  * Back on the loop, each frame goes through host->frame_from_bytes, which
  * checks it as a received frame is checked: CRCs, and the HMAC with the
@@ -103,7 +105,7 @@ replay_start(struct history *h, struct ac_session *s,
 	}
 	rj->done = done;
 	rj->arg = arg;
-	if (h->host->job_submit(h->p, s, AC_JOB_SERIAL, replay_work,
+	if (h->host->job_submit(h->p, s, 0, replay_work,
 	    replay_done, rj) == -1) {
 		free(rj);
 		return -1;
@@ -113,13 +115,16 @@ replay_start(struct history *h, struct ac_session *s,
 
 /*
  * The read, on a worker. The pending list is copied first, the disk read
- * second: a message missing from the copy had committed before it, so
- * the disk has it.
+ * second: a message missing from the copy had committed before it (it
+ * leaves the list only then), so the read, whose snapshot is taken when
+ * it starts, has it. That is all a replay needs of the writes' order:
+ * it sees every store() called before it, written yet or not.
  */
 static void
 replay_work(void *arg)
 {
 	struct replay_job	*rj = arg;
+	struct store		*rd;
 	struct store_frame	*pend, *disk = NULL, *out;
 	struct merge_source	 src[2];
 	size_t			 np, nd = 0, n, k;
@@ -136,12 +141,15 @@ replay_work(void *arg)
 	}
 	np = db_pending_copy(rj->db, rj->key, rj->after, rj->until,
 	    rj->limit, HISTORY_REPLAY_BYTES, pend, &pcut);
-	pthread_mutex_lock(&rj->db->conn_mu);
-	if (store_read(rj->db->st, rj->key, rj->after, rj->until, rj->limit,
-	    HISTORY_REPLAY_BYTES, &disk, &nd, &dcut, rj->err,
-	    sizeof rj->err) == -1)
+	if ((rd = db_reader(rj->db, rj->err, sizeof rj->err)) == NULL)
 		rj->failed = 1;
-	pthread_mutex_unlock(&rj->db->conn_mu);
+	else {
+		if (store_read(rd, rj->key, rj->after, rj->until, rj->limit,
+		    HISTORY_REPLAY_BYTES, &disk, &nd, &dcut, rj->err,
+		    sizeof rj->err) == -1)
+			rj->failed = 1;
+		db_reader_put(rj->db, rd);
+	}
 	if (rj->failed) {
 		store_frames_free(pend, np);
 		free(out);

@@ -356,6 +356,55 @@ fail:
 	return -1;
 }
 
+/*
+ * Open a read-only connection to a database that store_open() has opened
+ * (so it exists, is in WAL mode and has the current schema): for
+ * replays, which then never wait for a write, nor a write for them (WAL
+ * lets readers and one writer work at once, each reader on the snapshot
+ * of what had committed when its read began). Only store_read() may be
+ * used on it. Returns 0, or -1 with err.
+ */
+int
+store_open_reader(const char *path, int busy_ms, struct store **out,
+    char *err, size_t errlen)
+{
+	struct store	*st;
+
+	*out = NULL;
+	if ((st = calloc(1, sizeof *st)) == NULL ||
+	    (st->path = strdup(path)) == NULL) {
+		if (st != NULL)
+			free(st->path);
+		free(st);
+		store_errf(err, errlen, "out of memory");
+		return -1;
+	}
+	st->sync_full = -1;
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		if (st->db == NULL)
+			store_errf(err, errlen, "cannot open it to read: out "
+			    "of memory");
+		else
+			store_sqlerr(st->db, err, errlen, "cannot open it to "
+			    "read");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, busy_ms);
+	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	if (store_prepare(st, "SELECT seq, frame FROM messages "
+	    "WHERE room = ?1 AND seq > ?2 AND seq <= ?3 "
+	    "ORDER BY seq DESC LIMIT ?4", &st->read, err, errlen) == -1)
+		goto fail;
+	*out = st;
+	return 0;
+
+fail:
+	store_close(st);
+	return -1;
+}
+
 /* Close the connection and free it; NULL is allowed. */
 void
 store_close(struct store *st)

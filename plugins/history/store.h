@@ -49,6 +49,8 @@ struct store;
 
 int	store_open(const char *path, int busy_ms, struct store **out,
 	    char *err, size_t errlen);
+int	store_open_reader(const char *path, int busy_ms,
+	    struct store **out, char *err, size_t errlen);
 void	store_close(struct store *st);
 int	store_rooms(struct store *st, store_room_fn cb, void *arg, char *err,
 	    size_t errlen);

@@ -614,6 +614,24 @@ frame_append(struct evbuffer *out, const struct ac_key *key,
 	return 0;
 }
 
+/* Fill a fixed header for the header JSON and content after it. */
+void
+ac_frame_seal(const struct ac_key *key, uint8_t *frame, size_t header_len,
+    size_t content_len)
+{
+	const uint8_t	*hj = frame + AC_FIXED_HEADER_LEN;
+	const uint8_t	*content = hj + header_len;
+
+	memcpy(frame, AC_MAGIC, AC_MAGIC_LEN);
+	put_be16(frame + 8, AC_PROTOCOL_VERSION);
+	put_be16(frame + 10, 0);
+	put_be32(frame + 12, (uint32_t)header_len);
+	put_be32(frame + 16, crc32_of(hj, header_len));
+	put_be64(frame + 20, content_len);
+	put_be32(frame + 28, crc32_of(content, content_len));
+	ac_key_mac(key, hj, header_len, content, content_len, frame + 32);
+}
+
 /* Encode a frame around header JSON bytes given verbatim (any spelling). */
 int
 ac_frame_encode_raw(struct evbuffer *out, const struct ac_key *key,

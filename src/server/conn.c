@@ -91,7 +91,10 @@ struct conn_socket {
 #define CONN_LINGER	0x40	/* plain: flushing the last frames */
 #define CONN_STARTED	0x80	/* plain: reading may start */
 #define CONN_SHARED	0x100	/* plain: out holds frames (conn_share) */
+#define CONN_RESUME	0x200	/* plain: on srv->resume, input waiting */
+#define CONN_EOF	0x400	/* TLS: the stream ended (conn_read_cb) */
 	TAILQ_ENTRY(conn_socket)	 dirty_entry;
+	TAILQ_ENTRY(conn_socket)	 resume_entry;
 };
 
 static void	conn_start(struct conn *);
@@ -109,6 +112,7 @@ static void	conn_plain_write_cb(evutil_socket_t, short, void *);
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_flush_cb(evutil_socket_t, short, void *);
+static void	conn_resume_cb(evutil_socket_t, short, void *);
 static void	conn_linger_write_cb(struct bufferevent *, void *);
 static void	conn_linger_event_cb(struct bufferevent *, short, void *);
 
@@ -212,6 +216,8 @@ conn_socket_new(struct server *srv, int fd, struct ssl_ctx_st *tls,
 		TAILQ_INIT(&srv->dirty);
 		srv->flush_ev = event_new(srv->base, -1, 0, conn_flush_cb,
 		    srv);
+		TAILQ_INIT(&srv->resume);
+		srv->resume_ev = evtimer_new(srv->base, conn_resume_cb, srv);
 	}
 	cs->c.ops = &conn_socket_ops;
 	return (&cs->c);
@@ -219,16 +225,16 @@ conn_socket_new(struct server *srv, int fd, struct ssl_ctx_st *tls,
 
 /*
  * Read a plain socket, once started, while its input is under the high
- * mark (want), and stop reading beyond it. A linger stops reading for
- * good.
+ * mark (want) and none of it waits for a later turn (conn_defer), and
+ * stop reading otherwise. A linger stops reading for good.
  */
 static void
 conn_plain_reading(struct conn_socket *cs)
 {
 	int	on;
 
-	on = (cs->flags & (CONN_STARTED|CONN_LINGER)) == CONN_STARTED &&
-	    evbuffer_get_length(cs->c.in) < cs->high;
+	on = (cs->flags & (CONN_STARTED|CONN_LINGER|CONN_RESUME)) ==
+	    CONN_STARTED && evbuffer_get_length(cs->c.in) < cs->high;
 	if (on && !(cs->flags & CONN_READING)) {
 		event_add(cs->rev, NULL);
 		cs->flags |= CONN_READING;
@@ -271,19 +277,73 @@ conn_want(struct conn *c, size_t need, size_t high)
 		bufferevent_setwatermark(cs->bev, EV_READ, need, high);
 }
 
-/* Run dispatch again on a later loop turn, bytes or not. */
+/*
+ * Run dispatch again on a later loop turn, bytes or not.
+ *
+ * A later turn, not later in this one: the input left waits behind every
+ * socket the loop has not polled yet. A plain socket goes on srv->resume,
+ * which a zero timer runs once per turn, after epoll_wait() (an event
+ * made active here would run in this very turn, and a sender with a long
+ * backlog would keep the loop from polling until it was all handled).
+ * Until then the socket is not read, so that its input is handled where
+ * it lies and not copied again with each read. TLS defers its
+ * bufferevent's callback, which libevent runs on the next turn too.
+ */
 static void
 conn_defer(struct conn *c)
 {
 	struct conn_socket	*cs = (struct conn_socket *)c;
+	struct server		*srv = cs->srv;
+	static const struct timeval	 now = { 0, 0 };
 
-	/* EV_TIMEOUT tells the read callback that it was not woken by
-	 * the socket: it dispatches without reading first. */
-	if (cs->flags & CONN_PLAIN)
-		event_active(cs->rev, EV_TIMEOUT, 0);
-	else
+	if (!(cs->flags & CONN_PLAIN)) {
 		bufferevent_trigger(cs->bev, EV_READ,
 		    BEV_TRIG_IGNORE_WATERMARKS|BEV_TRIG_DEFER_CALLBACKS);
+		return;
+	}
+	if (cs->flags & CONN_RESUME)
+		return;
+	cs->flags |= CONN_RESUME;
+	TAILQ_INSERT_TAIL(&srv->resume, cs, resume_entry);
+	srv->nresume++;
+	if (!evtimer_pending(srv->resume_ev, NULL))
+		evtimer_add(srv->resume_ev, &now);
+	conn_plain_reading(cs);
+}
+
+/* Take a socket off the resume list. */
+static void
+conn_unresume(struct conn_socket *cs)
+{
+	if (cs->flags & CONN_RESUME) {
+		TAILQ_REMOVE(&cs->srv->resume, cs, resume_entry);
+		cs->srv->nresume--;
+		cs->flags &= ~CONN_RESUME;
+	}
+}
+
+/*
+ * Once per loop turn: dispatch the input of each plain socket deferred
+ * before this turn, in the order they were deferred, one batch each
+ * (dispatch.c). One deferred again goes to the back, for the next turn.
+ */
+static void
+conn_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server		*srv = arg;
+	struct conn_socket	*cs;
+	struct ac_session	*s;
+	unsigned int		 n = srv->nresume;
+
+	while (n-- > 0 && (cs = TAILQ_FIRST(&srv->resume)) != NULL) {
+		conn_unresume(cs);
+		s = cs->c.s;
+		if ((s->flags & AC_SESS_DEAD) || (cs->flags & CONN_LINGER))
+			continue;
+		dispatch_input(s, 0);
+		if (!(s->flags & AC_SESS_DEAD))
+			conn_plain_reading(cs);
+	}
 }
 
 /*
@@ -637,12 +697,10 @@ static uint8_t	conn_scratch[CONN_SCRATCH];
  * most half of the shared buffer, the read goes into the shared buffer
  * (conn_scratch, above); a larger frame being received is read into the
  * input itself. Returns 0, or -1 at end of file or on an error, with
- * *reason set, after dispatching what was complete; *dispatched is set
- * if dispatch ran.
+ * *reason set, after dispatching what was complete.
  */
 static int
-conn_plain_read(struct conn_socket *cs, enum ac_close_reason *reason,
-    int *dispatched)
+conn_plain_read(struct conn_socket *cs, enum ac_close_reason *reason)
 {
 	struct ac_session	*s = cs->c.s;
 	struct evbuffer		*in = cs->c.in;
@@ -652,10 +710,8 @@ conn_plain_read(struct conn_socket *cs, enum ac_close_reason *reason,
 
 	if (have > CONN_SCRATCH / 2) {
 		r = conn_read_socket(cs, reason);
-		if (r == -1 || evbuffer_get_length(in) >= cs->need) {
+		if (r == -1 || evbuffer_get_length(in) >= cs->need)
 			dispatch_input(s, r == -1);
-			*dispatched = 1;
-		}
 		return (r);
 	}
 	if (have >= cs->high)
@@ -670,7 +726,6 @@ conn_plain_read(struct conn_socket *cs, enum ac_close_reason *reason,
 		if (have != 0)
 			evbuffer_remove(in, conn_scratch, have);
 		dispatch_bytes(s, conn_scratch, have + (size_t)n, 0);
-		*dispatched = 1;
 		return (0);
 	}
 	error = errno;
@@ -684,14 +739,13 @@ conn_plain_read(struct conn_socket *cs, enum ac_close_reason *reason,
 		*reason = AC_CLOSE_IO_ERROR;
 	}
 	dispatch_input(s, 1);
-	*dispatched = 1;
 	return (-1);
 }
 
 /*
- * A plain socket is readable (or dispatch was deferred, EV_TIMEOUT): read
- * it and dispatch what came. At end of file or on a read error the frames
- * already in are handled first, then the session closes.
+ * A plain socket is readable: read it and dispatch what came. At end of
+ * file or on a read error the frames already in are handled first, then
+ * the session closes.
  */
 static void
 conn_plain_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -699,14 +753,12 @@ conn_plain_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn_socket	*cs = arg;
 	struct ac_session	*s = cs->c.s;
 	enum ac_close_reason	 reason = AC_CLOSE_EOF;
-	int			 ended = 0, dispatched = 0;
+	int			 ended;
 
-	if ((s->flags & AC_SESS_DEAD) || (cs->flags & CONN_LINGER))
+	if ((s->flags & AC_SESS_DEAD) ||
+	    (cs->flags & (CONN_LINGER|CONN_RESUME)))
 		return;
-	if (what & EV_READ)
-		ended = conn_plain_read(cs, &reason, &dispatched) == -1;
-	if ((what & EV_TIMEOUT) && !dispatched && !(s->flags & AC_SESS_DEAD))
-		dispatch_input(s, 0);
+	ended = conn_plain_read(cs, &reason) == -1;
 	if (s->flags & AC_SESS_DEAD)
 		return;
 	if (ended) {
@@ -718,7 +770,8 @@ conn_plain_read_cb(evutil_socket_t fd, short what, void *arg)
 	conn_plain_reading(cs);
 }
 
-/* Bytes arrived on a TLS session, past the low watermark: dispatch. */
+/* Bytes arrived on a TLS session, past the low watermark: dispatch; or
+ * the stream ended (conn_event_cb): dispatch what is left, and close. */
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -727,7 +780,13 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 
 	if (s->flags & AC_SESS_DEAD)
 		return;
-	dispatch_input(s, 0);
+	if (!(cs->flags & CONN_EOF)) {
+		dispatch_input(s, 0);
+		return;
+	}
+	dispatch_input(s, 1);
+	if (!(s->flags & AC_SESS_DEAD))
+		session_close(s, AC_CLOSE_EOF, NULL);
 }
 
 /* The TLS handshake finished: say with what, at debug level. */
@@ -794,9 +853,18 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		session_close(s, AC_CLOSE_TLS_ERROR, NULL);
 		return;
 	}
-	if (what & BEV_EVENT_EOF)
-		session_close(s, AC_CLOSE_EOF, NULL);
-	else if (what & BEV_EVENT_ERROR) {
+	if (what & BEV_EVENT_EOF) {
+		/*
+		 * libevent's TLS bufferevent tells of the end before it adds
+		 * the bytes read with it to the input (they were lost: the
+		 * last frame of a peer that closes at once). So the end is
+		 * handled on a later turn, from the read callback, once they
+		 * are in: the frames before it, then the close.
+		 */
+		cs->flags |= CONN_EOF;
+		bufferevent_trigger(bev, EV_READ,
+		    BEV_TRIG_IGNORE_WATERMARKS|BEV_TRIG_DEFER_CALLBACKS);
+	} else if (what & BEV_EVENT_ERROR) {
 		log_debug("session %s: %s peer=%s", s->id,
 		    evutil_socket_error_to_string(err), s->peer);
 		cs->c.flags |= CONN_BROKEN;
@@ -815,6 +883,7 @@ conn_linger(struct conn *c)
 	struct conn_socket	*cs = (struct conn_socket *)c;
 
 	conn_undirty(cs);
+	conn_unresume(cs);
 	if (cs->flags & CONN_PLAIN) {
 		cs->flags |= CONN_LINGER;
 		conn_plain_reading(cs);
@@ -921,6 +990,7 @@ conn_free(struct conn *c)
 	struct conn_socket	*cs = (struct conn_socket *)c;
 
 	conn_undirty(cs);
+	conn_unresume(cs);
 	if (c->s->flags & AC_SESS_DRAIN)
 		conn_drain(cs);
 	if (cs->flags & CONN_PLAIN) {

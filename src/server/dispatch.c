@@ -26,6 +26,16 @@
 
 #define DISPATCH_OCTET		"application/octet-stream"
 
+/*
+ * Frames one session has handled per loop turn at most; the rest of its
+ * input waits for the next turn (conn_defer). One read can hold
+ * thousands of small frames (256 KiB of them on a plain socket), and
+ * each may fan out to a room: handled in one go, they kept every other
+ * session waiting for the whole lot. 64 small frames are a few hundred
+ * microseconds of work, and a read of them still costs one loop turn.
+ */
+#define DISPATCH_BATCH		64
+
 /* The largest whole frame the session may send now. */
 size_t
 dispatch_frame_max(struct ac_session *s)
@@ -279,7 +289,8 @@ dispatch_framing_error(struct ac_session *s, enum ac_frame_status st)
 /* Why dispatch_frames() stopped. */
 enum dispatch_stop {
 	DISPATCH_MORE,		/* the next frame is not all there */
-	DISPATCH_PAUSE,		/* past max_memory: the rest waits a turn */
+	DISPATCH_PAUSE,		/* max_memory or DISPATCH_BATCH: the rest
+				   waits a turn */
 	DISPATCH_END,		/* the session closed */
 };
 
@@ -297,6 +308,7 @@ dispatch_frames(struct ac_session *s, const uint8_t *p, size_t len,
 	struct ac_fixed_header	 fh;
 	enum ac_frame_status	 st;
 	size_t			 off = 0, flen;
+	unsigned int		 n = 0;
 
 	for (;;) {
 		if (len - off < AC_FIXED_HEADER_LEN) {
@@ -331,6 +343,16 @@ dispatch_frames(struct ac_session *s, const uint8_t *p, size_t len,
 		 * anything is counted.
 		 */
 		if (srv->memory_estimate > srv->cfg->max_memory && !final) {
+			*stop = DISPATCH_PAUSE;
+			return (off);
+		}
+		/*
+		 * A batch done, the rest waits for the next loop turn, behind
+		 * the other sessions' input, in the order it came. At the end
+		 * of the stream everything is handled now: the session is
+		 * closed next, and its input with it.
+		 */
+		if (++n == DISPATCH_BATCH && !final && off < len) {
 			*stop = DISPATCH_PAUSE;
 			return (off);
 		}

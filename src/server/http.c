@@ -96,6 +96,8 @@ struct http_conn {
 	struct sockaddr_storage	 ss;
 	char			 peer[64];
 	unsigned int		 requests;
+	size_t			 scanned;	/* of the head: no end before */
+	size_t			 line_end;	/* its first LF + 1, or 0 */
 	int			 flags;
 #define HTTP_TLS	0x1	/* wss */
 #define HTTP_TLS_UP	0x2	/* TLS handshake done */
@@ -144,6 +146,7 @@ static const struct {
 };
 #define HTTP_NSTATUSES (sizeof http_statuses / sizeof http_statuses[0])
 static uint64_t		http_counts[HTTP_NSTATUSES];
+static uint64_t		http_head_scanned;	/* bytes looked at */
 
 /* The origin refusal log, bounded (a hostile page can send many). */
 static struct timeval	http_origin_logged;
@@ -862,6 +865,11 @@ http_websocket(struct http_conn *hc, struct http_request *req)
 /*
  * Find a whole request head at the start of the input and answer it; a
  * head that outgrows its bounds is answered 414 or 431 at once.
+ *
+ * A head sent slowly arrives in many reads: each looks only at the bytes
+ * not looked at before (hc->scanned, less the two a line end may still
+ * need), and remembers where the request line ended, so that a head of n
+ * bytes costs O(n) in all, not O(n) a read.
  */
 static void
 http_input(struct http_conn *hc)
@@ -884,16 +892,21 @@ http_input(struct http_conn *hc)
 		return;
 	n = len < HTTP_MAX_HEAD ? len : HTTP_MAX_HEAD;
 	p = evbuffer_pullup(in, n);
-	for (i = 0; i < n && end == 0; i++) {
+	for (i = hc->scanned; i < n && end == 0; i++) {
+		http_head_scanned++;
 		if (p[i] != '\n')
 			continue;
+		if (hc->line_end == 0)
+			hc->line_end = i + 1;
 		if (i + 1 < n && p[i + 1] == '\n')
 			end = i + 2;
 		else if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n')
 			end = i + 3;
 	}
 	if (end == 0) {
-		nl = memchr(p, '\n', n);
+		/* A LF in the last two bytes may yet end the head. */
+		hc->scanned = n > 2 ? n - 2 : 0;
+		nl = hc->line_end != 0 ? p + hc->line_end - 1 : NULL;
 		if ((nl == NULL && n > HTTP_MAX_LINE) ||
 		    (nl != NULL && (size_t)(nl - p) > HTTP_MAX_LINE))
 			http_reply_text(hc, 414, NULL, 0, "the request line "
@@ -910,6 +923,8 @@ http_input(struct http_conn *hc)
 	memcpy(head, p, end);
 	head[end] = '\0';
 	evbuffer_drain(in, end);
+	hc->scanned = 0;
+	hc->line_end = 0;
 
 	evtimer_del(hc->timer);	/* re-armed when the answer is written */
 	evtimer_add(hc->timer, hc->srv->handshake_tv);
@@ -958,4 +973,10 @@ http_metrics_write(struct server *srv, struct evbuffer *b)
 		evbuffer_add_printf(b, "asyncchat_http_responses_total"
 		    "{code=\"%d\"} %llu\n", http_statuses[i].code,
 		    (unsigned long long)http_counts[i]);
+	evbuffer_add_printf(b, "# HELP asyncchat_http_head_scanned_bytes_total "
+	    "Bytes of request heads looked at for their end: each about "
+	    "once, however slowly it comes.\n# TYPE "
+	    "asyncchat_http_head_scanned_bytes_total counter\n"
+	    "asyncchat_http_head_scanned_bytes_total %llu\n",
+	    (unsigned long long)http_head_scanned);
 }

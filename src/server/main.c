@@ -522,6 +522,8 @@ server_free(struct server *srv)
 		event_free(srv->reap_ev);
 	if (srv->flush_ev != NULL)
 		event_free(srv->flush_ev);
+	if (srv->resume_ev != NULL)
+		event_free(srv->resume_ev);
 	if (srv->memory_ev != NULL)
 		event_free(srv->memory_ev);
 	server_remove_pid(srv);

@@ -340,11 +340,13 @@ memory_cb(evutil_socket_t fd, short what, void *arg)
 	    "closing the sessions that hold the most",
 	    (unsigned long long)total, (unsigned long long)max);
 	qsort(hogs, n, sizeof *hogs, memory_hog_out_cmp);
+	srv->shedding = 1;
 	closed = memory_shed(hogs, n, 1, &total, target);
 	if (total > target) {
 		qsort(hogs, n, sizeof *hogs, memory_hog_in_cmp);
 		closed += memory_shed(hogs, n, 0, &total, target);
 	}
+	srv->shedding = 0;
 	for (i = 0; i < n; i++)
 		session_unref(hogs[i].s);
 	free(hogs);

@@ -79,6 +79,9 @@ static int	host_interface_publish(struct ac_plugin *, const char *,
 static const void *host_interface_get(struct ac_plugin *, const char *,
 		    unsigned int, unsigned int *);
 static const struct ac_limits *host_limits(struct ac_plugin *);
+static int	host_send_list(struct ac_plugin *, struct ac_session *const *,
+		    size_t, enum ac_msg_type, const char *,
+		    struct json_object *, const void *, size_t);
 static int	host_relay_list(struct ac_plugin *, const struct ac_frame *,
 		    struct ac_session *const *, size_t);
 
@@ -120,6 +123,7 @@ const struct ac_host_api plugin_host_api = {
 	.interface_get = host_interface_get,
 	.limits = host_limits,
 	.relay_list = host_relay_list,
+	.send_list = host_send_list,
 };
 
 /* Log a line prefixed with the plugin's name. */
@@ -337,6 +341,18 @@ host_relay_list(struct ac_plugin *p, const struct ac_frame *f,
 		return (0);
 	return ((int)session_queue_frames(p->srv, to, n,
 	    (struct ac_frame *)f));
+}
+
+/* Send each session of a plugin's list a frame with its own id. */
+static int
+host_send_list(struct ac_plugin *p, struct ac_session *const *to, size_t n,
+    enum ac_msg_type type, const char *content_type,
+    struct json_object *extra, const void *content, size_t content_len)
+{
+	if (to == NULL)
+		return (0);
+	return ((int)session_send_list(p->srv, to, n, type, content_type,
+	    extra, content, content_len));
 }
 
 /* Queue the received frame to every handshaken session but except. */

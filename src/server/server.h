@@ -660,6 +660,10 @@ int	session_send(struct ac_session *s, enum ac_msg_type type,
 int	session_send_error(struct ac_session *s, const char *token,
 	    const char *text, int bypass);
 int	session_queue_frame(struct ac_session *s, struct ac_frame *f);
+size_t	session_send_list(struct server *srv, struct ac_session *const *to,
+	    size_t n, enum ac_msg_type type, const char *content_type,
+	    struct json_object *extra, const void *content,
+	    size_t content_len);
 size_t	session_queue_frames(struct server *srv,
 	    struct ac_session *const *to, size_t n, struct ac_frame *f);
 size_t	session_pending(struct ac_session *s);
@@ -880,8 +884,14 @@ struct server {
 	unsigned int		 nhttp;
 	struct iplimit		 http_iplimit;	/* of those, by address */
 	struct event		*flush_ev;	/* NULL until the first accept */
+	struct conn_dirty	 resume;	/* sockets whose input waits a
+						   turn (conn.c) */
+	unsigned int		 nresume;
+	struct event		*resume_ev;	/* NULL until the first
+						   accept */
 	struct event		*memory_ev;	/* NULL until the first accept */
 	uint64_t		 memory_estimate; /* last count + added since */
+	int			 shedding;	/* memory_cb closing sessions */
 	struct timeval		 full_logged;	/* last "server full" line */
 	unsigned int		 full_unlogged;	/* refusals since that line */
 	struct plugin_set	*plugins;

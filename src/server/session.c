@@ -168,6 +168,16 @@ session_output_room(struct ac_session *s, size_t len, int bypass)
 
 	if (((s->flags & AC_SESS_DEAD) && !bypass) || c == NULL)
 		return (-1);
+	/*
+	 * While max_memory closes sessions, what their closing makes (chat's
+	 * quit events) goes only to sessions that have written all they
+	 * were sent: one that holds output is not reading, and may be the
+	 * next closed. Each close queued a frame to every member left
+	 * before, readers or not: frames in the square of the sessions
+	 * closed, filling the memory being freed.
+	 */
+	if (!bypass && s->srv->shedding && session_conn_pending(c) != 0)
+		return (-1);
 	if (!bypass && session_conn_pending(c) + len >
 	    s->srv->cfg->max_output_buffer) {
 		session_close(s, AC_CLOSE_SLOW_CONSUMER, "slow consumer");
@@ -305,6 +315,83 @@ session_queue_frames(struct server *srv, struct ac_session *const *to,
 	}
 	if (queued != 0)
 		session_count_out(srv, queued, f->len, f->type);
+	return (queued);
+}
+
+/*
+ * Where the id of the session it was built for is in a header JSON: the
+ * value of its session_id member, which the Python spelling writes before
+ * any extra member (so no extra member can be taken for it). Returns the
+ * offset of the id's first byte, or -1.
+ */
+static ssize_t
+session_id_offset(const uint8_t *hj, size_t len, const char *id)
+{
+	char		 pat[32 + AC_UUID_STRLEN];
+	size_t		 plen;
+	const uint8_t	*p;
+
+	plen = (size_t)snprintf(pat, sizeof pat, "\"session_id\": \"%s\"", id);
+	if (plen >= sizeof pat || (p = memmem(hj, len, pat, plen)) == NULL)
+		return (-1);
+	return ((p - hj) + (ssize_t)(plen - 1 - AC_UUID_STRLEN));
+}
+
+/*
+ * Encode one frame for each of the n sessions of to (NULL entries and
+ * closing ones skipped), each with its own session_id, and queue it;
+ * returns how many took it. An event to a room's members differs from
+ * one member to the next only in those 36 bytes, so the header JSON is
+ * built once and, per recipient, the id written over it and the frame
+ * sealed again (two CRCs and the HMAC), then copied into the output:
+ * one encoding per event instead of one per member.
+ */
+size_t
+session_send_list(struct server *srv, struct ac_session *const *to,
+    size_t n, enum ac_msg_type type, const char *content_type,
+    struct json_object *extra, const void *content, size_t content_len)
+{
+	struct evbuffer	*hb;
+	struct ac_session *s;
+	uint8_t		*frame;
+	size_t		 i, hlen, len, queued = 0;
+	ssize_t		 idoff;
+
+	for (i = 0; i < n; i++) {
+		if (to[i] != NULL && !(to[i]->flags & AC_SESS_DEAD) &&
+		    to[i]->conn != NULL)
+			break;
+	}
+	if (i == n || content_len == 0 || (hb = evbuffer_new()) == NULL)
+		return (0);
+	frame = NULL;
+	if (ac_header_json_write(hb, type, content_type, to[i]->id,
+	    extra) == -1 || (hlen = evbuffer_get_length(hb)) >
+	    AC_DEFAULT_MAX_HEADER || (idoff = session_id_offset(
+	    evbuffer_pullup(hb, -1), hlen, to[i]->id)) == -1)
+		goto out;
+	len = AC_FIXED_HEADER_LEN + hlen + content_len;
+	frame = ac_xmalloc(len);
+	evbuffer_remove(hb, frame + AC_FIXED_HEADER_LEN, hlen);
+	memcpy(frame + AC_FIXED_HEADER_LEN + hlen, content, content_len);
+	for (; i < n; i++) {
+		if ((s = to[i]) == NULL || (s->flags & AC_SESS_DEAD) ||
+		    s->conn == NULL)
+			continue;
+		memcpy(frame + AC_FIXED_HEADER_LEN + idoff, s->id,
+		    AC_UUID_STRLEN);
+		ac_frame_seal(srv->cfg->key, frame, hlen, content_len);
+		if (session_output_room(s, len, 0) == -1 ||
+		    session_conn_write(s->conn, frame, len) == -1)
+			continue;
+		s->conn->ops->kick(s->conn);
+		queued++;
+	}
+	if (queued != 0)
+		session_count_out(srv, queued, len, type);
+out:
+	free(frame);
+	evbuffer_free(hb);
 	return (queued);
 }
 

@@ -22,6 +22,10 @@
  * frames, and a few of them could otherwise keep the queue full: every
  * write refused meanwhile is a delivered message that history never
  * stores.
+ * For the same reason a free worker takes the first job tied to no
+ * session before those tied to sessions (worker_pick_locked): a write is
+ * never queued behind clients' replays, only, when every worker is busy,
+ * behind the jobs running.
  *
  * Cancelling moves a job that no worker has taken from the queue to the
  * finished list with the status AC_JOB_CANCELLED, so that every accepted
@@ -165,18 +169,44 @@ worker_finish_locked(struct worker_pool *wk, struct worker_job *job,
 	return (1);
 }
 
-/* The first queued job a worker may take now, with mu held, or NULL: a
- * serial job waits while its plugin has one running. */
+/* Non-zero if a serial job of p is queued before job (mu held). */
+static int
+worker_serial_before(struct worker_pool *wk, struct worker_job *job)
+{
+	struct worker_job	*j;
+
+	for (j = TAILQ_FIRST(&wk->queue); j != job; j = TAILQ_NEXT(j, entry))
+		if ((j->flags & AC_JOB_SERIAL) && j->p == job->p)
+			return (1);
+	return (0);
+}
+
+/*
+ * The job a worker takes now, with mu held, or NULL: a serial job waits
+ * while its plugin has one running. The first job tied to no session
+ * (the plugins' own work: history's writes) goes before jobs tied to
+ * sessions (what clients ask for: replays), so that a write is never
+ * queued behind any number of replays; but a serial job never passes a
+ * serial job of its plugin queued before it, so that they still run in
+ * the order submitted. Otherwise the first job that may run goes.
+ */
 static struct worker_job *
 worker_pick_locked(struct worker_pool *wk)
 {
-	struct worker_job	*job;
+	struct worker_job	*job, *first = NULL;
 
 	TAILQ_FOREACH(job, &wk->queue, entry) {
-		if (!(job->flags & AC_JOB_SERIAL) || !job->p->serial_busy)
+		if ((job->flags & AC_JOB_SERIAL) && job->p->serial_busy)
+			continue;
+		if (first == NULL)
+			first = job;
+		if (job->s != NULL)
+			continue;
+		if (job == first || !(job->flags & AC_JOB_SERIAL) ||
+		    !worker_serial_before(wk, job))
 			return (job);
 	}
-	return (NULL);
+	return (first);
 }
 
 /* A worker thread: take jobs and run them until the pool stops. */

@@ -75,7 +75,8 @@ def case_handshake_defaults(t):
 
 
 def case_nick(t):
-    with chat_server() as srv:
+    # Many nicks in a row: the command budget is test_fairness.py's.
+    with chat_server(sections={"chat": {"command_rate": 0}}) as srv:
         a = connect(srv)
         b = connect(srv, "unix")
         c = connect(srv, extra=None)
@@ -198,7 +199,8 @@ def case_join_part(t):
 
 
 def case_room_limits(t):
-    with chat_server(sections={"chat": {"max_rooms": 3}}) as srv:
+    with chat_server(sections={"chat": {"max_rooms": 3,
+                                        "command_rate": 0}}) as srv:
         a = connect(srv)
         t.eq(error_of(a.cmd("/join r1")), None, "lobby + r1")
         t.eq(error_of(a.cmd("/join r2")), None, "lobby + r1 + r2 = max_rooms 3")

@@ -41,7 +41,11 @@ def wait_metric(srv, name, value, timeout=60.0):
 
 
 def scale_server():
-    return Server(plugins=["chat"], sections={"chat": {"default_room": ""}},
+    # /rooms lists every room here (max_rooms_listed), to test the split
+    # of a long list; test_fairness.py tests the default cut.
+    return Server(plugins=["chat"],
+                  sections={"chat": {"default_room": "",
+                                     "max_rooms_listed": 100000}},
                   server={"metrics_listen": "127.0.0.1:0",
                           "max_clients_per_ip": 0, "max_clients": 20000,
                           "heartbeat_timeout": 600,

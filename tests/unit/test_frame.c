@@ -171,6 +171,7 @@ test_valid_vector(void **state)
 				    &clen);
 	uint8_t			*frame = hex_decode(vec_str(v, "frame_hex"),
 				    &flen);
+	uint8_t			*sealed;
 	struct ac_message	 msg;
 	struct stream_result	 r;
 	enum ac_msg_type	 type;
@@ -215,6 +216,21 @@ test_valid_vector(void **state)
 	assert_int_equal(ac_frame_decode(key, NULL, frame, flen - 1,
 	    &consumed, &msg), AC_FRAME_NEED_MORE);
 	assert_int_equal(consumed, 0);
+
+	/*
+	 * Sealed again where it lies, its fixed header wiped, it is the same
+	 * frame (as session_send_list re-signs an event per recipient); a
+	 * sender writes msg_type 0, so a vector with another is left out.
+	 */
+	if (frame[10] == 0 && frame[11] == 0) {
+		sealed = malloc(flen);
+		assert_non_null(sealed);
+		memcpy(sealed, frame, flen);
+		memset(sealed, 0, AC_FIXED_HEADER_LEN);
+		ac_frame_seal(key, sealed, strlen(hj), clen);
+		assert_memory_equal(sealed, frame, flen);
+		free(sealed);
+	}
 
 	json_object_put(hdr);
 	free(content);
