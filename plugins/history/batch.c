@@ -20,7 +20,12 @@
  * them, so a third of all transactions held a single message and the
  * rest of the burst waited for the next one. A transaction costs about
  * twenty pages written to the WAL whatever it holds, so one per turn is
- * what keeps the store's CPU per message low. The wait is bounded so
+ * what keeps the store's CPU per message low. A batch that reaches
+ * BATCH_CLOSE_AT messages is closed at once, so that a long burst is
+ * written in more than one transaction, the first while chat still
+ * stores the rest and the next while chat delivers the first: with one
+ * transaction per turn a room at window 512 went in lock step (all of a
+ * window written, then all of it delivered). The wait is bounded so
  * that a worker never depends on the loop (shutdown joins the workers
  * with the loop stopped). Write jobs are
  * AC_JOB_SERIAL (an instance's writes commit in store() order, so the
@@ -48,6 +53,9 @@
 
 /* How long a worker waits for the loop turn that opened its batch: 2 ms. */
 #define BATCH_CLOSE_WAIT_NS	2000000L
+
+/* A batch is closed before the end of its turn once it holds this many. */
+#define BATCH_CLOSE_AT		32
 
 /* One write job: the messages it writes, and what became of them. */
 struct batch {
@@ -161,6 +169,10 @@ batch_store(struct history *h, const struct ac_history_message *hm,
 	if (b != NULL && !b->sealed) {
 		TAILQ_INSERT_TAIL(&b->msgs, m, in_batch);
 		b->n++;
+		if (!b->closed && b->n >= BATCH_CLOSE_AT) {
+			b->closed = 1;
+			pthread_cond_broadcast(&db->close_cv);
+		}
 		db_pending_add(db, m);
 		pthread_mutex_unlock(&db->pend_mu);
 		return 0;
