@@ -63,7 +63,7 @@ struct batch {
 	struct db		*db;
 	struct msg_list		 msgs;	/* in store() order */
 	size_t			 n;
-	int			 closed;	/* its loop turn ended (pend_mu) */
+	int			 closed;	/* turn over (pend_mu) */
 	int			 sealed;	/* taken (pend_mu) */
 
 	/* Copied for the worker, which reads no instance state. */

@@ -429,8 +429,8 @@ header_scan(const uint8_t *json, size_t len, struct header_scan *hs)
 /* Walk the top-level members of an object header_scan() accepted. */
 int
 header_scan_walk(const uint8_t *json, size_t len,
-    int (*cb)(const struct header_scan_value *, const struct header_scan_value *,
-    void *), void *arg)
+    int (*cb)(const struct header_scan_value *,
+    const struct header_scan_value *, void *), void *arg)
 {
 	const uint8_t			*p, *start, *end = json + len;
 	struct header_scan_value	 name, value;
