@@ -564,6 +564,43 @@ test_header_json_python_spelling(void **state)
 	evbuffer_free(out);
 }
 
+/* Integer members are spelt as json-c spells them, at every edge. */
+static void
+test_header_json_integers(void **state)
+{
+	static const int64_t	 values[] = {
+		0, 1, -1, 9, 10, 12345, -12345, 1000000007, INT32_MAX,
+		INT32_MIN, (int64_t)INT32_MAX + 1, INT64_MAX - 1, INT64_MAX,
+		INT64_MIN + 1, INT64_MIN,
+	};
+	struct evbuffer		*out = evbuffer_new();
+	struct json_object	*extra, *n;
+	char			 want[128];
+	size_t			 i, len;
+
+	(void)state;
+	for (i = 0; i <= sizeof values / sizeof values[0]; i++) {
+		extra = json_object_new_object();
+		if (i < sizeof values / sizeof values[0])
+			n = json_object_new_int64(values[i]);
+		else
+			n = json_object_new_uint64(UINT64_MAX);
+		snprintf(want, sizeof want, "{\"type\": \"message\", "
+		    "\"content_type\": null, \"session_id\": null, "
+		    "\"seq\": %s}", json_object_to_json_string_ext(n,
+		    JSON_C_TO_STRING_PLAIN));
+		json_object_object_add(extra, "seq", n);
+		assert_int_equal(ac_header_json_write(out, AC_MSG_MESSAGE,
+		    NULL, NULL, extra), 0);
+		len = evbuffer_get_length(out);
+		assert_int_equal(len, strlen(want));
+		assert_memory_equal(evbuffer_pullup(out, -1), want, len);
+		evbuffer_drain(out, len);
+		json_object_put(extra);
+	}
+	evbuffer_free(out);
+}
+
 /* A disconnect's content is the Python peer's JSON, reason escaped. */
 static void
 test_disconnect_content(void **state)
@@ -1388,6 +1425,7 @@ main(void)
 		cmocka_unit_test(test_largest_header_decodes),
 		cmocka_unit_test(test_random_round_trips),
 		cmocka_unit_test(test_header_json_python_spelling),
+		cmocka_unit_test(test_header_json_integers),
 		cmocka_unit_test(test_disconnect_content),
 		cmocka_unit_test(test_header_json_strictness),
 		cmocka_unit_test(test_crc_matches_zlib),
