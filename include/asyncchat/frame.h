@@ -272,6 +272,66 @@ int	ac_disconnect_content(struct evbuffer *out, const char *reason);
 const char *ac_message_get_string(const struct ac_message *msg,
 	    const char *name);
 
+/* What kind of value a header member has (ac_message_member()). */
+enum ac_member_kind {
+	AC_MEMBER_ABSENT = 0,	/* no such member */
+	AC_MEMBER_STRING,	/* a string */
+	AC_MEMBER_NULL,		/* null (json-c's NULL object) */
+	AC_MEMBER_OTHER,	/* a number, true, false, an array or an
+				   object */
+};
+
+/*
+ * A member of a decoded header as ac_message_member() found it, pointing
+ * into the message's header bytes (valid until ac_message_clear()). raw
+ * and raw_len are its value as spelt: for a string, the bytes between
+ * its quotes, escapes undone by ac_member_string() only; for any other
+ * value, its whole spelling ("12", "null", "[1, 2]").
+ */
+struct ac_member {
+	enum ac_member_kind	 kind;
+	const uint8_t		*raw;
+	size_t			 raw_len;
+	int			 escaped;	/* raw holds a backslash */
+};
+
+/*
+ * Find top-level member `name` of a decoded message's header in its
+ * bytes, without building json-c's object, and with the same answer as
+ * json-c's object would give: when a name occurs more than once the last
+ * occurrence counts, and names compare as json-c keeps them (up to a
+ * NUL an escape makes). Works whether or not the message was decoded
+ * with AC_DECODE_LAZY_HEADER. Fills m and returns its kind;
+ * AC_MEMBER_ABSENT for a message without header bytes (a hand-made
+ * one).
+ *
+ * Since: libasyncchat interface 3.
+ */
+enum ac_member_kind ac_message_member(const struct ac_message *msg,
+	    const char *name, struct ac_member *m);
+
+/*
+ * The value of a string member found by ac_message_member(), as json-c
+ * decodes it (escapes to UTF-8, an unpaired surrogate as U+FFFD, \u0000
+ * as a NUL byte): its first cap bytes go to buf, nothing is appended, and
+ * the whole length is returned (never more than raw_len). 0 for a member
+ * that is not a string.
+ *
+ * Since: libasyncchat interface 3.
+ */
+size_t	ac_member_string(const struct ac_member *m, char *buf, size_t cap);
+
+/*
+ * Non-zero when a decoded message's header has a top-level member named
+ * none of the nnames names (as json-c's object would have a key that is
+ * none of them), read from its bytes as ac_message_member() reads them.
+ * 0 for a message without header bytes.
+ *
+ * Since: libasyncchat interface 3.
+ */
+int	ac_message_has_other(const struct ac_message *msg,
+	    const char *const *names, size_t nnames);
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,10 +32,12 @@
 #include "chat.h"
 
 /* The header members only the server sets, besides the codec's own. */
-static const char *message_reserved[] = {
+static const char *const message_reserved[] = {
 	"type", "content_type", "session_id",
 	"event", "from", "seq", "time", "room", "to",
 };
+#define MESSAGE_NRESERVED \
+	(sizeof message_reserved / sizeof message_reserved[0])
 
 /* Non-zero for a member of the sender's header that is not relayed. */
 static int
@@ -43,28 +45,24 @@ message_is_reserved(const char *key)
 {
 	size_t	i;
 
-	for (i = 0; i < sizeof message_reserved /
-	    sizeof message_reserved[0]; i++) {
+	for (i = 0; i < MESSAGE_NRESERVED; i++) {
 		if (strcmp(key, message_reserved[i]) == 0)
 			return (1);
 	}
 	return (0);
 }
 
-/* Non-zero when the sender's header has members of its own to keep. */
+/*
+ * Non-zero when the sender's header has members of its own to keep. Read
+ * from the header's bytes: most messages have none, and building the
+ * json-c object only to find that out was most of chat's own cost of a
+ * message.
+ */
 static int
 message_has_own(const struct ac_message *msg)
 {
-	struct json_object	*header = ac_message_header(msg);
-
-	if (header == NULL || !json_object_is_type(header, json_type_object))
-		return (0);
-	json_object_object_foreach(header, key, val) {
-		(void)val;
-		if (!message_is_reserved(key))
-			return (1);
-	}
-	return (0);
+	return (ac_message_has_other(msg, message_reserved,
+	    MESSAGE_NRESERVED));
 }
 
 /* Add a member whose key is a constant string (json-c copies no key). */
@@ -369,32 +367,39 @@ message_direct(struct user *u, struct user *to, const struct ac_message *msg,
  * Route a message that is not a command: to the room its `room` member
  * names, to the nick its `to` member names, else to the current room.
  * content is the message's (one `/` fewer for `//text`).
+ *
+ * `room` and `to` are looked up in the header's bytes (libasyncchat's
+ * ac_message_member(), the same answer as json-c's object), which is all
+ * a plain message needs: the object is built only for one that carries
+ * members of its own. A value longer than any nick or room name is
+ * decoded no further than that and refused by its length.
  */
 void
 message_route(struct user *u, const struct ac_message *msg,
     const uint8_t *content, size_t content_len)
 {
 	struct chat		*c = u->chat;
-	struct json_object	*header, *jroom = NULL, *jto = NULL;
+	struct ac_member	 jroom, jto;
 	struct member		*m = NULL;
 	struct room		*r;
 	struct user		*to;
-	const char		*name;
+	char			 name[CHAT_NICK_BYTES + 1];
 	size_t			 len;
 
-	if ((header = ac_message_header(msg)) != NULL) {
-		json_object_object_get_ex(header, "room", &jroom);
-		json_object_object_get_ex(header, "to", &jto);
-	}
-	if (jroom != NULL && jto != NULL) {
+	/* null counts as absent, as it always has. */
+	if (ac_message_member(msg, "room", &jroom) == AC_MEMBER_NULL)
+		jroom.kind = AC_MEMBER_ABSENT;
+	if (ac_message_member(msg, "to", &jto) == AC_MEMBER_NULL)
+		jto.kind = AC_MEMBER_ABSENT;
+	if (jroom.kind != AC_MEMBER_ABSENT && jto.kind != AC_MEMBER_ABSENT) {
 		event_reply(u, CHAT_CMD_MESSAGE, CHAT_ERR_BAD_ARGUMENT, "give "
 		    "\"room\" or \"to\", not both");
 		return;
 	}
-	if (jto != NULL) {
-		if (!json_object_is_type(jto, json_type_string) ||
-		    (to = user_find(c, json_object_get_string(jto),
-		    (size_t)json_object_get_string_len(jto))) == NULL) {
+	if (jto.kind != AC_MEMBER_ABSENT) {
+		len = ac_member_string(&jto, name, sizeof name);
+		if (jto.kind != AC_MEMBER_STRING || len >= sizeof name ||
+		    (to = user_find(c, name, len)) == NULL) {
 			event_reply(u, CHAT_CMD_MESSAGE,
 			    CHAT_ERR_NO_SUCH_NICK, "nobody is called that");
 			return;
@@ -403,16 +408,14 @@ message_route(struct user *u, const struct ac_message *msg,
 		    CHAT_CMD_MESSAGE);
 		return;
 	}
-	if (jroom != NULL) {
-		if (!json_object_is_type(jroom, json_type_string) ||
-		    !names_room_valid(json_object_get_string(jroom),
-		    (size_t)json_object_get_string_len(jroom))) {
+	if (jroom.kind != AC_MEMBER_ABSENT) {
+		len = ac_member_string(&jroom, name, sizeof name);
+		if (jroom.kind != AC_MEMBER_STRING || len >= sizeof name ||
+		    !names_room_valid(name, len)) {
 			event_reply(u, CHAT_CMD_MESSAGE, CHAT_ERR_BAD_ROOM,
 			    "\"room\" is 1 to 64 of A-Z a-z 0-9 - _ .");
 			return;
 		}
-		name = json_object_get_string(jroom);
-		len = (size_t)json_object_get_string_len(jroom);
 		if ((r = room_find(c, name, len)) != NULL)
 			m = user_member(u, r);
 		if (m == NULL) {

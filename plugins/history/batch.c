@@ -11,7 +11,23 @@
  *
  * The job is submitted at the first store() of its batch, not later in
  * the loop turn: only jobs count towards the chain the host keeps loaded,
- * and a completion of chat's must run before chat's fini. Write jobs are
+ * and a completion of chat's must run before chat's fini. But the worker
+ * that takes it waits until the loop turn that opened the batch has
+ * ended (an event made active at the first store() closes the batch),
+ * for at most BATCH_CLOSE_WAIT_NS. A sender's frames arrive several to a
+ * read and chat stores them one after another in that turn; a worker
+ * woken at the first store() used to seal the batch after one or two of
+ * them, so a third of all transactions held a single message and the
+ * rest of the burst waited for the next one. A transaction costs about
+ * twenty pages written to the WAL whatever it holds, so one per turn is
+ * what keeps the store's CPU per message low. A batch that reaches
+ * BATCH_CLOSE_AT messages is closed at once, so that a long burst is
+ * written in more than one transaction, the first while chat still
+ * stores the rest and the next while chat delivers the first: with one
+ * transaction per turn a room at window 512 went in lock step (all of a
+ * window written, then all of it delivered). The wait is bounded so
+ * that a worker never depends on the loop (shutdown joins the workers
+ * with the loop stopped). Write jobs are
  * AC_JOB_SERIAL (an instance's writes commit in store() order, so the
  * completions of one room run in that order) and AC_JOB_NO_CANCEL (a
  * reload or shutdown never drops delivered messages).
@@ -31,7 +47,15 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
+
 #include "history.h"
+
+/* How long a worker waits for the loop turn that opened its batch: 2 ms. */
+#define BATCH_CLOSE_WAIT_NS	2000000L
+
+/* A batch is closed before the end of its turn once it holds this many. */
+#define BATCH_CLOSE_AT		32
 
 /* One write job: the messages it writes, and what became of them. */
 struct batch {
@@ -39,6 +63,7 @@ struct batch {
 	struct db		*db;
 	struct msg_list		 msgs;	/* in store() order */
 	size_t			 n;
+	int			 closed;	/* turn over (pend_mu) */
 	int			 sealed;	/* taken (pend_mu) */
 
 	/* Copied for the worker, which reads no instance state. */
@@ -144,6 +169,10 @@ batch_store(struct history *h, const struct ac_history_message *hm,
 	if (b != NULL && !b->sealed) {
 		TAILQ_INSERT_TAIL(&b->msgs, m, in_batch);
 		b->n++;
+		if (!b->closed && b->n >= BATCH_CLOSE_AT) {
+			b->closed = 1;
+			pthread_cond_broadcast(&db->close_cv);
+		}
 		db_pending_add(db, m);
 		pthread_mutex_unlock(&db->pend_mu);
 		return 0;
@@ -174,7 +203,43 @@ batch_store(struct history *h, const struct ac_history_message *hm,
 		    "(worker_queue full?)");
 	}
 	h->open = b;
+	if (h->close_ev != NULL)
+		event_active(h->close_ev, EV_TIMEOUT, 1);
+	else
+		b->closed = 1;	/* never the case once started */
 	return 0;
+}
+
+/* The loop turn that opened the batch is over: the worker may take it. */
+static void
+batch_close_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct history	*h = arg;
+
+	if (h->open == NULL || h->db == NULL)
+		return;
+	pthread_mutex_lock(&h->db->pend_mu);
+	h->open->closed = 1;
+	pthread_cond_broadcast(&h->db->close_cv);
+	pthread_mutex_unlock(&h->db->pend_mu);
+}
+
+/* Make the event that closes a batch at the end of its loop turn. */
+int
+batch_start(struct history *h)
+{
+	h->close_ev = event_new(h->host->event_base(h->p), -1, 0,
+	    batch_close_cb, h);
+	return (h->close_ev == NULL ? -1 : 0);
+}
+
+/* Free that event (fini: every write job has completed). */
+void
+batch_stop(struct history *h)
+{
+	if (h->close_ev != NULL)
+		event_free(h->close_ev);
+	h->close_ev = NULL;
 }
 
 /* Seconds from a to b. */
@@ -194,10 +259,19 @@ batch_work(void *arg)
 	struct db		*db = b->db;
 	struct store_row	*rows;
 	struct msg		*m;
-	struct timespec		 t0, t1;
+	struct timespec		 t0, t1, until;
 	size_t			 i;
 
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += BATCH_CLOSE_WAIT_NS;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
 	pthread_mutex_lock(&db->pend_mu);
+	while (!b->closed && pthread_cond_timedwait(&db->close_cv,
+	    &db->pend_mu, &until) == 0)
+		;
 	b->sealed = 1;
 	pthread_mutex_unlock(&db->pend_mu);
 

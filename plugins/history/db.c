@@ -124,7 +124,8 @@ db_load_room(void *arg, const char *key, const char *name,
 static struct db *
 db_new(const char *path)
 {
-	struct db	*db;
+	struct db		*db;
+	pthread_condattr_t	 attr;
 
 	if ((db = calloc(1, sizeof *db)) == NULL)
 		return NULL;
@@ -135,6 +136,11 @@ db_new(const char *path)
 	pthread_mutex_init(&db->conn_mu, NULL);
 	pthread_mutex_init(&db->pend_mu, NULL);
 	pthread_mutex_init(&db->rd_mu, NULL);
+	/* batch.c waits on it with a deadline on the monotonic clock. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&db->close_cv, &attr);
+	pthread_condattr_destroy(&attr);
 	TAILQ_INIT(&db->pending);
 	return db;
 }
@@ -149,6 +155,7 @@ db_free(struct db *db)
 	pthread_mutex_destroy(&db->conn_mu);
 	pthread_mutex_destroy(&db->pend_mu);
 	pthread_mutex_destroy(&db->rd_mu);
+	pthread_cond_destroy(&db->close_cv);
 	free(db->path);
 	free(db);
 }

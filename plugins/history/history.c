@@ -407,7 +407,8 @@ history_init(struct ac_plugin *p, const struct ac_host_api *host,
 	h->iface.status = history_status;
 	if (host->interface_publish(p, AC_HISTORY_INTERFACE,
 	    AC_HISTORY_VERSION, &h->iface) == -1 ||
-	    (h->db != NULL && retention_start(h) == -1)) {
+	    (h->db != NULL && (retention_start(h) == -1 ||
+	    batch_start(h) == -1))) {
 		host->log(p, AC_LOG_ERROR, "cannot publish the %s interface "
 		    "(another history backend loaded?) or start its timer",
 		    AC_HISTORY_INTERFACE);
@@ -426,6 +427,7 @@ history_fini(void *state)
 	struct history	*h = state;
 
 	retention_stop(h);
+	batch_stop(h);
 	db_put(h->db);
 	room_release();
 	free(h->opt.path);

@@ -132,6 +132,7 @@ struct history {
 	struct ac_history		 iface;
 
 	struct batch			*open;	/* store() adds */
+	struct event			*close_ev;	/* ends its loop turn */
 
 	struct event			*prune_ev;
 	int				 pruning;	/* a job is out */
@@ -201,6 +202,7 @@ struct db {
 	size_t			 nreaders;
 
 	pthread_mutex_t		 pend_mu;	/* what follows */
+	pthread_cond_t		 close_cv;	/* a batch was closed */
 	struct msg_list		 pending;	/* in store() order */
 	size_t			 npending;
 	size_t			 pending_bytes;
@@ -222,6 +224,8 @@ size_t		 db_pending_copy(struct db *db, const char *key,
 size_t		 db_pending_count(struct db *db);
 
 /* batch.c */
+int	batch_start(struct history *h);
+void	batch_stop(struct history *h);
 int	batch_store(struct history *h, const struct ac_history_message *hm,
 	    ac_history_stored_fn done, void *arg);
 

@@ -502,7 +502,13 @@ store_write(struct store *st, struct store_row *rows, size_t n,
 		rows[i].ok = sqlite3_changes(st->db) == 1;
 		sqlite3_reset(st->insert);
 
-		/* The room's seq, once per run of the room's rows. */
+		/*
+		 * The room's seq and its trim to max_messages, once per run
+		 * of the room's rows (a batch holds each room's rows in seq
+		 * order): one DELETE of everything the run's last row pushes
+		 * out leaves the same rows as a DELETE per row did, at a
+		 * fraction of the B-tree work.
+		 */
 		if (i + 1 == n || strcmp(rows[i + 1].key, rows[i].key) != 0) {
 			store_bind_key(st->room_seq, 1, rows[i].key);
 			sqlite3_bind_text(st->room_seq, 2, rows[i].name, -1,
@@ -516,7 +522,8 @@ store_write(struct store *st, struct store_row *rows, size_t n,
 				goto fail;
 			}
 			sqlite3_reset(st->room_seq);
-		}
+		} else
+			continue;
 
 		if (max_messages == 0 || rows[i].seq <= max_messages)
 			continue;

@@ -585,6 +585,113 @@ ac_message_get_string(const struct ac_message *msg, const char *name)
 	return object_string(header, name);
 }
 
+/* What a member look-up is after, and what it found. */
+struct frame_lookup {
+	const char			*name;
+	size_t				 len;
+	const char *const		*names;
+	size_t				 nnames;
+	struct header_scan_value	 found;
+	size_t				 other;
+};
+
+/* One member of the walk: keep it if it is the one looked for. */
+static int
+frame_lookup_cb(const struct header_scan_value *name,
+    const struct header_scan_value *value, void *arg)
+{
+	struct frame_lookup	*fl = arg;
+
+	if (header_scan_name_is(name, fl->name, fl->len))
+		fl->found = *value;	/* the last one counts */
+	return 0;
+}
+
+/* Find a top-level member of a decoded header in its bytes. */
+enum ac_member_kind
+ac_message_member(const struct ac_message *msg, const char *name,
+    struct ac_member *m)
+{
+	struct frame_lookup	fl;
+
+	memset(m, 0, sizeof *m);
+	if (msg->header_json == NULL)
+		return AC_MEMBER_ABSENT;
+	memset(&fl, 0, sizeof fl);
+	fl.name = name;
+	fl.len = strlen(name);
+	if (header_scan_walk(msg->header_json, msg->header_json_len,
+	    frame_lookup_cb, &fl) != 0)
+		return AC_MEMBER_ABSENT;
+	switch (fl.found.kind) {
+	case HEADER_SCAN_STRING:
+		m->kind = AC_MEMBER_STRING;
+		break;
+	case HEADER_SCAN_OTHER:
+		/* The scan takes null in lower case only. */
+		m->kind = fl.found.len == 4 && memcmp(fl.found.raw, "null",
+		    4) == 0 ? AC_MEMBER_NULL : AC_MEMBER_OTHER;
+		break;
+	default:
+		return AC_MEMBER_ABSENT;
+	}
+	m->raw = fl.found.raw;
+	m->raw_len = fl.found.len;
+	m->escaped = fl.found.escaped;
+	return m->kind;
+}
+
+/* The decoded value of a string member (its first cap bytes into buf). */
+size_t
+ac_member_string(const struct ac_member *m, char *buf, size_t cap)
+{
+	struct header_scan_value	v;
+
+	if (m->kind != AC_MEMBER_STRING)
+		return 0;
+	v.kind = HEADER_SCAN_STRING;
+	v.raw = m->raw;
+	v.len = m->raw_len;
+	v.escaped = m->escaped;
+	return header_scan_decode(&v, buf, cap);
+}
+
+/* One member of the walk: stop at the first with none of the names. */
+static int
+frame_other_cb(const struct header_scan_value *name,
+    const struct header_scan_value *value, void *arg)
+{
+	struct frame_lookup	*fl = arg;
+	size_t			 i;
+
+	(void)value;
+	for (i = 0; i < fl->nnames; i++) {
+		if (header_scan_name_is(name, fl->names[i],
+		    strlen(fl->names[i])))
+			return 0;
+	}
+	fl->other = 1;
+	return 1;
+}
+
+/* Does a decoded header have a member named none of names? */
+int
+ac_message_has_other(const struct ac_message *msg,
+    const char *const *names, size_t nnames)
+{
+	struct frame_lookup	fl;
+
+	if (msg->header_json == NULL)
+		return 0;
+	memset(&fl, 0, sizeof fl);
+	fl.names = names;
+	fl.nnames = nnames;
+	if (header_scan_walk(msg->header_json, msg->header_json_len,
+	    frame_other_cb, &fl) != 0)
+		return 0;
+	return (fl.other != 0);
+}
+
 /* Append the fixed header and both parts of a frame to out. */
 static int
 frame_append(struct evbuffer *out, const struct ac_key *key,

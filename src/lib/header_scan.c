@@ -53,6 +53,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef __SSE2__
@@ -423,6 +424,80 @@ header_scan(const uint8_t *json, size_t len, struct header_scan *hs)
 		return -1;
 	}
 	return 0;
+}
+
+/* Walk the top-level members of an object header_scan() accepted. */
+int
+header_scan_walk(const uint8_t *json, size_t len,
+    int (*cb)(const struct header_scan_value *,
+    const struct header_scan_value *, void *), void *arg)
+{
+	const uint8_t			*p, *start, *end = json + len;
+	struct header_scan_value	 name, value;
+
+	p = header_scan_ws(json, end);
+	if (p == end || *p != '{')
+		return -1;
+	p = header_scan_ws(p + 1, end);
+	if (p < end && *p == '}')
+		return 0;
+	for (;;) {
+		if (p == end || *p != '"' ||
+		    (p = header_scan_string(p, end, &name)) == NULL)
+			return -1;
+		p = header_scan_ws(p, end);
+		if (p == end || *p != ':')
+			return -1;
+		p = header_scan_ws(p + 1, end);
+		if (p < end && *p == '"')
+			p = header_scan_string(p, end, &value);
+		else {
+			start = p;
+			if ((p = header_scan_value(p, end, 1)) == NULL)
+				return -1;
+			value.kind = HEADER_SCAN_OTHER;
+			value.raw = start;
+			value.len = (size_t)(p - start);
+			value.escaped = 0;
+		}
+		if (p == NULL)
+			return -1;
+		if (cb(&name, &value, arg) != 0)
+			return 0;
+		p = header_scan_ws(p, end);
+		if (p == end)
+			return -1;
+		if (*p == '}')
+			return 0;
+		if (*p != ',')
+			return -1;
+		p = header_scan_ws(p + 1, end);
+	}
+}
+
+/* Does a scanned member name stand for name, as json-c keeps names? */
+int
+header_scan_name_is(const struct header_scan_value *v, const char *name,
+    size_t len)
+{
+	char	 text[256], *buf = text;
+	size_t	 got;
+	int	 same;
+
+	if (!v->escaped)
+		return (v->len == len && memcmp(v->raw, name, len) == 0);
+	/* A decoded name is never longer than its spelling. */
+	if (len > v->len)
+		return 0;
+	if (len + 1 > sizeof text && (buf = malloc(len + 1)) == NULL)
+		return 0;
+	got = header_scan_decode(v, buf, len + 1);
+	if (got > len + 1)
+		got = len + 1;
+	same = strnlen(buf, got) == len && memcmp(buf, name, len) == 0;
+	if (buf != text)
+		free(buf);
+	return same;
 }
 
 /* Where decoded bytes go: the first cap of them into buf. */

@@ -55,4 +55,23 @@ int	header_scan(const uint8_t *json, size_t len, struct header_scan *hs);
 size_t	header_scan_decode(const struct header_scan_value *v, char *out,
 	    size_t cap);
 
+/*
+ * Call cb for each top-level member of the header object in json (bytes
+ * header_scan() accepted), in order, duplicates included: name is the
+ * member's name as sent (a string value), value its value (a string, or
+ * HEADER_SCAN_OTHER with raw and len spanning its spelling). A non-zero
+ * return from cb stops the walk. Returns 0, or -1 if the bytes are not an
+ * object header_scan() accepts. Allocates nothing.
+ */
+int	header_scan_walk(const uint8_t *json, size_t len,
+	    int (*cb)(const struct header_scan_value *name,
+	    const struct header_scan_value *value, void *arg), void *arg);
+
+/*
+ * Non-zero when a member name found by the scan is `name` (len bytes) as
+ * json-c keeps names: the decoded name up to its first NUL.
+ */
+int	header_scan_name_is(const struct header_scan_value *v,
+	    const char *name, size_t len);
+
 #endif /* AC_LIB_HEADER_SCAN_H */

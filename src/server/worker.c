@@ -209,6 +209,25 @@ worker_pick_locked(struct worker_pool *wk)
 	return (first);
 }
 
+/*
+ * How many queued jobs a worker could take now, counting to at most max,
+ * with mu held.
+ */
+static size_t
+worker_runnable_locked(struct worker_pool *wk, size_t max)
+{
+	struct worker_job	*job;
+	size_t			 n = 0;
+
+	TAILQ_FOREACH(job, &wk->queue, entry) {
+		if (n == max)
+			break;
+		if (!(job->flags & AC_JOB_SERIAL) || !job->p->serial_busy)
+			n++;
+	}
+	return (n);
+}
+
 /* A worker thread: take jobs and run them until the pool stops. */
 static void *
 worker_main(void *arg)
@@ -239,8 +258,17 @@ worker_main(void *arg)
 		wk->running--;
 		if (serial) {
 			job->p->serial_busy = 0;
-			/* The plugin's next serial job may wait for this. */
-			pthread_cond_broadcast(&wk->work_cv);
+			/*
+			 * The plugin's next serial job may have waited for
+			 * this. This thread takes one runnable job itself at
+			 * the top of the loop; another is woken only when
+			 * there are more. Waking every idle worker after each
+			 * serial job (the history plugin's writes, thousands
+			 * a second) made each of them switch in and out for
+			 * nothing: five context switches per write.
+			 */
+			if (worker_runnable_locked(wk, 2) > 1)
+				pthread_cond_signal(&wk->work_cv);
 		}
 		wake = worker_finish_locked(wk, job, AC_JOB_DONE);
 		if (wake) {
@@ -328,8 +356,16 @@ worker_submit(struct worker_pool *wk, struct ac_plugin *p,
 	wk->nqueued++;
 	if (s != NULL)
 		wk->nsession++;
-	more = wk->idle == 0 && wk->nthreads < cfg->worker_threads;
-	pthread_cond_signal(&wk->work_cv);
+	/*
+	 * A serial job whose plugin has one running waits for that one's
+	 * worker, which takes it next: neither wake an idle worker for it
+	 * nor start another thread.
+	 */
+	more = 0;
+	if (!(flags & AC_JOB_SERIAL) || !p->serial_busy) {
+		more = wk->idle == 0 && wk->nthreads < cfg->worker_threads;
+		pthread_cond_signal(&wk->work_cv);
+	}
 	pthread_mutex_unlock(&wk->mu);
 
 	/* Busy workers and room for another: start it (failure is fine,

@@ -233,6 +233,45 @@ def case_room_limits(t):
         m = messages(a.sync())
         t.eq([x.header["room"] for x in m], ["r1"],
              "room null is no room: the current one")
+        # room and to are read from the header's bytes as json-c reads
+        # them: escapes decoded, the last of duplicates, a NUL ending a
+        # member's name; any other member is kept on the relayed frame.
+        a.cmd("/join r2")
+        spelled = [
+            (r'"room": "r\u0031"', "r1", "an escaped room name"),
+            (r'"room": "r2", "room": "r1"', "r1",
+             "the last of two room members"),
+            (r'"room": 5, "room": "r1"', "r1",
+             "the last of two room members, the first not a string"),
+            (r'"room\u0000x": "r1"', "r1", "a name up to its NUL"),
+            (r'"x": {"room": "r1"}', "r2",
+             "a nested room member is not the header's"),
+        ]
+        for members, room, what in spelled:
+            hdr = ('{"type": "message", "content_type": "%s", '
+                   '"session_id": "%s", %s}' % (TEXT, a.session_id, members))
+            a.send_raw(acproto.encode_raw(hdr, what.encode(), key=srv.key))
+            m = messages(a.sync())
+            t.eq([(x.header.get("room"), x.text()) for x in m],
+                 [(room, what)], "room member spelt %s: %s" % (members, what))
+        hdr = ('{"type": "message", "content_type": "%s", "session_id": '
+               '"%s", "room": "r1", "to": null, "mood": "\\u263a"}'
+               % (TEXT, a.session_id))
+        a.send_raw(acproto.encode_raw(hdr, b"own", key=srv.key))
+        m = messages(a.sync())
+        t.eq([(x.header.get("room"), x.header.get("mood"), "to" in x.header)
+              for x in m], [("r1", "\u263a", False)],
+             "to null is no direct message; the sender's own member is kept")
+        a.cmd("/nick zed")
+        hdr = ('{"type": "message", "content_type": "%s", "session_id": '
+               '"%s", "to": "z\\u0065d", "room": null}'
+               % (TEXT, a.session_id))
+        a.send_raw(acproto.encode_raw(hdr, b"dm", key=srv.key))
+        m = messages(a.sync())
+        t.eq([(x.header.get("to"), "room" in x.header, x.text()) for x in m],
+             [("zed", False, "dm")],
+             "a to member spelt with an escape is decoded, then looked up")
+        a.cmd("/part r2")
 
 
 def case_config(t):

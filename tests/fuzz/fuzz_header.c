@@ -10,7 +10,10 @@
  * passes check 6 and on type, content_type and session_id, with only the
  * differences src/lib/header_scan.c documents: the decoder refuses member
  * names in single quotes, a type holding U+0000, and reads a content type
- * or session id holding U+0000 as NULL. Any other difference aborts.
+ * or session id holding U+0000 as NULL. Every member of json-c's object
+ * must also be what ac_message_member() finds in the bytes, and
+ * ac_message_has_other() must agree with its keys. Any other difference
+ * aborts.
  */
 #include "config.h"
 
@@ -130,6 +133,54 @@ same_object(struct json_object *a, struct json_object *b)
 	    JSON_C_TO_STRING_PLAIN)) == 0;
 }
 
+/*
+ * The look-up in the bytes (ac_message_member(), ac_message_has_other())
+ * against json-c's object: every key found as json-c has it, a string
+ * decoded to json-c's bytes, an unknown name absent.
+ */
+static void
+check_lookup(const struct ac_message *msg, struct json_object *obj)
+{
+	static const char *const	 fixed[] = {
+		"type", "content_type", "session_id",
+	};
+	struct ac_member		 m;
+	char				*buf;
+	size_t				 len, i;
+	int				 other = 0;
+
+	json_object_object_foreach(obj, key, val) {
+		if (val == NULL) {
+			if (ac_message_member(msg, key, &m) != AC_MEMBER_NULL)
+				abort();
+		} else if (!json_object_is_type(val, json_type_string)) {
+			if (ac_message_member(msg, key, &m) != AC_MEMBER_OTHER)
+				abort();
+		} else {
+			if (ac_message_member(msg, key, &m) !=
+			    AC_MEMBER_STRING)
+				abort();
+			len = (size_t)json_object_get_string_len(val);
+			if ((buf = malloc(len + 1)) == NULL)
+				abort();
+			if (ac_member_string(&m, buf, len + 1) != len ||
+			    memcmp(buf, json_object_get_string(val), len) != 0)
+				abort();
+			free(buf);
+		}
+		for (i = 0; i < 3 && strcmp(key, fixed[i]) != 0; i++)
+			;
+		if (i == 3)
+			other = 1;
+	}
+	/* A name json-c's object lacks is absent (the fuzzer may well
+	 * spell this one: it reads the strings of this program). */
+	if ((!json_object_object_get_ex(obj, "\x01 no such member", NULL) &&
+	    ac_message_member(msg, "\x01 no such member", &m) !=
+	    AC_MEMBER_ABSENT) || ac_message_has_other(msg, fixed, 3) != other)
+		abort();
+}
+
 /* Decode the header framed with content "x"; returns the status. */
 static enum ac_frame_status
 decode(const struct ac_key *key, struct evbuffer *frame, unsigned int flags,
@@ -173,6 +224,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    !same_object(eager.header, v.obj) ||
 		    !same_object(lazy.header, v.obj))
 			abort();
+		check_lookup(&lazy, v.obj);
+		check_lookup(&eager, v.obj);
 		check_member(v.obj, "content_type", eager.content_type);
 		check_member(v.obj, "content_type", lazy.content_type);
 		check_member(v.obj, "session_id", eager.session_id);

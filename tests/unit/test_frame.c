@@ -580,6 +580,43 @@ test_header_json_python_spelling(void **state)
 	evbuffer_free(out);
 }
 
+/* Integer members are spelt as json-c spells them, at every edge. */
+static void
+test_header_json_integers(void **state)
+{
+	static const int64_t	 values[] = {
+		0, 1, -1, 9, 10, 12345, -12345, 1000000007, INT32_MAX,
+		INT32_MIN, (int64_t)INT32_MAX + 1, INT64_MAX - 1, INT64_MAX,
+		INT64_MIN + 1, INT64_MIN,
+	};
+	struct evbuffer		*out = evbuffer_new();
+	struct json_object	*extra, *n;
+	char			 want[128];
+	size_t			 i, len;
+
+	(void)state;
+	for (i = 0; i <= sizeof values / sizeof values[0]; i++) {
+		extra = json_object_new_object();
+		if (i < sizeof values / sizeof values[0])
+			n = json_object_new_int64(values[i]);
+		else
+			n = json_object_new_uint64(UINT64_MAX);
+		snprintf(want, sizeof want, "{\"type\": \"message\", "
+		    "\"content_type\": null, \"session_id\": null, "
+		    "\"seq\": %s}", json_object_to_json_string_ext(n,
+		    JSON_C_TO_STRING_PLAIN));
+		json_object_object_add(extra, "seq", n);
+		assert_int_equal(ac_header_json_write(out, AC_MSG_MESSAGE,
+		    NULL, NULL, extra), 0);
+		len = evbuffer_get_length(out);
+		assert_int_equal(len, strlen(want));
+		assert_memory_equal(evbuffer_pullup(out, -1), want, len);
+		evbuffer_drain(out, len);
+		json_object_put(extra);
+	}
+	evbuffer_free(out);
+}
+
 /* A disconnect's content is the Python peer's JSON, reason escaped. */
 static void
 test_disconnect_content(void **state)
@@ -768,6 +805,79 @@ assert_member(const char *json, size_t len, const char *what,
 		    want == NULL ? "NULL" : want);
 }
 
+/* json-c's object of header bytes the decoder accepted, parsed as the
+ * decoder once parsed them (strict, UTF-8 checked, depth 32). */
+static struct json_object *
+header_jsonc(const char *json, size_t len)
+{
+	struct json_tokener	*tok;
+	struct json_object	*obj;
+
+	tok = json_tokener_new_ex(32);
+	assert_non_null(tok);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+	    JSON_TOKENER_ALLOW_TRAILING_CHARS | JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, json, (int)len);
+	json_tokener_free(tok);
+	if (obj == NULL)
+		fail_msg("%s: json-c does not parse it", header_text(json,
+		    len));
+	return obj;
+}
+
+/*
+ * Every member of json-c's object of a header must be what
+ * ac_message_member() finds in the bytes (a string with the same decoded
+ * bytes, NUL ones included, or another kind), a name that is none of
+ * them must be absent, and ac_message_has_other() must agree with the
+ * object's keys. Run on every header the vectors accept.
+ */
+static void
+assert_members_as_jsonc(const char *json, size_t len,
+    const struct ac_message *msg, struct json_object *obj)
+{
+	static const char *const	 fixed[] = {
+		"type", "content_type", "session_id",
+	};
+	struct ac_member		 m;
+	char				 buf[512];
+	size_t				 got, i;
+	int				 other = 0;
+
+	json_object_object_foreach(obj, key, val) {
+		if (val == NULL) {
+			if (ac_message_member(msg, key, &m) != AC_MEMBER_NULL)
+				fail_msg("%s: member %s is not found as null",
+				    header_text(json, len), key);
+		} else if (!json_object_is_type(val, json_type_string)) {
+			if (ac_message_member(msg, key, &m) != AC_MEMBER_OTHER)
+				fail_msg("%s: member %s is not found as a "
+				    "non-string", header_text(json, len), key);
+		} else {
+			if (ac_message_member(msg, key, &m) !=
+			    AC_MEMBER_STRING)
+				fail_msg("%s: member %s is not found as a "
+				    "string", header_text(json, len), key);
+			got = ac_member_string(&m, buf, sizeof buf);
+			if (got != (size_t)json_object_get_string_len(val) ||
+			    (got <= sizeof buf && memcmp(buf,
+			    json_object_get_string(val), got) != 0))
+				fail_msg("%s: member %s decodes differently",
+				    header_text(json, len), key);
+		}
+		for (i = 0; i < 3 && strcmp(key, fixed[i]) != 0; i++)
+			;
+		if (i == 3)
+			other = 1;
+	}
+	assert_int_equal(ac_message_member(msg, "no such member", &m),
+	    AC_MEMBER_ABSENT);
+	assert_null(m.raw);
+	assert_int_equal(ac_message_has_other(msg, fixed, 3), other);
+	assert_int_equal(ac_message_has_other(msg, NULL, 0),
+	    json_object_object_length(obj) != 0);
+}
+
 /*
  * Decode header JSON bytes both ways (the object at once, and lazily) and
  * check the status and, when it is ok, the three members; type is a wire
@@ -798,8 +908,16 @@ check_header_bytes(const char *json, size_t len, enum ac_frame_status want,
 			    c.msg.session_id, sid);
 			if (flags[i] == 0)
 				assert_non_null(c.msg.header);
-			else
+			else {
 				assert_null(c.msg.header);
+				/* Looked up in the bytes before any object
+				 * exists, against json-c's own parse. */
+				obj = header_jsonc(json, len);
+				assert_members_as_jsonc(json, len, &c.msg,
+				    obj);
+				json_object_put(obj);
+				assert_null(c.msg.header);
+			}
 			obj = ac_message_header(&c.msg);
 			assert_non_null(obj);
 			assert_ptr_equal(c.msg.header, obj);
@@ -1323,6 +1441,7 @@ main(void)
 		cmocka_unit_test(test_largest_header_decodes),
 		cmocka_unit_test(test_random_round_trips),
 		cmocka_unit_test(test_header_json_python_spelling),
+		cmocka_unit_test(test_header_json_integers),
 		cmocka_unit_test(test_disconnect_content),
 		cmocka_unit_test(test_header_json_strictness),
 		cmocka_unit_test(test_crc_matches_zlib),

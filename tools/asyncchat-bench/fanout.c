@@ -38,8 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include <asyncchat/frame.h>
 
 #include "bench.h"
@@ -244,6 +242,48 @@ fanout_room_seq(struct conn *c, uint64_t seq)
 }
 
 /*
+ * A string member of a decoded header into buf (NUL-terminated), or NULL
+ * when it is absent, not a string, holds a NUL or does not fit.
+ */
+static const char *
+fanout_member(const struct ac_message *msg, const char *name, char *buf,
+    size_t cap)
+{
+	struct ac_member	m;
+	size_t			len;
+
+	if (ac_message_member(msg, name, &m) != AC_MEMBER_STRING ||
+	    (len = ac_member_string(&m, buf, cap)) >= cap ||
+	    memchr(buf, '\0', len) != NULL)
+		return NULL;
+	buf[len] = '\0';
+	return buf;
+}
+
+/*
+ * The value of an integer member of a decoded header that is at least
+ * 1, as json-c would read it as an int (digits only, no sign, fraction
+ * or exponent, at most 18 of them); 0 if it is not one.
+ */
+static uint64_t
+fanout_member_seq(const struct ac_message *msg, const char *name)
+{
+	struct ac_member	m;
+	uint64_t		v = 0;
+	size_t			i;
+
+	if (ac_message_member(msg, name, &m) != AC_MEMBER_OTHER ||
+	    m.raw_len == 0 || m.raw_len > 18)
+		return 0;
+	for (i = 0; i < m.raw_len; i++) {
+		if (m.raw[i] < '0' || m.raw[i] > '9')
+			return 0;
+		v = v * 10 + (uint64_t)(m.raw[i] - '0');
+	}
+	return v;
+}
+
+/*
  * Room mode, a delivery decoded in full: check the members the server
  * added, and keep its bytes as the ones every other recipient must get (or,
  * if the first delivery is kept already, compare with it).
@@ -255,9 +295,8 @@ fanout_room_check(struct conn *c, const struct stamp *st)
 	struct fanout		*fo = b->mode_state;
 	struct fanout_sender	*fs = &fo->senders[st->sender];
 	const struct ac_message	*msg = b->cur_msg;
-	struct json_object	*js;
-	const char		*room, *from;
-	char			 nick[32];
+	const char		*room, *from, *time;
+	char			 nick[32], rbuf[80], fbuf[40], tbuf[40];
 	uint64_t		 seq;
 	size_t			 slot = st->seq % b->window;
 	uint8_t			*first;
@@ -267,22 +306,19 @@ fanout_room_check(struct conn *c, const struct stamp *st)
 		    "frame", c->index);
 		return -1;
 	}
-	room = ac_message_get_string(msg, "room");
-	from = ac_message_get_string(msg, "from");
+	room = fanout_member(msg, "room", rbuf, sizeof rbuf);
+	from = fanout_member(msg, "from", fbuf, sizeof fbuf);
+	time = fanout_member(msg, "time", tbuf, sizeof tbuf);
+	seq = fanout_member_seq(msg, "seq");
 	snprintf(nick, sizeof nick, "bench-s%u", st->sender);
 	if (room == NULL || strcmp(room, b->room) != 0 || from == NULL ||
-	    strcmp(from, nick) != 0 ||
-	    !fanout_time_ok(ac_message_get_string(msg, "time")) ||
-	    !json_object_object_get_ex(msg->header, "seq", &js) ||
-	    !json_object_is_type(js, json_type_int) ||
-	    json_object_get_int64(js) < 1) {
+	    strcmp(from, nick) != 0 || !fanout_time_ok(time) || seq < 1) {
 		bench_fail(b, "connection %d: a room message without the "
 		    "server's room, from (%s), seq or time: %.*s", c->index,
 		    nick, (int)msg->header_json_len,
 		    (const char *)msg->header_json);
 		return -1;
 	}
-	seq = (uint64_t)json_object_get_int64(js);
 	if (fanout_room_seq(c, seq) == -1)
 		return -1;
 	if (fs->first_size == 0)
