@@ -72,7 +72,7 @@ static const char *chat_err_tokens[CHAT_ERR_COUNT] = {
 	CHAT_E_BAD_NICK, CHAT_E_NICK_IN_USE, CHAT_E_BAD_ROOM,
 	CHAT_E_TOO_MANY_ROOMS, CHAT_E_NOT_IN_ROOM, CHAT_E_NO_SUCH_NICK,
 	CHAT_E_NO_HISTORY, CHAT_E_UNKNOWN_COMMAND, CHAT_E_NO_ROOM,
-	CHAT_E_BAD_ARGUMENT, CHAT_E_TOO_LARGE,
+	CHAT_E_BAD_ARGUMENT, CHAT_E_TOO_LARGE, CHAT_E_CLUSTER_DOWN,
 };
 
 /* The counters of enum chat_count: metric name and help. */
@@ -266,6 +266,7 @@ chat_init(struct ac_plugin *p, const struct ac_host_api *host,
 	hash_init(&c->nicks, &c->counts[CHAT_C_STEPS]);
 	hash_init(&c->rooms, &c->counts[CHAT_C_STEPS]);
 	TAILQ_INIT(&c->deferred);
+	TAILQ_INIT(&c->appends);
 	chat_metrics(c);
 	*state = c;
 	return (0);
@@ -297,7 +298,18 @@ chat_ready(void *state)
 		if (c->history->size < offsetof(struct ac_history, replay) +
 		    sizeof c->history->replay)
 			why = "its interface is shorter than version 1";
-		else if (c->history->last_seq == NULL ||
+		else if (AC_HISTORY_HAS(c->history, numbers) &&
+		    c->history->numbers(c->history->ctx)) {
+			/* A numbering backend (append.c). */
+			if (c->history->last_seq == NULL ||
+			    c->history->replay == NULL ||
+			    !AC_HISTORY_HAS(c->history, append) ||
+			    !AC_HISTORY_HAS(c->history, listen))
+				why = "it numbers messages but lacks append, "
+				    "listen, replay or last_seq";
+			else
+				c->numbers = 1;
+		} else if (c->history->last_seq == NULL ||
 		    c->history->durable == NULL ||
 		    c->history->store == NULL || c->history->replay == NULL)
 			why = "a function of its interface is missing";
@@ -306,8 +318,11 @@ chat_ready(void *state)
 			    "cannot be used: %s", why);
 			return (-1);
 		}
+		if (c->numbers)
+			c->history->listen(c->history->ctx, append_live, c);
 		c->host->log(c->p, AC_LOG_DEBUG, "history backend found "
-		    "(interface version %u)", version);
+		    "(interface version %u%s)", version, c->numbers ?
+		    ", numbering" : "");
 	}
 	return (0);
 }
@@ -318,6 +333,7 @@ chat_fini(void *state)
 {
 	struct chat	*c = state;
 
+	append_free_all(c);
 	room_free_all(c);
 	if (c->stamp_room != NULL)
 		json_object_put(c->stamp_room);

@@ -56,6 +56,7 @@ struct json_object;
 #define CHAT_E_NO_ROOM		"no_room"
 #define CHAT_E_BAD_ARGUMENT	"bad_argument"
 #define CHAT_E_TOO_LARGE	"too_large"
+#define CHAT_E_CLUSTER_DOWN	"cluster_down"
 
 /* Counted things, shown as metrics by chat_collect. */
 enum chat_count {
@@ -97,6 +98,7 @@ enum chat_err {
 	CHAT_ERR_NO_ROOM,
 	CHAT_ERR_BAD_ARGUMENT,
 	CHAT_ERR_TOO_LARGE,
+	CHAT_ERR_CLUSTER_DOWN,
 	CHAT_ERR_COUNT
 };
 
@@ -137,7 +139,9 @@ struct room;
 struct member;
 struct replay;
 struct pending_store;
+struct append;
 TAILQ_HEAD(pending_list, pending_store);
+TAILQ_HEAD(append_list, append);
 
 /* A message of a room held back from one member while its replay runs. */
 struct held {
@@ -184,6 +188,7 @@ struct user {
 	uint64_t		 mark;		/* chat->gen when reached */
 	char			 reason[32];	/* why it closed */
 	TAILQ_ENTRY(user)	 deferred;	/* chat->deferred */
+	struct append_list	 appends;	/* its messages being stored */
 };
 TAILQ_HEAD(user_list, user);
 
@@ -208,6 +213,26 @@ struct pending_store {
 	int				 done;
 	TAILQ_ENTRY(pending_store)	 entry;		/* room->pending */
 };
+/*
+ * A room message handed to a numbering backend (append.c): what makes its
+ * frame, for whatever seq the backend gives it.
+ */
+struct append {
+	struct chat		*chat;
+	struct user		*user;		/* the sender; NULL: gone */
+	char			 room[CHAT_ROOM_MAX + 1];
+	char			 id[37];
+	char			 nick[CHAT_NICK_BYTES + 1];
+	enum ac_msg_type	 type;
+	char			*content_type;
+	uint8_t			*content;
+	size_t			 len;
+	struct json_object	*own;		/* sender's members, or NULL */
+	int			 too_large;	/* make could not */
+	TAILQ_ENTRY(append)	 in_chat;	/* chat->appends */
+	TAILQ_ENTRY(append)	 in_user;	/* user->appends */
+};
+
 /* A replay in flight: what its completion needs. */
 struct replay {
 	struct chat		*chat;
@@ -226,6 +251,8 @@ struct chat {
 	unsigned int			 max_rooms;
 
 	const struct ac_history		*history;	/* NULL: none */
+	int				 numbers;	/* it numbers messages */
+	struct append_list		 appends;	/* held by it */
 
 	struct hash			 nicks;		/* fnick -> user */
 	struct hash			 rooms;		/* fname -> room */
@@ -313,6 +340,13 @@ int	 command_join(struct user *u, const char *room, size_t len,
 	    int has_since, uint64_t since, int flags);
 
 /* message.c */
+struct json_object *message_members(struct chat *c, struct json_object *header,
+	    const char *room, const char *to, const char *from, uint64_t seq,
+	    const char *time);
+struct json_object *message_own_members(const struct ac_message *msg);
+void	 message_deliver(struct room *r, const struct ac_frame *f,
+	    uint64_t seq);
+void	 message_deliver_local(struct room *r, const struct ac_frame *f);
 void	 message_route(struct user *u, const struct ac_message *msg,
 	    const uint8_t *content, size_t content_len);
 void	 message_direct(struct user *u, struct user *to,
@@ -323,7 +357,16 @@ void	 message_room_gone(struct room *r);
 /* replay.c */
 void	 replay_start(struct member *m, int has_since, uint64_t since,
 	    uint64_t count);
-void	 replay_deliver(struct member *m, struct ac_frame *f, uint64_t seq);
+void	 replay_deliver(struct member *m, const struct ac_frame *f,
+	    uint64_t seq);
 void	 replay_member_gone(struct member *m);
+
+/* append.c */
+void	 append_start(struct member *m, const struct ac_message *msg,
+	    const uint8_t *content, size_t content_len);
+void	 append_live(void *arg, const char *room, uint64_t seq,
+	    const struct ac_frame *f);
+void	 append_user_gone(struct user *u);
+void	 append_free_all(struct chat *c);
 
 #endif /* CHAT_CHAT_H */

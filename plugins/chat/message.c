@@ -20,6 +20,10 @@
  * from the head of that list, so a room's messages always go out in seq
  * order. A member who joined while a message was waiting gets it from
  * its replay instead (member->live_after), never twice.
+ *
+ * A backend that numbers messages itself (history.h, version 2: several
+ * servers share it) takes a room message from here to append.c, and
+ * every room message comes back from it to message_deliver.
  */
 #include "config.h"
 
@@ -51,19 +55,38 @@ message_is_reserved(const char *key)
 	return (0);
 }
 
-/* Non-zero when the sender's header has members of its own to keep. */
+/* Non-zero when a sender's header has members of its own to keep. */
 static int
-message_has_own(const struct ac_message *msg)
+message_has_own(struct json_object *header)
 {
-	if (msg->header == NULL ||
-	    !json_object_is_type(msg->header, json_type_object))
+	if (header == NULL || !json_object_is_type(header, json_type_object))
 		return (0);
-	json_object_object_foreach(msg->header, key, val) {
+	json_object_object_foreach(header, key, val) {
 		(void)val;
 		if (!message_is_reserved(key))
 			return (1);
 	}
 	return (0);
+}
+
+/*
+ * The sender's own header members (all but the reserved ones) as a new
+ * object the caller puts, or NULL when there are none: kept by an append
+ * beyond the message's callback.
+ */
+struct json_object *
+message_own_members(const struct ac_message *msg)
+{
+	struct json_object	*o;
+
+	if (!message_has_own(msg->header))
+		return (NULL);
+	o = json_object_new_object();
+	json_object_object_foreach(msg->header, key, val) {
+		if (!message_is_reserved(key))
+			json_object_object_add(o, key, json_object_get(val));
+	}
+	return (o);
 }
 
 /* Add a member whose key is a constant string (json-c copies no key). */
@@ -75,23 +98,25 @@ message_add(struct json_object *o, const char *key, struct json_object *v)
 }
 
 /*
- * The members of a relayed frame: the sender's own (but the reserved
- * ones), then room or to, from, seq (when not 0) and time. Returns an
- * object the caller puts.
+ * The members of a relayed frame: the sender's own from header (the
+ * sender's header, or what message_own_members kept of it; may be NULL)
+ * but the reserved ones, then room or to, from, seq (when not 0) and
+ * time. Returns an object the caller puts.
  *
  * Most messages have no members of their own, and building a json-c
  * object costs a dozen allocations, a sizeable part of a message's cost
  * next to its deliveries: so for those the plugin keeps one object per
- * shape (room, direct) and only sets its values.
+ * shape (room, direct) and only sets its values. A room message without a
+ * seq (one that could not be stored, append.c) is the rare third shape.
  */
-static struct json_object *
-message_members(struct chat *c, const struct ac_message *msg,
+struct json_object *
+message_members(struct chat *c, struct json_object *header,
     const char *room, const char *to, const char *from, uint64_t seq,
     const char *time)
 {
 	struct json_object	**cached, *o, *v;
 
-	if (!message_has_own(msg)) {
+	if (!message_has_own(header) && (room == NULL || seq != 0)) {
 		cached = room != NULL ? &c->stamp_room : &c->stamp_direct;
 		if (*cached == NULL) {
 			o = json_object_new_object();
@@ -122,9 +147,12 @@ message_members(struct chat *c, const struct ac_message *msg,
 		return (json_object_get(o));
 	}
 	o = json_object_new_object();
-	json_object_object_foreach(msg->header, key, val) {
-		if (!message_is_reserved(key))
-			json_object_object_add(o, key, json_object_get(val));
+	if (message_has_own(header)) {
+		json_object_object_foreach(header, key, val) {
+			if (!message_is_reserved(key))
+				json_object_object_add(o, key,
+				    json_object_get(val));
+		}
 	}
 	if (room != NULL)
 		message_add(o, "room", json_object_new_string(room));
@@ -143,8 +171,8 @@ message_members(struct chat *c, const struct ac_message *msg,
  * session that closed while chat is busy is refused by the host itself
  * (its handle is still valid memory, marked dead).
  */
-static void
-message_deliver(struct room *r, struct ac_frame *f, uint64_t seq)
+void
+message_deliver(struct room *r, const struct ac_frame *f, uint64_t seq)
 {
 	struct chat	*c = r->chat;
 	struct member	*m;
@@ -152,8 +180,8 @@ message_deliver(struct room *r, struct ac_frame *f, uint64_t seq)
 
 	TAILQ_FOREACH(m, &r->members, in_room) {
 		steps++;
-		if (seq <= m->live_after)
-			continue;	/* a replay has it */
+		if (m->s == NULL || seq <= m->live_after)
+			continue;	/* remote, or a replay has it */
 		if (m->replays > 0) {
 			replay_deliver(m, f, seq);
 			continue;
@@ -163,6 +191,25 @@ message_deliver(struct room *r, struct ac_frame *f, uint64_t seq)
 	}
 	c->counts[CHAT_C_STEPS] += steps;
 	c->counts[CHAT_C_DELIVERIES] += n;
+}
+
+/*
+ * Queue a room message without a seq (one the backend could not store,
+ * append.c) to the room's members on this server: nothing holds it back,
+ * since no replay can have it.
+ */
+void
+message_deliver_local(struct room *r, const struct ac_frame *f)
+{
+	struct chat	*c = r->chat;
+	struct member	*m;
+
+	TAILQ_FOREACH(m, &r->members, in_room) {
+		c->counts[CHAT_C_STEPS]++;
+		if (m->s != NULL && !m->user->closing &&
+		    c->host->relay(c->p, f, m->s) == 0)
+			c->counts[CHAT_C_DELIVERIES]++;
+	}
 }
 
 /* Deliver the stored messages at the head of a room's pending list. */
@@ -267,9 +314,13 @@ message_room(struct member *m, const struct ac_message *msg,
 	char			 time[CHAT_TIME_LEN + 1];
 	int64_t			 ms;
 
+	if (c->numbers) {
+		append_start(m, msg, content, content_len);
+		return;
+	}
 	chat_stamp_time(c, time, &ms);
-	o = message_members(c, msg, r->name, NULL, m->user->nick, r->seq + 1,
-	    time);
+	o = message_members(c, msg->header, r->name, NULL, m->user->nick,
+	    r->seq + 1, time);
 	f = c->host->frame_new(c->p, m->user->id, msg->type,
 	    msg->content_type, o, content, content_len);
 	json_object_put(o);
@@ -301,7 +352,7 @@ message_direct(struct user *u, struct user *to, const struct ac_message *msg,
 	int64_t			 ms;
 
 	chat_stamp_time(c, time, &ms);
-	o = message_members(c, msg, NULL, to->nick, u->nick, 0, time);
+	o = message_members(c, msg->header, NULL, to->nick, u->nick, 0, time);
 	f = c->host->frame_new(c->p, u->id, msg->type, msg->content_type, o,
 	    content, content_len);
 	json_object_put(o);

@@ -18,6 +18,11 @@
  *
  * A member can go (part, close) while its replay runs: its tickets are
  * then detached, and the completion only frees them.
+ *
+ * A numbering backend (append.c) replays up to the room's end when it
+ * reads, which may be beyond `until`: it says how far (result->last), and
+ * the member's live delivery starts above that, so that what the replay
+ * sent and what arrives live later do not overlap.
  */
 #include "config.h"
 
@@ -37,8 +42,9 @@ replay_flush(struct member *m)
 	while ((h = TAILQ_FIRST(&m->held)) != NULL) {
 		TAILQ_REMOVE(&m->held, h, entry);
 		m->nheld--;
-		if (!m->user->closing && c->host->relay(c->p, h->frame,
-		    m->s) == 0)
+		/* A replay that ended later may have covered it. */
+		if (h->seq > m->live_after && !m->user->closing &&
+		    c->host->relay(c->p, h->frame, m->s) == 0)
 			c->counts[CHAT_C_DELIVERIES]++;
 		c->host->frame_unref(c->p, h->frame);
 		free(h);
@@ -53,12 +59,24 @@ replay_done_cb(void *arg, struct ac_session *s, const struct ac_history_result
 	struct replay	*t = arg;
 	struct chat	*c = t->chat;
 	struct member	*m = t->member;
+	uint64_t	 seq = t->until;
 
 	chat_enter(c);
 	if (m != NULL) {
 		TAILQ_REMOVE(&m->tickets, t, entry);
 		m->replays--;
-		event_history_end(m->user, t->room, t->until, r->replayed,
+		/*
+		 * A numbering backend read up to the room's end, maybe past
+		 * what was live here when it was asked: the member has those
+		 * from the replay, not from live delivery.
+		 */
+		if (c->numbers && r->status == AC_HISTORY_OK) {
+			if (r->last > seq)
+				seq = r->last;
+			if (m->live_after < seq)
+				m->live_after = seq;
+		}
+		event_history_end(m->user, t->room, seq, r->replayed,
 		    r->truncated || r->status != AC_HISTORY_OK);
 		if (m->replays == 0) {
 			m->overflow = 0;
@@ -113,7 +131,7 @@ replay_start(struct member *m, int has_since, uint64_t since, uint64_t count)
 
 /* A live message of the room while m's replay runs: hold it. */
 void
-replay_deliver(struct member *m, struct ac_frame *f, uint64_t seq)
+replay_deliver(struct member *m, const struct ac_frame *f, uint64_t seq)
 {
 	struct chat	*c = m->user->chat;
 	struct held	*h;

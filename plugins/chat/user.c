@@ -92,6 +92,7 @@ user_open(struct chat *c, struct ac_session *s, const char *nick)
 	u->s = s;
 	snprintf(u->id, sizeof u->id, "%s", id);
 	TAILQ_INIT(&u->rooms);
+	TAILQ_INIT(&u->appends);
 	/*
 	 * Into the slot first, marked torn down: should the host refuse the
 	 * slot (a session closing), it destroys u at once and nothing else
@@ -197,6 +198,7 @@ user_teardown(struct user *u)
 
 	if (u->closed)
 		return;
+	append_user_gone(u);
 	while ((m = TAILQ_FIRST(&u->rooms)) != NULL)
 		room_leave(m);
 	hash_remove(&c->nicks, u->fnick);
