@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <asyncchat/cluster.h>
 #include <asyncchat/history.h>
 #include <asyncchat/plugin.h>
 
@@ -140,8 +141,12 @@ struct member;
 struct replay;
 struct pending_store;
 struct append;
+struct claim;
+struct direct;
 TAILQ_HEAD(pending_list, pending_store);
 TAILQ_HEAD(append_list, append);
+TAILQ_HEAD(claim_list, claim);
+TAILQ_HEAD(direct_list, direct);
 
 /* A message of a room held back from one member while its replay runs. */
 struct held {
@@ -172,7 +177,12 @@ struct member {
 };
 TAILQ_HEAD(member_list, member);
 
-/* A session as chat knows it (what delivery reads first, together). */
+/*
+ * A session as chat knows it (what delivery reads first, together): one
+ * of this server, or (cluster mode, remote.c) one of another server, a
+ * remote user, which has no session here (s NULL) and is only in rooms
+ * and in the nick table.
+ */
 struct user {
 	struct ac_session	*s;		/* valid until its slot goes */
 	int			 closing;	/* its session closed while chat
@@ -189,6 +199,10 @@ struct user {
 	char			 reason[32];	/* why it closed */
 	TAILQ_ENTRY(user)	 deferred;	/* chat->deferred */
 	struct append_list	 appends;	/* its messages being stored */
+	int			 remote;	/* another server's session */
+	int			 indexed;	/* its nick is in chat->nicks */
+	struct claim		*claiming;	/* its nick claim under way */
+	struct direct_list	 directs;	/* its messages to remote users */
 };
 TAILQ_HEAD(user_list, user);
 
@@ -233,6 +247,34 @@ struct append {
 	TAILQ_ENTRY(append)	 in_user;	/* user->appends */
 };
 
+/* What a nick claim is for (remote.c). */
+enum claim_kind {
+	CLAIM_OPEN,		/* the nick a session opened with */
+	CLAIM_GUEST,		/* a guest nick after losing one */
+	CLAIM_NICK,		/* /nick */
+};
+
+/* A nick claim under way across the cluster (remote.c). */
+struct claim {
+	struct chat		*chat;
+	struct user		*user;		/* NULL: gone */
+	enum claim_kind		 kind;
+	char			 id[37];		/* the user's */
+	char			 nick[CHAT_NICK_BYTES + 1];
+	TAILQ_ENTRY(claim)	 in_chat;	/* chat->claims */
+};
+
+/* A direct message on its way to another server (remote.c). */
+struct direct {
+	struct chat		*chat;
+	struct user		*user;		/* the sender; NULL: gone */
+	struct ac_frame		*frame;		/* our reference */
+	enum chat_cmd		 cmd;
+	char			 to[CHAT_NICK_BYTES + 1];
+	TAILQ_ENTRY(direct)	 in_chat;	/* chat->directs */
+	TAILQ_ENTRY(direct)	 in_user;	/* user->directs */
+};
+
 /* A replay in flight: what its completion needs. */
 struct replay {
 	struct chat		*chat;
@@ -253,6 +295,15 @@ struct chat {
 	const struct ac_history		*history;	/* NULL: none */
 	int				 numbers;	/* it numbers messages */
 	struct append_list		 appends;	/* held by it */
+
+	/* Cluster mode (remote.c): the link, and the other servers'
+	 * sessions by id. */
+	const struct ac_cluster		*cluster;	/* NULL: one server */
+	struct ac_cluster_listener	 listener;
+	struct hash			 remote;	/* id -> remote user */
+	unsigned long			 nremote;
+	struct claim_list		 claims;
+	struct direct_list		 directs;
 
 	struct hash			 nicks;		/* fnick -> user */
 	struct hash			 rooms;		/* fname -> room */
@@ -284,6 +335,7 @@ struct chat {
 	struct ac_metric		*m_users;
 	struct ac_metric		*m_rooms;
 	struct ac_metric		*m_members;
+	struct ac_metric		*m_remote;
 };
 
 /* chat.c */
@@ -360,6 +412,17 @@ void	 replay_start(struct member *m, int has_since, uint64_t since,
 void	 replay_deliver(struct member *m, const struct ac_frame *f,
 	    uint64_t seq);
 void	 replay_member_gone(struct member *m);
+
+/* remote.c */
+int	 remote_ready(struct chat *c);
+void	 remote_claim(struct user *u, enum claim_kind kind, const char *nick);
+void	 remote_presence(struct user *u);
+void	 remote_quit(struct user *u, const char *reason);
+void	 remote_direct(struct user *u, struct user *to, struct ac_frame *f,
+	    enum chat_cmd cmd);
+void	 remote_user_gone(struct user *u);
+void	 remote_unindex(struct user *u);
+void	 remote_free_all(struct chat *c);
 
 /* append.c */
 void	 append_start(struct member *m, const struct ac_message *msg,

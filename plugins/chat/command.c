@@ -206,6 +206,23 @@ command_nick(struct user *u, struct command_line *cl)
 		    u->nick);
 		return;
 	}
+	if (u->chat->cluster != NULL) {
+		/* Across servers: the claim's answer completes it. */
+		if (!u->chat->cluster->up(u->chat->cluster->ctx))
+			event_reply(u, CHAT_CMD_NICK, CHAT_ERR_CLUSTER_DOWN,
+			    "the other servers are out of reach: nicks cannot "
+			    "be checked now");
+		else if (u->claiming != NULL)
+			event_reply(u, CHAT_CMD_NICK, CHAT_ERR_NICK_IN_USE,
+			    "a nick of yours is still being checked across "
+			    "the servers; try again");
+		else {
+			snprintf(old, sizeof old, "%.*s", (int)cl->rest.len,
+			    cl->rest.s);
+			remote_claim(u, CLAIM_NICK, old);
+		}
+		return;
+	}
 	snprintf(old, sizeof old, "%s", u->nick);
 	user_rename(u, cl->rest.s, cl->rest.len);
 	event_nick(u, old);

@@ -361,6 +361,11 @@ message_direct(struct user *u, struct user *to, const struct ac_message *msg,
 		    "members added, the header passes the server's limit");
 		return;
 	}
+	if (to->remote) {
+		remote_direct(u, to, f, cmd);
+		c->host->frame_unref(c->p, f);
+		return;
+	}
 	c->counts[CHAT_C_DIRECT_MESSAGES]++;
 	if (!to->closing && c->host->relay(c->p, f, to->s) == 0)
 		c->counts[CHAT_C_DELIVERIES]++;
