@@ -202,6 +202,8 @@ struct user {
 	int			 remote;	/* another server's session */
 	int			 indexed;	/* its nick is in chat->nicks */
 	struct claim		*claiming;	/* its nick claim under way */
+	char			 next_nick[CHAT_NICK_BYTES + 1];	/* /nick
+						   after it ("": none) */
 	struct direct_list	 directs;	/* its messages to remote users */
 };
 TAILQ_HEAD(user_list, user);

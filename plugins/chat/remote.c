@@ -10,8 +10,10 @@
  *    and the claim runs behind: should a session of another server have
  *    taken it in the same moment, the loser becomes a guest (a `nick`
  *    event and a nick_in_use reply). /nick waits for its claim before it
- *    answers. While the link is down, only guest nicks are given: a
- *    nick asked for, and /nick, get cluster_down.
+ *    answers (and, sent while the nick a session opened with is still
+ *    being claimed, for that claim first). While the link is down, only
+ *    guest nicks are given: a nick asked for, and /nick, get
+ *    cluster_down.
  *
  *  - The other servers' sessions are remote users: a struct user with no
  *    session (s NULL), found by id in chat->remote and by nick in
@@ -151,6 +153,12 @@ remote_claim_done(void *arg, enum ac_cluster_status status)
 	} else if (cl->kind != CLAIM_NICK) {
 		if (status != AC_CLUSTER_OK && strcmp(u->nick, cl->nick) == 0)
 			remote_demote(u, "is someone's on another server");
+		if (u->claiming == NULL && u->next_nick[0] != '\0') {
+			/* A /nick that came meanwhile: its turn. */
+			snprintf(old, sizeof old, "%s", u->next_nick);
+			u->next_nick[0] = '\0';
+			remote_claim(u, CLAIM_NICK, old);
+		}
 	} else if (status != AC_CLUSTER_OK)
 		event_reply(u, CHAT_CMD_NICK, CHAT_ERR_NICK_IN_USE, "%s is "
 		    "taken on another server", cl->nick);
