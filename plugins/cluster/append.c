@@ -410,8 +410,7 @@ append_make(struct cluster *cl, struct apend *a, uint64_t seq)
 		cl->host->frame_unref(cl->p, a->frame);
 	a->seq = seq;
 	a->frame = a->make(a->arg, seq);
-	snprintf(a->msgid, sizeof a->msgid, "%s-%llu", cl->instance,
-	    (unsigned long long)++cl->msgids);
+	cluster_next_id(a->msgid, sizeof a->msgid);
 	return (a->frame == NULL ? -1 : 0);
 }
 
@@ -498,8 +497,7 @@ append_start(struct cluster *cl, const char *room, ac_history_make_fn make,
 	a->make = make;
 	a->done = done;
 	a->arg = arg;
-	snprintf(a->id, sizeof a->id, "%s-%llu", cl->instance,
-	    (unsigned long long)++cl->msgids);
+	cluster_next_id(a->id, sizeof a->id);
 	clock_gettime(CLOCK_MONOTONIC, &a->queued);
 	TAILQ_INSERT_TAIL(&ar->queue, a, entry);
 	ar->n++;

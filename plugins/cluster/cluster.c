@@ -66,6 +66,19 @@ AC_PLUGIN_DESCRIPTOR = {
  */
 static char	cluster_instance[CLUSTER_INST_LEN + 1];
 static int64_t	cluster_start_ms;
+static uint64_t	cluster_ids;	/* the counter of message ids */
+
+/*
+ * The next message id: the instance id and a counter of the process, so
+ * that no two messages of any instance of the plugin ever share one (an
+ * Asyncchat-Id taken twice is skipped as a repeat: append.c).
+ */
+void
+cluster_next_id(char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s-%llu", cluster_instance,
+	    (unsigned long long)++cluster_ids);
+}
 
 /* Milliseconds since the epoch. */
 int64_t

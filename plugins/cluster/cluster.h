@@ -316,6 +316,7 @@ void	 presence_mail(struct cluster *cl, struct mail *m);
 void	 presence_hb(struct cluster *cl, struct mail *m);
 void	 presence_tick(struct cluster *cl);
 void	 presence_link_up(struct cluster *cl);
+void	 presence_begin(struct cluster *cl);
 void	 presence_initial(struct cluster *cl, int empty);
 void	 presence_initial_done(struct cluster *cl);
 void	 presence_note_inst(struct cluster *cl, const char *inst,
@@ -336,7 +337,6 @@ void	 nick_release(struct cluster *cl, const char *id, const char *nick);
 void	 nick_mail(struct cluster *cl, struct mail *m);
 void	 nick_kick_all(struct cluster *cl);
 void	 nick_instance_dead(struct cluster *cl, const char *inst);
-void	 nick_link_up(struct cluster *cl, int long_outage);
 void	 nick_tick(struct cluster *cl);
 void	 nick_free_all(struct cluster *cl);
 
@@ -383,7 +383,6 @@ struct cluster {
 
 	/* append.c: rooms with messages waiting for the stream. */
 	struct table			 arooms;
-	uint64_t			 msgids;	/* Nats-Msg-Id counter */
 	uint64_t			 feed_start;	/* the feed's first */
 
 	/* presence.c */
@@ -416,6 +415,7 @@ struct cluster {
 #define CLUSTER_NS	1000000000LL
 
 int64_t	 cluster_now_ms(void);
+void	 cluster_next_id(char *out, size_t outlen);
 uint64_t cluster_elapsed_ms(const struct timespec *since);
 void	 cluster_hex(char *out, size_t outlen, const char *s, size_t len);
 int	 cluster_header_u64(natsMsg *m, const char *name, uint64_t *out);

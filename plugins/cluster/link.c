@@ -833,12 +833,15 @@ link_setup_work(void *arg)
 	}
 }
 
-/* What a link being up again means for everyone. */
+/*
+ * What a link being up again means for everyone: presence written again,
+ * waiting appends and claims on their way. (What changed meanwhile comes
+ * by the watches, which resume where they were.)
+ */
 static void
-link_now_ready(struct cluster *cl, uint64_t outage_ms)
+link_now_ready(struct cluster *cl)
 {
 	presence_link_up(cl);
-	nick_link_up(cl, outage_ms >= cl->opt.node_timeout * 1000 / 2);
 	append_kick_all(cl);
 	nick_kick_all(cl);
 }
@@ -881,13 +884,14 @@ link_setup_done(void *state, struct ac_session *s, void *arg,
 		    "failed tries", (unsigned long long)cl->setup_failures);
 	cl->setup_failures = 0;
 	cl->host->log(cl->p, AC_LOG_INFO, "cluster link ready as node %s "
-	    "(instance %s): stream %s, buckets %s and %s, %d replica%s",
-	    cl->opt.node, cl->instance, cl->names.stream, cl->names.nicks,
-	    cl->names.presence, cl->opt.replicas,
+	    "(instance %s): stream %s (read from sequence %llu), buckets %s "
+	    "and %s, %d replica%s", cl->opt.node, cl->instance,
+	    cl->names.stream, (unsigned long long)cl->feed_start,
+	    cl->names.nicks, cl->names.presence, cl->opt.replicas,
 	    cl->opt.replicas == 1 ? "" : "s");
 	presence_initial(cl, ls->presence_empty);
 	if (cl->state == LINK_UP)
-		link_now_ready(cl, 0);
+		link_now_ready(cl);
 	link_release(cl, l);
 	free(ls);
 }
@@ -908,6 +912,7 @@ link_setup(struct cluster *cl)
 	ls->opt = cl->opt;
 	ls->feed_from = room_feed_next();
 	ls->hb_ns = (int64_t)cl->opt.heartbeat * CLUSTER_NS;
+	presence_begin(cl);
 	if (link_submit(cl, NULL, AC_JOB_NO_CANCEL, link_setup_work,
 	    link_setup_done, ls, &ls->link) != 0) {
 		free(ls);
@@ -920,8 +925,6 @@ link_setup(struct cluster *cl)
 void
 link_mail(struct cluster *cl, struct mail *m)
 {
-	uint64_t	outage;
-
 	switch (m->kind) {
 	case MAIL_FEED:
 		feed_mail(cl, m);
@@ -948,15 +951,13 @@ link_mail(struct cluster *cl, struct mail *m)
 		return;		/* an old connection's */
 	switch (m->kind) {
 	case MAIL_UP:
-		outage = cl->state == LINK_UP ? 0 :
-		    cluster_elapsed_ms(&cl->state_since);
 		cl->host->log(cl->p, AC_LOG_INFO, "link to NATS up (%s) as "
 		    "node %s", m->subject, cl->opt.node);
 		link_set_state(cl, LINK_UP);
 		if (!m->link->ready)
 			link_setup(cl);
 		else
-			link_now_ready(cl, outage);
+			link_now_ready(cl);
 		break;
 	case MAIL_DOWN:
 		if (cl->state == LINK_UP) {

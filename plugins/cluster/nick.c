@@ -142,30 +142,24 @@ nick_job_free(struct nick_job *j)
 }
 
 /*
- * Publish to the job's key: its value, or a delete marker; the key's
- * last message must be at expect. Returns the publish's status; *seq is
- * the new message's, *wrong non-zero when the expectation failed.
+ * Create the job's key with value: the key must have no message. Returns
+ * the publish's status; *seq is the new message's, *wrong non-zero when
+ * the key is held.
  */
 static natsStatus
-nick_publish(struct nick_job *j, const char *value, uint64_t expect,
-    uint64_t *seq, int *wrong)
+nick_create(struct nick_job *j, const char *value, uint64_t *seq, int *wrong)
 {
 	natsMsg		*m = NULL;
 	jsPubAck	*pa = NULL;
 	jsPubOptions	 po;
 	jsErrCode	 jerr = 0;
 	natsStatus	 s;
-	char		 num[32];
 
 	*wrong = 0;
-	s = natsMsg_Create(&m, j->subject, NULL, value, value != NULL ?
-	    (int)strlen(value) : 0);
-	snprintf(num, sizeof num, "%llu", (unsigned long long)expect);
+	s = natsMsg_Create(&m, j->subject, NULL, value, (int)strlen(value));
 	if (s == NATS_OK)
 		s = natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence",
-		    num);
-	if (s == NATS_OK && value == NULL)
-		s = natsMsgHeader_Set(m, "KV-Operation", "DEL");
+		    "0");
 	jsPubOptions_Init(&po);
 	po.MaxWait = CLUSTER_REQUEST_WAIT;
 	if (s == NATS_OK)
@@ -204,7 +198,7 @@ nick_work(void *arg)
 	}
 	j->result = NICK_RETRY;
 	for (tries = 0; tries < 3; tries++) {
-		s = nick_publish(j, j->value, 0, &seq, &wrong);
+		s = nick_create(j, j->value, &seq, &wrong);
 		if (s == NATS_OK) {
 			j->result = NICK_OURS;
 			j->held_rev = seq;
@@ -585,14 +579,6 @@ nick_kick_all(struct cluster *cl)
 	for (i = 0; i < n; i++)
 		nick_kick(cl, all[i]);
 	free(all);
-}
-
-/* The link is up again: nothing to do beyond what the watch brings. */
-void
-nick_link_up(struct cluster *cl, int long_outage)
-{
-	(void)cl;
-	(void)long_outage;
 }
 
 /*

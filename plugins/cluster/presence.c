@@ -417,15 +417,23 @@ out:
 }
 
 /*
- * The watch began again (a new connection): its first picture is the
- * whole bucket; a remote session it no longer holds is gone.
+ * A watch is about to begin (a new connection): its first picture is the
+ * whole bucket, without events; a remote session it no longer holds is
+ * gone. Called before the watch is made, so that none of its entries is
+ * taken for a change.
  */
 void
-presence_initial(struct cluster *cl, int empty)
+presence_begin(struct cluster *cl)
 {
 	presence_gen++;
 	cl->presence_initial = 1;
-	if (empty)
+}
+
+/* The watch began; on an empty bucket its first picture is complete. */
+void
+presence_initial(struct cluster *cl, int empty)
+{
+	if (empty && cl->presence_initial)
 		presence_initial_done(cl);
 }
 
