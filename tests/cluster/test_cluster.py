@@ -18,6 +18,8 @@ store under a temp dir, free loopback ports; R3 stream and buckets).
   intact); NATS unreachable at start (local sessions served, cluster_down
   in a reply, the log and the metric; the link comes up with NATS);
 - a frame injected into a room's subject is refused, not delivered;
+- a SIGHUP reload of a node: its sessions keep their nicks and rooms,
+  numbering goes on, the other nodes see no change;
 - configuration: bad keys named, cluster beside history refused.
 """
 
@@ -412,6 +414,33 @@ def case_injected_frames(t):
          "and a replay steps over them")
 
 
+def case_reload(t):
+    js, (a, b) = start_cluster(2)
+    alice = a.chat(nick="alice", rooms=[{"room": "dev"}])
+    bob = b.chat(nick="bob", rooms=[{"room": "dev"}])
+    wait_who(bob, "dev", ["alice", "bob"])
+    alice.say("before", extra={"room": "dev"})
+    ct.wait_said(bob, "before")
+    a.signal(signal.SIGHUP)
+    t.ok(a.wait_log(r"configuration reloaded", 20), "node a reloads")
+    t.ok(a.wait_log(r"cluster link ready", 30, count=2),
+         "its new cluster instance sets its link up")
+    alice.say("after", extra={"room": "dev"})
+    f = ct.wait_said(bob, "after")
+    t.eq((f.header["from"], f.header["seq"]), ("alice", 2),
+         "alice keeps her nick and room, and numbering goes on")
+    f = ct.wait_said(alice, "after")
+    t.eq(f.header["seq"], 2, "she gets her own message back, once")
+    bob.say("/msg alice psst")
+    t.ok(alice.wait_for(lambda f: f.content == b"psst", "the /msg"),
+         "direct messages reach her through the new instance")
+    t.eq([f.header for f in bob.sync() if f.header.get("event") in
+          ("quit", "part", "nick")], [],
+         "and node b saw nobody leave or change")
+    t.eq(nick(bob, "alice"), "nick_in_use",
+         "her nick is still hers across the cluster")
+
+
 def case_config(t):
     n = ChatNode("a", ["nats://127.0.0.1:1"], start=False,
                  cluster_opts={"colour": "blue"})
@@ -440,4 +469,5 @@ if __name__ == "__main__":
     ct.main([case_rooms_across_nodes, case_senders_on_three_nodes,
              case_nicks_and_presence, case_reconnect_elsewhere,
              case_nats_server_restart, case_all_nodes_restart,
-             case_nats_down_at_start, case_injected_frames, case_config])
+             case_nats_down_at_start, case_injected_frames, case_reload,
+             case_config])
