@@ -21,6 +21,12 @@
  *    (AC_HOST_HAS) before calling a host function newer than the API
  *    version it declared. A plugin declares in api_version the lowest API
  *    it needs; an older server refuses it, saying so.
+ *  - API 3 appends relay_list, and changes what a plugin may assume:
+ *    msg->header (of process_message's msg and of session_ack's) may be
+ *    NULL, as the server decodes with AC_DECODE_LAZY_HEADER: read members
+ *    with ac_message_get_string() and the object with ac_message_header().
+ *    For a plugin that declares an older api_version the server builds
+ *    the object before each of its calls, so it can read msg->header.
  *
  * Threads: everything runs on the server's one event-loop thread, and a
  * plugin must never block it: no blocking I/O, sleeps or DNS look-ups in
@@ -53,7 +59,7 @@ extern "C" {
 #endif
 
 #define AC_PLUGIN_ABI_VERSION	1
-#define AC_PLUGIN_API_VERSION	2
+#define AC_PLUGIN_API_VERSION	3
 #define AC_PLUGIN_ENTRY_SYMBOL	"ac_plugin_entry"
 
 struct event_base;
@@ -246,7 +252,8 @@ struct ac_host_api {
 
 	/* The session_ack frame that completed the session's handshake, with
 	 * every header member the client put in it (ac_message_get_string,
-	 * msg->header). Only inside the session_open call that follows the
+	 * ac_message_header(): its header member may be NULL, API 3). Only
+	 * inside the session_open call that follows the
 	 * handshake: NULL anywhere else, notably in the session_open calls a
 	 * SIGHUP reload makes for sessions already open. Borrowed for that
 	 * call; its members come from the client: validate them. */
@@ -312,8 +319,9 @@ struct ac_host_api {
 	 * is 0 or AC_JOB_NO_CANCEL and/or AC_JOB_SERIAL. Returns 0 when the
 	 * job is accepted: done will be called exactly once, before fini.
 	 * Returns -1 when it is refused (the queue holds worker_queue jobs,
-	 * the plugin is being unloaded, the session is closing, work or done
-	 * is NULL): nothing is called and arg is still yours. Never blocks. */
+	 * or, with s, jobs tied to sessions fill 3/4 of it; the plugin is
+	 * being unloaded, the session is closing, work or done is NULL):
+	 * nothing is called and arg is still yours. Never blocks. */
 	int	(*job_submit)(struct ac_plugin *p, struct ac_session *s,
 		    int flags, ac_job_work_fn work, ac_job_done_fn done,
 		    void *arg);
@@ -369,6 +377,18 @@ struct ac_host_api {
 	 * delivers them must hold them to the same limits as local frames.
 	 * Valid until fini; a reload inits a new instance with the new ones. */
 	const struct ac_limits *(*limits)(struct ac_plugin *p);
+
+	/* ---- API 3 ---- */
+
+	/* Queue a frame, byte for byte, to each of the n sessions of to,
+	 * as relay would one by one, in one call (what the server counts
+	 * per frame queued is counted once): for a plugin's own fan-out,
+	 * such as a room's members. NULL entries and closing sessions are
+	 * skipped; a recipient past its output limit is disconnected. The
+	 * array is borrowed for the call. Returns how many sessions the
+	 * frame was queued to. */
+	int	(*relay_list)(struct ac_plugin *p, const struct ac_frame *f,
+		    struct ac_session *const *to, size_t n);
 };
 
 /* Non-zero when the host table has host function fn (a plugin built for a
@@ -414,7 +434,10 @@ struct ac_plugin_descriptor {
 		    const char *reason);
 
 	/* A verified `message` or `chunk` frame from a session, in chain
-	 * order. msg and frame are borrowed for the call. Returns an
+	 * order. msg and frame are borrowed for the call. msg->header may
+	 * be NULL: call ac_message_header(msg) for the header object, or
+	 * ac_message_get_string(msg, name) for one member (API 3; a plugin
+	 * declaring api_version 1 or 2 gets it built). Returns an
 	 * enum ac_plugin_result, or a negative error. */
 	int	(*process_message)(void *state, struct ac_session *from,
 		    const struct ac_message *msg, const struct ac_frame *frame);

@@ -74,6 +74,7 @@ static const char *chat_err_tokens[CHAT_ERR_COUNT] = {
 	CHAT_E_TOO_MANY_ROOMS, CHAT_E_NOT_IN_ROOM, CHAT_E_NO_SUCH_NICK,
 	CHAT_E_NO_HISTORY, CHAT_E_UNKNOWN_COMMAND, CHAT_E_NO_ROOM,
 	CHAT_E_BAD_ARGUMENT, CHAT_E_TOO_LARGE, CHAT_E_CLUSTER_DOWN,
+	CHAT_E_HISTORY_DOWN, CHAT_E_REPLAY_BUSY,
 };
 
 /* The counters of enum chat_count: metric name and help. */
@@ -137,6 +138,26 @@ chat_stamp_time(struct chat *c, char *out, int64_t *ms)
 	out[23] = 'Z';
 	out[24] = '\0';
 	*ms = (int64_t)sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Non-zero when the history backend says it keeps no messages now, with
+ * its sentence in why. A version 1 backend cannot say: it is taken to be
+ * up, as is the absence of one (no_history is another matter).
+ */
+int
+chat_history_down(struct chat *c, char *why, size_t len)
+{
+	const struct ac_history	*h = c->history;
+
+	if (h == NULL || !AC_HISTORY_HAS(h, status))
+		return (0);
+	why[0] = '\0';
+	if (h->status(h->ctx, why, len) == 0)
+		return (0);
+	if (why[0] == '\0')
+		snprintf(why, len, "the history backend is down");
+	return (1);
 }
 
 /* Enter an entry point: closes met from here on are put off. */
@@ -347,15 +368,35 @@ chat_fini(void *state)
 		json_object_put(c->stamp_direct);
 	hash_free(&c->nicks);
 	hash_free(&c->rooms);
+	free(c->relay);
 	free(c);
 }
 
-/* The since of a rooms entry naming the default room, for its join. */
+/*
+ * The `since` of an entry of a session_ack's rooms: 1 and *since when it
+ * is a seq, 0 when it is absent, -1 when it is anything else.
+ */
+static int
+chat_ack_since(struct json_object *e, uint64_t *since)
+{
+	struct json_object	*js;
+
+	if (!json_object_object_get_ex(e, "since", &js))
+		return (0);
+	if (!json_object_is_type(js, json_type_int) ||
+	    json_object_get_int64(js) < 0)
+		return (-1);
+	*since = (uint64_t)json_object_get_int64(js);
+	return (1);
+}
+
+/* The since of a rooms entry naming the default room, for its join (a
+ * bad one is reported where the entry is read, by chat_ack_rooms). */
 static int
 chat_ack_default_since(struct chat *c, struct json_object *rooms,
     uint64_t *since)
 {
-	struct json_object	*e, *jr, *js;
+	struct json_object	*e, *jr;
 	size_t			 i, n;
 
 	if (rooms == NULL || !json_object_is_type(rooms, json_type_array))
@@ -369,13 +410,7 @@ chat_ack_default_since(struct chat *c, struct json_object *rooms,
 		    strcasecmp(json_object_get_string(jr),
 		    c->default_room) != 0)
 			continue;
-		if (json_object_object_get_ex(e, "since", &js) &&
-		    json_object_is_type(js, json_type_int) &&
-		    json_object_get_int64(js) >= 0) {
-			*since = (uint64_t)json_object_get_int64(js);
-			return (1);
-		}
-		return (0);
+		return (chat_ack_since(e, since) == 1);
 	}
 	return (0);
 }
@@ -385,10 +420,11 @@ static void
 chat_ack_rooms(struct user *u, struct json_object *rooms)
 {
 	struct chat		*c = u->chat;
-	struct json_object	*e, *jr, *js;
+	struct json_object	*e, *jr;
 	const char		*name;
 	size_t			 i, n, len;
-	int64_t			 since;
+	uint64_t		 since;
+	int			 has_since;
 
 	if (!json_object_is_type(rooms, json_type_array)) {
 		event_reply(u, CHAT_CMD_JOIN, CHAT_ERR_BAD_ARGUMENT,
@@ -414,6 +450,14 @@ chat_ack_rooms(struct user *u, struct json_object *rooms)
 		}
 		name = json_object_get_string(jr);
 		len = (size_t)json_object_get_string_len(jr);
+		since = 0;
+		if ((has_since = chat_ack_since(e, &since)) == -1) {
+			/* The entry is left out, the default room's too. */
+			event_reply(u, CHAT_CMD_JOIN, CHAT_ERR_BAD_ARGUMENT,
+			    "entry %zu of \"rooms\": \"since\" is a seq, 0 or "
+			    "more", i + 1);
+			continue;
+		}
 		if (c->default_room[0] != '\0' &&
 		    strcasecmp(name, c->default_room) == 0) {
 			/*
@@ -422,23 +466,9 @@ chat_ack_rooms(struct user *u, struct json_object *rooms)
 			 * in makes it: the last room listed is current.
 			 */
 			command_join(u, name, len, 0, 0, CHAT_JOIN_QUIET);
-			if (u->closing)
-				return;
-			continue;
-		}
-		since = -1;
-		if (json_object_object_get_ex(e, "since", &js)) {
-			if (!json_object_is_type(js, json_type_int) ||
-			    (since = json_object_get_int64(js)) < 0) {
-				event_reply(u, CHAT_CMD_JOIN,
-				    CHAT_ERR_BAD_ARGUMENT, "entry %zu of "
-				    "\"rooms\": \"since\" is a seq, 0 or more",
-				    i + 1);
-				continue;
-			}
-		}
-		command_join(u, name, len, since >= 0,
-		    since >= 0 ? (uint64_t)since : 0, CHAT_JOIN_QUIET);
+		} else
+			command_join(u, name, len, has_since, since,
+			    CHAT_JOIN_QUIET);
 		if (u->closing)
 			return;
 	}
@@ -452,16 +482,16 @@ static void
 chat_session_welcome(struct chat *c, struct ac_session *s,
     const struct ac_message *ack)
 {
-	struct json_object	*jn = NULL, *jrooms = NULL;
+	struct json_object	*header, *jn = NULL, *jrooms = NULL;
 	struct user		*u;
 	const char		*nick = NULL;
 	enum chat_err		 nick_err = CHAT_ERR_COUNT;
 	uint64_t		 since = 0;
 	int			 has_since;
 
-	if (ack->header != NULL) {
-		json_object_object_get_ex(ack->header, "nick", &jn);
-		json_object_object_get_ex(ack->header, "rooms", &jrooms);
+	if ((header = ac_message_header(ack)) != NULL) {
+		json_object_object_get_ex(header, "nick", &jn);
+		json_object_object_get_ex(header, "rooms", &jrooms);
 	}
 	if (jn != NULL) {
 		if (!json_object_is_type(jn, json_type_string) ||
@@ -492,17 +522,20 @@ chat_session_welcome(struct chat *c, struct ac_session *s,
 		    u->nick);
 	/*
 	 * A client that asks for neither a nick nor rooms may know nothing
-	 * of chat: the original Python client reads 1024 bytes at a time and
-	 * loses its footing on a larger burst, such as the names of a busy
-	 * lobby or its replay. It gets the join event alone; /who and
-	 * /history give the rest. A client that knows chat says so with a
-	 * nick or rooms ("rooms": [] will do).
+	 * of chat: the original Python client reads 1024 bytes at a time,
+	 * takes each read as one frame, and loses its footing on a larger
+	 * burst, such as the names of a busy lobby or a replay. Its join of
+	 * the default room is bare: the join event alone; /who and /history
+	 * give the rest. The replays its commands ask for wait a moment
+	 * (replay.c). A client that knows chat says so with a nick or rooms
+	 * ("rooms": [] will do).
 	 */
+	u->plain = jn == NULL && jrooms == NULL;
 	if (c->default_room[0] != '\0' && !u->closing) {
 		has_since = chat_ack_default_since(c, jrooms, &since);
 		command_join(u, c->default_room, strlen(c->default_room),
-		    has_since, since, CHAT_JOIN_QUIET | (jn == NULL &&
-		    jrooms == NULL ? CHAT_JOIN_BARE : 0));
+		    has_since, since, CHAT_JOIN_QUIET | (u->plain ?
+		    CHAT_JOIN_BARE : 0));
 	}
 	if (jrooms != NULL && !u->closing)
 		chat_ack_rooms(u, jrooms);

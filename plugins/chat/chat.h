@@ -26,6 +26,7 @@
 #include <asyncchat/history.h>
 #include <asyncchat/plugin.h>
 
+struct event;
 struct json_object;
 
 #define CHAT_NICK_CHARS		32	/* characters in a nick, at most */
@@ -36,6 +37,9 @@ struct json_object;
 #define CHAT_MAX_ROOMS_LIMIT	1000
 #define CHAT_TIME_LEN		24	/* 2026-12-06T11:00:00.123Z */
 #define CHAT_HOLD_MAX		4096	/* messages held during a replay */
+#define CHAT_HOLD_BYTES		(4u * 1024 * 1024)	/* and their bytes */
+#define CHAT_PLAIN_WAIT_MS	150	/* a plain user's replays wait */
+#define CHAT_WHY_MAX		128	/* a history backend's why, kept */
 #define CHAT_TEXT		"text/plain; charset=utf-8"
 
 /* The session attributes chat owns (docs/CHAT.md). */
@@ -58,6 +62,8 @@ struct json_object;
 #define CHAT_E_BAD_ARGUMENT	"bad_argument"
 #define CHAT_E_TOO_LARGE	"too_large"
 #define CHAT_E_CLUSTER_DOWN	"cluster_down"
+#define CHAT_E_HISTORY_DOWN	"history_unavailable"
+#define CHAT_E_REPLAY_BUSY	"replay_in_progress"
 
 /* Counted things, shown as metrics by chat_collect. */
 enum chat_count {
@@ -100,6 +106,8 @@ enum chat_err {
 	CHAT_ERR_BAD_ARGUMENT,
 	CHAT_ERR_TOO_LARGE,
 	CHAT_ERR_CLUSTER_DOWN,
+	CHAT_ERR_HISTORY_DOWN,
+	CHAT_ERR_REPLAY_BUSY,
 	CHAT_ERR_COUNT
 };
 
@@ -147,11 +155,13 @@ TAILQ_HEAD(pending_list, pending_store);
 TAILQ_HEAD(append_list, append);
 TAILQ_HEAD(claim_list, claim);
 TAILQ_HEAD(direct_list, direct);
+TAILQ_HEAD(replay_list, replay);
 
 /* A message of a room held back from one member while its replay runs. */
 struct held {
 	struct ac_frame		*frame;		/* a reference of ours */
 	uint64_t		 seq;
+	size_t			 len;		/* the frame's bytes */
 	TAILQ_ENTRY(held)	 entry;
 };
 TAILQ_HEAD(held_list, held);
@@ -169,11 +179,12 @@ struct member {
 	TAILQ_ENTRY(member)	 in_user;	/* user->rooms */
 	uint64_t		 live_after;	/* seq up to which a replay
 						   asked for covers */
-	unsigned int		 replays;	/* replays in flight */
+	unsigned int		 replays;	/* 0, or 1: its replay */
 	struct held_list	 held;		/* live messages meanwhile */
 	unsigned int		 nheld;
+	size_t			 held_bytes;
 	int			 overflow;	/* too many: no longer held */
-	TAILQ_HEAD(, replay)	 tickets;	/* replays in flight */
+	struct replay_list	 tickets;	/* its replay asked for */
 };
 TAILQ_HEAD(member_list, member);
 
@@ -195,7 +206,11 @@ struct user {
 	char			 fnick[CHAT_NICK_BYTES + 1];	/* folded */
 	struct member_list	 rooms;		/* join order: current last */
 	unsigned int		 nrooms;
+	int			 plain;		/* its session_ack knew nothing
+						   of chat: see replay.c */
 	uint64_t		 mark;		/* chat->gen when reached */
+	struct replay		*replaying;	/* the backend's, or NULL */
+	struct replay_list	 waiting;	/* the others, in order */
 	char			 reason[32];	/* why it closed */
 	TAILQ_ENTRY(user)	 deferred;	/* chat->deferred */
 	struct append_list	 appends;	/* its messages being stored */
@@ -277,13 +292,26 @@ struct direct {
 	TAILQ_ENTRY(direct)	 in_user;	/* user->directs */
 };
 
-/* A replay in flight: what its completion needs. */
+/*
+ * A replay asked for: its query until the backend has it, then what its
+ * completion needs. A user's replays go to the backend one at a time, a
+ * plain user's each after a wait (replay.c).
+ */
 struct replay {
 	struct chat		*chat;
 	struct member		*member;	/* NULL: the member went */
+	struct user		*user;		/* NULL: the user went */
 	char			 room[CHAT_ROOM_MAX + 1];
+	int			 has_since;
+	uint64_t		 since;
+	uint64_t		 count;
 	uint64_t		 until;
+	int			 waiting;	/* on user->waiting */
+	struct event		*wait;		/* a plain user's, before its
+						   time: not yet sent */
+	int			 dedup;		/* held ones it sends: drop */
 	TAILQ_ENTRY(replay)	 entry;		/* member->tickets */
+	TAILQ_ENTRY(replay)	 queued;	/* user->waiting */
 };
 
 /* The plugin's state. */
@@ -323,6 +351,11 @@ struct chat {
 	struct json_object		*stamp_room;
 	struct json_object		*stamp_direct;
 
+	/* The recipients of a room message, handed to relay_list. */
+	struct ac_session		**relay;
+	size_t				 nrelay;
+	int				 relay_busy;
+
 	/* The time string of the last second stamped, reused within it. */
 	int64_t				 time_sec;
 	char				 time_text[CHAT_TIME_LEN + 1];
@@ -346,6 +379,7 @@ void		 chat_leave(struct chat *c);
 const char	*chat_cmd_name(enum chat_cmd cmd);
 const char	*chat_err_token(enum chat_err err);
 void		 chat_stamp_time(struct chat *c, char *out, int64_t *ms);
+int		 chat_history_down(struct chat *c, char *why, size_t len);
 
 /* user.c */
 struct user	*user_of(struct chat *c, struct ac_session *s);
@@ -407,13 +441,16 @@ void	 message_direct(struct user *u, struct user *to,
 	    const struct ac_message *msg, const uint8_t *content,
 	    size_t content_len, enum chat_cmd cmd);
 void	 message_room_gone(struct room *r);
+uint64_t message_delivered(struct room *r);
 
 /* replay.c */
 void	 replay_start(struct member *m, int has_since, uint64_t since,
 	    uint64_t count);
+int	 replay_busy(struct member *m);
 void	 replay_deliver(struct member *m, const struct ac_frame *f,
 	    uint64_t seq);
 void	 replay_member_gone(struct member *m);
+void	 replay_user_gone(struct user *u);
 
 /* remote.c */
 int	 remote_ready(struct chat *c);

@@ -263,8 +263,8 @@ command_join_line(struct user *u, struct command_line *cl)
  * `join` event to its members, `names` to the joiner, the reply, then the
  * replay. Flags leave out the reply when all goes well (CHAT_JOIN_QUIET:
  * joins at the handshake report only their problems), or the names and
- * the replay (CHAT_JOIN_BARE: a client that knows nothing of chat).
- * Returns 0 if the user is in the room afterwards.
+ * the replay (CHAT_JOIN_BARE: a client that knows nothing of chat, at its
+ * handshake). Returns 0 if the user is in the room afterwards.
  */
 int
 command_join(struct user *u, const char *name, size_t len, int has_since,
@@ -282,6 +282,12 @@ command_join(struct user *u, const char *name, size_t len, int has_since,
 	if ((r = room_find(c, name, len)) != NULL &&
 	    (m = user_member(u, r)) != NULL) {
 		/* Already in: make it current; with SINCE, replay. */
+		if (has_since && replay_busy(m)) {
+			event_reply(u, CHAT_CMD_JOIN, CHAT_ERR_REPLAY_BUSY,
+			    "the replay of #%s you asked for is still coming",
+			    r->name);
+			return (0);
+		}
 		TAILQ_REMOVE(&u->rooms, m, in_user);
 		TAILQ_INSERT_TAIL(&u->rooms, m, in_user);
 		user_save_rooms(u);
@@ -415,6 +421,7 @@ command_history(struct user *u, struct command_line *cl)
 	struct command_arg	 n;
 	struct member		*m;
 	uint64_t		 count = 0;
+	char			 why[CHAT_WHY_MAX];
 
 	if (u->chat->history == NULL) {
 		event_reply(u, CHAT_CMD_HISTORY, CHAT_ERR_NO_HISTORY, "this "
@@ -431,6 +438,17 @@ command_history(struct user *u, struct command_line *cl)
 	if ((m = user_current(u)) == NULL) {
 		event_reply(u, CHAT_CMD_HISTORY, CHAT_ERR_NO_ROOM, "you are in "
 		    "no room");
+		return;
+	}
+	if (chat_history_down(u->chat, why, sizeof why)) {
+		event_reply(u, CHAT_CMD_HISTORY, CHAT_ERR_HISTORY_DOWN, "%s",
+		    why);
+		return;
+	}
+	if (replay_busy(m)) {
+		event_reply(u, CHAT_CMD_HISTORY, CHAT_ERR_REPLAY_BUSY, "the "
+		    "replay of #%s you asked for is still coming",
+		    m->room->name);
 		return;
 	}
 	event_reply_ok(u, CHAT_CMD_HISTORY, "history of #%s follows",

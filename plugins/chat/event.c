@@ -7,9 +7,9 @@
  * text/plain and a line a person can read as its content, so that a
  * client that knows nothing of chat (the original Python client) shows
  * something sensible. The lines are short on purpose: that client reads
- * 1024 bytes at a time and decodes one frame of each read, so the frames
- * one command sends back in a small room must fit in 1024 bytes together
- * for its stream to stay in step.
+ * 1024 bytes at a time and takes each read as one frame (dropping a read
+ * that holds more), so the frames one command sends back in a small room
+ * must fit in 1024 bytes together for its stream to stay in step.
  *
  * An event for many recipients has its members and its line built once;
  * only the encoding, which carries each recipient's id, is per recipient.
@@ -451,23 +451,34 @@ event_rooms(struct user *to)
 	free(items);
 }
 
-/* `history-end` after a replay, to the user it was for. */
+/* `history-end` after a replay, to the user it was for; with the error
+ * history_unavailable while the backend says it keeps no messages. */
 void
 event_history_end(struct user *to, const char *room, uint64_t seq,
     uint64_t replayed, int truncated)
 {
 	struct json_object	*o = event_new("history-end");
-	char			 line[256];
+	char			 line[256], why[CHAT_WHY_MAX];
+	int			 down;
 
+	down = chat_history_down(to->chat, why, sizeof why);
 	event_str(o, "room", room);
 	json_object_object_add(o, "seq", json_object_new_int64((int64_t)seq));
 	json_object_object_add(o, "replayed",
 	    json_object_new_int64((int64_t)replayed));
 	json_object_object_add(o, "truncated",
 	    json_object_new_boolean(truncated));
-	snprintf(line, sizeof line, "* end of #%s history: %llu message%s%s",
-	    room, (unsigned long long)replayed, replayed == 1 ? "" : "s",
-	    truncated ? " (not all that was asked for)" : "");
+	if (down) {
+		event_str(o, "error", CHAT_E_HISTORY_DOWN);
+		snprintf(line, sizeof line, "* end of #%s history: %llu "
+		    "message%s; unavailable: %s", room,
+		    (unsigned long long)replayed, replayed == 1 ? "" : "s",
+		    why);
+	} else
+		snprintf(line, sizeof line, "* end of #%s history: %llu "
+		    "message%s%s", room, (unsigned long long)replayed,
+		    replayed == 1 ? "" : "s",
+		    truncated ? " (not all that was asked for)" : "");
 	event_send(to, o, line);
 	json_object_put(o);
 }

@@ -97,6 +97,7 @@ user_open(struct chat *c, struct ac_session *s, const char *nick)
 	TAILQ_INIT(&u->rooms);
 	TAILQ_INIT(&u->appends);
 	TAILQ_INIT(&u->directs);
+	TAILQ_INIT(&u->waiting);
 	/*
 	 * Into the slot first, marked torn down: should the host refuse the
 	 * slot (a session closing), it destroys u at once and nothing else
@@ -243,6 +244,7 @@ user_teardown(struct user *u)
 	while ((m = TAILQ_FIRST(&u->rooms)) != NULL)
 		room_leave(m);
 	user_unindex(u);
+	replay_user_gone(u);
 	c->nusers--;
 	u->closed = 1;
 	u->s = NULL;

@@ -26,6 +26,8 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <libgen.h>
@@ -157,6 +159,7 @@ db_get(struct history *h, const char *path, char *err, size_t errlen)
 {
 	struct db	*db;
 	struct db_load	 dl;
+	struct stat	 st;
 	char		*resolved, *dir;
 	char		 why[384];
 
@@ -204,6 +207,12 @@ db_get(struct history *h, const char *path, char *err, size_t errlen)
 		    db->path, dl.bad, dl.bad == 1 ? "" : "s");
 	h->host->log(h->p, AC_LOG_INFO, "%s: %lu room%s with history",
 	    db->path, dl.rooms, dl.rooms == 1 ? "" : "s");
+	/* A file made before (by hand, by SQLite alone) keeps its mode. */
+	if (stat(db->path, &st) == 0 && (st.st_mode & S_IROTH) != 0)
+		h->host->log(h->p, AC_LOG_WARNING, "%s can be read by every "
+		    "local user (mode %03o), and it holds every room message: "
+		    "chmod o-rwx it and its -wal and -shm files", db->path,
+		    (unsigned int)(st.st_mode & 0777));
 	db->refs = 1;
 	LIST_INSERT_HEAD(&db_open_list, db, entry);
 	return db;

@@ -12,8 +12,9 @@
  * that is read-only, not a database, damaged, locked, or of a newer
  * schema) does not stop the server: init says why in one error line and
  * the instance runs without history (last_seq from memory, store() and
- * replay() refused, history_healthy 0), so chat goes on as it does with
- * no backend but for numbering. A reload (SIGHUP) tries the file again.
+ * replay() refused, history_healthy 0, status() down so that chat tells
+ * whoever asks for history), so chat goes on as it does with no backend
+ * but for numbering. A reload (SIGHUP) tries the file again.
  */
 #include "config.h"
 
@@ -326,6 +327,28 @@ history_durable(void *ctx)
 	return h->db != NULL;
 }
 
+/*
+ * status() of the interface: down while the instance runs without its
+ * database, or while its writes fail (history_healthy 0). The sentence is
+ * for the people chatting: what and where is in the log.
+ */
+static int
+history_status(void *ctx, char *why, size_t len)
+{
+	struct history	*h = ctx;
+	const char	*down = NULL;
+
+	if (h->db == NULL)
+		down = "the server cannot use its history database";
+	else if (h->store_streak.failing)
+		down = "the server cannot write to its history database";
+	if (down == NULL)
+		return 0;
+	if (why != NULL && len > 0)
+		snprintf(why, len, "%s", down);
+	return -1;
+}
+
 /* store() of the interface (batch.c). */
 static int
 history_store(void *ctx, const struct ac_history_message *m,
@@ -381,6 +404,7 @@ history_init(struct ac_plugin *p, const struct ac_host_api *host,
 	h->iface.durable = history_durable;
 	h->iface.store = history_store;
 	h->iface.replay = history_replay;
+	h->iface.status = history_status;
 	if (host->interface_publish(p, AC_HISTORY_INTERFACE,
 	    AC_HISTORY_VERSION, &h->iface) == -1 ||
 	    (h->db != NULL && retention_start(h) == -1)) {

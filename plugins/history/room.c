@@ -8,7 +8,14 @@
  * from its database, each later one adds its own database's rooms (when
  * a reload changes `path`, the higher seq of either wins), and it is freed
  * when the last instance finishes. Rooms are kept until then, so a room
- * stays numbered even after its last message was pruned.
+ * stays numbered even after its last message was pruned (and the rooms
+ * table of the database keeps it across restarts: store.c).
+ *
+ * No room is ever dropped from the table, though one may have had no
+ * message for months: last_seq must answer on the loop thread, from
+ * memory, so a room that left memory could only be numbered again by
+ * reading the disk there, or from 1. The table is as large as the rooms
+ * tables of the databases, about 150 bytes a room.
  *
  * The table is a binary tree (tsearch) keyed by the folded name: loop
  * thread only, like everything that calls it.

@@ -3,17 +3,26 @@
  * mode, checks that it is ours, schema migrated forward), and the few
  * statements the plugin runs on it. See store.h for the threading rules.
  *
- * The schema (version 1) is one table of messages, a unique index on
- * (room, seq) for numbering and replays, and an index on time_ms for
- * pruning by age:
+ * The schema (version 2) is a table of messages, with a unique index on
+ * (room, seq) for replays and an index on time_ms for pruning by age, and
+ * a table of rooms for numbering:
  *
  *	messages(room TEXT, name TEXT, seq INTEGER, time_ms INTEGER,
  *	    frame BLOB)
+ *	rooms(room TEXT PRIMARY KEY, name TEXT, seq INTEGER)
  *
  * room is the folded key (ASCII lower case), name the room as shown, frame
- * the whole signed frame as it was delivered. A rowid table, not WITHOUT
- * ROWID: its rows carry blobs of hundreds of bytes or more, which SQLite
- * keeps better out of the index b-tree.
+ * the whole signed frame as it was delivered. messages is a rowid table,
+ * not WITHOUT ROWID: its rows carry blobs of hundreds of bytes or more,
+ * which SQLite keeps better out of the index b-tree.
+ *
+ * rooms holds each room's highest seq ever written and its name as first
+ * stored. Every write raises it in the same transaction, and nothing
+ * lowers it: pruning deletes messages only, so a room whose every message
+ * has gone (max_age) still numbers on from where it was after a restart.
+ * Version 1 had no rooms table and read the numbering from the messages,
+ * which lost it with them; migrating a version 1 file fills rooms from
+ * its messages.
  *
  * PRAGMA user_version is the schema version; PRAGMA application_id marks
  * the file as an asyncchat history, so that pointing `path` at another
@@ -46,9 +55,8 @@ struct store {
 	sqlite3_stmt	*trim;
 	sqlite3_stmt	*read;
 	sqlite3_stmt	*prune;
-	sqlite3_stmt	*next_room;
-	sqlite3_stmt	*room_name;
-	sqlite3_stmt	*room_max;
+	sqlite3_stmt	*room_seq;
+	sqlite3_stmt	*rooms;
 };
 
 /*
@@ -66,6 +74,16 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 	"frame BLOB NOT NULL);"
 	"CREATE UNIQUE INDEX messages_room_seq ON messages (room, seq);"
 	"CREATE INDEX messages_time ON messages (time_ms);",
+
+	/* 1 -> 2: the rooms table, from the messages kept. */
+	"CREATE TABLE rooms ("
+	"room TEXT PRIMARY KEY NOT NULL, "
+	"name TEXT NOT NULL, "
+	"seq INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT INTO rooms (room, name, seq) "
+	"SELECT room, (SELECT first.name FROM messages AS first "
+	"WHERE first.room = m.room ORDER BY first.seq LIMIT 1), max(seq) "
+	"FROM messages AS m GROUP BY room;",
 };
 
 static void	store_errf(char *, size_t, const char *, ...)
@@ -246,12 +264,12 @@ store_prepare_all(struct store *st, char *err, size_t errlen)
 	    store_prepare(st, "DELETE FROM messages WHERE rowid IN "
 	    "(SELECT rowid FROM messages WHERE time_ms < ?1 "
 	    "ORDER BY time_ms LIMIT ?2)", &st->prune, err, errlen) == -1 ||
-	    store_prepare(st, "SELECT room FROM messages WHERE room > ?1 "
-	    "ORDER BY room LIMIT 1", &st->next_room, err, errlen) == -1 ||
-	    store_prepare(st, "SELECT name FROM messages WHERE room = ?1 "
-	    "ORDER BY seq LIMIT 1", &st->room_name, err, errlen) == -1 ||
-	    store_prepare(st, "SELECT max(seq) FROM messages WHERE room = ?1",
-	    &st->room_max, err, errlen) == -1)
+	    store_prepare(st, "INSERT INTO rooms (room, name, seq) "
+	    "VALUES (?1, ?2, ?3) ON CONFLICT (room) DO UPDATE "
+	    "SET seq = excluded.seq WHERE excluded.seq > rooms.seq",
+	    &st->room_seq, err, errlen) == -1 ||
+	    store_prepare(st, "SELECT room, name, seq FROM rooms "
+	    "ORDER BY room", &st->rooms, err, errlen) == -1)
 		return -1;
 	return 0;
 }
@@ -348,93 +366,42 @@ store_close(struct store *st)
 	sqlite3_finalize(st->trim);
 	sqlite3_finalize(st->read);
 	sqlite3_finalize(st->prune);
-	sqlite3_finalize(st->next_room);
-	sqlite3_finalize(st->room_name);
-	sqlite3_finalize(st->room_max);
+	sqlite3_finalize(st->room_seq);
+	sqlite3_finalize(st->rooms);
 	sqlite3_close(st->db);
 	free(st->wal_path);
 	free(st->path);
 	free(st);
 }
 
-/* Step a statement that returns one row of one column; -1 on error, 0 when
- * there is no row, 1 when there is. The caller reads and resets. */
-static int
-store_step_row(struct store *st, sqlite3_stmt *stmt, char *err,
-    size_t errlen, const char *what)
-{
-	int	rc = sqlite3_step(stmt);
-
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	store_sqlerr(st->db, err, errlen, what);
-	sqlite3_reset(stmt);
-	return -1;
-}
-
 /*
- * Call cb for every room that has messages, with its name as first stored
- * (the name of its oldest message) and its highest seq. One index probe
- * per room, not a scan of the messages: start-up time grows with the
- * number of rooms only. Keys are passed as found: the caller checks them.
+ * Call cb for every room of the rooms table, with its name as first
+ * stored and its highest seq, in key order: one read of a small table, so
+ * start-up time grows with the number of rooms only. Keys are passed as
+ * found: the caller checks them.
  */
 int
 store_rooms(struct store *st, store_room_fn cb, void *arg, char *err,
     size_t errlen)
 {
-	char		*key, *next;
-	const char	*text;
-	int64_t		 max;
+	const char	*key, *name;
+	int64_t		 seq;
 	int		 rc;
 
-	if ((key = strdup("")) == NULL) {
-		store_errf(err, errlen, "out of memory");
+	while ((rc = sqlite3_step(st->rooms)) == SQLITE_ROW) {
+		key = (const char *)sqlite3_column_text(st->rooms, 0);
+		name = (const char *)sqlite3_column_text(st->rooms, 1);
+		seq = sqlite3_column_int64(st->rooms, 2);
+		cb(arg, key != NULL ? key : "", name != NULL ? name : "",
+		    seq > 0 ? (uint64_t)seq : 0);
+	}
+	if (rc != SQLITE_DONE) {
+		store_sqlerr(st->db, err, errlen, "cannot list its rooms");
+		sqlite3_reset(st->rooms);
 		return -1;
 	}
-	for (;;) {
-		sqlite3_bind_text(st->next_room, 1, key, -1, SQLITE_STATIC);
-		rc = store_step_row(st, st->next_room, err, errlen,
-		    "cannot list its rooms");
-		text = rc == 1 ? (const char *)
-		    sqlite3_column_text(st->next_room, 0) : NULL;
-		next = text != NULL ? strdup(text) : NULL;
-		sqlite3_reset(st->next_room);
-		free(key);
-		if (rc == -1)
-			return -1;
-		if (next == NULL) {
-			if (rc == 1 && text != NULL) {
-				store_errf(err, errlen, "out of memory");
-				return -1;
-			}
-			return 0;	/* no more rooms */
-		}
-		key = next;
-
-		sqlite3_bind_text(st->room_name, 1, key, -1, SQLITE_STATIC);
-		if ((rc = store_step_row(st, st->room_name, err, errlen,
-		    "cannot read a room")) == -1)
-			break;
-		text = rc ? (const char *)sqlite3_column_text(st->room_name,
-		    0) : NULL;
-		if (text == NULL)
-			text = "";
-
-		sqlite3_bind_text(st->room_max, 1, key, -1, SQLITE_STATIC);
-		if ((rc = store_step_row(st, st->room_max, err, errlen,
-		    "cannot read a room")) == -1) {
-			sqlite3_reset(st->room_name);
-			break;
-		}
-		max = rc ? sqlite3_column_int64(st->room_max, 0) : 0;
-		cb(arg, key, text, max > 0 ? (uint64_t)max : 0);
-		sqlite3_reset(st->room_max);
-		sqlite3_reset(st->room_name);
-	}
-	free(key);
-	return -1;
+	sqlite3_reset(st->rooms);
+	return 0;
 }
 
 /* Bind the text of a row's room to parameter i of stmt. */
@@ -445,7 +412,8 @@ store_bind_key(sqlite3_stmt *stmt, int i, const char *key)
 }
 
 /*
- * Write n messages in one transaction, in order; with max_messages (0: no
+ * Write n messages in one transaction, in order, and raise each room's
+ * seq in the rooms table to its highest; with max_messages (0: no
  * limit), drop each room's messages more than max_messages below the one
  * just written. sync_full: fsync the WAL at the commit (synchronous =
  * FULL); otherwise the commit writes the WAL without fsync (NORMAL), which
@@ -484,6 +452,22 @@ store_write(struct store *st, struct store_row *rows, size_t n,
 		}
 		rows[i].ok = sqlite3_changes(st->db) == 1;
 		sqlite3_reset(st->insert);
+
+		/* The room's seq, once per run of the room's rows. */
+		if (i + 1 == n || strcmp(rows[i + 1].key, rows[i].key) != 0) {
+			store_bind_key(st->room_seq, 1, rows[i].key);
+			sqlite3_bind_text(st->room_seq, 2, rows[i].name, -1,
+			    SQLITE_STATIC);
+			sqlite3_bind_int64(st->room_seq, 3,
+			    (sqlite3_int64)rows[i].seq);
+			if (sqlite3_step(st->room_seq) != SQLITE_DONE) {
+				store_sqlerr(st->db, err, errlen, "cannot "
+				    "write a room's seq");
+				sqlite3_reset(st->room_seq);
+				goto fail;
+			}
+			sqlite3_reset(st->room_seq);
+		}
 
 		if (max_messages == 0 || rows[i].seq <= max_messages)
 			continue;

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 /* The schema this code writes; older files are migrated to it. */
-#define STORE_SCHEMA_VERSION	1
+#define STORE_SCHEMA_VERSION	2
 
 /* PRAGMA application_id of a history database: "ACH1". */
 #define STORE_APPLICATION_ID	0x41434831

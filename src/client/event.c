@@ -187,7 +187,9 @@ event_line(FILE *f, const struct chat_frame *cf, struct json_object *h)
 	else if (strcmp(e, "rooms") == 0)
 		return event_rooms(f, h);
 	else if (strcmp(e, "history-end") == 0) {
-		if (room == NULL)
+		/* With an error (history_unavailable), the server's line says
+		 * what is wrong: it is shown as it is. */
+		if (room == NULL || chat_str(h, "error") != NULL)
 			return -1;
 		n = chat_uint(h, "replayed");
 		fputs("* end of #", f);

@@ -11,6 +11,8 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -27,7 +29,14 @@
 
 #define DEFAULT_HOST	"localhost"
 #define DEFAULT_PORT	"9999"
-#define DEFAULT_PATH	"/tmp/chat.sock"
+/*
+ * The shipped asyncchatd listens on /run/asyncchat/chat.sock (a directory
+ * only its own user may create); the original Python server, and servers
+ * configured like it, on /tmp/chat.sock. Without a path the client takes
+ * the first that is a socket, else the original's.
+ */
+#define DEFAULT_PATH	"/run/asyncchat/chat.sock"
+#define ORIGINAL_PATH	"/tmp/chat.sock"
 #define KEY_FILE_MAX	65536
 #define KEY_ENV		"ASYNCCHAT_KEY"
 
@@ -80,7 +89,7 @@ main_usage(FILE *f)
 "       asyncchat [options] unix file FILE [path]\n"
 "\n"
 "Defaults: host " DEFAULT_HOST ", port " DEFAULT_PORT ", path "
-DEFAULT_PATH ". FILE - is standard input.\n"
+DEFAULT_PATH " if it is a socket,\nelse " ORIGINAL_PATH ". FILE - is standard input.\n"
 "\n"
 "options:\n"
 "  -k, --key KEY          shared HMAC key (default: $" KEY_ENV ", else\n"
@@ -103,6 +112,18 @@ DEFAULT_PATH ". FILE - is standard input.\n"
 "      --cert-key FILE    tls: its private key (default: in the --cert FILE)\n"
 "  -h, --help             show this help\n"
 "  -V, --version          show the version\n");
+}
+
+/* The Unix socket to use when none is given: the shipped server's if it
+ * is there, else the original's. */
+static const char *
+main_default_path(void)
+{
+	struct stat	sb;
+
+	if (stat(DEFAULT_PATH, &sb) == 0 && S_ISSOCK(sb.st_mode))
+		return (DEFAULT_PATH);
+	return (ORIGINAL_PATH);
 }
 
 /* Report a usage error and exit with status 2. */
@@ -401,7 +422,7 @@ main(int argc, char **argv)
 		cli.transport = AC_CLIENT_UNIX;
 		if (nargs > 1)
 			main_bad_usage("%s", "too many arguments");
-		cli.path = nargs > 0 ? args[0] : DEFAULT_PATH;
+		cli.path = nargs > 0 ? args[0] : main_default_path();
 	} else
 		main_bad_usage("unknown transport: %s (tcp, tls or unix)",
 		    argv[optind]);

@@ -444,7 +444,8 @@ config_listen_is_local(const struct ac_listen_conf *lc)
  * Load the TLS certificate and key (and client CA) now, once, so that a
  * bad file is a configuration error that `asyncchatd -t` reports, and so
  * that no file is read while the server runs. They are required when a
- * tls:// listener exists and ignored, with a warning, otherwise.
+ * tls:// or wss:// listener exists and ignored, with a warning,
+ * otherwise.
  */
 static void
 config_load_tls(struct config_parse *cp)
@@ -460,7 +461,8 @@ config_load_tls(struct config_parse *cp)
 	size_t				 i;
 
 	for (i = 0; i < cfg->nlisten; i++) {
-		if (cfg->listen[i].type == AC_LISTEN_TLS) {
+		if (cfg->listen[i].type == AC_LISTEN_TLS ||
+		    cfg->listen[i].type == AC_LISTEN_WSS) {
 			tls = &cfg->listen[i];
 			break;
 		}
@@ -469,8 +471,9 @@ config_load_tls(struct config_parse *cp)
 		for (i = 0; i < 3; i++) {
 			if (config_seen(cp, keys[i]) != 0)
 				config_warn(cfg, "%s:%d: [server] %s: "
-				    "ignored: no tls:// listener", cp->file,
-				    config_seen(cp, keys[i]), keys[i]);
+				    "ignored: no tls:// or wss:// listener",
+				    cp->file, config_seen(cp, keys[i]),
+				    keys[i]);
 		}
 		return;
 	}
@@ -500,6 +503,79 @@ config_load_tls(struct config_parse *cp)
 		config_warn(cfg, "%s:%d: [server] tls_key: %s can be read by "
 		    "group or others (chmod 600 it)", cp->file,
 		    config_seen(cp, "tls_key"), cfg->tls_key);
+}
+
+/*
+ * Read web_root's files now (webroot.c), once, for the same reasons as
+ * the TLS files: a missing page is an error `asyncchatd -t` reports, and
+ * a request never waits for a disk. Only when a ws:// or wss:// listener
+ * exists; web_root and web_origins are ignored, with a warning,
+ * otherwise.
+ */
+static void
+config_load_web(struct config_parse *cp)
+{
+	static const char		*keys[] = { "web_root", "web_origins" };
+	struct ac_config		*cfg = cp->cfg;
+	const struct ac_listen_conf	*web = NULL;
+	char				*cause;
+	size_t				 i;
+
+	for (i = 0; i < cfg->nlisten; i++) {
+		if (cfg->listen[i].type == AC_LISTEN_WS ||
+		    cfg->listen[i].type == AC_LISTEN_WSS) {
+			web = &cfg->listen[i];
+			break;
+		}
+	}
+	if (web == NULL) {
+		for (i = 0; i < 2; i++) {
+			if (config_seen(cp, keys[i]) != 0)
+				config_warn(cfg, "%s:%d: [server] %s: "
+				    "ignored: no ws:// or wss:// listener",
+				    cp->file, config_seen(cp, keys[i]),
+				    keys[i]);
+		}
+		return;
+	}
+	if (cfg->web_origins != NULL && strcmp(cfg->web_origins, "*") == 0)
+		config_warn(cfg, "%s:%d: [server] web_origins: * lets the "
+		    "pages of every web site open sessions here from their "
+		    "visitors' browsers", cp->file,
+		    config_seen(cp, "web_origins"));
+	/*
+	 * Off loopback the default policy takes any Host for the page's
+	 * own: a site that points a name of its own at this address (DNS
+	 * rebinding) is then "the page's own origin" in its visitors'
+	 * browsers. Over wss:// the certificate would not match that name.
+	 */
+	for (i = 0; cfg->web_origins == NULL && i < cfg->nlisten; i++) {
+		if (cfg->listen[i].type == AC_LISTEN_WS &&
+		    !config_listen_is_local(&cfg->listen[i]))
+			config_warn(cfg, "%s:%d: [server] listen: %s without "
+			    "web_origins: the pages of any web site can open "
+			    "sessions here from browsers that reach this "
+			    "address, by pointing a name of theirs at it (DNS "
+			    "rebinding); list your pages' origins",
+			    cp->file, cfg->listen[i].line, cfg->listen[i].url);
+	}
+	if (cfg->web_root == NULL)
+		return;		/* none: /ws only */
+	if (webroot_load(cfg->web_root, &cfg->web, &cause) == -1) {
+		config_error(cp, config_seen(cp, "web_root") != 0 ?
+		    config_seen(cp, "web_root") : web->line, "server",
+		    "web_root", "%s%s", cause, config_seen(cp, "web_root") ?
+		    "" : " (the default; set web_root, or web_root = none "
+		    "to serve /ws only)");
+		free(cause);
+		return;
+	}
+	if (cfg->web->skipped != 0)
+		config_warn(cfg, "%s: %zu entr%s of web_root not served "
+		    "(symbolic links are never followed), such as %s",
+		    cfg->web_root, cfg->web->skipped,
+		    cfg->web->skipped == 1 ? "y" : "ies",
+		    cfg->web->skipped_first);
 }
 
 /* Check what needs the whole file, and fill in defaults. */
@@ -555,6 +631,7 @@ config_finish(struct config_parse *cp)
 			abort();	/* a bad row */
 	}
 	config_load_tls(cp);
+	config_load_web(cp);
 
 	for (i = 0; i < cfg->nplugins; i++) {
 		if (cfg->plugins[i].path == NULL)
@@ -661,6 +738,7 @@ config_free(struct ac_config *cfg)
 	config_key_free(cfg);
 	ac_key_free(cfg->key);
 	tls_ctx_free(cfg->tls_ctx);
+	webroot_unref(cfg->web);
 	for (i = 0; i < cfg->nplugins; i++) {
 		free(cfg->plugins[i].name);
 		free(cfg->plugins[i].path);

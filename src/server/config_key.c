@@ -50,7 +50,8 @@ static const char *const config_log_levels[] = {
 const struct config_key config_keys[] = {
 	{ "listen", CONFIG_LISTEN, CONFIG_MULTI, 0, 0,
 	  "tcp://127.0.0.1:9999", CONFIG_AT(listen), NULL, NULL,
-	  "tcp://HOST:PORT, tls://HOST:PORT or unix:///PATH" },
+	  "tcp://HOST:PORT, tls://HOST:PORT, ws://HOST:PORT, "
+	  "wss://HOST:PORT or unix:///PATH" },
 	{ "backlog", CONFIG_COUNT, 0, 1, 65535,
 	  CONFIG_STR(SOMAXCONN), CONFIG_AT(backlog), NULL, NULL,
 	  "1 to 65535" },
@@ -133,6 +134,13 @@ const struct config_key config_keys[] = {
 	  "none", CONFIG_AT(metrics_listen), NULL, NULL,
 	  "none or ADDRESS:PORT with a numeric address, such as "
 	  "127.0.0.1:9100 or [::1]:9100" },
+	{ "web_root", CONFIG_STRING, CONFIG_NONE, 0, 0,
+	  AC_WEBROOT, CONFIG_AT(web_root), NULL, NULL,
+	  "a directory, or none" },
+	{ "web_origins", CONFIG_STRING, 0, 0, 0,
+	  NULL, CONFIG_AT(web_origins), NULL, origin_list_check,
+	  "origins such as https://chat.example.org or "
+	  "http://127.0.0.1:8080, separated by commas or spaces, or *" },
 };
 const size_t config_nkeys = sizeof config_keys / sizeof config_keys[0];
 
@@ -244,17 +252,24 @@ config_parse_listen(const char *url, struct ac_listen_conf *lc,
 		lc->path = ac_xstrdup(rest);
 		return (0);
 	}
-	if (strncmp(url, "tcp://", 6) == 0)
+	if (strncmp(url, "tcp://", 6) == 0) {
 		lc->type = AC_LISTEN_TCP;
-	else if (strncmp(url, "tls://", 6) == 0)
+		rest = url + 6;
+	} else if (strncmp(url, "tls://", 6) == 0) {
 		lc->type = AC_LISTEN_TLS;
-	else {
-		*why = "expected tcp://HOST:PORT, tls://HOST:PORT or "
-		    "unix:///PATH";
+		rest = url + 6;
+	} else if (strncmp(url, "ws://", 5) == 0) {
+		lc->type = AC_LISTEN_WS;
+		rest = url + 5;
+	} else if (strncmp(url, "wss://", 6) == 0) {
+		lc->type = AC_LISTEN_WSS;
+		rest = url + 6;
+	} else {
+		*why = "expected tcp://HOST:PORT, tls://HOST:PORT, "
+		    "ws://HOST:PORT, wss://HOST:PORT or unix:///PATH";
 		return (-1);
 	}
-	/* Both schemes are six characters. */
-	return (hostport_parse(url + 6, &lc->host, &lc->port, why));
+	return (hostport_parse(rest, &lc->host, &lc->port, why));
 }
 
 /*

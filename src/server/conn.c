@@ -1,16 +1,23 @@
 /*
- * conn.c - the connection of a tcp, unix or tls session: a socket under a
- * bufferevent, and its I/O fast paths. This is the struct conn transport
- * of server.h (which says what a transport is and how a WebSocket one
- * fits): in and out are the bufferevent's own buffers; bytes that arrive
- * go to dispatch_input() (dispatch.c), frames the session queues are
- * written once per loop turn, and a closing session's last frames are
- * flushed before the socket closes.
+ * conn.c - the connection of a tcp, unix or tls session and its I/O fast
+ * paths. This is the struct conn transport of server.h (which says what a
+ * transport is and how a WebSocket one fits): bytes that arrive go to
+ * dispatch_input() (dispatch.c), frames the session queues are written
+ * once per loop turn, and a closing session's last frames are flushed
+ * before the socket closes.
  *
- * A TLS session is the same code on a bufferevent_openssl: the handshake
- * runs inside libevent, session_init waits in the output buffer until it
- * is done, and framing works on the decrypted bytes as for tcp. Its
- * failures are logged with OpenSSL's reasons (conn_tls_failed).
+ * A plain socket (tcp, unix) has no bufferevent: two events of its own
+ * (read, and write only while the socket is full) and two evbuffers
+ * without callbacks. A bufferevent costs, per frame queued, a callback on
+ * its output buffer, and per read an ioctl(FIONREAD) and a read of at
+ * most 4 KiB; and its 500 bytes are a third of an idle session. Here a
+ * read fills the input straight from the socket until it would block,
+ * and the output is written by the loop turn's flush.
+ *
+ * A TLS session is a bufferevent_openssl: the handshake runs inside
+ * libevent, session_init waits in the output buffer until it is done,
+ * and framing works on the decrypted bytes as for tcp. Its failures are
+ * logged with OpenSSL's reasons (conn_tls_failed).
  */
 #include "config.h"
 
@@ -22,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -37,22 +45,46 @@
 #include "server.h"
 
 #define CONN_DRAIN_MAX		(1024 * 1024)
-#define CONN_READ_FIRST		4096
-#define CONN_READ_MAX		(64 * 1024)
+#define CONN_SCRATCH		(256 * 1024)
+#define CONN_READ_FIRST		(64 * 1024)
+#define CONN_READ_MAX		(1024 * 1024)
+#define CONN_BLOCK_FIRST	512
+#define CONN_BLOCK		(16 * 1024)
+#define CONN_WRITE_IOV		64
 
-/* A socket connection: struct conn and its bufferevent. */
+/* A piece of a plain socket's output (conn_write). */
+struct conn_block {
+	struct conn_block	*next;
+	size_t			 off;	/* written */
+	size_t			 len;	/* filled */
+	size_t			 size;
+	uint8_t			 data[];
+};
+
+/* A socket connection: struct conn and its events or bufferevent. */
 struct conn_socket {
 	struct conn			 c;	/* first, for casts */
 	struct server			*srv;
 	struct bufferevent		*bev;	/* TLS: bufferevent_openssl */
-	size_t				 inlen;	/* input left by the last read
-						   callback */
+	evutil_socket_t			 fd;	/* plain */
+	struct event			*rev;	/* plain: readable */
+	struct event			*wev;	/* plain: writable, while full */
+	size_t				 need;	/* plain: dispatch at this */
 	size_t				 high;	/* read no further (want) */
+	struct conn_block		*ohead;	/* plain: output before out */
+	struct conn_block		*otail;
+	size_t				 olen;	/* bytes in the blocks */
+
 	int				 flags;
 #define CONN_PLAIN	0x1	/* plain socket: read and written directly */
 #define CONN_DIRTY	0x2	/* on srv->dirty: output to flush */
 #define CONN_TLS	0x4	/* a TLS connection */
 #define CONN_TLS_UP	0x8	/* TLS handshake done, no fatal error */
+#define CONN_READING	0x10	/* plain: rev is added */
+#define CONN_WRITING	0x20	/* plain: wev is added (the socket was full) */
+#define CONN_LINGER	0x40	/* plain: flushing the last frames */
+#define CONN_STARTED	0x80	/* plain: reading may start */
+#define CONN_SHARED	0x100	/* plain: out holds frames (conn_share) */
 	TAILQ_ENTRY(conn_socket)	 dirty_entry;
 };
 
@@ -63,8 +95,12 @@ static void	conn_kick(struct conn *);
 static void	conn_linger(struct conn *);
 static int	conn_discard(struct conn *);
 static void	conn_free(struct conn *);
+static int	conn_write(struct conn *, const void *, size_t);
+static int	conn_share(struct conn *, struct ac_frame *);
+static size_t	conn_pending(struct conn *);
+static void	conn_plain_read_cb(evutil_socket_t, short, void *);
+static void	conn_plain_write_cb(evutil_socket_t, short, void *);
 static void	conn_read_cb(struct bufferevent *, void *);
-static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_flush_cb(evutil_socket_t, short, void *);
 static void	conn_linger_write_cb(struct bufferevent *, void *);
@@ -79,7 +115,41 @@ static const struct conn_ops conn_socket_ops = {
 	.linger = conn_linger,
 	.discard = conn_discard,
 	.free = conn_free,
+	.write = conn_write,
+	.share = conn_share,
+	.pending = conn_pending,
 };
+
+/* Set up a plain socket's events and buffers; -1 if libevent cannot. */
+static int
+conn_plain_init(struct conn_socket *cs, int fd)
+{
+	struct server	*srv = cs->srv;
+
+	if (evutil_make_socket_nonblocking(fd) == -1)
+		return (-1);
+	cs->fd = fd;
+	cs->rev = event_new(srv->base, fd, EV_READ|EV_PERSIST,
+	    conn_plain_read_cb, cs);
+	cs->wev = event_new(srv->base, fd, EV_WRITE|EV_PERSIST,
+	    conn_plain_write_cb, cs);
+	cs->c.in = evbuffer_new();
+	cs->c.out = evbuffer_new();
+	if (cs->rev == NULL || cs->wev == NULL || cs->c.in == NULL ||
+	    cs->c.out == NULL) {
+		if (cs->rev != NULL)
+			event_free(cs->rev);
+		if (cs->wev != NULL)
+			event_free(cs->wev);
+		if (cs->c.in != NULL)
+			evbuffer_free(cs->c.in);
+		if (cs->c.out != NULL)
+			evbuffer_free(cs->c.out);
+		return (-1);
+	}
+	cs->flags |= CONN_PLAIN;
+	return (0);
+}
 
 /*
  * Make the connection of a new socket (tls NULL: plain tcp or unix), or
@@ -95,6 +165,7 @@ conn_socket_new(struct server *srv, int fd, struct ssl_ctx_st *tls,
 
 	cs = ac_xcalloc(1, sizeof *cs);
 	cs->srv = srv;
+	cs->fd = -1;
 	if (tls != NULL) {
 		if ((ssl = SSL_new(tls)) == NULL) {
 			log_warnx("cannot make a TLS session: closing %s",
@@ -120,17 +191,16 @@ conn_socket_new(struct server *srv, int fd, struct ssl_ctx_st *tls,
 		/* Peers that skip close_notify end with EOF, not error. */
 		bufferevent_openssl_set_allow_dirty_shutdown(cs->bev, 1);
 		cs->flags |= CONN_TLS;
-	} else {
-		cs->bev = bufferevent_socket_new(srv->base, fd,
-		    BEV_OPT_CLOSE_ON_FREE);
-		if (cs->bev == NULL) {
-			log_warnx("cannot make a bufferevent: closing %s",
-			    peer);
-			evutil_closesocket(fd);
-			free(cs);
-			return (NULL);
-		}
-		cs->flags |= CONN_PLAIN;
+		cs->c.in = bufferevent_get_input(cs->bev);
+		cs->c.out = bufferevent_get_output(cs->bev);
+		bufferevent_setcb(cs->bev, conn_read_cb, NULL, conn_event_cb,
+		    cs);
+	} else if (conn_plain_init(cs, fd) == -1) {
+		log_warnx("cannot make the events of a connection: closing %s",
+		    peer);
+		evutil_closesocket(fd);
+		free(cs);
+		return (NULL);
 	}
 	if (srv->flush_ev == NULL) {
 		TAILQ_INIT(&srv->dirty);
@@ -138,11 +208,28 @@ conn_socket_new(struct server *srv, int fd, struct ssl_ctx_st *tls,
 		    srv);
 	}
 	cs->c.ops = &conn_socket_ops;
-	cs->c.in = bufferevent_get_input(cs->bev);
-	cs->c.out = bufferevent_get_output(cs->bev);
-	bufferevent_setcb(cs->bev, conn_read_cb, (cs->flags & CONN_PLAIN) ?
-	    conn_write_cb : NULL, conn_event_cb, cs);
 	return (&cs->c);
+}
+
+/*
+ * Read a plain socket, once started, while its input is under the high
+ * mark (want), and stop reading beyond it. A linger stops reading for
+ * good.
+ */
+static void
+conn_plain_reading(struct conn_socket *cs)
+{
+	int	on;
+
+	on = (cs->flags & (CONN_STARTED|CONN_LINGER)) == CONN_STARTED &&
+	    evbuffer_get_length(cs->c.in) < cs->high;
+	if (on && !(cs->flags & CONN_READING)) {
+		event_add(cs->rev, NULL);
+		cs->flags |= CONN_READING;
+	} else if (!on && (cs->flags & CONN_READING)) {
+		event_del(cs->rev);
+		cs->flags &= ~CONN_READING;
+	}
 }
 
 /* Start reading (a TLS socket writes too, for its handshake). */
@@ -151,45 +238,55 @@ conn_start(struct conn *c)
 {
 	struct conn_socket	*cs = (struct conn_socket *)c;
 
-	if (cs->flags & CONN_PLAIN)
-		bufferevent_enable(cs->bev, EV_READ);	/* see conn_kick */
-	else
+	if (cs->flags & CONN_PLAIN) {
+		cs->flags |= CONN_STARTED;
+		conn_plain_reading(cs);
+	} else
 		bufferevent_enable(cs->bev, EV_READ|EV_WRITE);
 }
 
 /*
- * The read callback runs once need bytes are in; reading stops when high
- * are (the read high watermark, never below need: a frame that needs
- * more than high would stall).
+ * Dispatch runs once need bytes are in; reading stops when high are (one
+ * largest frame: never below need, or a frame that needs more than high
+ * would stall). For TLS these are the bufferevent's read watermarks.
  */
 static void
 conn_want(struct conn *c, size_t need, size_t high)
 {
 	struct conn_socket	*cs = (struct conn_socket *)c;
 
+	if (high < need)
+		high = need;
+	cs->need = need;
 	cs->high = high;
-	bufferevent_setwatermark(cs->bev, EV_READ, need,
-	    need > high ? need : high);
+	if (cs->flags & CONN_PLAIN)
+		conn_plain_reading(cs);
+	else
+		bufferevent_setwatermark(cs->bev, EV_READ, need, high);
 }
 
-/* Run the read callback again on a later loop turn, bytes or not. */
+/* Run dispatch again on a later loop turn, bytes or not. */
 static void
 conn_defer(struct conn *c)
 {
 	struct conn_socket	*cs = (struct conn_socket *)c;
 
-	bufferevent_trigger(cs->bev, EV_READ,
-	    BEV_TRIG_IGNORE_WATERMARKS|BEV_TRIG_DEFER_CALLBACKS);
+	/* EV_TIMEOUT tells the read callback that it was not woken by
+	 * the socket: it dispatches without reading first. */
+	if (cs->flags & CONN_PLAIN)
+		event_active(cs->rev, EV_TIMEOUT, 0);
+	else
+		bufferevent_trigger(cs->bev, EV_READ,
+		    BEV_TRIG_IGNORE_WATERMARKS|BEV_TRIG_DEFER_CALLBACKS);
 }
 
 /*
- * A bufferevent arms its write event when output is added and disarms it
- * when the output drains: two epoll_ctl() calls per flush, and the write
- * waits for the next loop turn. A plain socket therefore keeps EV_WRITE
- * disabled: queueing output marks it dirty, and once per loop turn the
- * flush event writes every dirty socket's output straight to it
- * (conn_flush_cb). Only when the socket is full is EV_WRITE enabled,
- * and conn_write_cb disables it again once the output is empty.
+ * Output is written once per loop turn, not when it is queued: queueing
+ * marks a plain socket dirty, and once per loop turn the flush event
+ * writes every dirty socket's output straight to it (conn_flush_cb). Only
+ * when the socket is full is the write event added, and it is deleted
+ * again once the output is empty. So there is no epoll_ctl() per flush,
+ * and the replies made from one read leave together.
  *
  * The flush event is made active with event_active() in the base's one
  * priority queue: libevent runs the active queue until it is empty, so an
@@ -202,7 +299,7 @@ conn_defer(struct conn *c)
  *
  * TLS keeps the bufferevent's own writes (OpenSSL writes through it). A
  * closing session leaves the dirty list (conn_linger, conn_free): its
- * last frames go out through the linger path, which enables EV_WRITE.
+ * last frames go out through the linger path.
  */
 static void
 conn_kick(struct conn *c)
@@ -210,11 +307,10 @@ conn_kick(struct conn *c)
 	struct conn_socket	*cs = (struct conn_socket *)c;
 	struct server		*srv = cs->srv;
 
-	if ((cs->flags & (CONN_PLAIN|CONN_DIRTY)) != CONN_PLAIN ||
-	    (c->s->flags & AC_SESS_DEAD))
-		return;
-	/* Waiting for the socket: the write event will flush it. */
-	if (bufferevent_get_enabled(cs->bev) & EV_WRITE)
+	/* Not plain, already dirty, waiting for the socket or lingering:
+	 * the write event or the flush will take it. */
+	if ((cs->flags & (CONN_PLAIN|CONN_DIRTY|CONN_WRITING|CONN_LINGER)) !=
+	    CONN_PLAIN || (c->s->flags & AC_SESS_DEAD))
 		return;
 	cs->flags |= CONN_DIRTY;
 	TAILQ_INSERT_TAIL(&srv->dirty, cs, dirty_entry);
@@ -231,39 +327,189 @@ conn_undirty(struct conn_socket *cs)
 	}
 }
 
-/* Write a plain socket's output until it is empty or the socket full. */
-static void
-conn_flush(struct conn_socket *cs)
+/*
+ * Add bytes to a connection's output. A plain socket copies them into
+ * blocks of its own (written before out), as Redis builds its replies:
+ * per frame a memcpy() into the last block, and a new block (up to 16
+ * KiB) now and then, with no evbuffer chain bookkeeping or callback per
+ * frame, so that a fan-out to many sockets costs each little more than
+ * the copy (a frame's bytes given to many sockets by reference instead
+ * cost the kernel more, measured, than the copy saves). The blocks are
+ * freed once written: an idle session holds none. Bytes added while out
+ * holds shared frames (which must leave first) go into out after them;
+ * TLS (no blocks) adds to its bufferevent's output.
+ */
+static int
+conn_write(struct conn *c, const void *data, size_t len)
 {
-	struct ac_session	*s = cs->c.s;
-	struct evbuffer		*out = cs->c.out;
-	evutil_socket_t		 fd = bufferevent_getfd(cs->bev);
-	int			 n, error;
+	struct conn_socket	*cs = (struct conn_socket *)c;
+	struct conn_block	*b = cs->otail;
+	size_t			 size;
 
-	/* A socket bufferevent keeps the output's start frozen outside its
-	 * own writes. */
-	evbuffer_unfreeze(out, 1);
-	for (;;) {
-		if (evbuffer_get_length(out) == 0) {
-			evbuffer_freeze(out, 1);
-			return;
-		}
-		errno = 0;
-		n = evbuffer_write(out, fd);
-		error = errno;
-		if (n > 0 || (n == -1 && error == EINTR))
-			continue;
-		evbuffer_freeze(out, 1);
-		if (n == -1 && error != EAGAIN && error != EWOULDBLOCK) {
-			log_debug("session %s: %s peer=%s", s->id,
-			    strerror(error), s->peer);
-			cs->c.flags |= CONN_BROKEN;
-			session_close(s, AC_CLOSE_IO_ERROR, NULL);
-			return;
-		}
-		bufferevent_enable(cs->bev, EV_WRITE);
-		return;
+	if ((cs->flags & (CONN_PLAIN|CONN_SHARED)) != CONN_PLAIN)
+		return (evbuffer_add(c->out, data, len));
+	if (b == NULL || b->size - b->len < len) {
+		/*
+		 * The first block is small, the next ones four times the
+		 * last up to CONN_BLOCK: ten thousand idle sessions each
+		 * answered with a pong in one loop turn must not each take
+		 * (and touch a page of) 16 KiB until the flush.
+		 */
+		size = b == NULL ? CONN_BLOCK_FIRST - sizeof *b :
+		    b->size * 4 + sizeof *b;
+		if (size > CONN_BLOCK - sizeof *b)
+			size = CONN_BLOCK - sizeof *b;
+		if (size < len)
+			size = len;
+		if ((b = malloc(sizeof *b + size)) == NULL)
+			return (-1);
+		b->next = NULL;
+		b->off = b->len = 0;
+		b->size = size;
+		if (cs->otail != NULL)
+			cs->otail->next = b;
+		else
+			cs->ohead = b;
+		cs->otail = b;
 	}
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	cs->olen += len;
+	return (0);
+}
+
+/*
+ * Add a large frame to a connection's output by reference (its bytes are
+ * shared with every other output it is queued to): into out, which is
+ * written after the blocks.
+ */
+static int
+conn_share(struct conn *c, struct ac_frame *f)
+{
+	struct conn_socket	*cs = (struct conn_socket *)c;
+
+	if (ac_frame_share(f, c->out) == -1)
+		return (-1);
+	cs->flags |= CONN_SHARED;
+	return (0);
+}
+
+/* Bytes queued and not written: the blocks', then out's. */
+static size_t
+conn_pending(struct conn *c)
+{
+	struct conn_socket	*cs = (struct conn_socket *)c;
+
+	if ((cs->flags & (CONN_PLAIN|CONN_SHARED)) == CONN_PLAIN)
+		return (cs->olen);
+	return (cs->olen + evbuffer_get_length(c->out));
+}
+
+/* Drop the first n bytes of the blocks (written, or discarded). */
+static void
+conn_blocks_drain(struct conn_socket *cs, size_t n)
+{
+	struct conn_block	*b;
+	size_t			 left;
+
+	while (n != 0 && (b = cs->ohead) != NULL) {
+		left = b->len - b->off;
+		if (n < left) {
+			b->off += n;
+			cs->olen -= n;
+			return;
+		}
+		n -= left;
+		cs->olen -= left;
+		cs->ohead = b->next;
+		if (cs->ohead == NULL)
+			cs->otail = NULL;
+		free(b);
+	}
+}
+
+/* Free every block, written or not. */
+static void
+conn_blocks_free(struct conn_socket *cs)
+{
+	struct conn_block	*b;
+
+	while ((b = cs->ohead) != NULL) {
+		cs->ohead = b->next;
+		free(b);
+	}
+	cs->otail = NULL;
+	cs->olen = 0;
+}
+
+/*
+ * Write a plain socket's output, its blocks then out, one writev() a
+ * pass, until it is empty or the socket full. Returns 1 when the output
+ * is empty, 0 when the socket is full (the write event is then added),
+ * -1 when the socket failed.
+ */
+static int
+conn_plain_write(struct conn_socket *cs)
+{
+	struct evbuffer		*out = cs->c.out;
+	struct evbuffer_iovec	 ev[CONN_WRITE_IOV];
+	struct iovec		 iov[CONN_WRITE_IOV];
+	struct conn_block	*b;
+	size_t			 done;
+	ssize_t			 n;
+	int			 niov, nev, i, error;
+
+	for (;;) {
+		niov = 0;
+		for (b = cs->ohead; b != NULL && niov < CONN_WRITE_IOV;
+		    b = b->next) {
+			iov[niov].iov_base = b->data + b->off;
+			iov[niov++].iov_len = b->len - b->off;
+		}
+		if (b == NULL && niov < CONN_WRITE_IOV &&
+		    (cs->flags & CONN_SHARED)) {
+			nev = evbuffer_peek(out, -1, NULL, ev,
+			    CONN_WRITE_IOV - niov);
+			if (nev > CONN_WRITE_IOV - niov)
+				nev = CONN_WRITE_IOV - niov;
+			for (i = 0; i < nev; i++) {
+				iov[niov].iov_base = ev[i].iov_base;
+				iov[niov++].iov_len = ev[i].iov_len;
+			}
+		}
+		if (niov == 0)
+			break;
+		n = writev(cs->fd, iov, niov);
+		if (n == -1) {
+			error = errno;
+			if (error == EINTR)
+				continue;
+			if (error != EAGAIN && error != EWOULDBLOCK) {
+				log_debug("session %s: %s peer=%s",
+				    cs->c.s->id, strerror(error),
+				    cs->c.s->peer);
+				cs->c.flags |= CONN_BROKEN;
+				return (-1);
+			}
+			if (!(cs->flags & CONN_WRITING)) {
+				event_add(cs->wev, NULL);
+				cs->flags |= CONN_WRITING;
+			}
+			return (0);
+		}
+		done = (size_t)n < cs->olen ? (size_t)n : cs->olen;
+		conn_blocks_drain(cs, done);
+		if ((size_t)n > done)
+			evbuffer_drain(out, (size_t)n - done);
+		if ((cs->flags & CONN_SHARED) &&
+		    evbuffer_get_length(out) == 0)
+			cs->flags &= ~CONN_SHARED;
+	}
+	if (cs->flags & CONN_WRITING) {
+		event_del(cs->wev);
+		cs->flags &= ~CONN_WRITING;
+	}
+	return (1);
 }
 
 /* Once per loop turn: flush every dirty socket. */
@@ -275,37 +521,38 @@ conn_flush_cb(evutil_socket_t fd, short what, void *arg)
 
 	while ((cs = TAILQ_FIRST(&srv->dirty)) != NULL) {
 		conn_undirty(cs);
-		conn_flush(cs);
+		if (conn_plain_write(cs) == -1)
+			session_close(cs->c.s, AC_CLOSE_IO_ERROR, NULL);
 	}
 }
 
-/* A full socket took the rest of a plain socket's output. */
+/*
+ * A full plain socket can take more: write, and once the output is empty
+ * stop watching (and, lingering, let the session finish).
+ */
 static void
-conn_write_cb(struct bufferevent *bev, void *arg)
+conn_plain_write_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		bufferevent_disable(bev, EV_WRITE);
+	struct conn_socket	*cs = arg;
+	struct ac_session	*s = cs->c.s;
+	int			 r;
+
+	r = conn_plain_write(cs);
+	if (cs->flags & CONN_LINGER) {
+		if (r != 0)
+			session_finish(s);
+	} else if (r == -1)
+		session_close(s, AC_CLOSE_IO_ERROR, NULL);
 }
 
 /*
- * libevent 2.1's evbuffer_read() takes at most 4096 bytes a call
- * (EVBUFFER_MAX_READ), so a bufferevent needs a read system call and a
- * loop turn for every 4 KiB that arrives: for frames of a few KiB that is
- * a read and a callback per frame. The read callback therefore tops the
- * input up itself, straight from the socket, into space reserved in the
- * input buffer (no copy), until the socket would block or the input holds
- * one largest frame, the bound the high watermark keeps (see
- * max_content_size in asyncchat.conf(5)): never more, as each read asks
- * only for what is left under the bound. Reads start at 4 KiB, the space
- * libevent's own read usually leaves in its chain, and double up to
- * CONN_READ_MAX while they come back full, so that an idle session
- * answering a ping does not allocate a large chain. The watermarks and
- * the framing stay as they are: they only decide when this callback runs.
- *
- * This is for plain sockets only: a TLS session must read through
- * OpenSSL, which bufferevent_openssl does. Raising libevent's own limits
- * instead (bufferevent_set_max_single_read) does not help: evbuffer_read()
- * still caps each call at 4096 bytes.
+ * Read a plain socket into its input, straight into space reserved
+ * there (no copy), until the socket would block or the input holds one
+ * largest frame, the bound the high mark keeps (see max_content_size in
+ * asyncchat.conf(5)): never more, as each read asks only for what is left
+ * under the bound. Reads start at 64 KiB and double up to CONN_READ_MAX
+ * while they come back full. This is for a frame larger than the shared
+ * buffer (conn_plain_read), arriving.
  *
  * Returns 0 if the socket would block or the bound is reached, or -1 at
  * end of file or on an error, with *reason set: the caller handles the
@@ -318,13 +565,10 @@ conn_read_socket(struct conn_socket *cs, enum ac_close_reason *reason)
 	struct evbuffer		*in = cs->c.in;
 	struct evbuffer_iovec	 vec[2];
 	struct iovec		 iov[2];
-	evutil_socket_t		 fd = bufferevent_getfd(cs->bev);
 	size_t			 have, want, size = CONN_READ_FIRST, left;
 	ssize_t			 n;
 	int			 nvec, i, error;
 
-	if (fd == -1)
-		return (0);
 	for (;;) {
 		have = evbuffer_get_length(in);
 		if (have >= cs->high)
@@ -340,7 +584,7 @@ conn_read_socket(struct conn_socket *cs, enum ac_close_reason *reason)
 			    vec[i].iov_len : left;
 			left -= iov[i].iov_len;
 		}
-		n = readv(fd, iov, nvec);
+		n = readv(cs->fd, iov, nvec);
 		if (n <= 0) {
 			error = errno;
 			evbuffer_commit_space(in, vec, 0);
@@ -372,36 +616,91 @@ conn_read_socket(struct conn_socket *cs, enum ac_close_reason *reason)
 }
 
 /*
- * Bytes arrived (past the low watermark dispatch asked for): a plain
- * socket is read further here, past libevent's 4 KiB a read
- * (conn_read_socket), then the input goes to dispatch. At end of file or
- * on a read error the frames already in are handled first, then the
- * session closes.
+ * One buffer for every plain socket's reads. A read lands here, after
+ * whatever part of a frame the session's input held (moved here), and
+ * dispatch_bytes() handles the whole frames where they are: no copy and
+ * no allocation for them, one read() for everything the socket has (up
+ * to this size), and a session holds no input between reads but the
+ * part of a frame it is receiving. The loop has one thread, and dispatch
+ * runs before the next read, so one buffer serves them all.
+ */
+static uint8_t	conn_scratch[CONN_SCRATCH];
+
+/*
+ * Read what a plain socket has and dispatch it. While the input holds at
+ * most half of the shared buffer, the read goes into the shared buffer
+ * (conn_scratch, above); a larger frame being received is read into the
+ * input itself. Returns 0, or -1 at end of file or on an error, with
+ * *reason set, after dispatching what was complete; *dispatched is set
+ * if dispatch ran.
+ */
+static int
+conn_plain_read(struct conn_socket *cs, enum ac_close_reason *reason,
+    int *dispatched)
+{
+	struct ac_session	*s = cs->c.s;
+	struct evbuffer		*in = cs->c.in;
+	size_t			 have = evbuffer_get_length(in), want;
+	ssize_t			 n;
+	int			 error, r;
+
+	if (have > CONN_SCRATCH / 2) {
+		r = conn_read_socket(cs, reason);
+		if (r == -1 || evbuffer_get_length(in) >= cs->need) {
+			dispatch_input(s, r == -1);
+			*dispatched = 1;
+		}
+		return (r);
+	}
+	if (have >= cs->high)
+		return (0);
+	want = cs->high - have;
+	if (want > CONN_SCRATCH - have)
+		want = CONN_SCRATCH - have;
+	do
+		n = read(cs->fd, conn_scratch + have, want);
+	while (n == -1 && errno == EINTR);
+	if (n > 0) {
+		if (have != 0)
+			evbuffer_remove(in, conn_scratch, have);
+		dispatch_bytes(s, conn_scratch, have + (size_t)n, 0);
+		*dispatched = 1;
+		return (0);
+	}
+	error = errno;
+	if (n == -1 && (error == EAGAIN || error == EWOULDBLOCK))
+		return (0);
+	if (n == 0)
+		*reason = AC_CLOSE_EOF;
+	else {
+		log_debug("session %s: %s peer=%s", s->id, strerror(error),
+		    s->peer);
+		*reason = AC_CLOSE_IO_ERROR;
+	}
+	dispatch_input(s, 1);
+	*dispatched = 1;
+	return (-1);
+}
+
+/*
+ * A plain socket is readable (or dispatch was deferred, EV_TIMEOUT): read
+ * it and dispatch what came. At end of file or on a read error the frames
+ * already in are handled first, then the session closes.
  */
 static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+conn_plain_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn_socket	*cs = arg;
 	struct ac_session	*s = cs->c.s;
 	enum ac_close_reason	 reason = AC_CLOSE_EOF;
-	int			 ended = 0;
+	int			 ended = 0, dispatched = 0;
 
-	if (s->flags & AC_SESS_DEAD)
+	if ((s->flags & AC_SESS_DEAD) || (cs->flags & CONN_LINGER))
 		return;
-	/*
-	 * libevent reads what FIONREAD reports, at most 4096 bytes: if it
-	 * added less since the last callback, it emptied the socket, and
-	 * another read would only return EAGAIN.
-	 */
-	if ((cs->flags & CONN_PLAIN) &&
-	    evbuffer_get_length(cs->c.in) - cs->inlen >= CONN_READ_FIRST) {
-		/* A socket bufferevent keeps the input's end frozen
-		 * outside its own reads. */
-		evbuffer_unfreeze(cs->c.in, 0);
-		ended = conn_read_socket(cs, &reason) == -1;
-		evbuffer_freeze(cs->c.in, 0);
-	}
-	dispatch_input(s, ended);
+	if (what & EV_READ)
+		ended = conn_plain_read(cs, &reason, &dispatched) == -1;
+	if ((what & EV_TIMEOUT) && !dispatched && !(s->flags & AC_SESS_DEAD))
+		dispatch_input(s, 0);
 	if (s->flags & AC_SESS_DEAD)
 		return;
 	if (ended) {
@@ -410,7 +709,19 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		session_close(s, reason, NULL);
 		return;
 	}
-	cs->inlen = evbuffer_get_length(cs->c.in);
+	conn_plain_reading(cs);
+}
+
+/* Bytes arrived on a TLS session, past the low watermark: dispatch. */
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn_socket	*cs = arg;
+	struct ac_session	*s = cs->c.s;
+
+	if (s->flags & AC_SESS_DEAD)
+		return;
+	dispatch_input(s, 0);
 }
 
 /* The TLS handshake finished: say with what, at debug level. */
@@ -438,46 +749,21 @@ conn_tls_up(struct conn_socket *cs)
 
 /*
  * An error on a TLS connection: log the OpenSSL reasons (and why a
- * certificate was refused). Returns 1 if it is a TLS failure, 0 if it is
- * a plain socket error after a good handshake.
+ * certificate was refused, tls_bev_failure). Returns 1 if it is a TLS
+ * failure, 0 if it is a plain socket error after a good handshake.
  */
 static int
 conn_tls_failed(struct conn_socket *cs, int err)
 {
 	struct ac_session	*s = cs->c.s;
-	SSL			*ssl = bufferevent_openssl_get_ssl(cs->bev);
-	unsigned long		 e;
-	long			 vr;
-	char			 why[512], one[256];
-	size_t			 len = 0;
+	char			 why[512];
 
-	why[0] = '\0';
-	while ((e = bufferevent_get_openssl_error(cs->bev)) != 0) {
-		/* libevent also queues SSL_get_error() codes: not reasons. */
-		if (ERR_GET_LIB(e) == 0)
-			continue;
-		tls_error_string(e, one, sizeof one);
-		if (strstr(why, one) != NULL)
-			continue;
-		len = strlen(why);
-		snprintf(why + len, sizeof why - len, "%s%s",
-		    len != 0 ? "; " : "", one);
-	}
-	if (ssl != NULL && (vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
-		len = strlen(why);
-		snprintf(why + len, sizeof why - len, "%s%s",
-		    len != 0 ? ": " : "", X509_verify_cert_error_string(vr));
-	}
-	if (why[0] == '\0') {
-		if (cs->flags & CONN_TLS_UP)
-			return (0);
-		snprintf(why, sizeof why, "%s", err != 0 ?
-		    evutil_socket_error_to_string(err) : "connection closed");
-	}
+	if (!tls_bev_failure(cs->bev, cs->flags & CONN_TLS_UP, err, why,
+	    sizeof why))
+		return (0);
 	log_info("session %s: TLS %s failed: %s peer=%s", s->id,
 	    (cs->flags & CONN_TLS_UP) ? "connection" : "handshake", why,
 	    s->peer);
-	ERR_clear_error();
 	return (1);
 }
 
@@ -514,8 +800,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 /*
  * Flush what is queued, then let the session finish (libevent's
- * close_on_finished_writecb): reading stops, and the write callback runs
- * once the output is empty, whatever its size.
+ * close_on_finished_writecb): reading stops, and the session finishes
+ * once the output is empty, whatever its size, or the socket fails.
  */
 static void
 conn_linger(struct conn *c)
@@ -523,6 +809,15 @@ conn_linger(struct conn *c)
 	struct conn_socket	*cs = (struct conn_socket *)c;
 
 	conn_undirty(cs);
+	if (cs->flags & CONN_PLAIN) {
+		cs->flags |= CONN_LINGER;
+		conn_plain_reading(cs);
+		if (!(cs->flags & CONN_WRITING)) {
+			event_add(cs->wev, NULL);
+			cs->flags |= CONN_WRITING;
+		}
+		return;
+	}
 	bufferevent_disable(cs->bev, EV_READ);
 	bufferevent_setwatermark(cs->bev, EV_WRITE, 0, 0);
 	bufferevent_setcb(cs->bev, NULL, conn_linger_write_cb,
@@ -556,11 +851,16 @@ conn_linger_event_cb(struct bufferevent *bev, short what, void *arg)
 static int
 conn_discard(struct conn *c)
 {
-	if (evbuffer_get_length(c->out) == 0)
+	struct conn_socket	*cs = (struct conn_socket *)c;
+
+	if (conn_pending(c) == 0)
 		return (0);
 	/* A socket bufferevent keeps the output's start frozen. */
-	evbuffer_unfreeze(c->out, 1);
+	if (!(cs->flags & CONN_PLAIN))
+		evbuffer_unfreeze(c->out, 1);
 	evbuffer_drain(c->out, evbuffer_get_length(c->out));
+	cs->flags &= ~CONN_SHARED;
+	conn_blocks_free(cs);
 	return (1);
 }
 
@@ -593,7 +893,8 @@ static void
 conn_drain(struct conn_socket *cs)
 {
 	char		buf[16384];
-	evutil_socket_t	fd = bufferevent_getfd(cs->bev);
+	evutil_socket_t	fd = (cs->flags & CONN_PLAIN) ? cs->fd :
+			    bufferevent_getfd(cs->bev);
 	size_t		total = 0;
 	ssize_t		n;
 
@@ -616,6 +917,16 @@ conn_free(struct conn *c)
 	conn_undirty(cs);
 	if (c->s->flags & AC_SESS_DRAIN)
 		conn_drain(cs);
+	if (cs->flags & CONN_PLAIN) {
+		event_free(cs->rev);
+		event_free(cs->wev);
+		evbuffer_free(c->in);
+		evbuffer_free(c->out);
+		conn_blocks_free(cs);
+		evutil_closesocket(cs->fd);
+		free(cs);
+		return;
+	}
 	if ((cs->flags & CONN_TLS_UP) && !(c->flags & CONN_BROKEN))
 		conn_tls_shutdown(cs);
 	bufferevent_free(cs->bev);

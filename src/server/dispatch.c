@@ -20,7 +20,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <json-c/json.h>
 
 #include "log.h"
 #include "server.h"
@@ -62,21 +61,17 @@ dispatch_error(struct ac_session *s, enum ac_session_error e,
 
 /*
  * Non-zero if the frame's session_id is this session's: the same 36
- * bytes. Not a C string comparison, which would stop at a NUL the JSON
- * spelled \u0000, and not case-insensitive: the id is relayed to others
- * as its sender's, so it must be exactly the one the server gave.
+ * bytes, not case-insensitive, since the id is relayed to others as its
+ * sender's and must be exactly the one the server gave. The decoded
+ * string is NULL when the member is absent, not a string or holds
+ * U+0000 (a JSON \u0000, which no id has).
  */
 static int
 dispatch_id_matches(struct ac_session *s, const struct ac_message *msg)
 {
-	struct json_object	*o;
-
-	if (msg->header == NULL ||
-	    !json_object_object_get_ex(msg->header, "session_id", &o) ||
-	    !json_object_is_type(o, json_type_string))
-		return (0);
-	return (json_object_get_string_len(o) == AC_UUID_STRLEN &&
-	    memcmp(json_object_get_string(o), s->id, AC_UUID_STRLEN) == 0);
+	return (msg->session_id != NULL &&
+	    strnlen(msg->session_id, AC_UUID_STRLEN + 1) == AC_UUID_STRLEN &&
+	    memcmp(msg->session_id, s->id, AC_UUID_STRLEN) == 0);
 }
 
 /*
@@ -93,6 +88,10 @@ dispatch_rate_limited(struct ac_session *s, const struct ac_message *msg)
 	char			 text[128];
 	unsigned long long	 rate;
 
+	/* Both limits off: nothing to charge (a bucket turned on later
+	 * starts full either way, ratelimit.c). */
+	if (srv->cfg->max_message_rate == 0 && srv->cfg->max_byte_rate == 0)
+		return (0);
 	event_base_gettimeofday_cached(srv->base, &now);
 	switch (ratelimit_frame(&s->rl, srv->cfg, &now, msg->content_len,
 	    &which)) {
@@ -180,7 +179,7 @@ dispatch_message(struct ac_session *s, const struct ac_message *msg,
 		return;
 	}
 	s->errors = 0;
-	session_arm(s);
+	session_touch(s);
 
 	if (msg->type == AC_MSG_HEARTBEAT) {
 		if (msg->content_len == 4 &&
@@ -193,29 +192,59 @@ dispatch_message(struct ac_session *s, const struct ac_message *msg,
 	plugin_set_message(s->srv, s, msg, f);
 }
 
-/* Check, decode and act on one whole frame. */
+/*
+ * Check, decode and act on one whole frame of len bytes at bytes, in the
+ * connection's input: it is decoded where it is, in a borrowed frame
+ * (memory.c). While it is dispatched the server knows it as in_frame, so
+ * that the input going away under it (dispatch_release) first gives it a
+ * copy; whatever keeps it beyond makes it own one too.
+ */
 static void
 dispatch_frame(struct ac_session *s, const struct ac_fixed_header *fh,
-    struct ac_frame *f)
+    const uint8_t *bytes, size_t len)
 {
 	struct server		*srv = s->srv;
+	struct ac_frame		*f, *outer_frame = srv->in_frame;
+	struct ac_session	*outer_session = srv->in_session;
 	struct ac_message	 msg;
 	enum ac_frame_status	 st;
 
-	srv->stats.bytes_in += f->len;
-	memset(&msg, 0, sizeof msg);
-	st = ac_frame_decode_body(srv->cfg->key, fh,
-	    f->bytes + AC_FIXED_HEADER_LEN, &msg);
+	srv->stats.bytes_in += len;
+	/* The header object is built only if a plugin asks for it. */
+	st = ac_frame_decode_body_flags(srv->cfg->key, fh,
+	    bytes + AC_FIXED_HEADER_LEN, &msg, AC_DECODE_LAZY_HEADER);
 	if (st != AC_FRAME_OK) {
 		stats_frame_error(&srv->stats, st);
 		dispatch_error_reply(s, ac_frame_status_name(st),
 		    ac_frame_status_text(st));
 		return;
 	}
+	f = ac_frame_borrow(bytes, len);
 	f->type = msg.type;
 	srv->stats.frames_in[msg.type]++;
+	srv->in_frame = f;
+	srv->in_session = s;
 	dispatch_message(s, &msg, f);
+	srv->in_frame = outer_frame;
+	srv->in_session = outer_session;
 	ac_message_clear(&msg);
+	ac_frame_unref(f);
+}
+
+/*
+ * The input of s is about to be freed or drained under a frame of it
+ * being dispatched (its connection finishes, max_memory drops it): the
+ * frame takes a copy of its bytes, for whoever holds it. The message
+ * decoded from it is read by nobody after that: a session that finishes
+ * has been closed, and the chain stops at a closed sender.
+ */
+void
+dispatch_release(struct ac_session *s)
+{
+	struct server	*srv = s->srv;
+
+	if (srv->in_session == s && srv->in_frame != NULL)
+		ac_frame_own(srv->in_frame);
 }
 
 /*
@@ -247,72 +276,158 @@ dispatch_framing_error(struct ac_session *s, enum ac_frame_status st)
 	session_close(s, AC_CLOSE_PROTOCOL_ERROR, NULL);
 }
 
+/* Why dispatch_frames() stopped. */
+enum dispatch_stop {
+	DISPATCH_MORE,		/* the next frame is not all there */
+	DISPATCH_PAUSE,		/* past max_memory: the rest waits a turn */
+	DISPATCH_END,		/* the session closed */
+};
+
 /*
- * The connection has bytes for the session: handle every complete frame
- * in its input in turn (STYLE G15), then tell the connection how many
- * bytes the next frame needs, so that this runs again only when it can
- * make progress. final: the stream has ended, so every frame is handled
- * now and nothing more is asked for.
+ * Handle the whole frames at the start of the len bytes at p in turn
+ * (STYLE G15), decoding each where it lies. Returns the bytes they took;
+ * *stop says why it stopped, and for DISPATCH_MORE *need is the length
+ * of the frame that is not all there (or of a fixed header).
  */
-void
-dispatch_input(struct ac_session *s, int final)
+static size_t
+dispatch_frames(struct ac_session *s, const uint8_t *p, size_t len,
+    int final, size_t *need, enum dispatch_stop *stop)
 {
 	struct server		*srv = s->srv;
-	struct conn		*c = s->conn;
-	struct evbuffer		*in = c->in;
 	struct ac_fixed_header	 fh;
-	struct ac_frame		*f;
 	enum ac_frame_status	 st;
-	uint8_t			 hdr[AC_FIXED_HEADER_LEN];
-	size_t			 len, need, flen;
+	size_t			 off = 0, flen;
 
 	for (;;) {
-		len = evbuffer_get_length(in);
-		if (len < AC_FIXED_HEADER_LEN) {
-			need = AC_FIXED_HEADER_LEN;
-			break;
+		if (len - off < AC_FIXED_HEADER_LEN) {
+			*need = AC_FIXED_HEADER_LEN;
+			*stop = DISPATCH_MORE;
+			return (off);
 		}
-		evbuffer_copyout(in, hdr, sizeof hdr);
-		st = ac_fixed_header_parse(hdr, session_limits(s), &fh);
+		st = ac_fixed_header_parse(p + off, session_limits(s), &fh);
 		if (st != AC_FRAME_OK) {
 			dispatch_framing_error(s, st);
-			return;
+			*stop = DISPATCH_END;
+			return (off);
 		}
 		flen = ac_fixed_header_frame_len(&fh);
-		if (len < flen) {
-			need = flen;
-			break;
+		if (len - off < flen) {
+			*need = flen;
+			*stop = DISPATCH_MORE;
+			return (off);
 		}
-		/* Bounded by the limits just checked, so no peer can make
-		 * this allocation fail. */
-		f = ac_frame_new(flen, -1);
-		evbuffer_remove(in, f->bytes, flen);
-		dispatch_frame(s, &fh, f);
-		ac_frame_unref(f);
-		if (s->flags & AC_SESS_DEAD)
-			return;
+		dispatch_frame(s, &fh, p + off, flen);
+		off += flen;
+		if (s->flags & AC_SESS_DEAD) {
+			*stop = DISPATCH_END;
+			return (off);
+		}
 		/*
-		 * Past max_memory, leave the rest for the next loop turn:
-		 * the memory event counts (and closes whoever holds the
-		 * most) at the end of this one, after the flush. One read
-		 * can hold thousands of small frames, each copied to every
-		 * recipient; without this pause their fan-out would all be
-		 * queued before anything is counted.
+		 * Past max_memory, leave the rest for the next loop turn: the
+		 * memory event counts (and closes whoever holds the most) at
+		 * the end of this one, after the flush. One read can hold
+		 * thousands of small frames, each copied to every recipient;
+		 * without this pause their fan-out would all be queued before
+		 * anything is counted.
 		 */
 		if (srv->memory_estimate > srv->cfg->max_memory && !final) {
-			c->ops->defer(c);
-			need = AC_FIXED_HEADER_LEN;
-			break;
+			*stop = DISPATCH_PAUSE;
+			return (off);
 		}
 	}
-	if (final)
-		return;
-	/* A frame announced and not all here yet will soon be held whole. */
-	len = evbuffer_get_length(in);
+}
+
+/*
+ * Tell the connection what the next frame needs: its whole length (or a
+ * fixed header's) before dispatch runs again, and one largest frame at
+ * most in its input. A frame announced and not all here yet will soon be
+ * held whole, so max_memory counts it now.
+ */
+static void
+dispatch_want(struct ac_session *s, size_t need)
+{
+	struct server	*srv = s->srv;
+	struct conn	*c = s->conn;
+	size_t		 len = evbuffer_get_length(c->in);
+
 	if (need > AC_FIXED_HEADER_LEN && need != s->need) {
 		s->need = need;
 		memory_add(srv, need - len);
 	} else if (need == AC_FIXED_HEADER_LEN)
 		s->need = 0;
 	c->ops->want(c, need, dispatch_frame_max(s));
+}
+
+/*
+ * The connection has bytes for the session in its input: handle every
+ * complete frame there, then tell the connection how many bytes the next
+ * frame needs, so that this runs again only when it can make progress.
+ * final: the stream has ended, so every frame is handled now and nothing
+ * more is asked for.
+ *
+ * Frames are decoded where they lie: those wholly inside the input's
+ * first contiguous piece are handled one after the other and what they
+ * took is drained once; a frame that spans two pieces is made contiguous
+ * first (evbuffer_pullup), which moves only that frame. The transport
+ * must not change the input while this runs.
+ */
+void
+dispatch_input(struct ac_session *s, int final)
+{
+	struct conn		*c = s->conn;
+	struct evbuffer		*in = c->in;
+	struct evbuffer_iovec	 v;
+	enum dispatch_stop	 stop;
+	size_t			 len, done, need;
+
+	for (;;) {
+		len = evbuffer_get_length(in);
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			v.iov_len = 0;
+		done = dispatch_frames(s, v.iov_base, v.iov_len, final, &need,
+		    &stop);
+		if (stop == DISPATCH_END)
+			return;
+		evbuffer_drain(in, done);
+		if (stop == DISPATCH_PAUSE) {
+			c->ops->defer(c);
+			need = AC_FIXED_HEADER_LEN;
+			break;
+		}
+		/* The next frame is not whole in the first piece: it may be
+		 * whole in the input, across pieces. */
+		if (len - done < need)
+			break;
+		evbuffer_pullup(in, need);
+	}
+	if (!final)
+		dispatch_want(s, need);
+}
+
+/*
+ * dispatch_input() for len bytes at p that a transport read into memory
+ * of its own while its input was empty (conn.c reads into one buffer
+ * shared by every plain socket): the whole frames there are handled
+ * where they are, with no copy, and only what is left (part of a frame)
+ * goes into the input, for the next read to complete.
+ */
+void
+dispatch_bytes(struct ac_session *s, const uint8_t *p, size_t len,
+    int final)
+{
+	struct conn		*c = s->conn;
+	enum dispatch_stop	 stop;
+	size_t			 done, need;
+
+	done = dispatch_frames(s, p, len, final, &need, &stop);
+	if (stop == DISPATCH_END || final)
+		return;
+	/* (Adding nothing would still give the input an empty chain.) */
+	if (done < len)
+		evbuffer_add(c->in, p + done, len - done);
+	if (stop == DISPATCH_PAUSE) {
+		c->ops->defer(c);
+		need = AC_FIXED_HEADER_LEN;
+	}
+	dispatch_want(s, need);
 }

@@ -1,7 +1,8 @@
 /*
  * listener.c - the sockets asyncchatd accepts on: tcp://HOST:PORT (IPv4,
  * [IPv6] or a name resolved when the listener opens), tls://HOST:PORT (the
- * same with TLS on top) and unix:///PATH.
+ * same with TLS on top), ws://HOST:PORT and wss://HOST:PORT (HTTP, with
+ * the web page and WebSocket sessions at /ws: http.c) and unix:///PATH.
  *
  * A host name is resolved with getaddrinfo(), which blocks: fine at start,
  * before the event loop runs, but not on SIGHUP, when sessions are being
@@ -70,6 +71,10 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 		session_accept(l->srv, fd, sa, salen, "tls",
 		    l->srv->cfg->tls_ctx);
 		break;
+	case AC_LISTEN_WS:
+	case AC_LISTEN_WSS:
+		http_accept(l, fd, sa, salen);
+		break;
 	default:
 		session_accept(l->srv, fd, sa, salen, "tcp", NULL);
 		break;
@@ -105,6 +110,20 @@ listener_retry_cb(evutil_socket_t fd, short what, void *arg)
 	evconnlistener_enable(l->evl);
 }
 
+/* Non-zero if a bound address is on loopback (127/8 or ::1). */
+static int
+listener_is_loopback(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in	*sin = (const void *)ss;
+	const struct sockaddr_in6	*sin6 = (const void *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return ((ntohl(sin->sin_addr.s_addr) >> 24) == 127);
+	if (ss->ss_family == AF_INET6)
+		return (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+	return (0);
+}
+
 /* Open a TCP socket bound to lc's address; -1 with *cause. */
 static int
 listener_tcp(struct listener *l, const struct ac_listen_conf *lc,
@@ -117,7 +136,20 @@ listener_tcp(struct listener *l, const struct ac_listen_conf *lc,
 	const char		*scheme;
 	int			 fd, on = 1, r;
 
-	scheme = lc->type == AC_LISTEN_TLS ? "tls" : "tcp";
+	switch (lc->type) {
+	case AC_LISTEN_TLS:
+		scheme = "tls";
+		break;
+	case AC_LISTEN_WS:
+		scheme = "ws";
+		break;
+	case AC_LISTEN_WSS:
+		scheme = "wss";
+		break;
+	default:
+		scheme = "tcp";
+		break;
+	}
 
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
@@ -158,10 +190,17 @@ listener_tcp(struct listener *l, const struct ac_listen_conf *lc,
 	}
 	freeaddrinfo(res);
 
-	/* Port 0 picks a free port: say which one, for tests and users. */
-	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0 &&
-	    getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof host,
-	    port, sizeof port, NI_NUMERICHOST|NI_NUMERICSERV) == 0) {
+	/*
+	 * Port 0 picks a free port: say which one, for tests and users.
+	 * Whether it is on loopback decides the web listeners' default
+	 * origin policy (origin.c).
+	 */
+	memset(&ss, 0, sizeof ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
+		l->loopback = listener_is_loopback(&ss);
+	if (ss.ss_family != 0 && getnameinfo((struct sockaddr *)&ss, sslen,
+	    host, sizeof host, port, sizeof port,
+	    NI_NUMERICHOST|NI_NUMERICSERV) == 0) {
 		if (ss.ss_family == AF_INET6)
 			ac_xasprintf(&l->bound, "%s://[%s]:%s", scheme, host,
 			    port);

@@ -221,8 +221,9 @@ server_remove_pid(struct server *srv)
 }
 
 /*
- * Every session costs a descriptor. If RLIMIT_NOFILE is too low for
- * max_clients, raise the soft limit as far as needed (or as the hard
+ * Every session costs a descriptor, and so does every web connection not
+ * yet upgraded (at most max_clients more, http.c). If RLIMIT_NOFILE is too
+ * low for them, raise the soft limit as far as needed (or as the hard
  * limit allows), and if even that is too low say so: past it, accept()
  * fails with EMFILE and connections wait in the listen queue.
  */
@@ -231,9 +232,17 @@ server_check_nofile(const struct ac_config *cfg)
 {
 	struct rlimit		rl;
 	rlim_t			need, old;
+	size_t			i;
 
 	need = (rlim_t)cfg->max_clients + cfg->nlisten + AC_METRICS_MAX_CONNS +
 	    SERVER_SPARE_FDS;
+	for (i = 0; i < cfg->nlisten; i++) {
+		if (cfg->listen[i].type == AC_LISTEN_WS ||
+		    cfg->listen[i].type == AC_LISTEN_WSS) {
+			need += cfg->max_clients;
+			break;
+		}
+	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
 		log_warn("getrlimit RLIMIT_NOFILE");
 		return;
@@ -410,6 +419,7 @@ server_shutdown(struct server *srv, const char *why)
 		TAILQ_REMOVE(&srv->listeners, l, entry);
 		listener_free(l);
 	}
+	http_close_all(srv);	/* web connections not yet sessions */
 	snap = registry_snapshot(&srv->reg, 0, NULL, &n);
 	for (i = 0; i < n; i++)
 		session_close(snap[i], AC_CLOSE_SERVER_SHUTDOWN,
@@ -485,9 +495,11 @@ server_free(struct server *srv)
 	}
 	metrics_free(srv->metrics);
 	srv->metrics = NULL;
+	http_close_all(srv);
 	session_free_lingering(srv);
 	session_reap(srv);
 	iplimit_free(&srv->iplimit);
+	iplimit_free(&srv->http_iplimit);
 	plugin_set_free(srv, srv->plugins);
 	srv->plugins = NULL;
 	/* Jobs still running keep their plugins and sessions until now. */
@@ -496,6 +508,7 @@ server_free(struct server *srv)
 	srv->workers = NULL;
 	session_reap(srv);
 	stats_plugins_free(&srv->plugin_stats);
+	ac_frame_pool_free();
 	registry_free(&srv->reg);
 	if (srv->sig_int != NULL)
 		event_free(srv->sig_int);

@@ -1,6 +1,7 @@
 /*
  * memory.c - what the sessions hold, and max_memory: the frames received
- * (struct ac_frame, shared by every output buffer it is queued to), each
+ * or made (struct ac_frame, shared by every output buffer it is queued
+ * to; a received one is first its connection's input, in place), each
  * session's input and unsent output, a running estimate of their sum, and
  * the count that closes the sessions holding the most once it is too
  * much.
@@ -34,6 +35,15 @@ struct memory_hog {
 	size_t			 out;
 };
 
+/*
+ * Received frames' structs kept for the next ones, so that a frame costs
+ * no allocation: at most a few are in use at once (the one being
+ * dispatched, those plugins keep).
+ */
+#define MEMORY_POOL_MAX	64
+static struct ac_frame	*memory_pool;
+static unsigned int	 memory_pool_len;
+
 /* Allocate a frame of len bytes with one reference. */
 struct ac_frame *
 ac_frame_new(size_t len, int type)
@@ -43,9 +53,52 @@ ac_frame_new(size_t len, int type)
 	f = ac_xmalloc(sizeof *f + len);
 	f->refs = 1;
 	f->type = type;
+	f->flags = 0;
+	f->queued = 0;
 	f->len = len;
+	f->bytes = f->data;
+	f->next = NULL;
 	memory_frame_bytes += len;
 	return (f);
+}
+
+/*
+ * A frame for len bytes that stay where they are (a connection's input),
+ * with one reference: they must outlive it, or it must own a copy first.
+ */
+struct ac_frame *
+ac_frame_borrow(const uint8_t *bytes, size_t len)
+{
+	struct ac_frame	*f;
+
+	if ((f = memory_pool) != NULL) {
+		memory_pool = f->next;
+		memory_pool_len--;
+	} else
+		f = ac_xmalloc(sizeof *f);
+	f->refs = 1;
+	f->type = -1;
+	f->flags = AC_FRAME_BORROWED|AC_FRAME_POOLED;
+	f->queued = 0;
+	f->len = len;
+	f->bytes = (uint8_t *)bytes;
+	f->next = NULL;
+	return (f);
+}
+
+/* Make a borrowed frame own a copy of its bytes; the others already do. */
+void
+ac_frame_own(struct ac_frame *f)
+{
+	uint8_t	*copy;
+
+	if (!(f->flags & AC_FRAME_BORROWED))
+		return;
+	copy = ac_xmalloc(f->len);
+	memcpy(copy, f->bytes, f->len);
+	f->bytes = copy;
+	f->flags = (f->flags & ~AC_FRAME_BORROWED) | AC_FRAME_COPIED;
+	memory_frame_bytes += f->len;
 }
 
 /* Take a reference to a frame. */
@@ -60,10 +113,33 @@ ac_frame_ref(struct ac_frame *f)
 void
 ac_frame_unref(struct ac_frame *f)
 {
-	if (f != NULL && --f->refs == 0) {
+	if (f == NULL || --f->refs != 0)
+		return;
+	if (!(f->flags & AC_FRAME_BORROWED))
 		memory_frame_bytes -= f->len;
+	if (f->flags & AC_FRAME_COPIED)
+		free(f->bytes);
+	if (!(f->flags & AC_FRAME_POOLED))
+		free(f);
+	else if (memory_pool_len < MEMORY_POOL_MAX) {
+		f->next = memory_pool;
+		memory_pool = f;
+		memory_pool_len++;
+	} else
+		free(f);
+}
+
+/* Free the pool of frame structs (the end of the process). */
+void
+ac_frame_pool_free(void)
+{
+	struct ac_frame	*f;
+
+	while ((f = memory_pool) != NULL) {
+		memory_pool = f->next;
 		free(f);
 	}
+	memory_pool_len = 0;
 }
 
 /* An output buffer is done with a referenced frame. */
@@ -82,6 +158,7 @@ memory_frame_cleanup_cb(const void *data, size_t len, void *arg)
 int
 ac_frame_share(struct ac_frame *f, struct evbuffer *out)
 {
+	ac_frame_own(f);
 	ac_frame_ref(f);
 	if (evbuffer_add_reference(out, f->bytes, f->len,
 	    memory_frame_cleanup_cb, f) == -1) {
@@ -111,7 +188,7 @@ memory_usage(struct ac_session *s, size_t *in, size_t *out)
 	*in = evbuffer_get_length(s->conn->in);
 	if (s->need > *in)
 		*in = s->need;
-	*out = evbuffer_get_length(s->conn->out);
+	*out = session_pending(s);
 }
 
 /*

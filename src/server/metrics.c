@@ -144,6 +144,36 @@ metrics_histogram(struct evbuffer *b, const char *name, const char *plugin,
 	    h->count);
 }
 
+/*
+ * The sessions open now by transport, counted over the registry when
+ * scraped (a few microseconds for thousands of sessions) rather than
+ * kept up to date on every open and close.
+ */
+static void
+metrics_transports(struct server *srv, struct evbuffer *b)
+{
+	static const char	*names[] = { "tcp", "unix", "tls", "ws",
+				    "wss" };
+	uint64_t		 n[sizeof names / sizeof names[0]];
+	struct ac_session	*s;
+	size_t			 i;
+
+	memset(n, 0, sizeof n);
+	TAILQ_FOREACH(s, &srv->reg.list, entry) {
+		for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+			if (strcmp(s->transport, names[i]) == 0) {
+				n[i]++;
+				break;
+			}
+		}
+	}
+	metrics_family(b, "asyncchat_sessions_open_by_transport", "gauge",
+	    "Sessions connected now, by transport.");
+	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+		metrics_sample(b, "asyncchat_sessions_open_by_transport",
+		    "transport", names[i], n[i]);
+}
+
 /* Format every metric into b. */
 static void
 metrics_write(struct server *srv, struct evbuffer *b)
@@ -172,6 +202,7 @@ metrics_write(struct server *srv, struct evbuffer *b)
 	metrics_single(b, "asyncchat_sessions_total", "counter",
 	    "Connections accepted since start (refused ones included).",
 	    st->sessions_total);
+	metrics_transports(srv, b);
 
 	metrics_family(b, "asyncchat_frames_received_total", "counter",
 	    "Valid frames received, by type.");
@@ -246,6 +277,7 @@ metrics_write(struct server *srv, struct evbuffer *b)
 	/* The worker pool's, then the plugins' own (worker.c,
 	 * plugin_metric.c). */
 	worker_metrics_write(srv->workers, b);
+	http_metrics_write(srv, b);
 	plugin_metric_write(srv, b);
 }
 

@@ -79,6 +79,8 @@ static int	host_interface_publish(struct ac_plugin *, const char *,
 static const void *host_interface_get(struct ac_plugin *, const char *,
 		    unsigned int, unsigned int *);
 static const struct ac_limits *host_limits(struct ac_plugin *);
+static int	host_relay_list(struct ac_plugin *, const struct ac_frame *,
+		    struct ac_session *const *, size_t);
 
 /* What plugins get in init: every host function, in plugin.h's order. */
 const struct ac_host_api plugin_host_api = {
@@ -117,6 +119,7 @@ const struct ac_host_api plugin_host_api = {
 	.interface_publish = host_interface_publish,
 	.interface_get = host_interface_get,
 	.limits = host_limits,
+	.relay_list = host_relay_list,
 };
 
 /* Log a line prefixed with the plugin's name. */
@@ -312,16 +315,28 @@ plugin_host_fanout(struct server *srv, struct ac_frame *f,
     struct ac_session *except)
 {
 	struct ac_session	**snap;
-	size_t			  n, i;
-	int			  count = 0;
+	size_t			  n;
+	int			  count;
 
-	snap = registry_snapshot(&srv->reg, 1, except, &n);
-	for (i = 0; i < n; i++) {
-		if (session_queue_frame(snap[i], f) == 0)
-			count++;
-	}
-	registry_snapshot_free(snap, n);
+	snap = registry_recipients(&srv->reg, except, &n);
+	count = (int)session_queue_frames(srv, snap, n, f);
+	registry_recipients_done(&srv->reg, snap);
 	return (count);
+}
+
+/*
+ * Queue a frame to each session of a plugin's list, counted once. The
+ * sessions are the plugin's: a closing one (or NULL) is skipped, as
+ * relay refuses it.
+ */
+static int
+host_relay_list(struct ac_plugin *p, const struct ac_frame *f,
+    struct ac_session *const *to, size_t n)
+{
+	if (f == NULL || to == NULL)
+		return (0);
+	return ((int)session_queue_frames(p->srv, to, n,
+	    (struct ac_frame *)f));
 }
 
 /* Queue the received frame to every handshaken session but except. */
@@ -334,10 +349,16 @@ host_relay_all(struct ac_plugin *p, const struct ac_frame *f,
 	return (plugin_host_fanout(p->srv, (struct ac_frame *)f, except));
 }
 
-/* The bytes of a received frame. */
+/*
+ * The bytes of a frame. A received frame's are still in its sender's
+ * input: it takes a copy now, so that the pointer stays good for as long
+ * as the plugin holds the frame (plugin.h promises that they never
+ * change).
+ */
 static const uint8_t *
 host_frame_bytes(const struct ac_frame *f, size_t *len)
 {
+	ac_frame_own((struct ac_frame *)f);
 	*len = f->len;
 	return (f->bytes);
 }
@@ -373,6 +394,7 @@ host_session_ack(struct ac_plugin *p, const struct ac_session *s)
 {
 	if (s == NULL || s != p->srv->ack_session)
 		return (NULL);
+	plugin_set_header(p, p->srv->ack_msg);
 	return (p->srv->ack_msg);
 }
 
@@ -465,8 +487,8 @@ host_frame_from_bytes(struct ac_plugin *p, const void *bytes, size_t len)
 	if (bytes == NULL || len < AC_FIXED_HEADER_LEN)
 		return (NULL);
 	memset(&msg, 0, sizeof msg);
-	st = ac_frame_decode(host_key(p), &p->srv->limits, bytes, len,
-	    &consumed, &msg);
+	st = ac_frame_decode_flags(host_key(p), &p->srv->limits, bytes, len,
+	    &consumed, &msg, AC_DECODE_LAZY_HEADER);
 	if (st != AC_FRAME_OK || consumed != len) {
 		if (st == AC_FRAME_OK)
 			ac_message_clear(&msg);
@@ -487,7 +509,9 @@ host_frame_ref(struct ac_plugin *p, const struct ac_frame *f)
 {
 	if (f == NULL)
 		return (NULL);
-	/* Frames are the host's: a reference is a count, not a change. */
+	/* Frames are the host's: a reference is a count, and a received
+	 * frame kept beyond its dispatch takes a copy of its bytes. */
+	ac_frame_own((struct ac_frame *)f);
 	return (ac_frame_ref((struct ac_frame *)f));
 }
 

@@ -35,6 +35,9 @@ registry_init(struct registry *reg)
 	reg->buckets = ac_xcalloc(reg->nbuckets, sizeof *reg->buckets);
 	reg->count = 0;
 	TAILQ_INIT(&reg->list);
+	reg->snap = NULL;
+	reg->snap_size = 0;
+	reg->snap_busy = 0;
 }
 
 /* Free the table (the sessions are the caller's business). */
@@ -44,6 +47,9 @@ registry_free(struct registry *reg)
 	free(reg->buckets);
 	reg->buckets = NULL;
 	reg->nbuckets = 0;
+	free(reg->snap);
+	reg->snap = NULL;
+	reg->snap_size = 0;
 }
 
 /* Double the table and rehash every session. */
@@ -151,4 +157,51 @@ registry_snapshot_free(struct ac_session **snap, size_t n)
 	for (i = 0; i < n; i++)
 		session_unref(snap[i]);
 	free(snap);
+}
+
+/*
+ * The handshaken live sessions but except, for a fan-out: the copy of the
+ * list that registry_snapshot() makes, without its references and usually
+ * without an allocation. None is needed: a session is freed only by the
+ * reap event, never inside the callback that walks the copy, so a
+ * session closed meanwhile (by the walk itself, or a plugin's
+ * session_close hook) is still there to be found AC_SESS_DEAD. The copy
+ * lives in an array the registry keeps for the next one; a walk inside a
+ * walk (a hook that fans out) gets one of its own. Give it back with
+ * registry_recipients_done().
+ */
+struct ac_session **
+registry_recipients(struct registry *reg, struct ac_session *except,
+    size_t *n)
+{
+	struct ac_session	**snap, *s;
+	size_t			  i = 0;
+
+	if (!reg->snap_busy) {
+		if (reg->snap_size < reg->count + 1) {
+			reg->snap_size = reg->count + 1;
+			reg->snap = ac_xreallocarray(reg->snap,
+			    reg->snap_size, sizeof *reg->snap);
+		}
+		reg->snap_busy = 1;
+		snap = reg->snap;
+	} else
+		snap = ac_xreallocarray(NULL, reg->count + 1, sizeof *snap);
+	TAILQ_FOREACH(s, &reg->list, entry) {
+		if ((s->flags & (AC_SESS_DEAD|AC_SESS_ACKED)) ==
+		    AC_SESS_ACKED && s != except)
+			snap[i++] = s;
+	}
+	*n = i;
+	return (snap);
+}
+
+/* Give back what registry_recipients() returned. */
+void
+registry_recipients_done(struct registry *reg, struct ac_session **snap)
+{
+	if (snap == reg->snap)
+		reg->snap_busy = 0;
+	else
+		free(snap);
 }

@@ -31,6 +31,7 @@ struct event;
 struct event_base;
 struct evconnlistener;
 struct ssl_ctx_st;
+struct webroot;
 
 /* config.c */
 /*
@@ -48,11 +49,16 @@ struct ssl_ctx_st;
 #ifndef AC_CONFFILE
 #define AC_CONFFILE "/usr/local/etc/asyncchat.conf"
 #endif
+#ifndef AC_WEBROOT
+#define AC_WEBROOT "/usr/local/share/asyncchat/web"
+#endif
 
 enum ac_listen_type {
 	AC_LISTEN_TCP,
 	AC_LISTEN_UNIX,
 	AC_LISTEN_TLS,		/* tcp with TLS on top */
+	AC_LISTEN_WS,		/* HTTP: the web page and WebSocket at /ws */
+	AC_LISTEN_WSS,		/* the same with TLS on top */
 };
 
 /* One `listen =` line, parsed. */
@@ -60,8 +66,8 @@ struct ac_listen_conf {
 	char			*url;	/* as written; identity across reloads */
 	int			 line;
 	enum ac_listen_type	 type;
-	char			*host;	/* tcp, tls: without brackets */
-	char			*port;	/* tcp, tls */
+	char			*host;	/* tcp, tls, ws, wss: no brackets */
+	char			*port;	/* tcp, tls, ws, wss */
 	char			*path;	/* unix */
 };
 
@@ -106,7 +112,8 @@ struct ac_config {
 	char			*tls_cert;
 	char			*tls_key;
 	char			*tls_client_ca;
-	struct ssl_ctx_st	*tls_ctx;	/* NULL: no tls:// listener */
+	struct ssl_ctx_st	*tls_ctx;	/* NULL: no tls:// or wss://
+						   listener */
 	struct timeval		 handshake_timeout;
 	struct timeval		 heartbeat_timeout;
 	unsigned int		 max_clients;
@@ -128,6 +135,10 @@ struct ac_config {
 	char			*plugin_dir;
 	char			*pid_file;	/* NULL: none */
 	struct config_addr	 metrics_listen; /* text NULL: off */
+	char			*web_root;	/* NULL: none */
+	char			*web_origins;	/* NULL: the page's own */
+	struct webroot		*web;		/* its files; NULL: none, or
+						   no ws:// or wss:// listener */
 
 	struct ac_plugin_conf	*plugins;
 	size_t			 nplugins;
@@ -383,21 +394,39 @@ void	iplimit_free(struct iplimit *t);
 /* memory.c */
 
 /*
- * A received frame as verified bytes, shared by reference among every
- * output buffer it is queued to; freed when the last one lets go. (The
- * functions keep the name plugin.h gives the struct.)
+ * A frame as verified bytes, shared by reference among every output
+ * buffer it is queued to and every plugin that keeps it; freed when the
+ * last one lets go. (The functions keep the name plugin.h gives the
+ * struct.)
+ *
+ * A received frame is borrowed: its bytes are where the connection's
+ * input holds them, decoded in place, and it lives in a struct from a
+ * small pool. Whatever would outlive the input's bytes (a plugin's
+ * reference or frame_bytes(), an output buffer's reference, the input
+ * going away under it) first makes it own a copy (ac_frame_own()), so
+ * that a frame's bytes, once seen outside dispatch, never move.
  */
 struct ac_frame {
-	unsigned int	refs;
-	int		type;		/* enum ac_msg_type, or -1 */
-	size_t		len;
-	uint8_t		bytes[];
+	unsigned int	 refs;
+	int		 type;		/* enum ac_msg_type, or -1 */
+	int		 flags;
+#define AC_FRAME_BORROWED 0x1	/* bytes are a connection's input */
+#define AC_FRAME_POOLED	  0x2	/* the struct returns to the pool */
+#define AC_FRAME_COPIED	  0x4	/* bytes are a heap copy of their own */
+	unsigned int	 queued;	/* output buffers it was queued to */
+	size_t		 len;
+	uint8_t		*bytes;
+	struct ac_frame	*next;		/* in the pool */
+	uint8_t		 data[];	/* bytes of ac_frame_new()'s frames */
 };
 
 struct ac_frame	*ac_frame_new(size_t len, int type);
+struct ac_frame	*ac_frame_borrow(const uint8_t *bytes, size_t len);
+void		 ac_frame_own(struct ac_frame *f);
 struct ac_frame	*ac_frame_ref(struct ac_frame *f);
 void		 ac_frame_unref(struct ac_frame *f);
 int		 ac_frame_share(struct ac_frame *f, struct evbuffer *out);
+void		 ac_frame_pool_free(void);
 void	memory_init(struct server *srv);
 void	memory_add(struct server *srv, size_t n);
 uint64_t memory_total(struct server *srv);
@@ -414,16 +443,27 @@ uint64_t memory_total(struct server *srv);
  *		frames from the front and says how much it needs next (want).
  *	out	frames queued and not yet sent. The session appends whole
  *		frames (first calling frame, if the transport has it), then
- *		kick; the transport writes from the front.
+ *		kick; the transport writes from the front. A transport may
+ *		keep its output itself instead (write, share, pending):
+ *		conn.c copies frames into blocks per socket, as Redis
+ *		builds its replies, which costs less per frame than an
+ *		evbuffer chain, and keeps out for frames shared by
+ *		reference.
  *
- * A transport calls back: dispatch_input() when bytes arrived,
+ * A transport calls back: dispatch_input() when bytes arrived (or
+ * dispatch_bytes() for bytes in memory of its own while in is empty),
  * session_close() when the peer is gone or the connection failed (with
  * CONN_BROKEN set if nothing more can be written), and session_finish()
  * once a closing session's output is written or can never be (linger).
+ * Frames are decoded where they lie in the input: it must not change
+ * while dispatch runs (a transport appends to it only in its own read
+ * callbacks, before dispatching).
  *
- * conn.c implements it for sockets, with tcp, unix and tls as one
- * bufferevent each (in and out are the bufferevent's own buffers, so
- * nothing is copied). A WebSocket transport fits the same way: on the
+ * conn.c implements it for sockets: tcp and unix with events and buffers
+ * of their own (a read lands in one buffer shared by all of them and
+ * goes to dispatch_bytes(); the output is blocks of copied frames, then
+ * out), tls as a bufferevent_openssl whose buffers are in and out. A
+ * WebSocket transport fits the same way: on the
  * same event loop it reads the WebSocket frames from its own socket
  * bufferevent, unmasks each binary message's payload into an in buffer
  * of its own and calls dispatch_input(), which frames the stream exactly
@@ -458,6 +498,15 @@ struct conn_ops {
 	/* Close the connection (discarding unread input first if the
 	 * session asks, AC_SESS_DRAIN) and free c. */
 	void	(*free)(struct conn *c);
+	/* Optional, all three or none: a transport that keeps its output
+	 * itself. write adds len bytes (whole frames, after frame); share
+	 * adds a frame by reference (ac_frame_share()); pending says how
+	 * many bytes are queued and not sent. With them the session never
+	 * touches out. NULL: evbuffer_add() or ac_frame_share() to out,
+	 * and out's length. write and share return 0 or -1. */
+	int	(*write)(struct conn *c, const void *data, size_t len);
+	int	(*share)(struct conn *c, struct ac_frame *f);
+	size_t	(*pending)(struct conn *c);
 };
 
 struct conn {
@@ -472,8 +521,73 @@ struct conn {
 struct conn *conn_socket_new(struct server *srv, int fd,
 	    struct ssl_ctx_st *tls, const char *peer);
 
+/* webroot.c */
+
+/* One file of web_root, held in memory. */
+struct webroot_file {
+	char		*name;		/* relative: "index.html", "js/ui.js" */
+	const char	*type;		/* its Content-Type */
+	uint8_t		*data;
+	size_t		 len;
+	char		 etag[24];	/* "\"" 16 hex digits "\"" */
+};
+
+/*
+ * The files of web_root, read once (at start and on SIGHUP) and shared
+ * by reference with the responses that are being written: a reload
+ * makes a new one, and the old one goes with its last response.
+ */
+struct webroot {
+	unsigned int		 refs;
+	char			*path;
+	struct webroot_file	*files;		/* sorted by name */
+	size_t			 nfiles;
+	size_t			 bytes;
+	size_t			 skipped;	/* entries not served */
+	char			*skipped_first;	/* the first of them, and why */
+};
+
+#define WEBROOT_MAX_FILES	1024
+#define WEBROOT_MAX_BYTES	(16 * 1024 * 1024)
+#define WEBROOT_MAX_DEPTH	8
+
+int	webroot_load(const char *path, struct webroot **wp, char **cause);
+const struct webroot_file *webroot_find(const struct webroot *w,
+	    const char *name);
+struct webroot *webroot_ref(struct webroot *w);
+void	webroot_unref(struct webroot *w);
+const char *webroot_type(const char *name);
+
+/* origin.c */
+int	origin_list_check(const char *list);
+int	origin_allowed(const char *list, const char *origin, int tls,
+	    const char *host, int loopback);
+int	origin_host_is_loopback(const char *host);
+
+/* http.c */
+#define HTTP_MAX_LINE		4096	/* request line */
+#define HTTP_MAX_HEAD		8192	/* request line and headers */
+#define HTTP_MAX_HEADERS	64
+#define HTTP_MAX_REQUESTS	100	/* on one connection */
+
+struct listener;
+struct http_conn;
+TAILQ_HEAD(http_conns, http_conn);
+
+void	http_accept(struct listener *l, int fd, struct sockaddr *sa,
+	    socklen_t salen);
+void	http_close_all(struct server *srv);
+void	http_metrics_write(struct server *srv, struct evbuffer *b);
+
+/* ws.c */
+struct conn *ws_conn_new(struct server *srv, struct bufferevent *bev,
+	    int tls);
+
 /* dispatch.c */
 void	dispatch_input(struct ac_session *s, int final);
+void	dispatch_bytes(struct ac_session *s, const uint8_t *p, size_t len,
+	    int final);
+void	dispatch_release(struct ac_session *s);
 size_t	dispatch_frame_max(struct ac_session *s);
 
 /* session.c */
@@ -488,7 +602,8 @@ struct ac_session {
 	struct server		*srv;
 	char			 id[AC_UUID_STRLEN + 1];
 	char			 peer[64];
-	const char		*transport;	/* "tcp", "unix" or "tls" */
+	const char		*transport;	/* "tcp", "unix", "tls", "ws"
+						   or "wss" */
 
 	struct conn		*conn;		/* NULL once finished */
 	struct event		*timer;		/* handshake, then heartbeat */
@@ -512,6 +627,8 @@ struct ac_session {
 	size_t			 nslots;
 	size_t			 need;		/* length of the frame being
 						   received, 0 if none */
+	struct timespec		 active;	/* last valid frame, coarse
+						   monotonic (session_touch) */
 
 	TAILQ_ENTRY(ac_session)	 entry;		/* registry or linger list */
 	struct ac_session	*hash_next;	/* registry bucket chain */
@@ -521,6 +638,8 @@ struct ac_session {
 };
 TAILQ_HEAD(ac_sessions, ac_session);
 
+void	session_format_peer(const struct sockaddr *sa, char *out,
+	    size_t outlen);
 void	session_accept(struct server *srv, int fd, struct sockaddr *sa,
 	    socklen_t salen, const char *transport, struct ssl_ctx_st *tls);
 void	session_open(struct server *srv, struct conn *c,
@@ -528,6 +647,7 @@ void	session_open(struct server *srv, struct conn *c,
 	    const char *peer);
 void	session_acked(struct ac_session *s, const struct ac_message *ack);
 void	session_arm(struct ac_session *s);
+void	session_touch(struct ac_session *s);
 void	session_close(struct ac_session *s, enum ac_close_reason reason,
 	    const char *disconnect_text);
 void	session_finish(struct ac_session *s);
@@ -540,6 +660,9 @@ int	session_send(struct ac_session *s, enum ac_msg_type type,
 int	session_send_error(struct ac_session *s, const char *token,
 	    const char *text, int bypass);
 int	session_queue_frame(struct ac_session *s, struct ac_frame *f);
+size_t	session_queue_frames(struct server *srv,
+	    struct ac_session *const *to, size_t n, struct ac_frame *f);
+size_t	session_pending(struct ac_session *s);
 const struct ac_limits *session_limits(struct ac_session *s);
 void	session_free_lingering(struct server *srv);
 void	session_slots_clear(struct ac_session *s);
@@ -549,6 +672,8 @@ struct ssl_ctx_st *tls_server_ctx(const char *cert, const char *key,
 	    const char *ca, const char **which, char **cause);
 void	tls_ctx_free(struct ssl_ctx_st *ctx);
 const char *tls_error_string(unsigned long e, char *buf, size_t len);
+int	tls_bev_failure(struct bufferevent *bev, int up, int err, char *why,
+	    size_t len);
 
 /* registry.c */
 
@@ -559,6 +684,9 @@ struct registry {
 	size_t			  nbuckets;
 	size_t			  count;
 	struct ac_sessions	  list;
+	struct ac_session	**snap;		/* registry_recipients() */
+	size_t			  snap_size;
+	int			  snap_busy;
 };
 
 void	registry_init(struct registry *reg);
@@ -569,6 +697,10 @@ struct ac_session *registry_find(struct registry *reg, const char *id);
 struct ac_session **registry_snapshot(struct registry *reg, int acked_only,
 	    struct ac_session *except, size_t *n);
 void	registry_snapshot_free(struct ac_session **snap, size_t n);
+struct ac_session **registry_recipients(struct registry *reg,
+	    struct ac_session *except, size_t *n);
+void	registry_recipients_done(struct registry *reg,
+	    struct ac_session **snap);
 
 /* listener.c */
 struct listener {
@@ -577,6 +709,7 @@ struct listener {
 	char			*bound;		/* actual address, for logs */
 	enum ac_listen_type	 type;
 	char			*path;		/* unix: to unlink at close */
+	int			 loopback;	/* bound to 127/8 or ::1 */
 	dev_t			 dev;
 	ino_t			 ino;
 	struct evconnlistener	*evl;
@@ -704,6 +837,7 @@ void	plugin_set_session_close(struct server *srv, struct ac_session *s,
 void	plugin_set_message(struct server *srv, struct ac_session *from,
 	    const struct ac_message *msg, struct ac_frame *f);
 void	plugin_set_collect(struct server *srv);
+void	plugin_set_header(struct ac_plugin *p, const struct ac_message *msg);
 
 /* metrics.c */
 #define AC_METRICS_MAX_CONNS	16	/* open HTTP connections at most */
@@ -741,6 +875,10 @@ struct server {
 	struct ac_sessions	 dead;
 	struct event		*reap_ev;
 	struct conn_dirty	 dirty;		/* sockets to flush (conn.c) */
+	struct http_conns	 http;		/* web connections not upgraded
+						   (http.c) */
+	unsigned int		 nhttp;
+	struct iplimit		 http_iplimit;	/* of those, by address */
 	struct event		*flush_ev;	/* NULL until the first accept */
 	struct event		*memory_ev;	/* NULL until the first accept */
 	uint64_t		 memory_estimate; /* last count + added since */
@@ -750,6 +888,8 @@ struct server {
 	struct plugin_sets	 retired;	/* unloaded, waiting for jobs */
 	struct worker_pool	*workers;
 	struct plugin_metrics	 plugin_metrics;
+	struct ac_frame		*in_frame;	/* being dispatched, borrowed */
+	struct ac_session	*in_session;	/* from this one's input */
 	struct ac_session	*ack_session;	/* in its first session_open */
 	const struct ac_message	*ack_msg;
 	struct ac_stats		 stats;

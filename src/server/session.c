@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -47,7 +48,7 @@ static void	session_timer_cb(evutil_socket_t, short, void *);
 static void	session_linger_timer_cb(evutil_socket_t, short, void *);
 
 /* Format a peer address: "1.2.3.4:5", "[::1]:5" or "unix". */
-static void
+void
 session_format_peer(const struct sockaddr *sa, char *out, size_t outlen)
 {
 	char	host[INET6_ADDRSTRLEN];
@@ -136,48 +137,81 @@ session_slots_clear(struct ac_session *s)
 	s->nslots = 0;
 }
 
+/* Bytes queued to a connection and not sent yet. */
+static inline size_t
+session_conn_pending(struct conn *c)
+{
+	if (c->ops->pending != NULL)
+		return (c->ops->pending(c));
+	return (evbuffer_get_length(c->out));
+}
+
+/* Bytes queued to a session's connection and not sent yet. */
+size_t
+session_pending(struct ac_session *s)
+{
+	if (s->conn == NULL)
+		return (0);
+	return (session_conn_pending(s->conn));
+}
+
 /*
- * The output buffer of a session that can take a frame of len bytes, or
- * NULL: a closing session takes nothing (unless bypass, for its last
- * frames) and one past max_output_buffer is closed as a slow consumer.
- * The transport is told a frame follows (struct conn_ops, frame).
+ * Whether the output of a session can take a frame of len bytes: a
+ * closing session takes nothing (unless bypass, for its last frames) and
+ * one past max_output_buffer is closed as a slow consumer. The transport
+ * is told a frame follows (struct conn_ops, frame). 0, or -1 if not.
  */
-static struct evbuffer *
+static inline int
 session_output_room(struct ac_session *s, size_t len, int bypass)
 {
 	struct conn	*c = s->conn;
 
 	if (((s->flags & AC_SESS_DEAD) && !bypass) || c == NULL)
-		return (NULL);
-	if (!bypass && evbuffer_get_length(c->out) + len >
+		return (-1);
+	if (!bypass && session_conn_pending(c) + len >
 	    s->srv->cfg->max_output_buffer) {
 		session_close(s, AC_CLOSE_SLOW_CONSUMER, "slow consumer");
-		return (NULL);
+		return (-1);
 	}
 	if (c->ops->frame != NULL)
 		c->ops->frame(c, len);
-	return (c->out);
+	return (0);
 }
 
-/* Account for a frame of len bytes just queued, and have it written. */
-static void
-session_queued(struct ac_session *s, size_t len, int type)
+/* Add the bytes of whole frames to a connection's output. */
+static inline int
+session_conn_write(struct conn *c, const void *data, size_t len)
 {
-	s->conn->ops->kick(s->conn);
-	memory_add(s->srv, len);
-	s->srv->stats.bytes_out += len;
-	if (type >= 0 && type < AC_MSG_TYPE_COUNT)
-		s->srv->stats.frames_out[type]++;
+	if (c->ops->write != NULL)
+		return (c->ops->write(c, data, len));
+	return (evbuffer_add(c->out, data, len));
 }
 
-/* Encode a frame for s (with its id) and queue it; bypass skips the
- * limit and the DEAD check, for the last frames of a closing session. */
+/* Count n frames of len bytes and this type queued. */
+static void
+session_count_out(struct server *srv, size_t n, size_t len, int type)
+{
+	memory_add(srv, n * len);
+	srv->stats.bytes_out += n * len;
+	if (type >= 0 && type < AC_MSG_TYPE_COUNT)
+		srv->stats.frames_out[type] += n;
+}
+
+/*
+ * Encode a frame for s (with its id) and queue it; bypass skips the
+ * limit and the DEAD check, for the last frames of a closing session. The
+ * bytes are copied into the output, not their chain moved there: encoding
+ * makes a chain of the next power of two (1 KiB at least), so a queue of
+ * small events (chat's, some 300 bytes each, to every member of a room)
+ * took over three times what max_memory counts, while copies fill the
+ * output's chains.
+ */
 static int
 session_send_internal(struct ac_session *s, enum ac_msg_type type,
     const char *content_type, struct json_object *extra,
     const void *content, size_t content_len, int bypass)
 {
-	struct evbuffer	*buf, *out;
+	struct evbuffer	*buf;
 	size_t		 len;
 	int		 r = -1;
 
@@ -187,10 +221,13 @@ session_send_internal(struct ac_session *s, enum ac_msg_type type,
 	if (ac_frame_encode(buf, s->srv->cfg->key, type, content_type, s->id,
 	    extra, content, content_len) == 0) {
 		len = evbuffer_get_length(buf);
-		if ((out = session_output_room(s, len, bypass)) != NULL) {
-			evbuffer_add_buffer(out, buf);
-			session_queued(s, len, type);
-			r = 0;
+		if (session_output_room(s, len, bypass) == 0) {
+			r = session_conn_write(s->conn,
+			    evbuffer_pullup(buf, -1), len);
+			if (r == 0) {
+				s->conn->ops->kick(s->conn);
+				session_count_out(s->srv, 1, len, type);
+			}
 		}
 	}
 	evbuffer_free(buf);
@@ -208,26 +245,67 @@ session_send(struct ac_session *s, enum ac_msg_type type,
 }
 
 /*
- * Queue a received frame to a session. A reference costs a new evbuffer
- * chain (a malloc, and a free when it is written) per recipient, while a
- * copy of a small frame usually lands in space left in the output's last
- * chain: so frames up to SESSION_COPY_MAX bytes are copied and larger
- * ones shared by reference.
+ * Put a frame into a session's output and have it written; the caller
+ * counts it (memory, stats). A reference costs a new evbuffer chain (a
+ * malloc, and a free when it is written) per recipient, while a copy of
+ * a small frame lands in space left in the output's last block or chain:
+ * so frames up to SESSION_COPY_MAX bytes are copied and larger ones
+ * shared by reference. A larger received frame is still copied to its
+ * first recipient, as it lies in its sender's input: sharing it would
+ * take a copy anyway (ac_frame_own), and an echo has no second one.
  */
+static inline int
+session_queue_one(struct ac_session *s, struct ac_frame *f)
+{
+	struct conn	*c;
+	int		 r;
+
+	if (session_output_room(s, f->len, 0) == -1)
+		return (-1);
+	c = s->conn;
+	if (f->len <= SESSION_COPY_MAX ||
+	    ((f->flags & AC_FRAME_BORROWED) && f->queued == 0))
+		r = session_conn_write(c, f->bytes, f->len);
+	else if (c->ops->share != NULL)
+		r = c->ops->share(c, f);
+	else
+		r = ac_frame_share(f, c->out);
+	if (r == -1)
+		return (-1);
+	f->queued++;
+	c->ops->kick(c);
+	return (0);
+}
+
+/* Queue a frame to a session; 0, or -1 if it was not (closing, or a
+ * slow consumer now closed). */
 int
 session_queue_frame(struct ac_session *s, struct ac_frame *f)
 {
-	struct evbuffer	*out;
-
-	if ((out = session_output_room(s, f->len, 0)) == NULL)
+	if (session_queue_one(s, f) == -1)
 		return (-1);
-	if (f->len <= SESSION_COPY_MAX) {
-		if (evbuffer_add(out, f->bytes, f->len) == -1)
-			return (-1);
-	} else if (ac_frame_share(f, out) == -1)
-		return (-1);
-	session_queued(s, f->len, f->type);
+	session_count_out(s->srv, 1, f->len, f->type);
 	return (0);
+}
+
+/*
+ * Queue a frame to n sessions (a fan-out; NULL entries are skipped);
+ * returns how many took it. The same as session_queue_frame() for each,
+ * with what is counted per frame (memory, stats) counted once for all.
+ */
+size_t
+session_queue_frames(struct server *srv, struct ac_session *const *to,
+    size_t n, struct ac_frame *f)
+{
+	size_t	i, queued = 0;
+
+	for (i = 0; i < n; i++) {
+		if (to[i] != NULL && session_queue_one(to[i], f) == 0)
+			queued++;
+	}
+	if (queued != 0)
+		session_count_out(srv, queued, f->len, f->type);
+	return (queued);
 }
 
 /* Queue the disconnect frame with a reason text (ignoring the limit). */
@@ -281,6 +359,7 @@ session_finish(struct ac_session *s)
 		s->linger = NULL;
 	}
 	if (s->conn != NULL) {
+		dispatch_release(s);
 		s->conn->ops->free(s->conn);
 		s->conn = NULL;
 	}
@@ -332,6 +411,7 @@ session_close(struct ac_session *s, enum ac_close_reason reason,
 	 * unsent output it still gets the disconnect frame.
 	 */
 	if (reason == AC_CLOSE_MEMORY_LIMIT) {
+		dispatch_release(s);
 		evbuffer_drain(c->in, evbuffer_get_length(c->in));
 		if (c->ops->discard(c))
 			disconnect_text = NULL;
@@ -345,7 +425,7 @@ session_close(struct ac_session *s, enum ac_close_reason reason,
 	s->flags |= AC_SESS_NOSLOTS;
 
 	/* Nothing more can be written on a broken connection. */
-	if (evbuffer_get_length(c->out) == 0 ||
+	if (session_pending(s) == 0 ||
 	    reason == AC_CLOSE_IO_ERROR || reason == AC_CLOSE_TLS_ERROR) {
 		session_finish(s);
 		return;
@@ -371,7 +451,7 @@ session_linger_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct ac_session	*s = arg;
 
 	log_debug("session %s: dropping %zu unsent bytes", s->id,
-	    evbuffer_get_length(s->conn->out));
+	    session_pending(s));
 	session_finish(s);
 }
 
@@ -385,30 +465,66 @@ session_free_lingering(struct server *srv)
 		session_finish(s);
 }
 
-/* Arm the session's timer: heartbeat once acknowledged, else handshake. */
+/*
+ * Arm the session's timer: heartbeat once acknowledged (counted from
+ * now), else handshake.
+ */
 void
 session_arm(struct ac_session *s)
 {
-	if (s->flags & AC_SESS_ACKED)
+	if (s->flags & AC_SESS_ACKED) {
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &s->active);
 		event_add(s->timer, s->srv->heartbeat_tv);
-	else
+	} else
 		event_add(s->timer, s->srv->handshake_tv);
 }
 
-/* The session's timer fired: it never acknowledged, or fell silent. */
+/*
+ * A valid frame came from an acknowledged session: its heartbeat timeout
+ * starts again. Re-adding the timer for every frame cost an event_add()
+ * each (a tenth of a small echo's server time); instead the time is
+ * noted (the coarse monotonic clock, a few nanoseconds, ticks of a few
+ * milliseconds), and the timer, when it fires, is added again for what
+ * is left (session_timer_cb).
+ */
+void
+session_touch(struct ac_session *s)
+{
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &s->active);
+}
+
+/*
+ * The session's timer fired: it never acknowledged, or fell silent, or
+ * was heard from since the timer was added, which is then added again
+ * for the rest of heartbeat_timeout after that.
+ */
 static void
 session_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ac_session	*s = arg;
+	const struct timeval	*hb = &s->srv->cfg->heartbeat_timeout;
+	struct timespec		 now;
+	struct timeval		 left;
+	int64_t			 idle, limit;
 
 	if (s->flags & AC_SESS_DEAD)
 		return;
-	if (s->flags & AC_SESS_ACKED)
-		session_close(s, AC_CLOSE_HEARTBEAT_TIMEOUT,
-		    "Heartbeat timeout");
-	else
+	if (!(s->flags & AC_SESS_ACKED)) {
 		session_close(s, AC_CLOSE_HANDSHAKE_TIMEOUT,
 		    "Handshake timeout");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	idle = (int64_t)(now.tv_sec - s->active.tv_sec) * 1000000 +
+	    (now.tv_nsec - s->active.tv_nsec) / 1000;
+	limit = (int64_t)hb->tv_sec * 1000000 + hb->tv_usec;
+	if (idle >= 0 && idle < limit) {
+		left.tv_sec = (limit - idle) / 1000000;
+		left.tv_usec = (limit - idle) % 1000000;
+		event_add(s->timer, &left);
+		return;
+	}
+	session_close(s, AC_CLOSE_HEARTBEAT_TIMEOUT, "Heartbeat timeout");
 }
 
 /*

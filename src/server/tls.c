@@ -6,12 +6,18 @@
  * A reload makes a new SSL_CTX; each SSL holds a reference to the context
  * it was made from, so sessions that are already open keep the old
  * certificate until they end.
+ *
+ * tls_bev_failure() says why a TLS bufferevent failed, for every
+ * transport that has one (conn.c, http.c, ws.c).
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -183,4 +189,47 @@ void
 tls_ctx_free(struct ssl_ctx_st *ctx)
 {
 	SSL_CTX_free(ctx);
+}
+
+/*
+ * Why a TLS bufferevent reported an error: the OpenSSL reasons queued on
+ * it (each once) and why a client certificate was refused, into why.
+ * Returns 1 if it is a TLS failure, or 0 if it is a plain socket error
+ * after a good handshake (up: the handshake was done); err is the socket
+ * error, said when OpenSSL has no reason. The error queue is cleared.
+ */
+int
+tls_bev_failure(struct bufferevent *bev, int up, int err, char *why,
+    size_t len)
+{
+	SSL		*ssl = bufferevent_openssl_get_ssl(bev);
+	unsigned long	 e;
+	long		 vr;
+	char		 one[256];
+	size_t		 n;
+
+	why[0] = '\0';
+	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		/* libevent also queues SSL_get_error() codes: not reasons. */
+		if (ERR_GET_LIB(e) == 0)
+			continue;
+		tls_error_string(e, one, sizeof one);
+		if (strstr(why, one) != NULL)
+			continue;
+		n = strlen(why);
+		snprintf(why + n, len - n, "%s%s", n != 0 ? "; " : "", one);
+	}
+	if (ssl != NULL && (vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		n = strlen(why);
+		snprintf(why + n, len - n, "%s%s", n != 0 ? ": " : "",
+		    X509_verify_cert_error_string(vr));
+	}
+	ERR_clear_error();
+	if (why[0] != '\0')
+		return (1);
+	if (up)
+		return (0);
+	snprintf(why, len, "%s", err != 0 ?
+	    evutil_socket_error_to_string(err) : "connection closed");
+	return (1);
 }

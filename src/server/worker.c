@@ -15,6 +15,14 @@
  * reload may raise worker_threads (more start when needed) or lower it
  * (the extra ones stay until a restart); worker_queue applies at once.
  *
+ * Jobs tied to a session (a replay a client asked for, a look-up) may fill
+ * at most three quarters of worker_queue; the last quarter is kept for
+ * jobs tied to no session, the plugins' own work (the history plugin's
+ * writes, its pruning). Sessions ask for jobs at the rate they send
+ * frames, and a few of them could otherwise keep the queue full: every
+ * write refused meanwhile is a delivered message that history never
+ * stores.
+ *
  * Cancelling moves a job that no worker has taken from the queue to the
  * finished list with the status AC_JOB_CANCELLED, so that every accepted
  * job completes exactly once, through the same path, on a later loop turn.
@@ -63,6 +71,7 @@ struct worker_pool {
 	pthread_cond_t		 work_cv;	/* a job was queued, or stop */
 	struct worker_jobs	 queue;
 	size_t			 nqueued;
+	size_t			 nsession;	/* of them, tied to a session */
 	size_t			 running;
 	size_t			 idle;		/* workers waiting for a job */
 	struct worker_jobs	 finished;
@@ -81,6 +90,23 @@ struct worker_pool {
 
 static void	*worker_main(void *);
 static void	 worker_wakeup_cb(evutil_socket_t, short, void *);
+
+/* The most queued jobs that may be tied to sessions, of queue. */
+static size_t
+worker_session_max(size_t queue)
+{
+	return (queue - queue / 4);
+}
+
+/* Take a job off the queue, with mu held. */
+static void
+worker_unqueue_locked(struct worker_pool *wk, struct worker_job *job)
+{
+	TAILQ_REMOVE(&wk->queue, job, entry);
+	wk->nqueued--;
+	if (job->s != NULL)
+		wk->nsession--;
+}
 
 /* Make the pool (no thread yet) and watch its eventfd; -1 with *cause. */
 int
@@ -171,8 +197,7 @@ worker_main(void *arg)
 			wk->idle--;
 			continue;
 		}
-		TAILQ_REMOVE(&wk->queue, job, entry);
-		wk->nqueued--;
+		worker_unqueue_locked(wk, job);
 		wk->running++;
 		if ((serial = (job->flags & AC_JOB_SERIAL) != 0))
 			job->p->serial_busy = 1;
@@ -228,7 +253,8 @@ worker_spawn(struct worker_pool *wk)
 
 /*
  * Queue a job for plugin p (session s, may be NULL). Returns 0, or -1
- * when the queue is full, the pool is stopping or no thread can run it:
+ * when the queue is full (for a job tied to a session: when such jobs
+ * fill their share of it), the pool is stopping or no thread can run it:
  * then nothing happens to arg.
  */
 int
@@ -261,7 +287,8 @@ worker_submit(struct worker_pool *wk, struct ac_plugin *p,
 	job->arg = arg;
 
 	pthread_mutex_lock(&wk->mu);
-	if (wk->nqueued >= cfg->worker_queue) {
+	if (wk->nqueued >= cfg->worker_queue || (s != NULL &&
+	    wk->nsession >= worker_session_max(cfg->worker_queue))) {
 		pthread_mutex_unlock(&wk->mu);
 		free(job);
 		wk->refused++;
@@ -269,6 +296,8 @@ worker_submit(struct worker_pool *wk, struct ac_plugin *p,
 	}
 	TAILQ_INSERT_TAIL(&wk->queue, job, entry);
 	wk->nqueued++;
+	if (s != NULL)
+		wk->nsession++;
 	more = wk->idle == 0 && wk->nthreads < cfg->worker_threads;
 	pthread_cond_signal(&wk->work_cv);
 	pthread_mutex_unlock(&wk->mu);
@@ -293,8 +322,7 @@ worker_cancel_matching(struct worker_pool *wk,
 		next = TAILQ_NEXT(job, entry);
 		if ((job->flags & AC_JOB_NO_CANCEL) || !match(job, what))
 			continue;
-		TAILQ_REMOVE(&wk->queue, job, entry);
-		wk->nqueued--;
+		worker_unqueue_locked(wk, job);
 		wake |= worker_finish_locked(wk, job, AC_JOB_CANCELLED);
 	}
 	pthread_mutex_unlock(&wk->mu);

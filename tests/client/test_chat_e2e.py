@@ -247,6 +247,29 @@ def case_history(t):
             p.close()
 
 
+def case_history_unavailable(t):
+    """With the history plugin and a database it cannot use: the terminal
+    client shows what the server says, on joining and on /history."""
+    path = os.path.join(mkdtemp("accli-"), "h.db")
+    with open(path, "wb") as f:
+        f.write(os.urandom(8192))
+    with Server(plugins=["chat", "history"],
+                sections={"chat": {}, "history": {"path": path}}) as srv:
+        p = Pty([CLIENT, "--nick", "alice", "unix", "interactive",
+                 srv.unix_path])
+        try:
+            shows(t, p, T + rb"\* end of #lobby history: 0 messages; "
+                  rb"unavailable: the server cannot use its history "
+                  rb"database\r?\n", 0, "joining: the end of the replay says "
+                  "history is unavailable, and why")
+            mark = len(p.out)
+            p.type("/history\r")
+            shows(t, p, rb"history_unavailable: the server cannot use its "
+                  rb"history database", mark, "/history: the error, and why")
+        finally:
+            p.close()
+
+
 def case_reconnect(t):
     """--reconnect: the connection is cut; messages are said meanwhile; the
     client comes back with its nick, in its rooms, the current one still
@@ -330,4 +353,5 @@ def case_reconnect(t):
 if __name__ == "__main__":
     if not os.path.exists(CLIENT) or not os.path.exists(SERVER):
         skip_all("programs not built")
-    main([case_chat, case_history, case_reconnect])
+    main([case_chat, case_history, case_history_unavailable,
+          case_reconnect])

@@ -318,6 +318,54 @@ def case_messages(t):
         b.sync()
 
 
+def case_slow_member(t):
+    """A member that stops reading is closed as a slow consumer in the
+    middle of a room's deliveries (the server hands a room message to all
+    its members in one call): the others get every message, in order."""
+    opts = {"max_output_buffer": "64K", "max_header_size": "4K",
+            "max_content_size": "16K", "max_message_rate": 0,
+            "max_byte_rate": 0}
+    with chat_server(server=opts) as srv:
+        room = [{"room": "slow"}]
+        a = connect(srv, nick="alice", rooms=room)
+        b = connect(srv, "unix", nick="bob", rooms=room)
+        slow = ChatClient.connect(srv.addr("unix"), key=srv.key,
+                                  name="slow", rcvbuf=4096)
+        connect(srv, nick="snail", rooms=room, sock_client=slow)
+        a.sync(), b.sync()
+        body = b"x" * 4000
+        n = 600            # 2.4 MB for a reader of 64 KiB
+        got = {a: [], b: []}
+        seen = []           # b's events meanwhile
+        for i in range(n):
+            a.send("message", b"%d:" % i + body,
+                   content_type="application/octet-stream",
+                   extra={"room": "slow"})
+            if i % 10 != 9:
+                continue
+            for c in (a, b):        # the readers keep up, batch by batch
+                while len(got[c]) <= i:
+                    f = c.recv_frame(15)
+                    if f.type == "message" and "event" not in f.header:
+                        got[c].append(int(f.content.split(b":", 1)[0]))
+                    elif c is b:
+                        seen.append(f)
+        t.eq(got[b], list(range(n)), "a reading member gets all %d "
+             "messages, in order" % n)
+        t.eq(got[a], list(range(n)), "and so does the sender")
+        t.ok(srv.wait_log(r"session %s closed reason=slow-consumer"
+                          % slow.session_id, 10) is not None,
+             "the member that stopped reading is closed as a slow consumer",
+             srv.log()[-2000:])
+        left = lambda f: f.header.get("event") == "quit" and \
+            f.header.get("nick") == "snail"
+        t.ok(any(left(f) for f in seen) or
+             b.wait_for(left, "snail's quit") is not None,
+             "the room is told it quit")
+        t.eq(b.sync(), [], "and the room goes on")
+        a.close(), b.close(), slow.close()
+
+
 def case_forged_members(t):
     with chat_server() as srv:
         a = connect(srv, nick="alice")
@@ -587,6 +635,18 @@ def case_ack_join(t):
              "a since that is not a seq: bad_argument", lambda: repr(errs))
         t.eq([f.header["room"] for f in events(c.welcome, "join")],
              ["lobby", "ok4"], "and that room is not joined")
+        for bad in (-1, "x", 1.5, None, [2]):
+            c = connect(srv, rooms=[{"room": "dev"},
+                                    {"room": "Lobby", "since": bad}])
+            errs = [(f.header.get("error"), f.header.get("command"))
+                    for f in replies(c.welcome)]
+            t.eq(errs, [("bad_argument", "join")], "the default room's entry "
+                 "with since %r: bad_argument, as for any room" % (bad,),
+                 lambda: repr(errs))
+            c.say("where")
+            t.eq([m.header["room"] for m in messages(c.sync())], ["dev"],
+                 "since %r: the entry is left out, so it does not make the "
+                 "default room current" % (bad,))
         c = connect(srv, rooms={"room": "dev"})
         t.eq(error_of(c.welcome), "bad_argument", "rooms not a list")
         # As many rooms as a session_ack can list (its header is at most
@@ -834,7 +894,7 @@ def case_hostile_ack(t):
             raw.close()
 
 
-main([case_handshake_defaults, case_nick, case_join_part, case_room_limits,
+main([case_handshake_defaults, case_slow_member, case_nick, case_join_part, case_room_limits,
       case_config, case_messages, case_forged_members, case_one_frame_shared,
       case_direct, case_who_rooms, case_history_help_unknown, case_quit,
       case_ack_join, case_transports, case_tls, case_compact, case_reload,

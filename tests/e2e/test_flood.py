@@ -12,6 +12,7 @@ import threading
 import time
 
 import acproto
+from chat import connect
 from harness import SERVER, Server, ipv6_available, main
 from metrics import metrics_url, scrape
 
@@ -425,7 +426,47 @@ def case_input_bound(t):
         c.close()
 
 
+def case_event_memory(t):
+    """Events a plugin makes for each recipient (chat's join and part,
+    some 300 bytes each) and queues to sessions that do not read take
+    about what max_memory counts of them. Each used to keep the chain it
+    was encoded in, 1 KiB at least: the server's RSS grew by 3.4 times
+    what it counted."""
+    if sanitized():
+        t.skip("event memory bound", "sanitizer build")
+        return
+    with Server(plugins=["chat"],
+                server={"metrics_listen": "127.0.0.1:0",
+                        "handshake_timeout": 600,
+                        "heartbeat_timeout": 600}) as srv:
+        url = metrics_url(srv)
+        idle = [connect(srv, "unix", nick="idle%d" % i, rooms=[],
+                        sync=False) for i in range(200)]
+        mover = connect(srv, nick="mover", rooms=[])
+        mover.cmd("/part lobby")
+        counted0 = scrape(url).get("asyncchat_memory_buffered_bytes")
+        rss0 = rss_kib(srv.pid)
+        for i in range(1500):
+            mover.say("/join lobby" if i % 2 == 0 else "/part lobby")
+            if i % 100 == 99:
+                mover.sync(30)
+        mover.sync(30)
+        counted = int(scrape(url).get("asyncchat_memory_buffered_bytes") -
+                      counted0)
+        grown = (rss_kib(srv.pid) - rss0) * 1024
+        t.diag("200 sessions not reading, 1500 joins and parts: %d MiB "
+               "counted, RSS +%d MiB" % (counted >> 20, grown >> 20))
+        t.ok(counted > 32 << 20, "the events wait in the server's buffers",
+             "%d bytes" % counted)
+        t.ok(grown < 1.5 * counted, "and take less than 1.5 times what "
+             "max_memory counts of them", "RSS +%d, counted %d" %
+             (grown, counted))
+        for c in idle:
+            c.close()
+        mover.close()
+
+
 if __name__ == "__main__":
     main([case_per_ip_limit, case_per_ip_reload, case_message_rate, case_sustained,
           case_byte_rate, case_reload_rates, case_defaults, case_config_errors,
-          case_input_bound])
+          case_input_bound, case_event_memory])

@@ -132,7 +132,7 @@ def case_concurrent_large_broadcast(t):
     # receiver gets whole frames, each sender's in its order
     with Server(plugins=["broadcast"],
                 sections={"broadcast": {"include_sender": "yes"}}) as srv:
-        trs = ["tcp", "unix", "tcp"]
+        trs = ["tcp", "unix", "ws"]
         cs = [srv.client(tr, name="c%d" % i) for i, tr in enumerate(trs)]
         per = 4
         frames = {}

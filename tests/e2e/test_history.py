@@ -13,6 +13,7 @@ import re
 import signal
 import sqlite3
 import subprocess
+import time
 
 import acproto
 from harness import Server, Skip, main, mkdtemp, test_plugin
@@ -112,6 +113,7 @@ def case_store_and_replay(t):
         c = Drive(srv)
         t.eq(c.say("durable"), "durable 1",
              "the backend makes chat wait for every store (both sync modes)")
+        t.eq(c.say("status"), "status up", "status(): up (interface 2)")
         frames, reply = c.store("Dev", 10)
         t.eq(reply, stored_ok(1, 10), "ten stores complete once each, in "
              "order, never from within store()")
@@ -182,7 +184,19 @@ def case_file_mode(t):
             t.ok(mode & 0o007 == 0 and mode & 0o600 == 0o600,
                  "%s: the server's to read and write, nobody else's"
                  % os.path.basename(f), "mode %o" % mode)
+        t.ok("can be read by every local user" not in srv.log(),
+             "and nothing to warn about")
         c.close()
+    # a file made before, by hand or by SQLite alone, keeps its mode
+    path = d + "/open.db"
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o644)
+    os.close(fd)
+    os.chmod(path, 0o644)
+    with hist_server(path) as srv:
+        t.ok(srv.wait_log(r"open\.db can be read by every local user "
+                          r"\(mode 644\), and it holds every room "
+                          r"message", WAIT),
+             "a database others can read is warned about", srv.log()[-1500:])
 
 
 def case_restart(t):
@@ -295,21 +309,29 @@ def case_retention_age(t):
         c = Drive(srv)
         c.store("old", 5, age=7200)
         c.store("old", 3)
+        c.store("Gone", 4, age=7200)
         got, _ = c.replay("old", "since", 0)
         t.eq(seqs(got), list(range(1, 9)), "stored, old and new")
         # a reload starts a new instance, whose first pass is at once
         reload(srv)
-        t.ok(srv.wait_log(r"pruned 5 messages older than max_age", WAIT)
-             is not None, "the first pass prunes the five over 1h old",
+        t.ok(srv.wait_log(r"pruned 9 messages older than max_age", WAIT)
+             is not None, "the first pass prunes the nine over 1h old",
              srv.log()[-1500:])
         got, reply = c.replay("old", "since", 0)
         t.eq((seqs(got), reply), ([6, 7, 8],
              "replayed status=ok n=3 truncated=1"),
              "they are gone; SINCE 0 says truncated")
+        got, reply = c.replay("gone", "since", 0)
+        t.eq((got, reply), ([], "replayed status=ok n=0 truncated=1"),
+             "a room whose every message went: nothing to replay")
         c.close()
     with hist_server(path, {"max_age": "0"}) as srv:
         c = Drive(srv)
         t.eq(c.say("last old"), "last 8 old", "numbering survives it")
+        t.eq(c.say("last gone"), "last 4 Gone", "after a restart, a room "
+             "whose every message was pruned numbers on, in its case")
+        frames, _ = c.store("gone", 1)
+        t.eq(seqs(frames), [5], "its next message is 5, not 1")
         c.close()
 
 
@@ -363,6 +385,67 @@ def case_reload_path(t):
     con.close()
 
 
+def load_v1(path):
+    """tests/data/history-v1.sql made into a database file at path, and
+    its frames by room key and seq."""
+    with open(os.path.join(os.environ["AC_TOP_SRCDIR"],
+                           "tests/data/history-v1.sql")) as f:
+        sql = f.read()
+    con = sqlite3.connect(path)
+    con.executescript(sql)
+    frames = {(r[0], r[1]): r[2] for r in
+              con.execute("SELECT room, seq, frame FROM messages")}
+    dev_ms = con.execute("SELECT min(time_ms) FROM messages "
+                         "WHERE room = 'dev'").fetchone()[0]
+    con.close()
+    return frames, dev_ms
+
+
+def case_migrate_v1(t):
+    """A database of schema version 1, written by the plugin before the
+    rooms table: migrated at start, nothing lost, numbering from it, and
+    from then on a room whose messages all go keeps its seq."""
+    d = mkdtemp("achist-")
+    path = d + "/h.db"
+    stored, dev_ms = load_v1(path)
+    # pruned: "old" (stamped 50 years before "Dev"); kept: "Dev"
+    days = int((time.time() * 1000 - dev_ms) / 86400000) + 365
+    with hist_server(path, {"max_age": "%dd" % days}) as srv:
+        t.ok(srv.wait_log(r"h\.db: 2 rooms with history", WAIT) is not None,
+             "the version 1 file opens, with its two rooms",
+             srv.log()[-1500:])
+        c = Drive(srv)
+        t.eq((c.say("last DEV"), c.say("last old")), ("last 7 Dev",
+             "last 4 old"), "numbering and names from its messages")
+        got, reply = c.replay("dev", "since", 0)
+        t.eq((seqs(got), reply), (list(range(1, 8)),
+             "replayed status=ok n=7 truncated=0"), "every message kept")
+        t.ok(all(f.raw == stored[("dev", f.header["seq"])] for f in got),
+             "byte for byte as the old version stored them")
+        t.ok(srv.wait_log(r"pruned 4 messages older than max_age", WAIT)
+             is not None, "the old room's messages are pruned",
+             srv.log()[-1500:])
+        frames, _ = c.store("dev", 1)
+        t.eq(seqs(frames), [8], "Dev numbers on")
+        c.close()
+    con = sqlite3.connect(path)
+    t.eq(con.execute("PRAGMA user_version").fetchone()[0], 2,
+         "the file is at schema version 2")
+    t.eq(con.execute("SELECT room, name, seq FROM rooms ORDER BY room")
+         .fetchall(), [("dev", "Dev", 8), ("old", "old", 4)],
+         "its rooms table: each room's name as first stored, highest seq")
+    t.eq(con.execute("SELECT count(*) FROM messages WHERE room = 'old'")
+         .fetchone()[0], 0, "no message of the old room is left")
+    con.close()
+    with hist_server(path, {"max_age": "0"}) as srv:
+        c = Drive(srv)
+        t.eq(c.say("last old"), "last 4 old", "after a restart the old "
+             "room, all its messages gone, still numbers from 4")
+        frames, _ = c.store("old", 1)
+        t.eq(seqs(frames), [5], "its next message is 5")
+        c.close()
+
+
 def case_session_gone(t):
     # one worker, held by the jobs module: the replay job waits in the queue
     gates = mkdtemp("acjobs-")
@@ -403,10 +486,15 @@ def expect_broken(t, srv, pattern, what):
          "%s: said at start, in one line" % what, srv.log()[-1500:])
     c = Drive(srv)
     t.eq(c.say("durable"), "durable 0", "%s: chat need not wait" % what)
+    t.eq(c.say("status"), "status down: the server cannot use its history "
+         "database", "%s: status() says it is down, in words for people "
+         "(no path)" % what)
     frames, reply = c.store("r", 3)
     t.eq((seqs(frames), reply), ([1, 2, 3], "stored 1-3 ok=0 failed=0 "
          "refused=3 inorder=1 inside=0"),
          "%s: store() refuses, the messages are delivered, numbered" % what)
+    t.eq(c.say("last r"), "last 3 r", "%s: last_seq counts the refused "
+         "stores: their seqs were handed out" % what)
     t.eq(c.say("replay r since 0"), "replay refused",
          "%s: replay() refuses (chat sends history-end, truncated)" % what)
     c.close()
@@ -535,9 +623,12 @@ def case_disk_full(t):
                  >= 1, "and counted")
             t.eq(m.get("history_healthy", plugin="history"), 0.0,
                  "history_healthy is 0")
+            t.eq(c.say("status"), "status down: the server cannot write to "
+                 "its history database", "status() says so")
             os.unlink(filler)
             frames, reply = c.store("r", 2)
             t.eq(reply, stored_ok(22, 23), "space again: stores work")
+            t.eq(c.say("status"), "status up", "and status() is up again")
             t.ok(srv.wait_log(r"storing messages: working again", WAIT)
                  is not None, "and the log says so")
             got, _ = c.replay("r", "since", 21)
@@ -560,12 +651,17 @@ def case_locked(t):
              "refused=0 inorder=1 inside=0"),
              "a database locked by another process: the stores fail "
              "after the busy timeout, the messages are delivered")
+        t.eq(c.say("last r"), "last 3 r", "last_seq counts the failed "
+             "stores: their seqs were handed out")
         t.ok(srv.wait_log(r"storing messages: .*locked", WAIT) is not None,
              "and the log says why", srv.log()[-1500:])
+        t.eq(c.say("status"), "status down: the server cannot write to "
+             "its history database", "status() says it is down")
         con.execute("ROLLBACK")
         con.close()
         frames, reply = c.store("r", 1)
         t.eq(reply, stored_ok(4, 4), "unlocked: stores work again")
+        t.eq(c.say("status"), "status up", "status() is up again")
         c.close()
 
 
@@ -603,13 +699,16 @@ def case_tampered_rows(t):
         c.store("b", 1)
         c.close()
     con = sqlite3.connect(path)
-    # room a's message 1 copied in as room b's message 2, and a row with
-    # a room name no client could have used
+    # room a's message 1 copied in as room b's message 2, and a room
+    # with a name no client could have used
     con.execute("INSERT INTO messages (room, name, seq, time_ms, frame) "
                 "SELECT 'b', 'b', 2, time_ms, frame FROM messages "
                 "WHERE room = 'a' AND seq = 1")
+    con.execute("UPDATE rooms SET seq = 2 WHERE room = 'b'")
     con.execute("INSERT INTO messages (room, name, seq, time_ms, frame) "
                 "VALUES ('bad room', 'bad room', 7, 0, x'00')")
+    con.execute("INSERT INTO rooms (room, name, seq) "
+                "VALUES ('bad room', 'bad room', 7)")
     con.commit()
     con.close()
     with hist_server(path) as srv:
@@ -685,7 +784,7 @@ def case_options(t):
 if __name__ == "__main__":
     main([case_store_and_replay, case_file_mode, case_restart, case_kill9,
           case_sync_full, case_retention_count, case_retention_age, case_reload_replay,
-          case_reload_path, case_session_gone, case_missing_dir,
+          case_reload_path, case_migrate_v1, case_session_gone, case_missing_dir,
           case_garbage_file, case_foreign_db, case_read_only,
           case_disk_full, case_locked, case_key_changed,
           case_tampered_rows, case_metrics, case_options])

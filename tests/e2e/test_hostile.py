@@ -18,7 +18,7 @@ import time
 import urllib.request
 
 import acproto
-from harness import Server, main
+from harness import Server, main, transports
 
 KEY = "e2e-hostile-key"
 CHOSEN_ID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
@@ -124,7 +124,7 @@ def case_error_frames_count(t):
     """An error frame from a client is an error itself: it does not reset
     the count of errors in a row."""
     with Server(plugins=["echo"], server={"max_errors": 3}) as srv:
-        for tr in ("tcp", "unix"):
+        for tr in transports():
             c = srv.client(tr)
             for i in range(2):
                 c.send_raw(acproto.encode("message", b"bad %d" % i,
@@ -186,7 +186,7 @@ def case_exact_session_id(t):
     """Only the exact 36 bytes of the id pass: not another case, not the
     id followed by an escaped NUL and more."""
     with Server(plugins=["echo"]) as srv:
-        for tr in ("tcp", "unix"):
+        for tr in transports():
             c = srv.client(tr)
             for label, other in (("upper case", c.session_id.upper()),
                                  ("id + \\u0000 + more",
@@ -222,7 +222,7 @@ def case_preack_bounds(t):
     content bytes: a peer without the key cannot make the server wait for
     (and buffer, and HMAC) a 10 MiB frame."""
     with Server(plugins=["echo"]) as srv:
-        for tr in ("tcp", "unix"):
+        for tr in transports():
             c = srv.client(tr, handshake=False)
             c.recv_type("session_init")
             header = acproto.header_bytes({"type": "session_ack",

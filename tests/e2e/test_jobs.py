@@ -139,6 +139,33 @@ def case_queue_bound(t):
         c.close()
 
 
+def case_session_share(t):
+    """Jobs tied to sessions fill at most 3/4 of worker_queue: the rest is
+    kept for jobs tied to none (the history plugin's writes), so that
+    sessions asking for work (replays) cannot have them refused."""
+    j = Jobs(threads=1, queue=4)
+    with j.srv as srv:
+        c = srv.client("tcp")
+        cmd(c, "run s0 block")
+        t.ok(j.running("s0"), "s0 runs (and holds the only worker)")
+        for i in (1, 2, 3, 4):
+            cmd(c, "run s%d" % i)
+        t.eq(reply(c), "refused s4",
+             "a fourth session job waiting: refused, at 3 of worker_queue 4")
+        cmd(c, "free f1")
+        cmd(c, "free f2")
+        t.eq(reply(c), "refused f2",
+             "a job tied to no session still finds the last place; the "
+             "next one finds the queue full")
+        j.release("s0")
+        t.eq(sorted(reply(c) for _ in range(4)),
+             ["done s%d worker=1 loop=1" % i for i in range(4)],
+             "every accepted session job runs")
+        t.ok(srv.wait_log(r"job f1 done session=gone", WAIT) is not None,
+             "and the job tied to no session", srv.log()[-2000:])
+        c.close()
+
+
 def case_serial(t):
     j = Jobs(threads=2)
     with j.srv as srv:
@@ -254,5 +281,5 @@ def case_config(t):
 
 if __name__ == "__main__":
     main([case_loop_thread, case_session_closes, case_queue_bound,
-          case_serial, case_sighup_mid_job, case_shutdown_mid_job,
+          case_session_share, case_serial, case_sighup_mid_job, case_shutdown_mid_job,
           case_unused_pool, case_config])

@@ -78,6 +78,16 @@ def case_heartbeat_timeout(t):
             t.eq(c.sync(), [], "%s: pinging session kept past the timeout" % tr)
         for tr, c in zip(trs, talkers):
             t.eq(c.sync(), [], "%s: messages count as life" % tr)
+        # a session heard from falls silent: closed about the timeout
+        # after its last frame (the timer, added when it last fired, is
+        # added again for what is left), not at once and not never
+        t0 = time.monotonic()
+        for tr, c in zip(trs, talkers):
+            frames, after = wait_closed(c, 3.0)
+            elapsed = time.monotonic() - t0
+            t.ok(after is not None and 0.6 <= elapsed <= 2.5,
+                 "%s: talker fallen silent closed between 0.6 and 2.5 s "
+                 "after its last frame" % tr, "elapsed %.2f s" % elapsed)
         for c in silent + lively + talkers:
             c.close()
 

@@ -24,6 +24,9 @@ FAMILIES = {
     "asyncchat_sessions_open": "gauge",
     "asyncchat_sessions_handshaken": "gauge",
     "asyncchat_sessions_total": "counter",
+    "asyncchat_sessions_open_by_transport": "gauge",
+    "asyncchat_http_connections": "gauge",
+    "asyncchat_http_responses_total": "counter",
     "asyncchat_frames_received_total": "counter",
     "asyncchat_frames_sent_total": "counter",
     "asyncchat_received_bytes_total": "counter",
@@ -86,6 +89,9 @@ def case_format(t):
              sorted(REASONS), "every disconnect reason is a series")
         t.eq(m.labels("asyncchat_frames_received_total", "type"),
              sorted(acproto.TYPES), "every frame type is a series")
+        t.eq(m.labels("asyncchat_sessions_open_by_transport", "transport"),
+             sorted(["tcp", "unix", "tls", "ws", "wss"]),
+             "every transport is a series")
         t.eq(m.labels("asyncchat_plugin_calls_total", "plugin"),
              ["broadcast", "echo"], "one calls series per plugin")
         t.eq(m.get("asyncchat_plugins_loaded"), 2.0, "two plugins loaded")

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Plugin API 2 against a live asyncchatd: descriptors of other sizes (a
-plugin built against the API 1 header, one from a later header, one that
-needs a newer server), session attributes along the chain and in the
+"""Plugin APIs 2 and 3 against a live asyncchatd: descriptors of other
+sizes (a plugin built against the API 1 header, one from a later header,
+one that needs a newer server), a plugin built against the API 2 header
+that reads msg->header, session attributes along the chain and in the
 logger, named interfaces and their reload rules, frames made once as
 coming from a session, session_ack members at session_open, and plugin
 metrics that come and go with reloads.  (The worker pool: test_jobs.py.)"""
@@ -65,6 +66,36 @@ def case_old_header(t):
         t.ok(srv.wait_log(r"plugin old_api: session \S+ closed "
                           r"\(\S+\) after 2 messages") is not None,
              "the old plugin's session_close hook runs", srv.log()[-2000:])
+
+
+def case_api2_reads_header(t):
+    """A plugin built against the API 2 header reads msg->header and the
+    session_ack's header member directly: the server, which decodes
+    without building header objects (API 3), builds them for it."""
+    api2 = test_plugin("api2_header")
+    with Server(plugins=[api2, "echo"],
+                server={"log_level": "debug"}) as srv:
+        m = srv.wait_log(r"plugin api2_header loaded: .*API (\d+),")
+        t.ok(m is not None and m.group(1) == "2",
+             "the API 2 plugin is loaded as API 2", srv.log()[-2000:])
+        for tr in ("tcp", "unix"):
+            with srv.client(tr, handshake=False) as c:
+                c.handshake(ack=False)
+                c.send("session_ack", b"Session acknowledged",
+                       extra={"nick": "alice"})
+                t.eq(texts(c.sync()), ["api2 ack nick=alice"],
+                     "%s: session_open reads ack->header" % tr)
+                sent = c.send_message(b"hi", TEXT, extra={"tag": "x1"})
+                got = c.sync()
+                t.eq(texts(got[:1]), ["api2 4 tag=x1"],
+                     "%s: process_message reads msg->header" % tr,
+                     repr(got))
+                t.ok(len(got) == 2 and got[1].raw == sent,
+                     "%s: and the chain goes on to echo, verbatim" % tr,
+                     repr(got))
+                c.send_message(b"again", TEXT)
+                t.eq(texts(c.sync()[:1]), ["api2 3 tag=-"],
+                     "%s: each message gets its own header object" % tr)
 
 
 def refused(t, label, plugin, needles):
@@ -396,7 +427,7 @@ def case_plugin_metrics(t):
 
 
 if __name__ == "__main__":
-    main([case_old_header, case_newer_host_needed, case_attributes,
+    main([case_old_header, case_api2_reads_header, case_newer_host_needed, case_attributes,
           case_interfaces, case_interface_kept_for_jobs,
           case_send_as_session, case_session_ack_members,
           case_plugin_metrics])

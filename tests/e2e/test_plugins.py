@@ -67,7 +67,7 @@ def case_broadcast(t):
     with Server(plugins=["broadcast"]) as srv:
         for tr in transports():
             broadcast_round(t, srv, [tr] * 3, False, "%s x3" % tr)
-        broadcast_round(t, srv, ["tcp", "unix", "tcp"], False, "mixed")
+        broadcast_round(t, srv, ["tcp", "unix", "ws"], False, "mixed")
     with Server(plugins=["broadcast"],
                 sections={"broadcast": {"include_sender": "yes"}}) as srv:
         for tr in transports():

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Session life against a live asyncchatd: handshake, heartbeats, keys,
-session ids, client disconnect -- over TCP, Unix and (if present) IPv6."""
+session ids, client disconnect -- over TCP, Unix, a WebSocket and (if
+present) IPv6."""
 
 import os
 import re
 import time
 
 import acproto
-from harness import Server, Skip, ipv6_available, main
+from harness import Server, Skip, ipv6_available, main, transports
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -36,12 +37,12 @@ def check_handshake(t, srv, transport):
         return sid
 
 
-def case_handshake_tcp_unix(t):
+def case_handshake(t):
     with Server(plugins=["echo"]) as srv:
         ids = set()
-        for tr in ("tcp", "unix"):
+        for tr in transports():
             ids.add(check_handshake(t, srv, tr))
-        t.eq(len(ids), 2, "each session gets a fresh id")
+        t.eq(len(ids), len(transports()), "each session gets a fresh id")
 
 
 def case_handshake_ipv6(t):
@@ -54,9 +55,10 @@ def case_handshake_ipv6(t):
 
 def case_many_sessions_unique_ids(t):
     with Server(plugins=["echo"]) as srv:
-        clients = [srv.client("tcp" if i % 2 else "unix") for i in range(20)]
+        trs = transports()
+        clients = [srv.client(trs[i % len(trs)]) for i in range(21)]
         ids = [c.session_id for c in clients]
-        t.eq(len(set(ids)), 20, "20 concurrent sessions have 20 distinct ids")
+        t.eq(len(set(ids)), 21, "21 concurrent sessions have 21 distinct ids")
         t.ok(all(UUID4.match(i or "") for i in ids), "all are v4 UUIDs", repr(ids))
         for c in clients:
             c.close()
@@ -64,7 +66,7 @@ def case_many_sessions_unique_ids(t):
 
 def case_heartbeat_pong(t):
     with Server(plugins=["echo"]) as srv:
-        for tr in ("tcp", "unix"):
+        for tr in transports():
             with srv.client(tr) as c:
                 for i in range(3):
                     p = c.ping()
@@ -78,7 +80,7 @@ def case_own_key(t):
     # A server with its own key: frames signed with it work, others get an
     # hmac error and the session is kept.
     with Server(plugins=["echo"], key="e2e-not-the-default") as srv:
-        for tr in ("tcp", "unix"):
+        for tr in transports():
             with srv.client(tr) as c:
                 t.ok(c.init_frame is not None, "%s: handshake with the server's key" % tr)
                 sent = c.send_message(b"signed right")
@@ -110,7 +112,7 @@ def case_hmac_key_file(t):
 
 def case_session_mismatch(t):
     with Server(plugins=["echo"]) as srv:
-        for tr in ("tcp", "unix"):
+        for tr in transports():
             with srv.client(tr) as c:
                 other = "6f1c2a1e-3b7d-4c55-9a0e-2d4b8f1e7c90"
                 c.send_message(b"not my id", session_id=other)
@@ -135,7 +137,7 @@ def case_not_acknowledged(t):
 
 def case_ack_wrong_id(t):
     with Server(plugins=["echo"]) as srv:
-        for tr in ("tcp", "unix"):
+        for tr in transports():
             with srv.client(tr, handshake=False) as c:
                 c.handshake(ack=False)
                 c.send("session_ack", b"Session acknowledged",
@@ -173,7 +175,7 @@ def case_control_frames_not_relayed(t):
 
 def case_client_disconnect(t):
     with Server(plugins=["echo"]) as srv:
-        for tr in ("tcp", "unix"):
+        for tr in transports():
             c = srv.client(tr)
             c.send("disconnect", b'{"message": "Disconnecting", "reason": "bye"}',
                    content_type="application/json")
@@ -197,7 +199,7 @@ def case_client_disconnect(t):
 def case_abrupt_close(t):
     # Clients vanishing mid-frame must not disturb the server.
     with Server(plugins=["echo"]) as srv:
-        for tr in ("tcp", "unix"):
+        for tr in transports():
             for cut in (10, 64, 100):
                 c = srv.client(tr)
                 c.send_raw(c.frame("message", b"x" * 200)[:cut])
@@ -212,7 +214,7 @@ def case_abrupt_close(t):
 
 
 if __name__ == "__main__":
-    main([case_handshake_tcp_unix, case_handshake_ipv6,
+    main([case_handshake, case_handshake_ipv6,
           case_many_sessions_unique_ids, case_heartbeat_pong, case_own_key,
           case_hmac_key_file, case_session_mismatch, case_not_acknowledged,
           case_ack_wrong_id, case_control_frames_not_relayed,

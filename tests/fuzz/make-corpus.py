@@ -13,6 +13,11 @@ each vector as raw bytes after the handshake, each valid vector's header
 signed again with the session's own id, a short chat, a session that
 never acknowledges, and everything back to back.
 
+fuzz_web: inputs in that target's record format (see fuzz_web.c): HTTP
+requests for files, good and bad; upgrades, good and bad; and after an
+upgrade a chat in binary messages, control frames, each vector cut
+across messages, and the WebSocket frames RFC 6455 forbids.
+
 Usage: make-corpus.py [--target NAME] FRAMES_JSON OUT_DIR
 (with tests/lib on PYTHONPATH, as `make fuzz` runs it)
 """
@@ -107,6 +112,64 @@ def session_corpus(vectors, out_dir):
             f.write(data)
 
 
+WS_FRAME, WS_SIGNED = 1, 2
+WEB_UPGRADE, WEB_LOOPBACK, WEB_ACK = 1, 2, 4
+
+
+def ws(b0, payload=b""):
+    """A fuzz_web record: a masked WebSocket frame (b0: FIN, RSV,
+    opcode)."""
+    return record(WS_FRAME, bytes([b0]) + payload)
+
+
+def web_signed(type_name, content):
+    return record(WS_SIGNED, bytes([TYPES.index(type_name)]) + content)
+
+
+def web_corpus(vectors, out_dir):
+    seeds = {}
+    for i, req in enumerate([
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"HEAD /js/main.js HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /style.css HTTP/1.1\r\nHost: x\r\nIf-None-Match: *\r\n"
+            b"\r\n",
+            b"GET /%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /js/../index.html?a=b HTTP/1.0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
+            b"Sec-WebSocket-Version: 13\r\nOrigin: http://evil\r\n\r\n",
+            b"GET /ws HTTP/1.1\r\nHost: localhost:1\r\nUpgrade: websocket"
+            b"\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: "
+            b"AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 13\r\n"
+            b"Origin: http://localhost:1\r\n\r\n\x82\x80abcd",
+            b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 70 + b"\r\n",
+            b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\n"]):
+        seeds["http-%d" % i] = b"\2" + record(RAW, req) + pump()
+    up = bytes([WEB_UPGRADE | WEB_ACK])
+    seeds["chat"] = up + web_signed("message", b"hello") + \
+        web_signed("heartbeat", b"ping") + pump(2) + \
+        web_signed("message", b"x" * 3000) + ws(0x89, b"ping") + \
+        ws(0x8a, b"pong") + web_signed("disconnect", b"bye")
+    seeds["no-ack"] = bytes([WEB_UPGRADE]) + web_signed("message", b"x") + \
+        record(PUMP, b"\7")
+    seeds["close"] = up + ws(0x88, b"\x03\xe8bye")
+    seeds["fragments"] = up + ws(0x02, b"") + ws(0x00, b"abc") + \
+        ws(0x89, b"mid") + ws(0x80, b"def")
+    for i, b0 in enumerate((0x81, 0x83, 0x8b, 0xc2, 0x92, 0x09, 0x80, 0x02)):
+        seeds["bad-%d" % i] = up + ws(b0, b"x" * 130)
+    for v in vectors["valid"] + vectors["invalid"]:
+        frame = bytes.fromhex(v["frame_hex"])
+        if len(frame) > 60000:
+            continue
+        seeds["vector-%s" % v["name"]] = up + ws(0x02, frame[:20]) + \
+            ws(0x80, frame[20:])
+    for name, data in seeds.items():
+        with open(os.path.join(out_dir, name), "wb") as f:
+            f.write(data)
+
+
 def frame_corpus(vectors, out_dir):
     frames = []
     for group in ("valid", "invalid"):
@@ -152,7 +215,8 @@ def header_corpus(vectors, out_dir):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--target", default="fuzz_frame",
-                    choices=("fuzz_frame", "fuzz_header", "fuzz_session"))
+                    choices=("fuzz_frame", "fuzz_header", "fuzz_session",
+                             "fuzz_web"))
     ap.add_argument("vectors")
     ap.add_argument("out_dir")
     args = ap.parse_args()
@@ -161,6 +225,8 @@ def main():
     os.makedirs(args.out_dir, exist_ok=True)
     if args.target == "fuzz_session":
         session_corpus(vectors, args.out_dir)
+    elif args.target == "fuzz_web":
+        web_corpus(vectors, args.out_dir)
     elif args.target == "fuzz_header":
         header_corpus(vectors, args.out_dir)
     else:

@@ -323,10 +323,28 @@ class Client:
         return cls(ss, key, name, **kw)
 
     @classmethod
+    def ws(cls, host, port, key=None, timeout=5.0, name="ws", ctx=None,
+           origin=None, rcvbuf=None, **kw):
+        """Connect to a ws:// listener (wss:// with ctx, an
+        ssl.SSLContext) and upgrade to a WebSocket at /ws: the protocol's
+        bytes then travel in binary messages, one per send (acws.py)."""
+        import acws
+        s = acws.connect(host, port, origin=origin, ctx=ctx,
+                         timeout=timeout)
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        return cls(s, key, name, **kw)
+
+    @classmethod
     def connect(cls, addr, **kw):
-        """addr is ("tcp", host, port) or ("unix", path)."""
+        """addr is ("tcp", host, port), ("unix", path), ("ws", host, port)
+        or ("wss", host, port, ssl_context)."""
         if addr[0] == "unix":
             return cls.unix(addr[1], **kw)
+        if addr[0] == "ws":
+            return cls.ws(addr[1], addr[2], **kw)
+        if addr[0] == "wss":
+            return cls.ws(addr[1], addr[2], ctx=addr[3], **kw)
         return cls.tcp(addr[1], addr[2], **kw)
 
     def close(self):
@@ -368,10 +386,12 @@ class Client:
         """Read once from the socket before deadline; raise Closed/Timeout."""
         if self.eof:
             raise Closed("%s: connection closed" % self.name)
-        tls = isinstance(self.sock, ssl.SSLSocket)
+        tls = isinstance(getattr(self.sock, "sock", self.sock), ssl.SSLSocket)
         # TLS: decrypted bytes may wait inside the SSL object, where poll
-        # cannot see them.
-        if not tls or self.sock.pending() == 0:
+        # cannot see them; a WebSocket (acws.WsSocket) may hold payload
+        # bytes already read.
+        pending = getattr(self.sock, "pending", None)
+        if pending is None or pending() == 0:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise Timeout("%s: timed out" % self.name)

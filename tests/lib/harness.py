@@ -74,6 +74,12 @@ def plugin_dir():
     return _short_link(PLUGINDIR, "p")
 
 
+def web_dir():
+    """The web page's files (web/ of the source tree), by a short path
+    for configs (see plugin_dir())."""
+    return _short_link(os.path.join(SRCDIR, "web"), "w")
+
+
 def test_plugin(name):
     """Absolute path of a check-only test plugin (tests/plugins/.libs), by
     a short link (see plugin_dir())."""
@@ -154,21 +160,24 @@ class Server(Process):
     """One asyncchatd process with its own config, log and temporary dir.
 
     server: dict of [server] keys (a list value makes repeated lines);
-    listen defaults to tcp://127.0.0.1:0 plus a unix socket in the temp dir.
+    listen defaults to tcp://127.0.0.1:0, a unix socket in the temp dir
+    and ws://127.0.0.1:0 (web_root: the source tree's web/).
     plugins: list of names/paths for [plugins] load.
     sections: {"NAME": {key: value}} for [plugin.NAME].
 
     Readiness is read from the log: "listening on tcp://127.0.0.1:PORT",
-    "listening on tcp://[::1]:PORT" and "listening on unix://PATH", one
-    line per listener (the config asks for port 0: an ephemeral port).
+    "listening on tcp://[::1]:PORT", "listening on unix://PATH" and
+    "listening on ws://127.0.0.1:PORT", one line per listener (the config
+    asks for port 0: an ephemeral port); a wss:// listener a test lists
+    itself is found too (wss_port).
     """
 
     instances = []
     start_timeout = START_TIMEOUT
 
     def __init__(self, plugins=("echo",), server=None, sections=None,
-                 tcp=True, unix=True, tcp6=False, key="default-key",
-                 extra_conf="", start=True):
+                 tcp=True, unix=True, tcp6=False, ws=True,
+                 key="default-key", extra_conf="", start=True):
         self.dir = mkdtemp()
         Process.__init__(self, logpath=os.path.join(self.dir, "server.log"),
                          cwd=self.dir, name="asyncchatd")
@@ -179,9 +188,12 @@ class Server(Process):
         self.key = key
         self.port = None
         self.port6 = None
+        self.ws_port = None
+        self.wss_port = None
         self.problems = []
         self.want_tcp = tcp
         self.want_tcp6 = tcp6
+        self.want_ws = ws
         self.plugins = list(plugins)
         self.server_opts = dict(server or {})
         self.sections = dict(sections or {})
@@ -193,13 +205,15 @@ class Server(Process):
 
     # -- config ----------------------------------------------------------
     def config_text(self, plugins=None, server=None, sections=None,
-                    extra_conf=None, tcp=None, unix=None, tcp6=None):
+                    extra_conf=None, tcp=None, unix=None, tcp6=None,
+                    ws=None):
         plugins = self.plugins if plugins is None else plugins
         server = self.server_opts if server is None else server
         sections = self.sections if sections is None else sections
         extra_conf = self.extra_conf if extra_conf is None else extra_conf
         tcp = self.want_tcp if tcp is None else tcp
         tcp6 = self.want_tcp6 if tcp6 is None else tcp6
+        ws = self.want_ws if ws is None else ws
         unix = (self.unix_path is not None) if unix is None else unix
         lines = ["# written by tests/lib/harness.py", "[server]"]
         if "listen" not in server:
@@ -209,6 +223,15 @@ class Server(Process):
                 lines.append("listen = tcp://[::1]:0")
             if unix:
                 lines.append("listen = unix://" + self.unix_path)
+            if ws:
+                lines.append("listen = ws://127.0.0.1:0")
+        listens = server.get("listen") or []
+        if isinstance(listens, str):
+            listens = [listens]
+        web = ("listen" not in server and ws) or \
+            any(str(u).startswith(("ws://", "wss://")) for u in listens)
+        if web and "web_root" not in server:
+            lines.append("web_root = " + web_dir())
         if "hmac_key" not in server and "hmac_key_file" not in server \
                 and self.key is not None:
             lines.append("hmac_key = " + self.key)
@@ -238,6 +261,8 @@ class Server(Process):
     def write_config(self, text=None, **kw):
         if text is None:
             text = self.config_text(**kw)
+        # readiness waits for the ws:// listener the file asks for
+        self.expect_ws = "\nlisten = ws://127.0.0.1:0\n" in text
         with open(self.confpath, "w") as f:
             f.write(text)
         return text
@@ -284,12 +309,19 @@ class Server(Process):
             m = re.search(r"listening on tcp://\[::1\]:(\d+)", log)
             if m:
                 self.port6 = int(m.group(1))
+            m = re.search(r"listening on ws://127\.0\.0\.1:(\d+)", log)
+            if m:
+                self.ws_port = int(m.group(1))
+            m = re.search(r"listening on wss://127\.0\.0\.1:(\d+)", log)
+            if m:
+                self.wss_port = int(m.group(1))
             # a unix listener is ready when logged (its file exists from
             # bind(), before listen(): a connect then would be refused)
             unix_ok = not self.unix_path or \
                 ("listening on unix://" + self.unix_path) in log
+            ws_ok = not self.expect_ws or self.ws_port
             ready = (not self.want_tcp or self.port) and \
-                (not self.want_tcp6 or self.port6) and unix_ok
+                (not self.want_tcp6 or self.port6) and unix_ok and ws_ok
             if ready:
                 # asyncchatd logs its listeners before it installs its
                 # signal handlers and writes its pid file, then logs
@@ -336,14 +368,23 @@ class Server(Process):
             return ("unix", self.unix_path)
         if transport == "tcp6":
             return ("tcp", "::1", self.port6)
+        if transport == "ws":
+            return ("ws", "127.0.0.1", self.ws_port)
+        if transport == "wss":
+            return ("wss", "127.0.0.1", self.wss_port, None)
         return ("tcp", "127.0.0.1", self.port)
 
     def client(self, transport="tcp", key=Ellipsis, handshake=True, **kw):
-        """Connect a client (and by default complete the handshake)."""
+        """Connect a client (and by default complete the handshake).
+        "ws" and "wss" go through a WebSocket upgrade (wss wants ctx=,
+        an ssl.SSLContext)."""
         if key is Ellipsis:
             key = self.key
         kw.setdefault("name", transport)
-        c = acproto.Client.connect(self.addr(transport), key=key, **kw)
+        addr = self.addr(transport)
+        if transport == "wss":
+            addr = addr[:3] + (kw.pop("ctx"),)
+        c = acproto.Client.connect(addr, key=key, **kw)
         if handshake:
             try:
                 c.handshake()
@@ -373,5 +414,6 @@ def run_server_cmd(args, timeout=10.0, cwd=None):
 
 
 def transports():
-    """The transports every "over TCP and Unix" case runs on."""
-    return ["tcp", "unix"]
+    """The transports every protocol case runs on: TCP, Unix, and a
+    WebSocket (ws://, the protocol's bytes in binary messages)."""
+    return ["tcp", "unix", "ws"]

@@ -5,6 +5,8 @@
  * with one text line:
  *
  *	durable			"durable D"
+ *	status			"status up", "status down: WHY" or
+ *				"status none" (a version 1 backend)
  *	last ROOM		"last SEQ NAME"
  *	store ROOM N [size=BYTES] [age=SECONDS] [quiet]
  *	replay ROOM last N [until=U]
@@ -124,8 +126,8 @@ drive_ready(void *state)
 {
 	struct drive	*d = state;
 
-	d->hist = d->host->interface_get(d->p, AC_HISTORY_INTERFACE,
-	    AC_HISTORY_VERSION, NULL);
+	d->hist = d->host->interface_get(d->p, AC_HISTORY_INTERFACE, 1,
+	    NULL);
 	d->host->log(d->p, AC_LOG_INFO, "backend %s",
 	    d->hist != NULL ? "found" : "missing");
 	return 0;
@@ -388,7 +390,7 @@ drive_process_message(void *state, struct ac_session *from,
 {
 	struct drive		*d = state;
 	char			 text[256], room[128], mode[16], opt[64];
-	char			 name[AC_HISTORY_ROOM_MAX + 1];
+	char			 name[AC_HISTORY_ROOM_MAX + 1], why[128];
 	const char		*p;
 	unsigned long		 n, size = 0, age = 0;
 	int			 quiet = 0;
@@ -407,6 +409,13 @@ drive_process_message(void *state, struct ac_session *from,
 	if (strcmp(text, "durable") == 0) {
 		drive_say(d, from, "durable %d", d->hist->durable(
 		    d->hist->ctx) ? 1 : 0);
+	} else if (strcmp(text, "status") == 0) {
+		if (!AC_HISTORY_HAS(d->hist, status))
+			drive_say(d, from, "status none");
+		else if (d->hist->status(d->hist->ctx, why, sizeof why) == 0)
+			drive_say(d, from, "status up");
+		else
+			drive_say(d, from, "status down: %s", why);
 	} else if (sscanf(text, "last %127s", room) == 1) {
 		strcpy(name, "-");
 		seq = d->hist->last_seq(d->hist->ctx, room, name, sizeof name);

@@ -11,10 +11,12 @@
  * appends the frame's bytes; a replay reads them in its completion, which
  * the serial queue runs after every earlier store's.
  *
- * With numbers = yes it is a numbering backend (history.h, version 2):
- * append() is a serial job like a store, whose completion gives the
- * message the room's next seq, asks chat to make the frame, keeps it and
- * hands it to chat's listen function. skip_every = N makes every Nth
+ * Without numbers it is a version 1 backend (no status()), so that chat's
+ * tests keep that path; the history plugin is the version 2 one. With
+ * numbers = yes it is a numbering backend (history.h, version 3, with no
+ * status()): append() is a serial job like a store, whose completion gives
+ * the message the room's next seq, asks chat to make the frame, keeps it
+ * and hands it to chat's listen function. skip_every = N makes every Nth
  * append lose its first seq, as if another server had taken it (make is
  * called with that seq, the frame dropped, and called again with the
  * next); fail_appends = yes fails every append.
@@ -29,6 +31,7 @@
 #include <sys/stat.h>
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +219,10 @@ mh_store(void *ctx, const struct ac_history_message *m,
 	struct mh_store		*st;
 	struct mh_room		*r;
 
+	/* Counted even if refused: chat delivers it with this seq. */
+	r = mh_room(mh, m->room, 1);
+	if (m->seq > r->handed)
+		r->handed = m->seq;
 	if ((st = calloc(1, sizeof *st)) == NULL)
 		return (-1);
 	st->mh = mh;
@@ -233,9 +240,6 @@ mh_store(void *ctx, const struct ac_history_message *m,
 		return (-1);
 	}
 	mh->outstanding++;
-	r = mh_room(mh, m->room, 1);
-	if (m->seq > r->handed)
-		r->handed = m->seq;
 	return (0);
 }
 
@@ -484,17 +488,25 @@ mh_init(struct ac_plugin *p, const struct ac_host_api *host,
 			host->log(p, AC_LOG_ERROR, "line %d: bad option %s",
 			    opts[i].line, opts[i].key);
 	}
-	mh->iface.size = sizeof mh->iface;
+	/*
+	 * A version 1 backend, as one built against that header would be:
+	 * its struct ends before status(), which chat must then do without.
+	 * A numbering one is version 3 with status() NULL (always up).
+	 */
+	mh->iface.size = offsetof(struct ac_history, status);
 	mh->iface.ctx = mh;
 	mh->iface.last_seq = mh_last_seq;
 	mh->iface.durable = mh_durable;
 	mh->iface.store = mh_store;
 	mh->iface.replay = mh_replay;
-	mh->iface.numbers = mh_numbers;
-	mh->iface.append = mh_append;
-	mh->iface.listen = mh_listen;
+	if (mh->numbers) {
+		mh->iface.size = sizeof mh->iface;
+		mh->iface.numbers = mh_numbers;
+		mh->iface.append = mh_append;
+		mh->iface.listen = mh_listen;
+	}
 	if (bad || host->interface_publish(p, AC_HISTORY_INTERFACE,
-	    AC_HISTORY_VERSION, &mh->iface) != 0) {
+	    mh->numbers ? AC_HISTORY_VERSION : 1, &mh->iface) != 0) {
 		free(mh->gate);
 		free(mh);
 		return (-1);

@@ -39,6 +39,8 @@ static int	 mock_relay_all(struct ac_plugin *, const struct ac_frame *,
 		    struct ac_session *);
 static const uint8_t *mock_frame_bytes(const struct ac_frame *, size_t *);
 static const struct ac_limits *mock_limits(struct ac_plugin *);
+static int	 mock_relay_list(struct ac_plugin *, const struct ac_frame *,
+		    struct ac_session *const *, size_t);
 static int	 mock_broadcast_raw(struct ac_plugin *, const void *, size_t,
 		    struct ac_session *);
 static const char *mock_plugin_name(struct ac_plugin *);
@@ -322,6 +324,21 @@ mock_relay_all(struct ac_plugin *p, const struct ac_frame *f,
 	return n;
 }
 
+/* Record a relay to each session of a list, as relay would one by one. */
+static int
+mock_relay_list(struct ac_plugin *p, const struct ac_frame *f,
+    struct ac_session *const *to, size_t n)
+{
+	size_t	i;
+	int	count = 0;
+
+	for (i = 0; i < n; i++) {
+		if (to[i] != NULL && mock_relay(p, f, to[i]) == 0)
+			count++;
+	}
+	return count;
+}
+
 /* The fake frame's bytes. */
 static const uint8_t *
 mock_frame_bytes(const struct ac_frame *f, size_t *len)
@@ -585,6 +602,7 @@ mock_host_init(struct mock_host *h)
 	h->api.interface_publish = mock_interface_publish;
 	h->api.interface_get = mock_interface_get;
 	h->api.limits = mock_limits;
+	h->api.relay_list = mock_relay_list;
 }
 
 /* Forget every recorded call, freeing the copies they hold. */

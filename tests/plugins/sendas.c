@@ -103,7 +103,8 @@ sendas_session_open(void *state, struct ac_session *s)
 		return;
 	}
 	nick = ac_message_get_string(ack, "nick");
-	if (json_object_object_get_ex(ack->header, "rooms", &rooms))
+	if (json_object_object_get_ex(ac_message_header(ack), "rooms",
+	    &rooms))
 		rtext = json_object_to_json_string_ext(rooms,
 		    JSON_C_TO_STRING_PLAIN);
 	n = snprintf(reply, sizeof reply, "ack nick=%s rooms=%s",

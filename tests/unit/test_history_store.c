@@ -1,8 +1,8 @@
 /*
  * test_history_store.c - the history plugin's SQLite layer
  * (plugins/history/store.c) against databases in a temporary directory:
- * the schema and its checks, writes, reads, trimming, pruning, and the
- * room listing numbering starts from.
+ * the schema and its checks, the migration of a version 1 file, writes,
+ * reads, trimming, pruning, and the room listing numbering starts from.
  */
 #include "config.h"
 
@@ -148,7 +148,7 @@ test_open_creates(void **state)
 	    STORE_APPLICATION_ID);
 	assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM "
 	    "sqlite_master WHERE name IN ('messages', 'messages_room_seq', "
-	    "'messages_time')"), 3);
+	    "'messages_time', 'rooms')"), 4);
 	store_close(st);
 	/* Opening again migrates nothing and keeps it. */
 	assert_int_equal(store_open(fx->path, 100, &st, fx->err,
@@ -214,10 +214,11 @@ test_open_refused(void **state)
 	assert_int_equal(store_open(fx->path, 100, &st, fx->err,
 	    sizeof fx->err), 0);
 	store_close(st);
-	sql_exec(fx->path, "PRAGMA user_version = 2");
+	sql_exec(fx->path, "PRAGMA user_version = 3");
+	assert_int_equal(STORE_SCHEMA_VERSION, 2);
 	assert_int_equal(store_open(fx->path, 100, &st, fx->err,
 	    sizeof fx->err), -1);
-	assert_non_null(strstr(fx->err, "schema version 2 is newer"));
+	assert_non_null(strstr(fx->err, "schema version 3 is newer"));
 }
 
 /* Reads: newest first, bounded by after, until, limit and budget. */
@@ -323,8 +324,8 @@ test_trim(void **state)
 	    "WHERE room = 'b'"), 4);
 }
 
-/* Rooms listed with the name of their oldest message and their highest
- * seq. */
+/* Rooms listed with the name they were first written with and their
+ * highest seq. */
 struct rooms_seen {
 	int		n;
 	char		key[4][80];
@@ -372,6 +373,106 @@ test_rooms(void **state)
 	assert_string_equal(rs.name[1], "Zeta");
 	assert_int_equal(rs.seq[1], 9);
 	store_close(st);
+}
+
+/* Neither pruning nor max_messages lowers a room's seq, nor forgets a
+ * room whose every message has gone: its numbering survives a reopen. */
+static void
+test_rooms_outlive_messages(void **state)
+{
+	struct fixture		*fx = *state;
+	struct store		*st;
+	struct rooms_seen	 rs;
+	uint64_t		 deleted;
+
+	memset(&rs, 0, sizeof rs);
+	assert_int_equal(store_open(fx->path, 100, &st, fx->err,
+	    sizeof fx->err), 0);
+	write_room(st, "gone", "Gone", 1, 5, 1000, 0);
+	write_room(st, "kept", "kept", 1, 3, 9000, 2);
+	write_room(st, "gone", "gone", 6, 7, 1000, 0);
+	assert_int_equal(store_prune_age(st, 2000, 100, &deleted, fx->err,
+	    sizeof fx->err), 0);
+	assert_int_equal(deleted, 7);
+	store_close(st);
+	assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM messages "
+	    "WHERE room = 'gone'"), 0);
+	assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM messages "
+	    "WHERE room = 'kept'"), 2);
+
+	assert_int_equal(store_open(fx->path, 100, &st, fx->err,
+	    sizeof fx->err), 0);
+	assert_int_equal(store_rooms(st, rooms_cb, &rs, fx->err,
+	    sizeof fx->err), 0);
+	assert_int_equal(rs.n, 2);
+	assert_string_equal(rs.key[0], "gone");
+	assert_string_equal(rs.name[0], "Gone");
+	assert_int_equal(rs.seq[0], 7);
+	assert_string_equal(rs.key[1], "kept");
+	assert_int_equal(rs.seq[1], 3);
+	store_close(st);
+}
+
+/*
+ * A file of schema version 1 (tests/data/history-v1.sql, written by the
+ * plugin before the rooms table existed) is migrated: the rooms table is
+ * filled from its messages, which are all kept.
+ */
+static void
+test_migrate_v1(void **state)
+{
+	struct fixture		*fx = *state;
+	struct store		*st;
+	struct store_frame	*fr;
+	struct rooms_seen	 rs;
+	const char		*top = getenv("AC_TOP_SRCDIR");
+	char			 path[512], *sql;
+	FILE			*f;
+	long			 len;
+	sqlite3			*db;
+	size_t			 n;
+	int			 cut;
+
+	snprintf(path, sizeof path, "%s/tests/data/history-v1.sql",
+	    top != NULL ? top : ".");
+	if ((f = fopen(path, "r")) == NULL)
+		fail_msg("%s: cannot open (is AC_TOP_SRCDIR set?)", path);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	assert_true((len = ftell(f)) > 0);
+	rewind(f);
+	assert_non_null(sql = calloc(1, (size_t)len + 1));
+	assert_int_equal(fread(sql, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	free(sql);
+	assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 1);
+
+	assert_int_equal(store_open(fx->path, 100, &st, fx->err,
+	    sizeof fx->err), 0);
+	assert_int_equal(sql_int(fx->path, "PRAGMA user_version"), 2);
+	memset(&rs, 0, sizeof rs);
+	assert_int_equal(store_rooms(st, rooms_cb, &rs, fx->err,
+	    sizeof fx->err), 0);
+	assert_int_equal(rs.n, 2);
+	assert_string_equal(rs.key[0], "dev");
+	assert_string_equal(rs.name[0], "Dev");
+	assert_int_equal(rs.seq[0], 7);
+	assert_string_equal(rs.key[1], "old");
+	assert_string_equal(rs.name[1], "old");
+	assert_int_equal(rs.seq[1], 4);
+	assert_int_equal(store_read(st, "dev", 0, 7, 10, 1 << 20, &fr, &n,
+	    &cut, fx->err, sizeof fx->err), 0);
+	assert_int_equal(n, 7);
+	store_frames_free(fr, n);
+	/* Writes go on from there, in both tables. */
+	write_room(st, "dev", "Dev", 8, 8, 0, 0);
+	store_close(st);
+	assert_int_equal(sql_int(fx->path, "SELECT seq FROM rooms "
+	    "WHERE room = 'dev'"), 8);
+	assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM messages"),
+	    12);
 }
 
 /* Pruning by age deletes the old messages, a chunk at a time. */
@@ -454,6 +555,10 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_trim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rooms, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rooms_outlive_messages,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_prune_age, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_write_locked, setup,

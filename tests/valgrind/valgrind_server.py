@@ -3,9 +3,11 @@
 
 The server (echo and broadcast plugins, a 2-second handshake timeout)
 runs under `valgrind --leak-check=full --errors-for-leak-kinds=definite,
-indirect --error-exitcode=1`; clients connect over TCP and unix, chat,
-send every invalid vector of frames.json, let a session time out in its
-handshake, and the server is stopped by SIGTERM with clients connected.
+indirect --error-exitcode=1`; clients connect over TCP, unix and a
+WebSocket (ws://), chat, send every invalid vector of frames.json, let a
+session time out in its handshake, fetch the page's files, send bad HTTP
+and bad WebSocket frames, and the server is stopped by SIGTERM with
+clients connected (one of them over a WebSocket).
 The run passes only if the server exits 0 and valgrind's summary shows 0
 errors and 0 bytes definitely and indirectly lost.
 
@@ -20,7 +22,10 @@ import re
 import signal
 import time
 
+import socket
+
 import acproto
+import acws
 import harness
 from harness import VECTORS, Server, main
 
@@ -133,6 +138,48 @@ def case_valgrind(t):
     t.ok(b.sync(VG_WAIT) == [] and a.sync(VG_WAIT) == [],
          "chat clients still served")
 
+    # the web listener: files (kept alive and closed), bad requests, a
+    # WebSocket chatting, bad WebSocket frames, one left open at SIGTERM
+    answers = []
+    for req in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+                b"HEAD /js/main.js HTTP/1.1\r\nHost: x\r\n\r\n"
+                b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                b"GET /%2e%2e/x HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 70 + b"\r\n",
+                b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"):
+        s = socket.create_connection(("127.0.0.1", srv.ws_port),
+                                     timeout=VG_WAIT)
+        s.sendall(req)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        answers += [int(x) for x in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+    t.eq(answers, [200, 200, 404, 400, 431, 400],
+         "web: files, 404, and bad requests answered")
+    w = srv.client("ws", name="w", timeout=VG_WAIT)
+    sent = w.send_message(b"over a websocket")
+    t.eq((w.recv_frame(VG_WAIT).raw, a.recv_frame(VG_WAIT).raw),
+         (sent, sent), "web: a WebSocket session echoed and broadcast")
+    b.recv_frame(VG_WAIT)
+    for bad in (acws.frame(acws.OP_TEXT, b"text"),
+                acws.frame(acws.OP_BINARY, b"x", mask=False),
+                acws.frame(acws.OP_PING, b"p" * 126)):
+        c = srv.client("ws", name="badws", timeout=VG_WAIT)
+        c.sock.send_frame(c.frame("message", b"first") + bad)
+        try:
+            c.sock.frames(VG_WAIT)
+        except acws.WsClosed as ex:
+            t.diag("bad frame: %s" % ex)
+        c.close()
+    for c in (a, b, w):
+        while c.expect_silence(0.5):
+            pass
+    t.ok(w.sync(VG_WAIT) == [], "web: the WebSocket session still served")
+
     # SIGTERM with a and b connected
     t0 = time.monotonic()
     srv.signal(signal.SIGTERM)
@@ -141,6 +188,7 @@ def case_valgrind(t):
         srv.kill()
     a.close()
     b.close()
+    w.close()
     t.eq(rc, 0, "SIGTERM: exit status 0 under valgrind (%.1f s)"
          % (time.monotonic() - t0), srv.stderr_tail)
 

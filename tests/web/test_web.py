@@ -30,16 +30,16 @@ if _reason:
 import acproto  # noqa: E402
 import fakechat  # noqa: E402
 import wsserver  # noqa: E402
-from selenium.common.exceptions import TimeoutException  # noqa: E402
+from page import (WAIT, click_view, fresh_page, log_lines,  # noqa: E402
+                  login, members, severe, texts, type_line, views, wait,
+                  wait_line)
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 with open(VECTORS) as _f:
     V = json.load(_f)
 
-WAIT = 20.0             # for anything the page or the fake server does
 CHECKS = "/__test__/checks.js"
 SHOTS = os.path.join(BUILDDIR, "tests", "web")
 FATAL = ("bad_magic", "bad_version", "header_too_large", "content_too_large")
@@ -110,73 +110,6 @@ def env():
     return ENV
 
 
-def wait(d, pred, what, timeout=WAIT):
-    """Wait for pred(driver) to be true (returns its value)."""
-    try:
-        return WebDriverWait(d, timeout, poll_frequency=0.05).until(
-            lambda drv: pred(drv))
-    except TimeoutException:
-        raise AssertionError("timed out waiting for " + what)
-
-
-def log_lines(d):
-    """The lines of the log shown: (classes, time text, time attr, from,
-    text) for each."""
-    return d.execute_script("""
-        return [...document.querySelectorAll('#log > li')].map((li) => {
-            const q = (s) => li.querySelector(s);
-            return [li.className, q('time') ? q('time').textContent : null,
-                    q('time') ? q('time').dateTime : null,
-                    q('.from') ? q('.from').textContent : null,
-                    q('.text') ? q('.text').textContent : null];
-        });""")
-
-
-def texts(d):
-    return [x[4] for x in log_lines(d)]
-
-
-def wait_line(d, text, what=None):
-    """Wait for a log line whose text is exactly text; return it."""
-    def find(drv):
-        for line in log_lines(drv):
-            if line[4] == text:
-                return line
-        return False
-    return wait(d, find, what or "the line %r" % text)
-
-
-def members(d):
-    return d.execute_script(
-        "return [...document.querySelectorAll('#members li')]"
-        ".map((li) => li.textContent);")
-
-
-def views(d):
-    """The view buttons: (label text, aria-current)."""
-    return d.execute_script("""
-        return [...document.querySelectorAll('#views button')].map((b) =>
-            [b.textContent, b.getAttribute('aria-current')]);""")
-
-
-def click_view(d, label):
-    for b in d.find_elements(By.CSS_SELECTOR, "#views button"):
-        if b.text.split(" (")[0] == label:
-            b.click()
-            return
-    raise AssertionError("no view %r in %r" % (label, views(d)))
-
-
-def type_line(d, text):
-    """Type a line into the message input and press Enter."""
-    box = d.find_element(By.ID, "input")
-    box.send_keys(text + Keys.ENTER)
-
-
-def severe(entries):
-    return [e["message"] for e in entries if e.get("level") == "SEVERE"]
-
-
 # -- the codec in the browser -------------------------------------------
 
 def case_vectors(t):
@@ -241,28 +174,6 @@ def case_python_spelling(t):
 
 
 # -- the page against the fake chat server --------------------------------
-
-def fresh_page(d, url):
-    """Open the page as a new visitor would (nothing kept from a case
-    before in this tab's sessionStorage)."""
-    d.get(url + "/__test__/blank.html")
-    d.execute_script("sessionStorage.clear()")
-    d.get(url + "/")
-
-
-def login(d, url, nick, key=None):
-    """Open the page afresh and log in."""
-    fresh_page(d, url)
-    wait(d, lambda drv: drv.find_element(By.ID, "login-nick").is_displayed(),
-         "the login prompt")
-    n = d.find_element(By.ID, "login-nick")
-    n.clear()
-    if key is not None:
-        k = d.find_element(By.ID, "login-key")
-        k.clear()
-        k.send_keys(key)
-    n.send_keys(nick + Keys.ENTER)
-
 
 def case_chat(t):
     e = env()

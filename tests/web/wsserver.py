@@ -5,13 +5,13 @@ in-browser checks at /__test__/ and the vectors at /__data__/, and hands
 each RFC 6455 upgrade of GET /ws to an application callback with a WsConn.
 Standard library only; written for the tests from RFC 6455 alone, so it
 is small and strict rather than complete (no extensions, no subprotocols).
+The framing is tests/lib/acws.py's, which the clients of asyncchatd's own
+ws:// listeners use too.
 
     srv = WebServer({"/": web_dir}, on_websocket=app)   # app(ws, request)
     srv.start(); ... srv.url ... srv.stop()
 """
 
-import base64
-import hashlib
 import http.server
 import os
 import posixpath
@@ -20,10 +20,9 @@ import struct
 import threading
 import urllib.parse
 
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
-OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
+from acws import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING,  # noqa: F401
+                  OP_PONG, OP_TEXT, WsClosed, accept_key, mask_bytes)
+from acws import frame as _frame
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -37,27 +36,9 @@ CONTENT_TYPES = {
 MAX_MESSAGE = 16 * 1024 * 1024
 
 
-class WsClosed(Exception):
-    """The WebSocket ended (close frame, EOF or a protocol error)."""
-
-
-def accept_key(key):
-    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 4.2.2)."""
-    digest = hashlib.sha1((key + WS_GUID).encode("ascii")).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
 def ws_frame(opcode, payload, fin=True):
     """One unmasked (server-to-client) frame."""
-    head = bytes([(0x80 if fin else 0) | opcode])
-    n = len(payload)
-    if n < 126:
-        head += bytes([n])
-    elif n < 65536:
-        head += bytes([126]) + struct.pack("!H", n)
-    else:
-        head += bytes([127]) + struct.pack("!Q", n)
-    return head + payload
+    return _frame(opcode, payload, fin=fin, mask=False)
 
 
 class WsConn:
@@ -91,10 +72,7 @@ class WsConn:
         if n > MAX_MESSAGE:
             raise WsClosed("frame too large")
         mask = self._read(4)
-        data = bytearray(self._read(n))
-        for i in range(n):
-            data[i] ^= mask[i & 3]
-        return bool(fin), opcode, bytes(data)
+        return bool(fin), opcode, mask_bytes(self._read(n), mask)
 
     def recv(self):
         """The next data message as (opcode, bytes); WsClosed at the end.
