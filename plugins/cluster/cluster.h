@@ -288,6 +288,7 @@ int	 room_feed(const char *fname, const char *name, uint64_t sseq,
 void	 room_settle(const char *fname, const char *name, uint64_t seq,
 	    uint64_t sseq);
 uint64_t room_feed_next(void);
+void	 room_feed_begin(uint64_t start);
 void	 room_feed_seen(uint64_t sseq);
 
 /* feed.c */

@@ -879,6 +879,7 @@ link_setup_done(void *state, struct ac_session *s, void *arg,
 		l->subs[i] = ls->subs[i];
 	l->ready = 1;
 	cl->feed_start = ls->feed_start;
+	room_feed_begin(ls->feed_start);
 	if (cl->setup_failures != 0)
 		cl->host->log(cl->p, AC_LOG_INFO, "JetStream ready after %llu "
 		    "failed tries", (unsigned long long)cl->setup_failures);

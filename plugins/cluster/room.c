@@ -214,6 +214,21 @@ room_feed_next(void)
 	return (room_feed_at);
 }
 
+/*
+ * A feed began at stream sequence start: a later feed of the process
+ * (after a reload) starts there at the latest, even if this one hands
+ * nothing over before it stops. Started "from now" instead, it would skip
+ * what was stored meanwhile, such as a message this process published
+ * just before the reload, and appends waiting for the feed to meet it
+ * would wait for ever.
+ */
+void
+room_feed_begin(uint64_t start)
+{
+	if (start > room_feed_at)
+		room_feed_at = start;
+}
+
 /* The feed handed over the message at stream sequence sseq. */
 void
 room_feed_seen(uint64_t sseq)
