@@ -80,6 +80,28 @@ cluster_next_id(char *out, size_t outlen)
 	    (unsigned long long)++cluster_ids);
 }
 
+/*
+ * Something another server should have written is not as one writes it
+ * (a bucket entry, a heartbeat): count it, and say what and why, once a
+ * minute at most, since whoever can publish on the subjects can send them
+ * as fast as they like. The caller drops it.
+ */
+void
+cluster_refuse(struct cluster *cl, const char *what, const char *key,
+    const char *why)
+{
+	time_t	now = time(NULL);
+
+	cl->counts[CC_REFUSED]++;
+	if (now - cl->refused_logged < 60)
+		return;
+	cl->refused_logged = now;
+	cl->host->log(cl->p, AC_LOG_WARNING, "refused %s%s%.64s: %s (further "
+	    "ones in the next minute are counted in cluster_refused_total, "
+	    "not logged)", what, key != NULL ? " " : "", key != NULL ? key : "",
+	    why);
+}
+
 /* Milliseconds since the epoch. */
 int64_t
 cluster_now_ms(void)
@@ -520,6 +542,8 @@ cluster_metrics(struct cluster *cl)
 		  "written." },
 		{ "cluster_nodes_lost_total", "Instances of other servers "
 		  "counted gone." },
+		{ "cluster_refused_total", "Bucket entries and heartbeats "
+		  "refused: not as a server writes them." },
 	};
 	size_t	i;
 

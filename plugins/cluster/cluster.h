@@ -139,6 +139,8 @@ enum cluster_count {
 	CC_DIRECT_FAILURES,	/* ... without an answer */
 	CC_PRESENCE_WRITES,	/* presence entries written */
 	CC_NODES_LOST,		/* instances counted gone */
+	CC_REFUSED,		/* entries, heartbeats not as a server
+				   writes them */
 	CC_COUNT
 };
 
@@ -403,6 +405,7 @@ struct cluster {
 
 	/* feed.c */
 	uint64_t			 bad_streak;
+	time_t				 refused_logged;	/* cluster_refuse */
 
 	uint64_t			 counts[CC_COUNT];
 	struct ac_metric		*m_counts[CC_COUNT];
@@ -417,6 +420,8 @@ struct cluster {
 
 int64_t	 cluster_now_ms(void);
 void	 cluster_next_id(char *out, size_t outlen);
+void	 cluster_refuse(struct cluster *cl, const char *what,
+	    const char *key, const char *why);
 uint64_t cluster_elapsed_ms(const struct timespec *since);
 void	 cluster_hex(char *out, size_t outlen, const char *s, size_t len);
 int	 cluster_header_u64(natsMsg *m, const char *name, uint64_t *out);

@@ -159,7 +159,9 @@ direct_mail(struct cluster *cl, struct mail *m)
 		    cl->listener.direct(cl->listener.arg, m->subject, f) == 0)
 			ok = 1;
 		cl->host->frame_unref(cl->p, f);
-	}
+	} else
+		cluster_refuse(cl, "a direct message", m->subject,
+		    "not a frame that verifies");
 	if ((j = calloc(1, sizeof *j)) == NULL)
 		return;
 	j->cl = cl;

@@ -495,10 +495,16 @@ nick_mail(struct cluster *cl, struct mail *m)
 	struct want		*w;
 	const char		*inst = "", *id = "", *node = NULL;
 
-	if (strlen(m->subject) > 2 * CLUSTER_NICK_MAX)
+	if (strlen(m->subject) > 2 * CLUSTER_NICK_MAX) {
+		cluster_refuse(cl, "a nick claim", m->subject, "its key is "
+		    "longer than any nick's");
 		return;
+	}
 	if (!m->deleted && m->len > 0 &&
-	    (o = cluster_json(m->data, m->len)) != NULL) {
+	    (o = cluster_json(m->data, m->len)) == NULL)
+		cluster_refuse(cl, "a nick claim", m->subject, "not a JSON "
+		    "object; taken as no claim");
+	if (o != NULL) {
 		if (json_object_object_get_ex(o, "inst", &e) &&
 		    json_object_is_type(e, json_type_string))
 			inst = json_object_get_string(e);

@@ -296,17 +296,25 @@ presence_hb(struct cluster *cl, struct mail *m)
 	static time_t		 twin_logged;
 
 	o = cluster_json(m->data, m->len);
-	if (o == NULL)
+	if (o == NULL) {
+		cluster_refuse(cl, "a heartbeat", NULL, "not a JSON object");
 		return;
+	}
 	node = presence_str(o, "node");
 	id = presence_str(o, "inst");
 	if (json_object_object_get_ex(o, "start", &js) &&
 	    json_object_is_type(js, json_type_int))
 		start = json_object_get_int64(js);
 	if (node == NULL || id == NULL || !presence_valid_inst(id) ||
-	    strlen(node) > CLUSTER_NODE_MAX || strcmp(id, cl->instance) == 0) {
+	    strlen(node) > CLUSTER_NODE_MAX) {
+		cluster_refuse(cl, "a heartbeat", NULL, "no node name and "
+		    "instance, or not of their form");
 		json_object_put(o);
 		return;
+	}
+	if (strcmp(id, cl->instance) == 0) {
+		json_object_put(o);
+		return;		/* our own */
 	}
 	if (strcmp(node, cl->opt.node) == 0 && start > cl->start_ms &&
 	    time(NULL) - twin_logged >= 60) {
@@ -348,11 +356,17 @@ presence_mail(struct cluster *cl, struct mail *m)
 	const char		*node, *id, *nick, *quit, *name;
 	size_t			 i, n;
 
-	if (!presence_valid_id(m->subject))
+	if (!presence_valid_id(m->subject)) {
+		cluster_refuse(cl, "a presence entry", m->subject,
+		    "its key is not a session id");
 		goto out;
+	}
 	r = table_get(&cl->remotes, m->subject);
-	if (m->deleted || m->len == 0 ||
-	    (o = cluster_json(m->data, m->len)) == NULL) {
+	if (!m->deleted && m->len > 0 &&
+	    (o = cluster_json(m->data, m->len)) == NULL)
+		cluster_refuse(cl, "a presence entry", m->subject,
+		    "not a JSON object; taken as the session's end");
+	if (o == NULL) {
 		if (r != NULL) {
 			presence_unreport(cl, r, "quit");
 			presence_rsess_free(table_remove(&cl->remotes,
@@ -366,7 +380,12 @@ presence_mail(struct cluster *cl, struct mail *m)
 	quit = presence_str(o, "quit");
 	if (node == NULL || id == NULL || nick == NULL ||
 	    !presence_valid_inst(id) || strlen(node) > CLUSTER_NODE_MAX ||
-	    strlen(nick) > CLUSTER_NICK_MAX || strcmp(id, cl->instance) == 0)
+	    strlen(nick) > CLUSTER_NICK_MAX) {
+		cluster_refuse(cl, "a presence entry", m->subject, "no node, "
+		    "instance or nick, or one not of its form");
+		goto out;
+	}
+	if (strcmp(id, cl->instance) == 0)
 		goto out;
 	in = presence_inst(cl, id, node);
 	if (quit != NULL) {

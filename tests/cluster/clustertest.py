@@ -232,10 +232,12 @@ def disconnect(c):
         pass
 
 
-def nats_publish(port, subject, payloads, timeout=5.0):
-    """Publish each payload on subject with a bare NATS client (no
-    headers: as someone who is not a server would), then PING and wait
-    for the PONG, so that NATS has taken them."""
+def nats_publish(port, subject, payloads, timeout=5.0, reply=None,
+                 headers=None):
+    """Publish each payload on subject (with a reply subject and headers,
+    if given) with a bare NATS client, as someone who is not a server
+    would, then PING and wait for the PONG, so that NATS has taken
+    them."""
     with socket.create_connection(("127.0.0.1", port), timeout) as s:
         s.settimeout(timeout)
         buf = b""
@@ -244,9 +246,20 @@ def nats_publish(port, subject, payloads, timeout=5.0):
             if not data:
                 raise acproto.Closed("nats")
             buf += data
-        out = [b'CONNECT {"verbose":false,"pedantic":false}\r\n']
+        out = [b'CONNECT {"verbose":false,"pedantic":false,'
+               b'"headers":true}\r\n']
+        to = subject.encode() + (b" " + reply.encode() if reply else b"")
+        hdr = b""
+        if headers:
+            hdr = b"NATS/1.0\r\n" + b"".join(
+                b"%s: %s\r\n" % (k.encode(), v.encode())
+                for k, v in headers.items()) + b"\r\n"
         for p in payloads:
-            out.append(b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(p), p))
+            if hdr:
+                out.append(b"HPUB %s %d %d\r\n%s%s\r\n" % (
+                    to, len(hdr), len(hdr) + len(p), hdr, p))
+            else:
+                out.append(b"PUB %s %d\r\n%s\r\n" % (to, len(p), p))
         out.append(b"PING\r\n")
         s.sendall(b"".join(out))
         buf = b""

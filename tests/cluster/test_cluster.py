@@ -18,6 +18,9 @@ store under a temp dir, free loopback ports; R3 stream and buckets).
   intact); NATS unreachable at start (local sessions served, cluster_down
   in a reply, the log and the metric; the link comes up with NATS);
 - a frame injected into a room's subject is refused, not delivered;
+- malformed presence and nick entries, heartbeats and direct messages
+  published by someone who is not a server are refused (counted, logged),
+  show no one, and the node goes on serving;
 - a SIGHUP reload of a node: its sessions keep their nicks and rooms,
   numbering goes on, the other nodes see no change;
 - configuration: bad keys named, cluster beside history refused.
@@ -414,6 +417,55 @@ def case_injected_frames(t):
          "and a replay steps over them")
 
 
+def case_malformed_entries(t):
+    js, (a, b) = start_cluster(2)
+    alice = a.chat(nick="alice", rooms=[{"room": "dev"}])
+    bob = b.chat(nick="bob", rooms=[{"room": "dev"}])
+    wait_who(alice, "dev", ["alice", "bob"])
+    port = js.servers[0].port
+    before = a.metric("cluster_refused_total")
+    sid = "0badc0de-0000-4000-8000-000000000000"
+    # A key's entries may be coalesced (a bucket keeps one per key, and
+    # its watch may come to a key after its next entry replaced it): one
+    # key each.
+    for i, entry in enumerate([
+            b"{not json",
+            json.dumps({"node": "evil", "inst": "0011223344556677",
+                        "rooms": ["dev"]}).encode(),         # no nick
+            json.dumps({"node": "evil", "inst": "not-an-instance",
+                        "nick": "mallory", "rooms": ["dev"]}).encode(),
+            json.dumps({"node": "evil", "inst": "0011223344556677",
+                        "nick": "m" * 500, "rooms": ["dev"]}).encode()]):
+        ct.nats_publish(port, "$KV.asyncchat_presence." + sid[:-1] +
+                        str(i), [entry])
+    ct.nats_publish(port, "$KV.asyncchat_presence.not_an_id", [b"{}"])
+    ct.nats_publish(port, "$KV.asyncchat_nicks." + "6e" * 200, [b"{}"])
+    ct.nats_publish(port, "$KV.asyncchat_nicks.6576696c", [b"\xff garbage"])
+    ct.nats_publish(port, "asyncchat.hb", [b"garbage", b'{"node": 5}',
+                                           b"[1, 2]"])
+    ct.nats_publish(port, "asyncchat.direct.a", [b"garbage"],
+                    reply="_INBOX.evil", headers={"Asyncchat-To": "alice"})
+    want = before + 4 + 1 + 2 + 3 + 1
+    t.ok(wait_until(lambda: a.metric("cluster_refused_total") >= want, 20,
+                    0.1),
+         "each malformed entry, heartbeat and direct message is refused "
+         "and counted in cluster_refused_total (%s of %d)"
+         % (a.metric("cluster_refused_total") - before, want - before))
+    t.ok(a.wait_log(r"refused a (presence entry|nick claim|heartbeat|"
+                    r"direct message)", 5),
+         "and the log says what was refused and why")
+    t.eq(sorted(who(alice, "dev")), ["alice", "bob"],
+         "no one made up appears in /who")
+    alice.say("still here", extra={"room": "dev"})
+    f = ct.wait_said(bob, "still here")
+    t.eq(f.header["seq"], 1, "the node goes on serving its sessions and "
+         "the room")
+    t.eq([g.header for g in alice.sync() + bob.sync()
+          if g.header.get("event") in ("join", "quit", "part", "nick")],
+         [], "and no event came of them")
+    t.eq((a.poll(), b.poll()), (None, None), "both nodes still run")
+
+
 def case_reload(t):
     js, (a, b) = start_cluster(2)
     alice = a.chat(nick="alice", rooms=[{"room": "dev"}])
@@ -469,5 +521,6 @@ if __name__ == "__main__":
     ct.main([case_rooms_across_nodes, case_senders_on_three_nodes,
              case_nicks_and_presence, case_reconnect_elsewhere,
              case_nats_server_restart, case_all_nodes_restart,
-             case_nats_down_at_start, case_injected_frames, case_reload,
+             case_nats_down_at_start, case_injected_frames,
+             case_malformed_entries, case_reload,
              case_config])
