@@ -39,6 +39,7 @@ usage: tools/cluster-bench.py [--builddir DIR] [--messages N]
 import argparse
 import multiprocessing as mp
 import os
+import resource
 import signal
 import socket
 import statistics
@@ -141,9 +142,18 @@ def cpu_seconds(pids):
     return total / float(tick)
 
 
+def client_cpu():
+    """utime + stime of the children reaped so far (the load generators:
+    the servers are reaped only when they stop), in seconds."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run_phase(ports, pids, args, count, rate, limit):
-    """Receivers, then senders; the results and the servers' CPU."""
+    """Receivers, then senders; the results, the servers' CPU and the
+    clients'."""
     ctx = mp.get_context("fork")
+    ccpu0 = client_cpu()
     ready, results = ctx.Queue(), ctx.Queue()
     go, keep = ctx.Event(), ctx.Event()
     keep.set()
@@ -175,12 +185,15 @@ def run_phase(ports, pids, args, count, rate, limit):
         p.join(10)
         if p.is_alive():
             p.kill()
+            p.join(5)
+    ccpu = client_cpu() - ccpu0
     last = max((o[2] for o in out), default=t0)
     secs = max(1e-9, (last - t0) / 1e9)
     return {"expect": expect * args.receivers,
             "got": sum(o[0] for o in out), "secs": secs,
             "msgs": expect, "lat": sorted(x for o in out for x in o[3]),
-            "cpu": cpu1 - cpu0, "wall": (t1 - t0) / 1e9}
+            "cpu": cpu1 - cpu0, "wall": (t1 - t0) / 1e9,
+            "ccpu": ccpu}
 
 
 def replay_phase(fill_port, join_port, args):
@@ -277,15 +290,16 @@ def main():
         sys.exit("nats-server is not installed")
     signal.signal(signal.SIGALRM, lambda *a: sys.exit("time limit"))
     signal.alarm(args.limit)
-    print("# %d CPUs, load %.1f; %d senders (%s), %d receivers, %d "
+    print("# %d CPUs, load %.2f %.2f %.2f; %d senders (%s), %d receivers, %d "
           "messages each; latency at %d msg/s for %.0f s; replay of %d; "
-          "%d runs" % (os.cpu_count(), os.getloadavg()[0], args.senders,
+          "%d runs" % ((os.cpu_count(),) + os.getloadavg() + (args.senders,
                        "spread" if args.spread else "on one node",
                        args.receivers, args.messages, args.rate,
-                       args.seconds, args.replay, args.repeat))
-    print("%-8s %10s %13s %12s %17s %6s %9s %8s %8s %8s %14s" % (
-        "setup", "msgs/s", "(min-max)", "deliveries/s", "(min-max)",
-        "lost", "cpu s", "cores", "p50 ms", "p99 ms", "replay ms"))
+                       args.seconds, args.replay, args.repeat)))
+    print("%-8s %8s %11s %9s %13s %5s %6s %6s %8s %7s %7s %7s %16s" % (
+        "setup", "msgs/s", "(min-max)", "deliv/s", "(min-max)",
+        "lost", "srv s", "cores", "us/deliv", "clients", "p50 ms",
+        "p99 ms", "replay ms"))
     for kind in args.setups.split(","):
         rates, lat, lost, cpus, replays = [], [], 0, [], []
         for _ in range(args.repeat):
@@ -302,7 +316,9 @@ def main():
                 harness.Server.instances[:] = []
                 harness.Process.stop_all()
             rates.append((tp["msgs"] / tp["secs"], tp["got"] / tp["secs"]))
-            cpus.append((tp["cpu"], tp["cpu"] / tp["wall"]))
+            cpus.append((tp["cpu"], tp["cpu"] / tp["wall"],
+                         tp["cpu"] * 1e6 / max(1, tp["got"]),
+                         tp["ccpu"] / tp["wall"]))
             lat += lt["lat"]
             lost += tp["expect"] - tp["got"] + lt["expect"] - lt["got"]
         rates.sort()
@@ -310,15 +326,17 @@ def main():
         replays.sort()
         mid = rates[len(rates) // 2]
         cpu = sorted(cpus)[len(cpus) // 2]
-        print("%-8s %10.0f %13s %12.0f %17s %6d %9.2f %8.2f %8.2f %8.2f "
-              "%14s" % (kind, mid[0], "%.0f-%.0f" % (rates[0][0],
-                                                     rates[-1][0]),
+        print("%-8s %8.0f %11s %9.0f %13s %5d %6.2f %6.2f %8.1f %7.2f "
+              "%7.2f %7.2f %16s" % (kind, mid[0], "%.0f-%.0f" % (
+                  rates[0][0], rates[-1][0]),
                         mid[1], "%.0f-%.0f" % (min(r[1] for r in rates),
                                                max(r[1] for r in rates)),
-                        lost, cpu[0], cpu[1], pct(lat, 50), pct(lat, 99),
+                        lost, cpu[0], cpu[1], cpu[2], cpu[3], pct(lat, 50),
+                        pct(lat, 99),
                         "%.0f (%.0f-%.0f)" % (statistics.median(replays),
                                               replays[0], replays[-1])))
         sys.stdout.flush()
+    print("# load at the end %.2f %.2f %.2f" % os.getloadavg())
 
 
 if __name__ == "__main__":
