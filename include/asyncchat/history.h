@@ -119,7 +119,9 @@
  *     up to the room's last stored message at the time it reads, which may
  *     be past until, and sets result->last to the highest seq the replay
  *     covered (the room's last seq as read, whether or not the frame was
- *     sent); chat delivers that member only the live messages above it.
+ *     sent; 0 when it covered nothing, such as a SINCE at or past the
+ *     room's last); chat delivers that member only the live messages
+ *     above it.
  *
  *  For a numbering backend, last_seq() is the highest seq the backend
  *  knows stored in the room (0 when it knows none), store() and durable()

@@ -317,8 +317,17 @@ replay_work(void *arg)
 	if (rj->last == 0)
 		return;
 	if (rj->since_mode) {
-		if (rj->since >= rj->last)
+		if (rj->since >= rj->last) {
+			/*
+			 * Nothing after since: the replay covers nothing,
+			 * and chat delivers live everything above what it
+			 * had (result->last 0), as on one server. Claiming
+			 * the room's end would drop, for this member, a
+			 * message stored since chat asked.
+			 */
+			rj->last = 0;
 			return;
+		}
 		want = rj->last - rj->since;
 		if (want > rj->max_replay) {
 			want = rj->max_replay;

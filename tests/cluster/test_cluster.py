@@ -12,7 +12,8 @@ store under a temp dir, free loopback ports; R3 stream and buckets).
   (node-down) elsewhere and their nicks are free again;
 - history from any node: replay on join, /history, and a client that
   drops from node A and comes back on node C with its last seq gets
-  exactly what it missed;
+  exactly what it missed; a since past the room's end misses nothing
+  stored after the join;
 - faults: one NATS server stopped and restarted mid-chat (nothing lost,
   nothing twice); every asyncchatd restarted (history and numbering
   intact); NATS unreachable at start (local sessions served, cluster_down
@@ -291,6 +292,31 @@ def case_reconnect_elsewhere(t):
          "and her nick, free again")
 
 
+def case_since_past_the_end(t):
+    """A SINCE past the room's last (a client that saw a numbering since
+    lost, or asks for no past) replays nothing, and everything stored
+    after the join comes live, as on one server: before, a message stored
+    while the replay read the stream was taken as covered by it, and its
+    sender's own message never came back."""
+    js, (a, b) = start_cluster(2)
+    bob = b.chat(nick="bob", rooms=[{"room": "dev"}])
+    for i in range(3):
+        bob.say("old %d" % i, extra={"room": "dev"})
+    collect(bob, is_room_msg("dev"), 3, "bob's own three")
+    lost = []
+    for k in range(8):
+        c = a.chat(nick="j%d" % k, rooms=[{"room": "dev",
+                                           "since": 10 ** 12}], sync=False)
+        c.say("mine %d" % k, extra={"room": "dev"})    # at once
+        try:
+            ct.wait_said(c, "mine %d" % k, 20)
+        except AssertionError:
+            lost.append(k)
+        ct.disconnect(c)
+    t.eq(lost, [], "eight joins with since past the end, each sending at "
+         "once: each gets its own message back")
+
+
 def case_nats_server_restart(t):
     js, (a, b, c) = start_cluster()
     clients = [n.chat(nick="u" + n.name, rooms=[{"room": "dev"}])
@@ -520,6 +546,7 @@ def case_config(t):
 if __name__ == "__main__":
     ct.main([case_rooms_across_nodes, case_senders_on_three_nodes,
              case_nicks_and_presence, case_reconnect_elsewhere,
+             case_since_past_the_end,
              case_nats_server_restart, case_all_nodes_restart,
              case_nats_down_at_start, case_injected_frames,
              case_malformed_entries, case_reload,
