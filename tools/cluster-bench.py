@@ -11,8 +11,11 @@ Phases, for each set-up:
             messages and deliveries per second (from the first send to the
             last delivery; median of REPEAT runs and their range), how
             many were lost, and the CPU the servers took meanwhile
-            (asyncchatd and nats-server, from /proc: seconds, and cores
-            busy on average).
+            (asyncchatd and nats-server, from /proc: seconds, cores busy
+            on average, microseconds per delivery, and per room message
+            split between asyncchatd and nats-server), beside the cores
+            the clients kept busy (what is left of the machine is the
+            headroom).
   latency   the senders pace themselves at RATE messages/s in all for
             SECONDS; each message carries its send time (CLOCK_MONOTONIC,
             one clock for every process here): p50/p99 of send -> receive.
@@ -39,7 +42,6 @@ usage: tools/cluster-bench.py [--builddir DIR] [--messages N]
 import argparse
 import multiprocessing as mp
 import os
-import resource
 import signal
 import socket
 import statistics
@@ -69,9 +71,10 @@ def join(port, nick):
     return c
 
 
-def receiver(port, nick, expect, ready, results, limit):
+def receiver(port, nick, expect, ready, results, limit, keep):
     """Count bench messages until `expect` came or none for 5 s; put
-    (count, first ns, last ns, latencies) on results."""
+    (count, first ns, last ns, latencies) on results; stay until `keep`
+    is cleared (so that its CPU time can still be read)."""
     c = join(port, nick)
     ready.put(1)
     dec = acproto.Decoder(KEY.encode(), verify=False)
@@ -98,6 +101,8 @@ def receiver(port, nick, expect, ready, results, limit):
             first = first or now
             last = now
     results.put((count, first, last, lat))
+    while keep.is_set():
+        time.sleep(0.05)
     c.close()
 
 
@@ -142,18 +147,10 @@ def cpu_seconds(pids):
     return total / float(tick)
 
 
-def client_cpu():
-    """utime + stime of the children reaped so far (the load generators:
-    the servers are reaped only when they stop), in seconds."""
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
 def run_phase(ports, pids, args, count, rate, limit):
     """Receivers, then senders; the results, the servers' CPU and the
     clients'."""
     ctx = mp.get_context("fork")
-    ccpu0 = client_cpu()
     ready, results = ctx.Queue(), ctx.Queue()
     go, keep = ctx.Event(), ctx.Event()
     keep.set()
@@ -162,7 +159,7 @@ def run_phase(ports, pids, args, count, rate, limit):
     for i in range(args.receivers):
         p = ctx.Process(target=receiver, args=(
             ports[i % len(ports)], "r%d" % i, expect, ready, results,
-            limit))
+            limit, keep))
         p.start()
         procs.append(p)
     for _ in range(args.receivers):
@@ -174,26 +171,29 @@ def run_phase(ports, pids, args, count, rate, limit):
         p.start()
         procs.append(p)
     time.sleep(1.0)     # the senders' handshakes and replays
-    cpu0 = cpu_seconds(pids)
+    cpids = [p.pid for p in procs]
+    cpu0, ccpu0 = cpu_seconds(pids), cpu_seconds(cpids)
+    acpu0 = cpu_seconds(pids[:len(ports)])
     t0 = time.monotonic_ns()
     go.set()
     out = [results.get(timeout=limit + 30) for _ in range(args.receivers)]
     t1 = time.monotonic_ns()
-    cpu1 = cpu_seconds(pids)
+    cpu1, ccpu1 = cpu_seconds(pids), cpu_seconds(cpids)
+    acpu1 = cpu_seconds(pids[:len(ports)])
     keep.clear()
     for p in procs:
         p.join(10)
         if p.is_alive():
             p.kill()
             p.join(5)
-    ccpu = client_cpu() - ccpu0
+    ccpu = ccpu1 - ccpu0
     last = max((o[2] for o in out), default=t0)
     secs = max(1e-9, (last - t0) / 1e9)
     return {"expect": expect * args.receivers,
             "got": sum(o[0] for o in out), "secs": secs,
             "msgs": expect, "lat": sorted(x for o in out for x in o[3]),
             "cpu": cpu1 - cpu0, "wall": (t1 - t0) / 1e9,
-            "ccpu": ccpu}
+            "ccpu": ccpu, "acpu": acpu1 - acpu0}
 
 
 def replay_phase(fill_port, join_port, args):
@@ -296,10 +296,11 @@ def main():
                        "spread" if args.spread else "on one node",
                        args.receivers, args.messages, args.rate,
                        args.seconds, args.replay, args.repeat)))
-    print("%-8s %8s %11s %9s %13s %5s %6s %6s %8s %7s %7s %7s %16s" % (
-        "setup", "msgs/s", "(min-max)", "deliv/s", "(min-max)",
-        "lost", "srv s", "cores", "us/deliv", "clients", "p50 ms",
-        "p99 ms", "replay ms"))
+    print("%-8s %8s %11s %9s %13s %5s %6s %6s %8s %8s %8s %7s %7s %7s "
+          "%16s" % (
+              "setup", "msgs/s", "(min-max)", "deliv/s", "(min-max)",
+              "lost", "srv s", "cores", "us/deliv", "acd/msg", "nats/msg",
+              "clients", "p50 ms", "p99 ms", "replay ms"))
     for kind in args.setups.split(","):
         rates, lat, lost, cpus, replays = [], [], 0, [], []
         for _ in range(args.repeat):
@@ -310,6 +311,11 @@ def main():
                                max(1, int(args.rate * args.seconds /
                                           args.senders)), args.rate, 120)
                 replays += replay_phase(ports[0], ports[-1], args)
+            except Exception:
+                for n in harness.Server.instances:
+                    sys.stderr.write("--- %s\n%s\n" % (
+                        n.logpath, n.log()[-2000:]))
+                raise
             finally:
                 for n in harness.Server.instances:
                     n.stop()
@@ -318,7 +324,10 @@ def main():
             rates.append((tp["msgs"] / tp["secs"], tp["got"] / tp["secs"]))
             cpus.append((tp["cpu"], tp["cpu"] / tp["wall"],
                          tp["cpu"] * 1e6 / max(1, tp["got"]),
-                         tp["ccpu"] / tp["wall"]))
+                         tp["ccpu"] / tp["wall"],
+                         tp["acpu"] * 1e6 / max(1, tp["msgs"]),
+                         (tp["cpu"] - tp["acpu"]) * 1e6 /
+                         max(1, tp["msgs"])))
             lat += lt["lat"]
             lost += tp["expect"] - tp["got"] + lt["expect"] - lt["got"]
         rates.sort()
@@ -326,12 +335,13 @@ def main():
         replays.sort()
         mid = rates[len(rates) // 2]
         cpu = sorted(cpus)[len(cpus) // 2]
-        print("%-8s %8.0f %11s %9.0f %13s %5d %6.2f %6.2f %8.1f %7.2f "
-              "%7.2f %7.2f %16s" % (kind, mid[0], "%.0f-%.0f" % (
+        print("%-8s %8.0f %11s %9.0f %13s %5d %6.2f %6.2f %8.1f %8.0f "
+              "%8.0f %7.2f %7.2f %7.2f %16s" % (kind, mid[0], "%.0f-%.0f" % (
                   rates[0][0], rates[-1][0]),
                         mid[1], "%.0f-%.0f" % (min(r[1] for r in rates),
                                                max(r[1] for r in rates)),
-                        lost, cpu[0], cpu[1], cpu[2], cpu[3], pct(lat, 50),
+                        lost, cpu[0], cpu[1], cpu[2], cpu[4], cpu[5],
+                        cpu[3], pct(lat, 50),
                         pct(lat, 99),
                         "%.0f (%.0f-%.0f)" % (statistics.median(replays),
                                               replays[0], replays[-1])))
