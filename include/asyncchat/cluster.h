@@ -1,7 +1,7 @@
 /*
  * asyncchat/cluster.h - the named interface between the `chat` plugin and
  * a cluster link (the `cluster` plugin, or one of your own): what chat
- * needs, besides a numbering history backend (history.h, version 2), to
+ * needs, besides a numbering history backend (history.h, version 3), to
  * run one chat across several servers (docs/SCALING.md, "Chat across
  * servers").
  *

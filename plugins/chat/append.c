@@ -1,6 +1,6 @@
 /*
  * append.c - room messages when the history backend numbers them
- * (asyncchat/history.h, version 2: numbers, append, listen), as the
+ * (asyncchat/history.h, version 3: numbers, append, listen), as the
  * cluster backend does for rooms that span servers (docs/SCALING.md).
  *
  * Such a backend is the only one that may give a room message its seq:

@@ -21,7 +21,7 @@
  * order. A member who joined while a message was waiting gets it from
  * its replay instead (member->live_after), never twice.
  *
- * A backend that numbers messages itself (history.h, version 2: several
+ * A backend that numbers messages itself (history.h, version 3: several
  * servers share it) takes a room message from here to append.c, and
  * every room message comes back from it to message_deliver.
  */

@@ -4,7 +4,7 @@
  *
  * This file is the plugin itself: its options, init, ready and fini, its
  * metrics, the tick, and the two interfaces it publishes for chat:
- *  - history, version 2 (asyncchat/history.h): the history backend, kept
+ *  - history, version 3 (asyncchat/history.h): the history backend, kept
  *    in the rooms stream, which numbers room messages itself (append.c)
  *    and hands every stored one back (feed.c), and replays (replay.c);
  *  - cluster (asyncchat/cluster.h): nick claims (nick.c), presence

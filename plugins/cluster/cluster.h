@@ -5,7 +5,7 @@
  * The plugin runs the chat layer across servers on NATS JetStream
  * (docs/SCALING.md, "Chat across servers", has the design). The pieces:
  *  - cluster.c: the plugin (options, init, ready, fini, metrics) and the
- *    two interfaces it publishes, history version 2 and cluster;
+ *    two interfaces it publishes, history version 3 and cluster;
  *  - link.c: the connection, its states, the JetStream assets and
  *    subscriptions, and the jobs that use the connection;
  *  - mailbox.c: what libnats' threads hand to the loop thread;

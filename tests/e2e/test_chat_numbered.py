@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The chat plugin with a backend that numbers room messages itself
-(asyncchat/history.h, version 2: numbers, append, listen), as the cluster
+(asyncchat/history.h, version 3: numbers, append, listen), as the cluster
 backend does for rooms that span servers: here the in-memory test backend
 tests/plugins/memhistory with numbers = yes, whose jobs wait on a gate
 file when told, so a test decides when appends complete.
