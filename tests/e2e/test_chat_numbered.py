@@ -16,7 +16,8 @@ was asked with the live messages, without sending anything twice.
 
 import os
 
-from chat import connect, error_of, events, is_said, messages
+import chat
+from chat import error_of, events, is_said, messages
 from harness import Server, main, mkdtemp, test_plugin
 
 
@@ -27,6 +28,23 @@ def numbered_server(gate=None, **opts):
         hist["gate_dir"] = gate
     return Server(plugins=["chat", test_plugin("memhistory")],
                   sections={"chat": {}, "memhistory": hist})
+
+
+def connect(srv, **kw):
+    """chat.connect, then read until every room it joined at the
+    handshake has its history-end: a session's replays run one at a time,
+    so the history-end of one room may otherwise come after another
+    room's first messages, where a test looks for nothing else."""
+    c = chat.connect(srv, **kw)
+    frames = list(c.welcome)
+    rooms = [f.header["room"] for f in events(frames, "join")
+             if f.header.get("session") == c.session_id]
+    while len([f for f in events(frames, "history-end")
+               if f.header["room"] in rooms]) < len(rooms):
+        f = c.recv_frame(10)
+        frames.append(f)
+        c.welcome.append(f)
+    return c
 
 
 def open_gate(gate):
