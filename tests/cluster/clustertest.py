@@ -123,6 +123,21 @@ class JsCluster:
                                       for s in self.servers
                                       if s.active), timeout, 0.05)
 
+    def stream_leader(self, stream):
+        """The running server that last said it leads stream (its log's
+        "new stream leader" line, the latest by time), or None."""
+        pat = re.compile(r"(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d+) \[INF\] "
+                         r"JetStream cluster new stream leader for "
+                         r"'\$G > %s'" % re.escape(stream))
+        best = None
+        for s in self.servers:
+            if not s.active:
+                continue
+            for m in pat.finditer(s.log()):
+                if best is None or m.group(1) > best[0]:
+                    best = (m.group(1), s)
+        return best[1] if best else None
+
     @property
     def urls(self):
         return [s.url for s in self.servers]

@@ -14,9 +14,9 @@ store under a temp dir, free loopback ports; R3 stream and buckets).
   drops from node A and comes back on node C with its last seq gets
   exactly what it missed; a since past the room's end misses nothing
   stored after the join;
-- faults: one NATS server stopped and restarted mid-chat (nothing lost,
-  nothing twice); every asyncchatd restarted (history and numbering
-  intact); NATS unreachable at start (local sessions served, cluster_down
+- faults: the room stream's leader (one of the three NATS servers) stopped
+  and restarted mid-chat (nothing lost, nothing twice); every asyncchatd
+  restarted (history and numbering intact); NATS unreachable at start (local sessions served, cluster_down
   in a reply, the log and the metric; the link comes up with NATS);
 - a frame injected into a room's subject is refused, not delivered;
 - malformed presence and nick entries, heartbeats and direct messages
@@ -325,7 +325,12 @@ def case_nats_server_restart(t):
         wait_who(cl, "dev", ["ua", "ub", "uc"])
     sent = []
     stop_at, start_at, total = 20, 40, 60
-    victim = js.servers[1]
+    # The stream's leader: its going makes the others elect another while
+    # publishes are under way.
+    victim = js.stream_leader("asyncchat_rooms")
+    t.ok(victim is not None, "the room stream's leader is known (%s)" %
+         (victim.srv_name if victim else None))
+    victim = victim or js.servers[1]
     for i in range(total):
         if i == stop_at:
             victim.stop()
@@ -336,7 +341,8 @@ def case_nats_server_restart(t):
         cl.say(text, extra={"room": "dev"})
         sent.append(text)
     t.ok(not victim.active or victim.poll() is None,
-         "nats-server n2 stopped and started again mid-chat")
+         "nats-server %s, the stream's leader, stopped and started again "
+         "mid-chat" % victim.srv_name)
     for cl in clients:
         got = collect(cl, is_room_msg("dev"), total, "#dev", 60)
         t.eq(sorted(f.content.decode() for f in got), sorted(sent),
