@@ -12,8 +12,9 @@ store under a temp dir, free loopback ports; R3 stream and buckets).
   (node-down) elsewhere and their nicks are free again;
 - history from any node: replay on join, /history, and a client that
   drops from node A and comes back on node C with its last seq gets
-  exactly what it missed; a since past the room's end misses nothing
-  stored after the join;
+  exactly what it missed, also while two nodes keep sending (replay and
+  live overlap: each message once); a since past the room's end misses
+  nothing stored after the join;
 - faults: the room stream's leader (one of the three NATS servers) stopped
   and restarted mid-chat (nothing lost, nothing twice); every asyncchatd
   restarted (history and numbering intact); NATS unreachable at start (local sessions served, cluster_down
@@ -292,6 +293,42 @@ def case_reconnect_elsewhere(t):
          "and her nick, free again")
 
 
+def case_reconnect_while_sending(t):
+    """A client comes back on another node with its last seq while the
+    room goes on: the replay reads up to the room's end as it is then,
+    live messages arrive meanwhile, and the two overlap; it must get each
+    message after its seq once, in order."""
+    js, (a, b, c) = start_cluster()
+    bob = b.chat(nick="bob", rooms=[{"room": "dev"}])
+    carol = a.chat(nick="carol", rooms=[{"room": "dev"}])
+    wait_who(bob, "dev", ["bob", "carol"])
+    for i in range(1, 6):
+        bob.say("w%d" % i, extra={"room": "dev"})
+    collect(bob, is_room_msg("dev"), 5, "w1..w5")
+    total = 150
+
+    def chatter():
+        # Two senders on two nodes, as fast as they can: the nodes store
+        # about one a millisecond, so the room moves on in the stream for
+        # a while after the joins, as the replays read it.
+        for i in range(6, total + 1):
+            (bob if i % 2 else carol).say("w%d" % i, extra={"room": "dev"})
+    th = threading.Thread(target=chatter)
+    th.start()
+    try:
+        backs = [c.chat(nick="r%d" % k, rooms=[{"room": "dev",
+                                                "since": 5}], sync=False)
+                 for k in range(3)]
+    finally:
+        th.join(30)
+    for k, back in enumerate(backs):
+        got = collect(back, is_room_msg("dev"), total - 5, "w6..w%d" % total)
+        t.eq([f.header["seq"] for f in got], list(range(6, total + 1)),
+             "client %d back on node c with since 5 while two nodes send: "
+             "seq 6..%d, each once, in order" % (k, total))
+        t.eq(said(back.sync()), [], "client %d: nothing twice" % k)
+
+
 def case_since_past_the_end(t):
     """A SINCE past the room's last (a client that saw a numbering since
     lost, or asks for no past) replays nothing, and everything stored
@@ -552,7 +589,7 @@ def case_config(t):
 if __name__ == "__main__":
     ct.main([case_rooms_across_nodes, case_senders_on_three_nodes,
              case_nicks_and_presence, case_reconnect_elsewhere,
-             case_since_past_the_end,
+             case_reconnect_while_sending, case_since_past_the_end,
              case_nats_server_restart, case_all_nodes_restart,
              case_nats_down_at_start, case_injected_frames,
              case_malformed_entries, case_reload,
