@@ -18,6 +18,12 @@
  * libevent, session_init waits in the output buffer until it is done,
  * and framing works on the decrypted bytes as for tcp. Its failures are
  * logged with OpenSSL's reasons (conn_tls_failed).
+ *
+ * Why one file past 700 lines: every operation of the transport (start,
+ * want, defer, write, linger, discard, free) is one function with a
+ * branch for a plain socket and one for a bufferevent. Split by socket
+ * kind, each operation would be in two files and the choice between them
+ * in a third; read here, an operation is read whole.
  */
 #include "config.h"
 
