@@ -26,6 +26,13 @@
  * destroyed only once the jobs using it are done. libnats' callbacks post
  * mail and nothing else; fini waits (bounded) for the subscriptions' and
  * the connection's last callbacks before anything they use is freed.
+ *
+ * Why one file past 700 lines: it is everything that touches libnats'
+ * connection and subscription objects, whose threads and lifetimes set
+ * the rules above (callbacks only post mail, jobs hold the link, fini
+ * waits for the last callbacks). Kept in one file, every use of those
+ * objects can be checked against the rules in one read; the other files
+ * reach NATS only through link_submit and the mail.
  */
 #include "config.h"
 

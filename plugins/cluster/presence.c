@@ -30,6 +30,13 @@
  * sessions quit with the reason "node-down" (chat tells their rooms'
  * members), and its nick claims are deleted (nick.c). An instance heard
  * again is alive again, and its sessions come back.
+ *
+ * Why one file past 700 lines: writing, reading and liveness share the
+ * tables of remote sessions and instances and the watch's first-picture
+ * state, and each changes what the others do (a dead instance's sessions
+ * quit, a revived one's come back, our own entries are skipped). Apart,
+ * the three would share those tables through cluster.h for nothing but
+ * each other.
  */
 #include "config.h"
 
