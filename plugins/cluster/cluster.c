@@ -19,11 +19,12 @@
  * says so. It cannot run beside the history plugin (both publish the
  * history interface: the second is refused, naming the other).
  *
- * Why one file past 700 lines: the options are most of it (each key
- * checked, with its line in the error), and the rest are short functions
- * that pass the two interfaces' calls on to the files that do the work.
- * It is the plugin's lifetime in one place: what init makes, fini undoes
- * in the same file.
+ * Why one file past 700 lines: the options are its largest part (each
+ * key checked, with its line in the error), then the small helpers every
+ * file of the plugin shares (time, hex, JSON, refusals); the rest are
+ * short functions that pass the two interfaces' calls on to the files
+ * that do the work. It is the plugin's lifetime in one place: what init
+ * makes, fini undoes in the same file.
  */
 #include "config.h"
 
