@@ -106,10 +106,11 @@ def receiver(port, nick, expect, ready, results, limit, keep):
     c.close()
 
 
-def sender(port, nick, index, count, rate, go, keep):
+def sender(port, nick, index, count, rate, ready, go, keep):
     """Send `count` messages to the room (paced if rate); then stay, and
     drop what comes, until `keep` is cleared."""
     c = join(port, nick)
+    ready.put(1)
     go.wait()
     t0 = time.monotonic()
     for i in range(count):
@@ -167,10 +168,11 @@ def run_phase(ports, pids, args, count, rate, limit):
     for i in range(args.senders):
         p = ctx.Process(target=sender, args=(
             ports[i % len(ports) if args.spread else 0], "s%d" % i, i, count,
-            rate / float(args.senders) if rate else 0, go, keep))
+            rate / float(args.senders) if rate else 0, ready, go, keep))
         p.start()
         procs.append(p)
-    time.sleep(1.0)     # the senders' handshakes and replays
+    for _ in range(args.senders):
+        ready.get(timeout=30)   # each sender's handshake done
     cpids = [p.pid for p in procs]
     cpu0, ccpu0 = cpu_seconds(pids), cpu_seconds(cpids)
     acpu0 = cpu_seconds(pids[:len(ports)])
