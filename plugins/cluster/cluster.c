@@ -592,6 +592,24 @@ cluster_tick_cb(evutil_socket_t fd, short what, void *arg)
 	link_tick(arg);
 }
 
+/*
+ * history: status. While the link is down (never up, or lost for longer
+ * than append_timeout) room messages are not kept and the stream cannot
+ * be read; a link being set up again still counts as up, as messages wait
+ * for it.
+ */
+static int
+cluster_status(void *ctx, char *why, size_t len)
+{
+	struct cluster	*cl = ctx;
+
+	if (link_usable(cl))
+		return (0);
+	snprintf(why, len, "the link to the other servers is down: room "
+	    "messages are not kept, and history cannot be read now");
+	return (-1);
+}
+
 /* history: last_seq, from what the process knows. */
 static uint64_t
 cluster_last_seq(void *ctx, const char *room, char *name, size_t namesize)
@@ -796,6 +814,7 @@ cluster_init(struct ac_plugin *p, const struct ac_host_api *host,
 	cl->history.durable = cluster_durable;
 	cl->history.store = cluster_store;
 	cl->history.replay = cluster_replay;
+	cl->history.status = cluster_status;
 	cl->history.numbers = cluster_numbers;
 	cl->history.append = cluster_append;
 	cl->history.listen = cluster_listen_history;

@@ -445,6 +445,11 @@ def case_nats_down_at_start(t):
     t.eq(r.header.get("error"), "cluster_down",
          "and its sender gets cluster_down in a reply")
     t.eq(nick(alice, "alicia"), "cluster_down", "/nick: cluster_down")
+    r = events(alice.cmd("/history"), "reply")
+    t.ok(r and r[0].header.get("error") == "history_unavailable" and
+         b"link to the other servers is down" in r[0].content,
+         "/history: history_unavailable, saying the link is down",
+         [f.header for f in r])
     single = ct.JsServer("single", port, ct.free_port(), [],
                          ct.mkdtemp("acjs-"))
     single.start()
@@ -455,6 +460,9 @@ def case_nats_down_at_start(t):
     alice.say("stored now", extra={"room": "dev"})
     f = ct.wait_said(bob, "stored now")
     t.eq(f.header.get("seq"), 1, "room messages are numbered again")
+    got = until_history_end(bob, bob.cmd("/history"))
+    t.eq([g.content for g in said(got)], [b"stored now"],
+         "and /history reads the stream again")
 
 
 def case_injected_frames(t):
