@@ -14,9 +14,10 @@
  *     or n - count + 1, or the newest max_replay): a binary search over
  *     "the room's next message from stream sequence x" (direct gets, which
  *     any replica answers). The room's messages are in seq order in the
- *     stream, so that is monotonic; message k is at most at L - (n - k),
- *     which is tried first and is the answer when the room's recent
- *     messages are contiguous. A replica behind the leader can only make
+ *     stream (a race's losers right after their winners), so that is
+ *     monotonic; message k is at most at L - (n - k), which is tried
+ *     first and is the answer when the room's recent messages are
+ *     contiguous and the one before it has a lower seq. A replica behind the leader can only make
  *     the search start earlier, never skip a message.
  *  3. an ordered consumer filtered on the room's subject from there, read
  *     up to seq n. (Should the search come back empty-handed, which only
@@ -69,6 +70,8 @@ struct replay_job {
 	uint64_t		 known;		/* the room's seq known here */
 	uint64_t		 first;		/* the first seq wanted */
 	int			 cut;		/* bytes or count cut it */
+	int			 short_read;	/* the read stopped at reached */
+	uint64_t		 reached;	/* ... the last seq it read */
 	int			 failed;
 	int			 probes;
 	char			 err[384];
@@ -147,14 +150,25 @@ replay_next(struct replay_job *rj, uint64_t x, uint64_t *seq, uint64_t *at)
 static uint64_t
 replay_find(struct replay_job *rj, uint64_t k, uint64_t hi)
 {
-	uint64_t	lo = 1, mid, seq, at;
-	int		rv;
+	uint64_t	lo = 1, mid, seq, at, pseq, pat;
+	int		rv, prv;
 
-	/* Contiguous recent messages: message k is exactly at hi. */
+	/*
+	 * Contiguous recent messages: message k is exactly at hi, if the
+	 * room's message just before it has a lower seq. Without that check
+	 * the one at hi may be a race's loser numbered k (stored right after
+	 * the winner, and followed by its own message made again as k + 1):
+	 * read from there, the loser would be replayed as k, and the message
+	 * made again skipped as a repeat of its Asyncchat-Id.
+	 */
 	if ((rv = replay_next(rj, hi, &seq, &at)) < 0)
 		return (0);
-	if (rv == 1 && seq == k)
-		return (at);
+	if (rv == 1 && seq == k && at > 1) {
+		if ((prv = replay_next(rj, at - 1, &pseq, &pat)) < 0)
+			return (0);
+		if (prv == 1 && pat == at - 1 && pseq < k)
+			return (at);
+	}
 	if (rv == 1 && seq < k) {
 		/* hi was no bound after all: the room's last message is. */
 		lo = at + 1;
@@ -259,8 +273,15 @@ replay_read(struct replay_job *rj, uint64_t from)
 		m = NULL;
 		s = natsSubscription_NextMsg(&m, sub, CLUSTER_REQUEST_WAIT);
 		if (s == NATS_TIMEOUT && rj->n > 0) {
-			/* The room's last went meanwhile (max_age). */
-			rj->cut = 1;
+			/*
+			 * The room's last did not come: it went meanwhile
+			 * (max_age), or the replica the consumer reads had
+			 * not applied it yet. The replay covers what it
+			 * read, no more, so that chat delivers the rest
+			 * live rather than take it as replayed.
+			 */
+			rj->short_read = 1;
+			rj->reached = prev;
 			break;
 		}
 		if (s != NATS_OK) {
@@ -376,6 +397,13 @@ replay_finish(struct replay_job *rj, struct ac_session *s)
 			    rj->sent < rj->last - rj->since;
 		else
 			r.truncated = rj->over || rj->cut || rj->skipped > 0;
+		if (rj->short_read) {
+			/* Messages chat had before it asked, not read: gone
+			 * for this member; those after come live. */
+			r.last = rj->reached;
+			r.truncated = rj->reached < rj->until ||
+			    rj->skipped > 0 || rj->cut || rj->over;
+		}
 		cl->counts[CC_REPLAYS]++;
 		cl->counts[CC_REPLAYED] += rj->sent;
 	}
