@@ -99,16 +99,33 @@ class JsCluster:
     """n nats-servers with JetStream, routed into one cluster."""
 
     def __init__(self, n=3):
+        self.n = n
         self.base = mkdtemp("acjs-")
-        ports = [free_port() for _ in range(n)]
-        cports = [free_port() for _ in range(n)]
+        self._make(0)
+
+    def _make(self, attempt):
+        """Servers on fresh free ports, stores under base/try-N."""
+        ports = [free_port() for _ in range(self.n)]
+        cports = [free_port() for _ in range(self.n)]
+        base = os.path.join(self.base, "try-%d" % attempt)
         self.servers = [JsServer("n%d" % (i + 1), ports[i], cports[i],
                                  [c for j, c in enumerate(cports) if j != i],
-                                 self.base) for i in range(n)]
+                                 base) for i in range(self.n)]
 
     def start(self, timeout=30.0):
-        for s in self.servers:
-            s.start()
+        # A free port can be taken by another program (tests run in
+        # parallel on this machine) between its choice and nats-server's
+        # bind: then the whole cluster starts again on new ports.
+        for attempt in range(4):
+            try:
+                for s in self.servers:
+                    s.start()
+                break
+            except RuntimeError as e:
+                if "address already in use" not in str(e) or attempt == 3:
+                    raise
+                self.stop()
+                self._make(attempt + 1)
         if not self.wait_leader(timeout):
             raise RuntimeError("no JetStream metadata leader:\n" +
                                "\n".join(s.log()[-1500:]
