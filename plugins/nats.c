@@ -36,6 +36,10 @@
  * `send_asap = yes` makes every publish write at once (on our publisher
  * thread), for lower latency and lower peak throughput (docs/SCALING.md).
  *
+ * The connection options (servers, credentials, TLS) are read as the
+ * cluster plugin reads them (natsconn.c), which also says why libnats,
+ * once open, stays open.
+ *
  * Names start with acnats_ rather than nats_, which is libnats' namespace.
  */
 #include "config.h"
@@ -62,16 +66,14 @@
 #include <asyncchat/frame.h>
 #include <asyncchat/plugin.h>
 
-#define ACNATS_DEFAULT_SERVER		"nats://127.0.0.1:4222"
+#include "natsconn.h"
+
 #define ACNATS_DEFAULT_PREFIX		"asyncchat"
 #define ACNATS_DEFAULT_MAX_PENDING	10000
 #define ACNATS_DEFAULT_PENDING_BYTES	(64 * 1024 * 1024)
-#define ACNATS_DEFAULT_RECONNECT_WAIT	2000	/* ms, libnats' own default */
-#define ACNATS_CONNECT_TIMEOUT		2000	/* ms, per connect attempt */
 #define ACNATS_STOP_TIMEOUT		3000	/* ms, for each wait in fini */
 #define ACNATS_INBOUND_MAX_BYTES	(64 * 1024 * 1024)
 #define ACNATS_BATCH			256	/* frames per loop wake-up */
-#define ACNATS_MAX_SERVERS		64
 
 /* The NATS message headers that carry the origin. */
 #define ACNATS_HDR_NODE			"Asyncchat-Node"
@@ -144,23 +146,12 @@ struct acnats {
 	const struct ac_host_api	*host;
 
 	/* Configuration (immutable once the thread runs). */
-	char		*servers[ACNATS_MAX_SERVERS];
-	int		 nservers;
-	char		*servers_text;
+	struct natsconn	 conn;		/* servers, credentials, TLS */
 	char		*subject;
 	char		*node;
 	char		 instance[33];
-	char		*user;
-	char		*password;
-	char		*token;
-	char		*credentials;
-	char		*tls_ca;
-	char		*tls_cert;
-	char		*tls_key;
-	char		*tls_hostname;
 	size_t		 max_pending;
 	size_t		 max_pending_bytes;
-	int64_t		 reconnect_wait;
 	int		 send_asap;
 	natsOptions	*opts;
 	struct ac_limits limits;	/* the server's, for inbound frames */
@@ -204,13 +195,6 @@ struct acnats {
 
 	struct acnats_iface iface;
 };
-
-/*
- * libnats is one per process, and a reload initialises the new plugin
- * instance before it finalises the old one: only the last instance to go
- * closes the library. Both run on the loop thread.
- */
-static int	acnats_instances;
 
 static int	acnats_init(struct ac_plugin *, const struct ac_host_api *,
 		    const struct ac_plugin_option *, size_t, void **);
@@ -753,7 +737,7 @@ acnats_session(struct acnats *an, uint64_t *close_streak)
 	    "connection given up: %s (check servers, credentials and TLS "
 	    "options); a new one every %lld ms, logged again only after the "
 	    "link has been up", an->closed_why,
-	    (long long)an->reconnect_wait)))
+	    (long long)an->conn.reconnect_wait)))
 		acnats_wake(an);
 	up = an->stopping && an->link_up && !an->conn_closed;
 	pthread_mutex_unlock(&an->mu);
@@ -807,7 +791,7 @@ acnats_thread(void *arg)
 			break;
 		}
 		pthread_mutex_lock(&an->mu);
-		stop = acnats_pause(an, an->reconnect_wait);
+		stop = acnats_pause(an, an->conn.reconnect_wait);
 		pthread_mutex_unlock(&an->mu);
 		if (stop)
 			break;
@@ -863,7 +847,8 @@ acnats_wakeup_cb(evutil_socket_t fd, short what, void *arg)
 			an->host->log(an->p, AC_LOG_WARNING, "link to NATS "
 			    "down (%s): local sessions are still served; "
 			    "up to %zu outgoing frames are kept until it "
-			    "comes back", an->servers_text, an->max_pending);
+			    "comes back", an->conn.servers_text,
+			    an->max_pending);
 			break;
 		case ACNATS_PUB_FAILED:
 			an->host->log(an->p, AC_LOG_WARNING, "publish to %s "
@@ -1036,64 +1021,10 @@ acnats_valid_name(const char *s)
 	return (1);
 }
 
-/* Split the comma-separated servers value into an->servers. */
-static int
-acnats_parse_servers(struct acnats *an, const struct ac_plugin_option *o)
-{
-	char	*copy, *cp, *tok, *end;
-
-	copy = strdup(o->value);
-	if (copy == NULL)
-		return (-1);
-	for (cp = copy; (tok = strsep(&cp, ",")) != NULL; ) {
-		while (*tok == ' ' || *tok == '\t')
-			tok++;
-		end = tok + strlen(tok);
-		while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
-			*--end = '\0';
-		if (*tok == '\0')
-			continue;
-		if (strncmp(tok, "nats://", 7) != 0 &&
-		    strncmp(tok, "tls://", 6) != 0) {
-			an->host->log(an->p, AC_LOG_ERROR, "line %d: servers: "
-			    "'%s' is not a nats:// or tls:// URL", o->line,
-			    tok);
-			free(copy);
-			return (-1);
-		}
-		if (an->nservers == ACNATS_MAX_SERVERS) {
-			an->host->log(an->p, AC_LOG_ERROR, "line %d: servers: "
-			    "more than %d URLs", o->line, ACNATS_MAX_SERVERS);
-			free(copy);
-			return (-1);
-		}
-		if ((an->servers[an->nservers] = strdup(tok)) == NULL) {
-			free(copy);
-			return (-1);
-		}
-		an->nservers++;
-	}
-	free(copy);
-	if (an->nservers == 0) {
-		an->host->log(an->p, AC_LOG_ERROR, "line %d: servers: no URL "
-		    "given", o->line);
-		return (-1);
-	}
-	return (0);
-}
-
-/* Keep a copy of a string option in *slot; returns 0, or -1. */
-static int
-acnats_set_string(char **slot, const char *value)
-{
-	free(*slot);
-	*slot = strdup(value);
-	return (*slot == NULL ? -1 : 0);
-}
-
 /*
- * Read the [plugin.nats] options into an. Every error is logged naming the
- * line and the key.
+ * Read the [plugin.nats] options into an: the connection's (natsconn.c)
+ * and the plugin's own. Every error is logged naming the line and the
+ * key.
  */
 static int
 acnats_configure(struct acnats *an, const struct ac_plugin_option *opts,
@@ -1105,21 +1036,15 @@ acnats_configure(struct acnats *an, const struct ac_plugin_option *opts,
 		"tls_hostname", "max_pending", "max_pending_bytes",
 		"reconnect_wait", "send_asap", NULL
 	};
-	char				**strs[] = {
-		NULL, NULL, &an->node, &an->user, &an->password, &an->token,
-		&an->credentials, &an->tls_ca, &an->tls_cert, &an->tls_key,
-		&an->tls_hostname
-	};
 	const struct ac_plugin_option	*o;
 	const char			*prefix = ACNATS_DEFAULT_PREFIX;
 	unsigned long long		 v;
 	unsigned int			 seen = 0;
 	size_t				 i, k;
-	int				 line_token = 0, line_user = 0;
+	int				 rv;
 
 	an->max_pending = ACNATS_DEFAULT_MAX_PENDING;
 	an->max_pending_bytes = ACNATS_DEFAULT_PENDING_BYTES;
-	an->reconnect_wait = ACNATS_DEFAULT_RECONNECT_WAIT;
 
 	for (i = 0; i < nopts; i++) {
 		o = &opts[i];
@@ -1144,12 +1069,11 @@ acnats_configure(struct acnats *an, const struct ac_plugin_option *opts,
 		}
 		seen |= 1U << k;
 
-		if (k == 0) {
-			if (acnats_parse_servers(an, o) != 0)
-				return (-1);
+		if ((rv = natsconn_option(&an->conn, o)) == -1)
+			return (-1);
+		if (rv == 1)
 			continue;
-		}
-		if (k == 1) {
+		if (strcmp(o->key, "subject_prefix") == 0) {
 			if (!acnats_valid_prefix(o->value)) {
 				an->host->log(an->p, AC_LOG_ERROR, "line %d: "
 				    "subject_prefix: '%s' is not a NATS "
@@ -1170,69 +1094,33 @@ acnats_configure(struct acnats *an, const struct ac_plugin_option *opts,
 			continue;
 		}
 		if (strcmp(o->key, "max_pending") == 0 ||
-		    strcmp(o->key, "max_pending_bytes") == 0 ||
-		    strcmp(o->key, "reconnect_wait") == 0) {
-			if (ac_option_uint(o->value, 1,
-			    o->key[0] == 'r' ? 3600000ULL : SIZE_MAX / 2,
+		    strcmp(o->key, "max_pending_bytes") == 0) {
+			if (ac_option_uint(o->value, 1, SIZE_MAX / 2,
 			    &v) != 0) {
 				an->host->log(an->p, AC_LOG_ERROR, "line %d: "
 				    "%s: bad value '%s' (expected a positive "
-				    "integer%s)", o->line, o->key, o->value,
-				    o->key[0] == 'r' ? " of milliseconds" :
-				    "");
+				    "integer)", o->line, o->key, o->value);
 				return (-1);
 			}
 			if (strcmp(o->key, "max_pending") == 0)
 				an->max_pending = (size_t)v;
-			else if (strcmp(o->key, "max_pending_bytes") == 0)
-				an->max_pending_bytes = (size_t)v;
 			else
-				an->reconnect_wait = (int64_t)v;
+				an->max_pending_bytes = (size_t)v;
 			continue;
 		}
-		if (strcmp(o->key, "node_name") == 0 &&
-		    !acnats_valid_name(o->value)) {
+		/* node_name */
+		if (!acnats_valid_name(o->value)) {
 			an->host->log(an->p, AC_LOG_ERROR, "line %d: node_name: "
 			    "'%s' must be printable, without spaces or ':'",
 			    o->line, o->value);
 			return (-1);
 		}
-		if (strcmp(o->key, "token") == 0)
-			line_token = o->line;
-		if (strcmp(o->key, "user") == 0 ||
-		    strcmp(o->key, "credentials") == 0)
-			line_user = o->line;
-		if (acnats_set_string(strs[k], o->value) != 0)
+		free(an->node);
+		if ((an->node = strdup(o->value)) == NULL)
 			return (-1);
 	}
-
-	if (an->password != NULL && an->user == NULL) {
-		an->host->log(an->p, AC_LOG_ERROR, "password given without "
-		    "user");
+	if (natsconn_finish(&an->conn) != 0)
 		return (-1);
-	}
-	if (line_token != 0 && line_user != 0) {
-		an->host->log(an->p, AC_LOG_ERROR, "line %d: token cannot be "
-		    "combined with user or credentials (line %d)", line_token,
-		    line_user);
-		return (-1);
-	}
-	if (an->user != NULL && an->credentials != NULL) {
-		an->host->log(an->p, AC_LOG_ERROR, "user and credentials "
-		    "cannot be combined");
-		return (-1);
-	}
-	if ((an->tls_cert == NULL) != (an->tls_key == NULL)) {
-		an->host->log(an->p, AC_LOG_ERROR, "tls_cert and tls_key go "
-		    "together");
-		return (-1);
-	}
-
-	if (an->nservers == 0) {
-		if ((an->servers[0] = strdup(ACNATS_DEFAULT_SERVER)) == NULL)
-			return (-1);
-		an->nservers = 1;
-	}
 	if (asprintf(&an->subject, "%s.broadcast", prefix) == -1) {
 		an->subject = NULL;
 		return (-1);
@@ -1246,8 +1134,7 @@ acnats_derive(struct acnats *an)
 {
 	unsigned char	 rnd[16];
 	char		 host[256];
-	size_t		 i, len;
-	int		 n;
+	size_t		 i;
 
 	if (an->node == NULL) {
 		if (gethostname(host, sizeof host) != 0 || host[0] == '\0')
@@ -1274,53 +1161,25 @@ acnats_derive(struct acnats *an)
 	}
 	for (i = 0; i < sizeof rnd; i++)
 		snprintf(an->instance + 2 * i, 3, "%02x", rnd[i]);
-
-	len = 1;
-	for (n = 0; n < an->nservers; n++)
-		len += strlen(an->servers[n]) + 2;
-	if ((an->servers_text = calloc(1, len)) == NULL)
-		return (-1);
-	for (i = 0, n = 0; n < an->nservers; n++) {
-		i += (size_t)snprintf(an->servers_text + i, len - i, "%s%s",
-		    n != 0 ? ", " : "", an->servers[n]);
-	}
 	return (0);
 }
 
-/* Log a libnats failure during init, with the library's own explanation. */
-static int
-acnats_nats_error(struct acnats *an, const char *what, natsStatus s)
-{
-	const char	*text;
-
-	text = nats_GetLastError(NULL);
-	an->host->log(an->p, AC_LOG_ERROR, "%s: %s", what,
-	    text != NULL && *text != '\0' ? text : natsStatus_GetText(s));
-	return (-1);
-}
-
-/* Build the libnats options from the configuration. */
+/*
+ * Build the libnats options: the connection's (natsconn.c), then no echo
+ * (a node does not hear itself), batching or not, and the callbacks.
+ */
 static int
 acnats_make_options(struct acnats *an)
 {
 	natsOptions	*o;
 	natsStatus	 s;
+	const char	*text;
 
-	if ((s = natsOptions_Create(&an->opts)) != NATS_OK)
-		return (acnats_nats_error(an, "natsOptions_Create", s));
+	if (natsconn_options(&an->conn, an->node, &an->opts) != 0)
+		return (-1);
 	o = an->opts;
-	if ((s = natsOptions_SetServers(o, (const char **)an->servers,
-	    an->nservers)) != NATS_OK)
-		return (acnats_nats_error(an, "servers", s));
-	if ((s = natsOptions_SetName(o, an->node)) != NATS_OK ||
-	    (s = natsOptions_SetNoEcho(o, true)) != NATS_OK ||
+	if ((s = natsOptions_SetNoEcho(o, true)) != NATS_OK ||
 	    (s = natsOptions_SetSendAsap(o, an->send_asap != 0)) != NATS_OK ||
-	    (s = natsOptions_SetTimeout(o, ACNATS_CONNECT_TIMEOUT)) !=
-	    NATS_OK ||
-	    (s = natsOptions_SetAllowReconnect(o, true)) != NATS_OK ||
-	    (s = natsOptions_SetMaxReconnect(o, -1)) != NATS_OK ||
-	    (s = natsOptions_SetReconnectWait(o, an->reconnect_wait)) !=
-	    NATS_OK ||
 	    (s = natsOptions_SetRetryOnFailedConnect(o, true,
 	    acnats_on_connected, an)) != NATS_OK ||
 	    (s = natsOptions_SetDisconnectedCB(o, acnats_on_disconnected,
@@ -1330,34 +1189,13 @@ acnats_make_options(struct acnats *an)
 	    (s = natsOptions_SetClosedCB(o, acnats_on_closed, an)) !=
 	    NATS_OK ||
 	    (s = natsOptions_SetErrorHandler(o, acnats_on_error, an)) !=
-	    NATS_OK)
-		return (acnats_nats_error(an, "libnats options", s));
-
-	if (an->user != NULL && (s = natsOptions_SetUserInfo(o, an->user,
-	    an->password != NULL ? an->password : "")) != NATS_OK)
-		return (acnats_nats_error(an, "user", s));
-	if (an->token != NULL &&
-	    (s = natsOptions_SetToken(o, an->token)) != NATS_OK)
-		return (acnats_nats_error(an, "token", s));
-	if (an->credentials != NULL && (s =
-	    natsOptions_SetUserCredentialsFromFiles(o, an->credentials,
-	    NULL)) != NATS_OK)
-		return (acnats_nats_error(an, "credentials", s));
-
-	if (an->tls_ca != NULL || an->tls_cert != NULL ||
-	    an->tls_hostname != NULL) {
-		if ((s = natsOptions_SetSecure(o, true)) != NATS_OK)
-			return (acnats_nats_error(an, "TLS", s));
+	    NATS_OK) {
+		text = nats_GetLastError(NULL);
+		an->host->log(an->p, AC_LOG_ERROR, "libnats options: %s",
+		    text != NULL && *text != '\0' ? text :
+		    natsStatus_GetText(s));
+		return (-1);
 	}
-	if (an->tls_ca != NULL && (s = natsOptions_LoadCATrustedCertificates(o,
-	    an->tls_ca)) != NATS_OK)
-		return (acnats_nats_error(an, "tls_ca", s));
-	if (an->tls_cert != NULL && (s = natsOptions_LoadCertificatesChain(o,
-	    an->tls_cert, an->tls_key)) != NATS_OK)
-		return (acnats_nats_error(an, "tls_cert/tls_key", s));
-	if (an->tls_hostname != NULL && (s =
-	    natsOptions_SetExpectedHostname(o, an->tls_hostname)) != NATS_OK)
-		return (acnats_nats_error(an, "tls_hostname", s));
 	return (0);
 }
 
@@ -1365,8 +1203,6 @@ acnats_make_options(struct acnats *an)
 static void
 acnats_free(struct acnats *an)
 {
-	int	i;
-
 	if (an->ev != NULL)
 		event_free(an->ev);
 	if (an->efd != -1)
@@ -1377,40 +1213,10 @@ acnats_free(struct acnats *an)
 		natsOptions_Destroy(an->opts);
 	pthread_cond_destroy(&an->cond);
 	pthread_mutex_destroy(&an->mu);
-	for (i = 0; i < an->nservers; i++)
-		free(an->servers[i]);
-	free(an->servers_text);
+	natsconn_free(&an->conn);
 	free(an->subject);
 	free(an->node);
-	free(an->user);
-	if (an->password != NULL)
-		explicit_bzero(an->password, strlen(an->password));
-	free(an->password);
-	if (an->token != NULL)
-		explicit_bzero(an->token, strlen(an->token));
-	free(an->token);
-	free(an->credentials);
-	free(an->tls_ca);
-	free(an->tls_cert);
-	free(an->tls_key);
-	free(an->tls_hostname);
 	free(an);
-}
-
-/*
- * Drop this instance's hold on libnats; the last one closes the library
- * and waits for its threads, since the server may dlclose the plugin next.
- */
-static void
-acnats_release_library(struct acnats *an, int leak)
-{
-	natsStatus	s;
-
-	if (--acnats_instances > 0 || leak)
-		return;
-	if ((s = nats_CloseAndWait(ACNATS_STOP_TIMEOUT)) != NATS_OK)
-		an->host->log(an->p, AC_LOG_WARNING, "libnats did not close "
-		    "in time: %s", natsStatus_GetText(s));
 }
 
 /*
@@ -1424,7 +1230,6 @@ acnats_init(struct ac_plugin *p, const struct ac_host_api *host,
 {
 	struct acnats	*an;
 	sigset_t	 all, old;
-	natsStatus	 s;
 	int		 error;
 
 	if (host->size < sizeof *host) {
@@ -1439,6 +1244,7 @@ acnats_init(struct ac_plugin *p, const struct ac_host_api *host,
 	an->host = host;
 	an->limits = *host->limits(p);
 	an->efd = -1;
+	natsconn_init(&an->conn, p, host);
 	pthread_mutex_init(&an->mu, NULL);
 	pthread_cond_init(&an->cond, NULL);
 
@@ -1447,22 +1253,10 @@ acnats_init(struct ac_plugin *p, const struct ac_host_api *host,
 		return (-1);
 	}
 
-	/*
-	 * Threads inherit the creator's signal mask: block every signal while
-	 * libnats makes its library threads (nats_Open) and while ours is
-	 * made (libnats' connection threads are made from it), so that signals
-	 * reach only the loop thread, where the server handles them.
-	 */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	s = nats_Open(-1);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (s != NATS_OK) {
-		acnats_nats_error(an, "cannot initialise libnats", s);
+	if (natsconn_open_library(&an->conn) != 0) {
 		acnats_free(an);
 		return (-1);
 	}
-	acnats_instances++;
 
 	an->iface.size = sizeof an->iface;
 	an->iface.node = an->node;
@@ -1483,6 +1277,13 @@ acnats_init(struct ac_plugin *p, const struct ac_host_api *host,
 		goto fail;
 	}
 
+	/*
+	 * Threads inherit the creator's signal mask: block every signal while
+	 * ours is made (libnats' connection threads are made from it), so
+	 * that signals reach only the loop thread, where the server handles
+	 * them.
+	 */
+	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	error = pthread_create(&an->thread, NULL, acnats_thread, an);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -1500,13 +1301,12 @@ acnats_init(struct ac_plugin *p, const struct ac_host_api *host,
 		    "node", an->subject);
 	host->log(p, AC_LOG_INFO, "node %s, subject %s, servers %s; "
 	    "max_pending %zu frames / %zu bytes (libnats %s)", an->node,
-	    an->subject, an->servers_text, an->max_pending,
+	    an->subject, an->conn.servers_text, an->max_pending,
 	    an->max_pending_bytes, nats_GetVersion());
 	*state = an;
 	return (0);
 
 fail:
-	acnats_release_library(an, 0);
 	acnats_free(an);
 	return (-1);
 }
@@ -1551,9 +1351,7 @@ acnats_fini(void *state)
 			event_free(an->ev);
 			an->ev = NULL;
 		}
-		acnats_release_library(an, 1);
 		return;
 	}
-	acnats_release_library(an, 0);
 	acnats_free(an);
 }

@@ -90,6 +90,46 @@
  *     still read). Messages are delivered all the same. A version 1
  *     backend has no status() and is taken to be always up.
  *
+ * Numbering backends (version 3). A backend shared by several servers
+ * cannot let each server's chat number a room: two would hand out the
+ * same seq. Such a backend says so with numbers() and is then a
+ * sequencer as well as a store; chat never assigns a seq itself:
+ *
+ *  5. Appending. For a room message chat calls append() with the room and
+ *     a make function instead of making the frame and calling store().
+ *     The backend calls make(arg, seq), on the loop thread, with the seq
+ *     the message gets if it is stored now, and stores the frame make
+ *     returns (a reference the backend lets go of); if another server
+ *     took that seq meanwhile, it calls make again with the next free
+ *     one. Then it calls done exactly once, never from within append():
+ *     AC_HISTORY_OK with the seq the message was stored under, or
+ *     AC_HISTORY_FAILED (not stored: make returned NULL, or the store was
+ *     out of reach for too long). chat does not deliver a stored message
+ *     itself, on done or otherwise:
+ *
+ *  6. Listening. chat calls listen() once, in its ready, with the function
+ *     that receives every room message the backend stores, whichever
+ *     server appended it (this one included), on the loop thread, each
+ *     once, in seq order per room, the frame borrowed for the call. chat
+ *     delivers those to the room's members. Whether a message comes to
+ *     listen's function before or after its append's done is not said.
+ *
+ *  7. Replaying from a numbering backend: query->until is the highest seq
+ *     chat has delivered in the room (0 if none yet). The backend replays
+ *     up to the room's last stored message at the time it reads, which may
+ *     be past until, and sets result->last to the highest seq the replay
+ *     covered (the room's last seq as read, whether or not the frame was
+ *     sent; 0 when it covered nothing, such as a SINCE at or past the
+ *     room's last); chat delivers that member only the live messages
+ *     above it.
+ *
+ *  For a numbering backend, last_seq() is the highest seq the backend
+ *  knows stored in the room (0 when it knows none), store() and durable()
+ *  are not called, and the completions of append() and the calls of
+ *  listen's function stop at the backend's fini: chat frees what it holds
+ *  for appends still under way in its own fini (the two finis run one
+ *  after the other, whatever the load order, with nothing in between).
+ *
  * Rooms: a room name is 1 to 64 bytes of A-Z a-z 0-9 - _ . and names that
  * differ only in ASCII case are the same room. chat passes the name in the
  * case it shows (the case first used); a backend matches names ignoring
@@ -116,7 +156,7 @@ extern "C" {
 #endif
 
 #define AC_HISTORY_INTERFACE	"history"
-#define AC_HISTORY_VERSION	2	/* 2: status() */
+#define AC_HISTORY_VERSION	3	/* 2: status(); 3: numbering backends */
 
 /* Longest room name, in bytes (without the NUL). */
 #define AC_HISTORY_ROOM_MAX	64
@@ -173,6 +213,10 @@ struct ac_history_result {
 	enum ac_history_status	 status;
 	uint64_t		 replayed;	/* frames queued to the session */
 	int			 truncated;	/* some wanted were not sent */
+	/* Version 3, numbering backends: the highest seq the replay covered
+	 * (see 7. above). Read only from backends whose numbers() is
+	 * non-zero. */
+	uint64_t		 last;
 };
 
 /*
@@ -189,6 +233,27 @@ typedef void (*ac_history_stored_fn)(void *arg,
  */
 typedef void (*ac_history_replayed_fn)(void *arg, struct ac_session *s,
     const struct ac_history_result *r);
+
+/*
+ * Version 3: make the frame of the message being appended, numbered seq
+ * (arg as given to append()). Returns a new frame reference, which the
+ * backend releases, or NULL when it cannot be made (too large).
+ */
+typedef struct ac_frame *(*ac_history_make_fn)(void *arg, uint64_t seq);
+
+/*
+ * Version 3: an append ended: status AC_HISTORY_OK and the seq it was
+ * stored under, or AC_HISTORY_FAILED and 0.
+ */
+typedef void (*ac_history_appended_fn)(void *arg,
+    enum ac_history_status status, uint64_t seq);
+
+/*
+ * Version 3: a room message the backend stored (arg as given to listen()),
+ * room as the backend has it, the frame borrowed for the call.
+ */
+typedef void (*ac_history_live_fn)(void *arg, const char *room, uint64_t seq,
+    const struct ac_frame *f);
 
 /*
  * The interface. Members are only ever appended; `size` is the backend's
@@ -236,10 +301,26 @@ struct ac_history {
 	 * AC_HISTORY_HAS(h, status).
 	 */
 	int	 (*status)(void *ctx, char *why, size_t len);
+
+	/* ---- version 3 ---- */
+
+	/* Non-zero when the backend numbers room messages (see 5. to 7.
+	 * above); the same answer for the backend's whole life. May be NULL:
+	 * the backend does not number. */
+	int	 (*numbers)(void *ctx);
+
+	/* Append a room message (5. above). Returns 0 (done is called once,
+	 * later), or -1 when it cannot be taken (nothing is called). */
+	int	 (*append)(void *ctx, const char *room, ac_history_make_fn make,
+		    ac_history_appended_fn done, void *arg);
+
+	/* Register the function that receives every stored room message
+	 * (6. above). */
+	void	 (*listen)(void *ctx, ac_history_live_fn fn, void *arg);
 };
 
 /* Non-zero when a backend's struct has member m (for members appended
- * after version 1). */
+ * after version 1) and it is not NULL. */
 #define AC_HISTORY_HAS(h, m) \
 	((h)->size >= offsetof(struct ac_history, m) + sizeof((h)->m) && \
 	    (h)->m != NULL)

@@ -20,9 +20,10 @@
  * marked, and its quit events and teardown run when the outermost entry
  * point ends.
  *
- * With the nats plugin in the same chain chat refuses to start: rooms,
- * nicks and seq do not span servers yet (docs/SCALING.md, "Chat and
- * NATS").
+ * With the nats plugin in the same chain chat refuses to start: nats
+ * would carry every message to every session of the other servers
+ * (docs/SCALING.md, "Chat and NATS"). Chat across servers is cluster
+ * mode, with the cluster plugin (remote.c, append.c).
  */
 #include "config.h"
 
@@ -72,8 +73,8 @@ static const char *chat_err_tokens[CHAT_ERR_COUNT] = {
 	CHAT_E_BAD_NICK, CHAT_E_NICK_IN_USE, CHAT_E_BAD_ROOM,
 	CHAT_E_TOO_MANY_ROOMS, CHAT_E_NOT_IN_ROOM, CHAT_E_NO_SUCH_NICK,
 	CHAT_E_NO_HISTORY, CHAT_E_UNKNOWN_COMMAND, CHAT_E_NO_ROOM,
-	CHAT_E_BAD_ARGUMENT, CHAT_E_TOO_LARGE, CHAT_E_HISTORY_DOWN,
-	CHAT_E_REPLAY_BUSY, CHAT_E_RATE_LIMITED,
+	CHAT_E_BAD_ARGUMENT, CHAT_E_TOO_LARGE, CHAT_E_CLUSTER_DOWN,
+	CHAT_E_HISTORY_DOWN, CHAT_E_REPLAY_BUSY, CHAT_E_RATE_LIMITED,
 };
 
 /* The counters of enum chat_count: metric name and help. */
@@ -286,7 +287,10 @@ chat_metrics(struct chat *c)
 	c->m_rooms = chat_metric(c, AC_METRIC_GAUGE, "chat_rooms",
 	    "Rooms with members.");
 	c->m_members = chat_metric(c, AC_METRIC_GAUGE, "chat_members",
-	    "Memberships: sessions in rooms, counted once per room.");
+	    "Memberships: sessions in rooms, counted once per room (in "
+	    "cluster mode, other servers' sessions too).");
+	c->m_remote = chat_metric(c, AC_METRIC_GAUGE, "chat_remote_users",
+	    "Sessions of other servers (cluster mode).");
 }
 
 /* Read the options, set up the tables, register the metrics. */
@@ -318,6 +322,9 @@ chat_init(struct ac_plugin *p, const struct ac_host_api *host,
 	hash_init(&c->nicks, &c->counts[CHAT_C_STEPS]);
 	hash_init(&c->rooms, &c->counts[CHAT_C_STEPS]);
 	TAILQ_INIT(&c->deferred);
+	TAILQ_INIT(&c->appends);
+	TAILQ_INIT(&c->claims);
+	TAILQ_INIT(&c->directs);
 	chat_metrics(c);
 	*state = c;
 	return (0);
@@ -334,12 +341,11 @@ chat_ready(void *state)
 	if (c->host->interface_get(c->p, CHAT_NATS_INTERFACE, 1,
 	    NULL) != NULL) {
 		c->host->log(c->p, AC_LOG_ERROR, "cannot run with the nats "
-		    "plugin: rooms, nicks and seq do not span servers yet, "
-		    "and nats would pass every room message, command and "
+		    "plugin: it would pass every room message, command and "
 		    "direct message to every session of the other servers; "
-		    "run chat on one server, or join servers with "
-		    "`load = broadcast, nats` (docs/SCALING.md, \"Chat and "
-		    "NATS\")");
+		    "join servers running chat with the cluster plugin "
+		    "(`load = chat, cluster`, docs/SCALING.md, \"Chat across "
+		    "servers\")");
 		return (-1);
 	}
 	c->history = c->host->interface_get(c->p, AC_HISTORY_INTERFACE, 1,
@@ -349,7 +355,18 @@ chat_ready(void *state)
 		if (c->history->size < offsetof(struct ac_history, replay) +
 		    sizeof c->history->replay)
 			why = "its interface is shorter than version 1";
-		else if (c->history->last_seq == NULL ||
+		else if (AC_HISTORY_HAS(c->history, numbers) &&
+		    c->history->numbers(c->history->ctx)) {
+			/* A numbering backend (append.c). */
+			if (c->history->last_seq == NULL ||
+			    c->history->replay == NULL ||
+			    !AC_HISTORY_HAS(c->history, append) ||
+			    !AC_HISTORY_HAS(c->history, listen))
+				why = "it numbers messages but lacks append, "
+				    "listen, replay or last_seq";
+			else
+				c->numbers = 1;
+		} else if (c->history->last_seq == NULL ||
 		    c->history->durable == NULL ||
 		    c->history->store == NULL || c->history->replay == NULL)
 			why = "a function of its interface is missing";
@@ -358,10 +375,13 @@ chat_ready(void *state)
 			    "cannot be used: %s", why);
 			return (-1);
 		}
+		if (c->numbers)
+			c->history->listen(c->history->ctx, append_live, c);
 		c->host->log(c->p, AC_LOG_DEBUG, "history backend found "
-		    "(interface version %u)", version);
+		    "(interface version %u%s)", version, c->numbers ?
+		    ", numbering" : "");
 	}
-	return (0);
+	return (remote_ready(c));
 }
 
 /* Free everything; every user was torn down by its slot already. */
@@ -370,6 +390,8 @@ chat_fini(void *state)
 {
 	struct chat	*c = state;
 
+	append_free_all(c);
+	remote_free_all(c);
 	room_free_all(c);
 	if (c->stamp_room != NULL)
 		json_object_put(c->stamp_room);
@@ -510,6 +532,9 @@ chat_session_welcome(struct chat *c, struct ac_session *s,
 		else if (user_find(c, json_object_get_string(jn),
 		    (size_t)json_object_get_string_len(jn)) != NULL)
 			nick_err = CHAT_ERR_NICK_IN_USE;
+		else if (c->cluster != NULL &&
+		    !c->cluster->up(c->cluster->ctx))
+			nick_err = CHAT_ERR_CLUSTER_DOWN;
 		else
 			nick = json_object_get_string(jn);
 	}
@@ -522,6 +547,10 @@ chat_session_welcome(struct chat *c, struct ac_session *s,
 	else if (nick_err == CHAT_ERR_NICK_IN_USE)
 		event_reply(u, CHAT_CMD_NICK, nick_err, "that nick is taken; "
 		    "you are %s", u->nick);
+	else if (nick_err == CHAT_ERR_CLUSTER_DOWN)
+		event_reply(u, CHAT_CMD_NICK, nick_err, "the other servers are "
+		    "out of reach, so nicks cannot be checked now; you are %s",
+		    u->nick);
 	/*
 	 * A client that asks for neither a nick nor rooms may know nothing
 	 * of chat: the original Python client reads 1024 bytes at a time,
@@ -662,4 +691,5 @@ chat_collect(void *state)
 	c->host->metric_set(c->m_users, (double)c->nusers);
 	c->host->metric_set(c->m_rooms, (double)room_count(c));
 	c->host->metric_set(c->m_members, (double)c->nmembers);
+	c->host->metric_set(c->m_remote, (double)c->nremote);
 }

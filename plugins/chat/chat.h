@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <asyncchat/cluster.h>
 #include <asyncchat/history.h>
 #include <asyncchat/plugin.h>
 
@@ -65,6 +66,7 @@ struct json_object;
 #define CHAT_E_NO_ROOM		"no_room"
 #define CHAT_E_BAD_ARGUMENT	"bad_argument"
 #define CHAT_E_TOO_LARGE	"too_large"
+#define CHAT_E_CLUSTER_DOWN	"cluster_down"
 #define CHAT_E_HISTORY_DOWN	"history_unavailable"
 #define CHAT_E_REPLAY_BUSY	"replay_in_progress"
 #define CHAT_E_RATE_LIMITED	"rate_limited"
@@ -109,6 +111,7 @@ enum chat_err {
 	CHAT_ERR_NO_ROOM,
 	CHAT_ERR_BAD_ARGUMENT,
 	CHAT_ERR_TOO_LARGE,
+	CHAT_ERR_CLUSTER_DOWN,
 	CHAT_ERR_HISTORY_DOWN,
 	CHAT_ERR_REPLAY_BUSY,
 	CHAT_ERR_RATE_LIMITED,
@@ -152,7 +155,13 @@ struct room;
 struct member;
 struct replay;
 struct pending_store;
+struct append;
+struct claim;
+struct direct;
 TAILQ_HEAD(pending_list, pending_store);
+TAILQ_HEAD(append_list, append);
+TAILQ_HEAD(claim_list, claim);
+TAILQ_HEAD(direct_list, direct);
 TAILQ_HEAD(replay_list, replay);
 
 /* A message of a room held back from one member while its replay runs. */
@@ -186,7 +195,12 @@ struct member {
 };
 TAILQ_HEAD(member_list, member);
 
-/* A session as chat knows it (what delivery reads first, together). */
+/*
+ * A session as chat knows it (what delivery reads first, together): one
+ * of this server, or (cluster mode, remote.c) one of another server, a
+ * remote user, which has no session here (s NULL) and is only in rooms
+ * and in the nick table.
+ */
 struct user {
 	struct ac_session	*s;		/* valid until its slot goes */
 	int			 closing;	/* its session closed while chat
@@ -208,6 +222,13 @@ struct user {
 	struct replay_list	 waiting;	/* the others, in order */
 	char			 reason[32];	/* why it closed */
 	TAILQ_ENTRY(user)	 deferred;	/* chat->deferred */
+	struct append_list	 appends;	/* its messages being stored */
+	int			 remote;	/* another server's session */
+	int			 indexed;	/* its nick is in chat->nicks */
+	struct claim		*claiming;	/* its nick claim under way */
+	char			 next_nick[CHAT_NICK_BYTES + 1];	/* /nick
+						   after it ("": none) */
+	struct direct_list	 directs;	/* its messages to remote users */
 };
 TAILQ_HEAD(user_list, user);
 
@@ -232,6 +253,54 @@ struct pending_store {
 	int				 done;
 	TAILQ_ENTRY(pending_store)	 entry;		/* room->pending */
 };
+/*
+ * A room message handed to a numbering backend (append.c): what makes its
+ * frame, for whatever seq the backend gives it.
+ */
+struct append {
+	struct chat		*chat;
+	struct user		*user;		/* the sender; NULL: gone */
+	char			 room[CHAT_ROOM_MAX + 1];
+	char			 id[37];
+	char			 nick[CHAT_NICK_BYTES + 1];
+	enum ac_msg_type	 type;
+	char			*content_type;
+	uint8_t			*content;
+	size_t			 len;
+	struct json_object	*own;		/* sender's members, or NULL */
+	int			 too_large;	/* make could not */
+	TAILQ_ENTRY(append)	 in_chat;	/* chat->appends */
+	TAILQ_ENTRY(append)	 in_user;	/* user->appends */
+};
+
+/* What a nick claim is for (remote.c). */
+enum claim_kind {
+	CLAIM_OPEN,		/* the nick a session opened with */
+	CLAIM_GUEST,		/* a guest nick after losing one */
+	CLAIM_NICK,		/* /nick */
+};
+
+/* A nick claim under way across the cluster (remote.c). */
+struct claim {
+	struct chat		*chat;
+	struct user		*user;		/* NULL: gone */
+	enum claim_kind		 kind;
+	char			 id[37];		/* the user's */
+	char			 nick[CHAT_NICK_BYTES + 1];
+	TAILQ_ENTRY(claim)	 in_chat;	/* chat->claims */
+};
+
+/* A direct message on its way to another server (remote.c). */
+struct direct {
+	struct chat		*chat;
+	struct user		*user;		/* the sender; NULL: gone */
+	struct ac_frame		*frame;		/* our reference */
+	enum chat_cmd		 cmd;
+	char			 to[CHAT_NICK_BYTES + 1];
+	TAILQ_ENTRY(direct)	 in_chat;	/* chat->directs */
+	TAILQ_ENTRY(direct)	 in_user;	/* user->directs */
+};
+
 /*
  * A replay asked for: its query until the backend has it, then what its
  * completion needs. A user's replays go to the backend one at a time, a
@@ -266,6 +335,17 @@ struct chat {
 	unsigned int			 max_rooms_listed;
 
 	const struct ac_history		*history;	/* NULL: none */
+	int				 numbers;	/* it numbers messages */
+	struct append_list		 appends;	/* held by it */
+
+	/* Cluster mode (remote.c): the link, and the other servers'
+	 * sessions by id. */
+	const struct ac_cluster		*cluster;	/* NULL: one server */
+	struct ac_cluster_listener	 listener;
+	struct hash			 remote;	/* id -> remote user */
+	unsigned long			 nremote;
+	struct claim_list		 claims;
+	struct direct_list		 directs;
 
 	struct hash			 nicks;		/* fnick -> user */
 	struct hash			 rooms;		/* fname -> room */
@@ -302,6 +382,7 @@ struct chat {
 	struct ac_metric		*m_users;
 	struct ac_metric		*m_rooms;
 	struct ac_metric		*m_members;
+	struct ac_metric		*m_remote;
 };
 
 /* chat.c */
@@ -359,6 +440,13 @@ int	 command_join(struct user *u, const char *room, size_t len,
 	    int has_since, uint64_t since, int flags);
 
 /* message.c */
+struct json_object *message_members(struct chat *c, struct json_object *header,
+	    const char *room, const char *to, const char *from, uint64_t seq,
+	    const char *time);
+struct json_object *message_own_members(const struct ac_message *msg);
+void	 message_deliver(struct room *r, const struct ac_frame *f,
+	    uint64_t seq);
+void	 message_deliver_local(struct room *r, const struct ac_frame *f);
 void	 message_route(struct user *u, const struct ac_message *msg,
 	    const uint8_t *content, size_t content_len);
 void	 message_direct(struct user *u, struct user *to,
@@ -371,8 +459,28 @@ uint64_t message_delivered(struct room *r);
 void	 replay_start(struct member *m, int has_since, uint64_t since,
 	    uint64_t count);
 int	 replay_busy(struct member *m);
-void	 replay_deliver(struct member *m, struct ac_frame *f, uint64_t seq);
+void	 replay_deliver(struct member *m, const struct ac_frame *f,
+	    uint64_t seq);
 void	 replay_member_gone(struct member *m);
 void	 replay_user_gone(struct user *u);
+
+/* remote.c */
+int	 remote_ready(struct chat *c);
+void	 remote_claim(struct user *u, enum claim_kind kind, const char *nick);
+void	 remote_presence(struct user *u);
+void	 remote_quit(struct user *u, const char *reason);
+void	 remote_direct(struct user *u, struct user *to, struct ac_frame *f,
+	    enum chat_cmd cmd);
+void	 remote_user_gone(struct user *u);
+void	 remote_unindex(struct user *u);
+void	 remote_free_all(struct chat *c);
+
+/* append.c */
+void	 append_start(struct member *m, const struct ac_message *msg,
+	    const uint8_t *content, size_t content_len);
+void	 append_live(void *arg, const char *room, uint64_t seq,
+	    const struct ac_frame *f);
+void	 append_user_gone(struct user *u);
+void	 append_free_all(struct chat *c);
 
 #endif /* CHAT_CHAT_H */

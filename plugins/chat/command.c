@@ -253,6 +253,28 @@ command_nick(struct user *u, struct command_line *cl)
 		    u->nick);
 		return;
 	}
+	if (u->chat->cluster != NULL) {
+		/* Across servers: the claim's answer completes it. */
+		if (!u->chat->cluster->up(u->chat->cluster->ctx))
+			event_reply(u, CHAT_CMD_NICK, CHAT_ERR_CLUSTER_DOWN,
+			    "the other servers are out of reach: nicks cannot "
+			    "be checked now");
+		else if (u->claiming != NULL &&
+		    (u->claiming->kind == CLAIM_NICK ||
+		    u->next_nick[0] != '\0'))
+			event_reply(u, CHAT_CMD_NICK, CHAT_ERR_NICK_IN_USE,
+			    "a nick change of yours is under way already");
+		else if (u->claiming != NULL)
+			/* After the claim of the nick it has (remote.c). */
+			snprintf(u->next_nick, sizeof u->next_nick, "%.*s",
+			    (int)cl->rest.len, cl->rest.s);
+		else {
+			snprintf(old, sizeof old, "%.*s", (int)cl->rest.len,
+			    cl->rest.s);
+			remote_claim(u, CLAIM_NICK, old);
+		}
+		return;
+	}
 	snprintf(old, sizeof old, "%s", u->nick);
 	user_rename(u, cl->rest.s, cl->rest.len);
 	event_nick(u, old);

@@ -83,7 +83,11 @@ event_vreply(struct user *u, const char *command, int err, const char *fmt,
 	if (err >= 0) {
 		event_str(o, "error", chat_err_token(err));
 		c->errors[err]++;
-		if (strcmp(command, "message") == 0)
+		if (strcmp(command, "message") == 0 &&
+		    err == CHAT_ERR_CLUSTER_DOWN)
+			snprintf(line, sizeof line, "! %s: %s",
+			    chat_err_token(err), text);
+		else if (strcmp(command, "message") == 0)
 			snprintf(line, sizeof line, "! not sent: %s: %s",
 			    chat_err_token(err), text);
 		else

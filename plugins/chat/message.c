@@ -20,6 +20,10 @@
  * from the head of that list, so a room's messages always go out in seq
  * order. A member who joined while a message was waiting gets it from
  * its replay instead (member->live_after), never twice.
+ *
+ * A backend that numbers messages itself (history.h, version 3: several
+ * servers share it) takes a room message from here to append.c, and
+ * every room message comes back from it to message_deliver.
  */
 #include "config.h"
 
@@ -59,10 +63,59 @@ message_is_reserved(const char *key)
  * message.
  */
 static int
-message_has_own(const struct ac_message *msg)
+message_msg_has_own(const struct ac_message *msg)
 {
 	return (ac_message_has_other(msg, message_reserved,
 	    MESSAGE_NRESERVED));
+}
+
+/*
+ * The sender's header to take its own members from: NULL when it has
+ * none, so that the json-c object is built only for the rare message
+ * that does.
+ */
+static struct json_object *
+message_own_header(const struct ac_message *msg)
+{
+	if (!message_msg_has_own(msg))
+		return (NULL);
+	return (ac_message_header(msg));
+}
+
+/* Non-zero when a header object has members of its own to keep. */
+static int
+message_has_own(struct json_object *header)
+{
+	if (header == NULL || !json_object_is_type(header, json_type_object))
+		return (0);
+	json_object_object_foreach(header, key, val) {
+		(void)val;
+		if (!message_is_reserved(key))
+			return (1);
+	}
+	return (0);
+}
+}
+
+/*
+ * The sender's own header members (all but the reserved ones) as a new
+ * object the caller puts, or NULL when there are none: kept by an append
+ * beyond the message's callback.
+ */
+struct json_object *
+message_own_members(const struct ac_message *msg)
+{
+	struct json_object	*header = message_own_header(msg);
+	struct json_object	*o;
+
+	if (!message_has_own(header))
+		return (NULL);
+	o = json_object_new_object();
+	json_object_object_foreach(header, key, val) {
+		if (!message_is_reserved(key))
+			json_object_object_add(o, key, json_object_get(val));
+	}
+	return (o);
 }
 
 /* Add a member whose key is a constant string (json-c copies no key). */
@@ -74,23 +127,25 @@ message_add(struct json_object *o, const char *key, struct json_object *v)
 }
 
 /*
- * The members of a relayed frame: the sender's own (but the reserved
- * ones), then room or to, from, seq (when not 0) and time. Returns an
- * object the caller puts.
+ * The members of a relayed frame: the sender's own from header (the
+ * sender's header, or what message_own_members kept of it; may be NULL)
+ * but the reserved ones, then room or to, from, seq (when not 0) and
+ * time. Returns an object the caller puts.
  *
  * Most messages have no members of their own, and building a json-c
  * object costs a dozen allocations, a sizeable part of a message's cost
  * next to its deliveries: so for those the plugin keeps one object per
- * shape (room, direct) and only sets its values.
+ * shape (room, direct) and only sets its values. A room message without a
+ * seq (one that could not be stored, append.c) is the rare third shape.
  */
-static struct json_object *
-message_members(struct chat *c, const struct ac_message *msg,
+struct json_object *
+message_members(struct chat *c, struct json_object *header,
     const char *room, const char *to, const char *from, uint64_t seq,
     const char *time)
 {
 	struct json_object	**cached, *o, *v;
 
-	if (!message_has_own(msg)) {
+	if (!message_has_own(header) && (room == NULL || seq != 0)) {
 		cached = room != NULL ? &c->stamp_room : &c->stamp_direct;
 		if (*cached == NULL) {
 			o = json_object_new_object();
@@ -121,9 +176,12 @@ message_members(struct chat *c, const struct ac_message *msg,
 		return (json_object_get(o));
 	}
 	o = json_object_new_object();
-	json_object_object_foreach(ac_message_header(msg), key, val) {
-		if (!message_is_reserved(key))
-			json_object_object_add(o, key, json_object_get(val));
+	if (message_has_own(header)) {
+		json_object_object_foreach(header, key, val) {
+			if (!message_is_reserved(key))
+				json_object_object_add(o, key,
+				    json_object_get(val));
+		}
 	}
 	if (room != NULL)
 		message_add(o, "room", json_object_new_string(room));
@@ -145,8 +203,8 @@ message_members(struct chat *c, const struct ac_message *msg,
  * one relay call and its accounting were a sixth of a room delivery's
  * cost.
  */
-static void
-message_deliver(struct room *r, struct ac_frame *f, uint64_t seq)
+void
+message_deliver(struct room *r, const struct ac_frame *f, uint64_t seq)
 {
 	struct chat		*c = r->chat;
 	struct member		*m;
@@ -166,8 +224,8 @@ message_deliver(struct room *r, struct ac_frame *f, uint64_t seq)
 	to = c->relay_busy ? NULL : c->relay;
 	TAILQ_FOREACH(m, &r->members, in_room) {
 		steps++;
-		if (seq <= m->live_after)
-			continue;	/* a replay has it */
+		if (m->s == NULL || seq <= m->live_after)
+			continue;	/* remote, or a replay has it */
 		if (m->replays > 0) {
 			replay_deliver(m, f, seq);
 			continue;
@@ -191,6 +249,25 @@ message_deliver(struct room *r, struct ac_frame *f, uint64_t seq)
 		c->relay_busy = 0;
 	c->counts[CHAT_C_STEPS] += steps;
 	c->counts[CHAT_C_DELIVERIES] += n;
+}
+
+/*
+ * Queue a room message without a seq (one the backend could not store,
+ * append.c) to the room's members on this server: nothing holds it back,
+ * since no replay can have it.
+ */
+void
+message_deliver_local(struct room *r, const struct ac_frame *f)
+{
+	struct chat	*c = r->chat;
+	struct member	*m;
+
+	TAILQ_FOREACH(m, &r->members, in_room) {
+		c->counts[CHAT_C_STEPS]++;
+		if (m->s != NULL && !m->user->closing &&
+		    c->host->relay(c->p, f, m->s) == 0)
+			c->counts[CHAT_C_DELIVERIES]++;
+	}
 }
 
 /* Deliver the stored messages at the head of a room's pending list. */
@@ -310,9 +387,13 @@ message_room(struct member *m, const struct ac_message *msg,
 	char			 time[CHAT_TIME_LEN + 1];
 	int64_t			 ms;
 
+	if (c->numbers) {
+		append_start(m, msg, content, content_len);
+		return;
+	}
 	chat_stamp_time(c, time, &ms);
-	o = message_members(c, msg, r->name, NULL, m->user->nick, r->seq + 1,
-	    time);
+	o = message_members(c, message_own_header(msg), r->name, NULL,
+	    m->user->nick, r->seq + 1, time);
 	f = c->host->frame_new(c->p, m->user->id, msg->type,
 	    msg->content_type, o, content, content_len);
 	json_object_put(o);
@@ -344,13 +425,19 @@ message_direct(struct user *u, struct user *to, const struct ac_message *msg,
 	int64_t			 ms;
 
 	chat_stamp_time(c, time, &ms);
-	o = message_members(c, msg, NULL, to->nick, u->nick, 0, time);
+	o = message_members(c, message_own_header(msg), NULL, to->nick,
+	    u->nick, 0, time);
 	f = c->host->frame_new(c->p, u->id, msg->type, msg->content_type, o,
 	    content, content_len);
 	json_object_put(o);
 	if (f == NULL) {
 		event_reply(u, cmd, CHAT_ERR_TOO_LARGE, "with the server's "
 		    "members added, the header passes the server's limit");
+		return;
+	}
+	if (to->remote) {
+		remote_direct(u, to, f, cmd);
+		c->host->frame_unref(c->p, f);
 		return;
 	}
 	c->counts[CHAT_C_DIRECT_MESSAGES]++;

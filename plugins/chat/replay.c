@@ -56,6 +56,11 @@
  * waiting here (its turn or its time) is freed at once, with its timer,
  * since nothing was asked of the backend. A user that goes detaches the
  * one the backend runs.
+ *
+ * A numbering backend (append.c) replays up to the room's end when it
+ * reads, which may be beyond `until`: it says how far (result->last), and
+ * the member's live delivery starts above that, so that what the replay
+ * sent and what arrives live later do not overlap.
  */
 #include "config.h"
 
@@ -81,8 +86,9 @@ replay_flush(struct member *m)
 		TAILQ_REMOVE(&m->held, h, entry);
 		m->nheld--;
 		m->held_bytes -= h->len;
-		if (!m->user->closing && c->host->relay(c->p, h->frame,
-		    m->s) == 0)
+		/* A replay that ended later may have covered it. */
+		if (h->seq > m->live_after && !m->user->closing &&
+		    c->host->relay(c->p, h->frame, m->s) == 0)
 			c->counts[CHAT_C_DELIVERIES]++;
 		c->host->frame_unref(c->p, h->frame);
 		free(h);
@@ -115,20 +121,31 @@ replay_drop_sent(struct member *m, uint64_t until, uint64_t replayed)
 /*
  * A ticket's replay is over (replayed frames sent, or nothing): tell its
  * member, if it is still there, with history-end, then queue what was
- * held for it; free the ticket.
+ * held for it; free the ticket. last is how far a numbering backend's
+ * replay covered the room, else 0 (what another backend covered was
+ * settled when the ticket was asked for: replay_start).
  */
 static void
-replay_end(struct replay *t, uint64_t replayed, int truncated)
+replay_end(struct replay *t, uint64_t replayed, int truncated, uint64_t last)
 {
 	struct member	*m = t->member;
+	uint64_t	 seq = t->until;
 
 	if (m != NULL) {
 		if (t->dedup && !truncated)
 			replay_drop_sent(m, t->until, replayed);
 		TAILQ_REMOVE(&m->tickets, t, entry);
 		m->replays--;
-		event_history_end(m->user, t->room, t->until, replayed,
-		    truncated);
+		/*
+		 * A numbering backend read up to the room's end, maybe past
+		 * what was live here when it was asked: the member has those
+		 * from the replay, not from live delivery.
+		 */
+		if (last > seq)
+			seq = last;
+		if (last != 0 && m->live_after < seq)
+			m->live_after = seq;
+		event_history_end(m->user, t->room, seq, replayed, truncated);
 		if (m->replays == 0) {
 			m->overflow = 0;
 			replay_flush(m);
@@ -182,7 +199,7 @@ replay_next(struct user *u)
 			u->replaying = t;
 			return;
 		}
-		replay_end(t, 0, 1);
+		replay_end(t, 0, 1, 0);
 	}
 }
 
@@ -195,11 +212,15 @@ replay_done_cb(void *arg, struct ac_session *s, const struct ac_history_result
 	struct replay	*t = arg;
 	struct chat	*c = t->chat;
 	struct user	*u = t->user;
+	uint64_t	 last = 0;
 
 	chat_enter(c);
 	if (u != NULL)
 		u->replaying = NULL;
-	replay_end(t, r->replayed, r->truncated || r->status != AC_HISTORY_OK);
+	if (c->numbers && r->status == AC_HISTORY_OK)
+		last = r->last;
+	replay_end(t, r->replayed, r->truncated || r->status != AC_HISTORY_OK,
+	    last);
 	if (u != NULL)
 		replay_next(u);
 	chat_leave(c);
@@ -311,7 +332,7 @@ replay_busy(struct member *m)
 
 /* A live message of the room while m's replay runs: hold it. */
 void
-replay_deliver(struct member *m, struct ac_frame *f, uint64_t seq)
+replay_deliver(struct member *m, const struct ac_frame *f, uint64_t seq)
 {
 	struct chat	*c = m->user->chat;
 	struct held	*h;

@@ -21,6 +21,9 @@
 
 #include "chat.h"
 
+static void	user_index(struct user *);
+static void	user_unindex(struct user *);
+
 /* The user of a session, or NULL (never handshaken, or already gone). */
 struct user *
 user_of(struct chat *c, struct ac_session *s)
@@ -92,6 +95,8 @@ user_open(struct chat *c, struct ac_session *s, const char *nick)
 	u->s = s;
 	snprintf(u->id, sizeof u->id, "%s", id);
 	TAILQ_INIT(&u->rooms);
+	TAILQ_INIT(&u->appends);
+	TAILQ_INIT(&u->directs);
 	TAILQ_INIT(&u->waiting);
 	/*
 	 * Into the slot first, marked torn down: should the host refuse the
@@ -109,10 +114,41 @@ user_open(struct chat *c, struct ac_session *s, const char *nick)
 	else
 		user_guest_nick(c, id, u->nick, sizeof u->nick);
 	names_fold(u->fnick, u->nick, strlen(u->nick));
-	hash_add(&c->nicks, u->fnick, u);
+	user_index(u);
 	c->nusers++;
 	c->host->session_attr_set(c->p, s, CHAT_ATTR_NICK, u->nick);
+	remote_claim(u, CLAIM_OPEN, u->nick);
+	remote_presence(u);
 	return (u);
+}
+
+/*
+ * Put a local user's nick in the nick table. A remote user that the table
+ * still has under it (the cluster gave the nick to this one) leaves it.
+ */
+static void
+user_index(struct user *u)
+{
+	struct chat	*c = u->chat;
+	struct user	*other;
+
+	if ((other = hash_find(&c->nicks, u->fnick)) != NULL && other != u &&
+	    other->remote)
+		remote_unindex(other);
+	if (hash_find(&c->nicks, u->fnick) == NULL)
+		hash_add(&c->nicks, u->fnick, u);
+	u->indexed = 1;
+}
+
+/* Take a local user's nick out of the nick table. */
+static void
+user_unindex(struct user *u)
+{
+	struct chat	*c = u->chat;
+
+	if (hash_find(&c->nicks, u->fnick) == u)
+		hash_remove(&c->nicks, u->fnick);
+	u->indexed = 0;
 }
 
 /* Change a user's nick to a valid, free one (len bytes). */
@@ -120,14 +156,17 @@ int
 user_rename(struct user *u, const char *nick, size_t len)
 {
 	struct chat	*c = u->chat;
+	int		 rv;
 
-	hash_remove(&c->nicks, u->fnick);
+	user_unindex(u);
 	memcpy(u->nick, nick, len);
 	u->nick[len] = '\0';
 	names_fold(u->fnick, u->nick, len);
-	hash_add(&c->nicks, u->fnick, u);
-	return (c->host->session_attr_set(c->p, u->s, CHAT_ATTR_NICK,
-	    u->nick) == AC_ATTR_OK ? 0 : -1);
+	user_index(u);
+	rv = c->host->session_attr_set(c->p, u->s, CHAT_ATTR_NICK, u->nick) ==
+	    AC_ATTR_OK ? 0 : -1;
+	remote_presence(u);
+	return (rv);
 }
 
 /* The user's membership of room r, or NULL (walks its own rooms only). */
@@ -176,6 +215,7 @@ user_save_rooms(struct user *u)
 	}
 	if (first == NULL) {
 		c->host->session_attr_set(c->p, u->s, CHAT_ATTR_ROOMS, NULL);
+		remote_presence(u);
 		return;
 	}
 	for (m = first; m != NULL; m = TAILQ_NEXT(m, in_user)) {
@@ -187,6 +227,7 @@ user_save_rooms(struct user *u)
 	}
 	buf[off] = '\0';
 	c->host->session_attr_set(c->p, u->s, CHAT_ATTR_ROOMS, buf);
+	remote_presence(u);
 }
 
 /* Leave every room and give up the nick, without telling anyone. */
@@ -198,10 +239,12 @@ user_teardown(struct user *u)
 
 	if (u->closed)
 		return;
+	append_user_gone(u);
+	remote_user_gone(u);
 	while ((m = TAILQ_FIRST(&u->rooms)) != NULL)
 		room_leave(m);
+	user_unindex(u);
 	replay_user_gone(u);
-	hash_remove(&c->nicks, u->fnick);
 	c->nusers--;
 	u->closed = 1;
 	u->s = NULL;
@@ -217,6 +260,7 @@ user_close(struct user *u, const char *reason)
 	if (u->closed)
 		return;
 	event_quit(u, reason);
+	remote_quit(u, reason);
 	user_teardown(u);
 }
 

@@ -338,7 +338,7 @@ def case_tls(t):
 def case_reload(t):
     """SIGHUP re-initialises the plugin (the new instance starts before the
     old one stops); frames must still cross and verify, also after a reload
-    without the plugin and one with it again (libnats closed and reopened).
+    without the plugin and one with it again.
     """
     g = Gnatsd().start()
     a = Node("a", [g.url])

@@ -11,12 +11,20 @@
  * appends the frame's bytes; a replay reads them in its completion, which
  * the serial queue runs after every earlier store's.
  *
- * It is a version 1 backend (no status()), so that chat's tests keep that
- * path; the history plugin is the version 2 one.
+ * Without numbers it is a version 1 backend (no status()), so that chat's
+ * tests keep that path; the history plugin is the version 2 one. With
+ * numbers = yes it is a numbering backend (history.h, version 3, with no
+ * status()): append() is a serial job like a store, whose completion gives
+ * the message the room's next seq, asks chat to make the frame, keeps it
+ * and hands it to chat's listen function. skip_every = N makes every Nth
+ * append lose its first seq, as if another server had taken it (make is
+ * called with that seq, the frame dropped, and called again with the
+ * next); fail_appends = yes fails every append.
  *
  * Options: durable = yes|no (default no), replay = N (50), max_replay = N
- * (1000), gate_dir = DIR (none). Logs "memhistory: stored ROOM SEQ" and
- * "memhistory: replay ROOM mode=M sent=N truncated=T".
+ * (1000), gate_dir = DIR (none), numbers = yes|no (no), skip_every = N
+ * (0: never), fail_appends = yes|no (no). Logs "memhistory: stored ROOM
+ * SEQ" and "memhistory: replay ROOM mode=M sent=N truncated=T".
  */
 #include "config.h"
 
@@ -62,6 +70,21 @@ struct memhistory {
 	struct mh_room			*rooms;
 	size_t				 nrooms;
 	unsigned int			 outstanding;
+	int				 numbers;
+	uint64_t			 skip_every;
+	uint64_t			 appended;
+	int				 fail_appends;
+	ac_history_live_fn		 live;
+	void				*live_arg;
+};
+
+/* An append job (numbering mode). */
+struct mh_append {
+	char			 room[AC_HISTORY_ROOM_MAX + 1];
+	ac_history_make_fn	 make;
+	ac_history_appended_fn	 done;
+	void			*arg;
+	char			 gate[PATH_MAX];
 };
 
 /* A store job. */
@@ -145,6 +168,30 @@ mh_store_work(void *arg)
 	}
 }
 
+/* Keep a copy of a frame as the room's message seq. */
+static void
+mh_keep(struct memhistory *mh, struct mh_room *r, uint64_t seq,
+    const struct ac_frame *f)
+{
+	struct mh_entry		*e;
+	const uint8_t		*bytes;
+	size_t			 len;
+
+	e = realloc(r->entries, (r->n + 1) * sizeof *e);
+	if (e == NULL)
+		abort();
+	r->entries = e;
+	e = &r->entries[r->n++];
+	bytes = mh->host->frame_bytes(f, &len);
+	e->seq = seq;
+	e->len = len;
+	if ((e->bytes = malloc(len)) == NULL)
+		abort();
+	memcpy(e->bytes, bytes, len);
+	mh->host->log(mh->p, AC_LOG_INFO, "memhistory: stored %s %llu",
+	    r->name, (unsigned long long)seq);
+}
+
 /* Loop: append the frame, then tell chat (durable mode). */
 static void
 mh_store_done(void *state, struct ac_session *s, void *arg,
@@ -152,27 +199,10 @@ mh_store_done(void *state, struct ac_session *s, void *arg,
 {
 	struct memhistory	*mh = state;
 	struct mh_store		*st = arg;
-	struct mh_room		*r;
-	struct mh_entry		*e;
-	const uint8_t		*bytes;
-	size_t			 len;
 
 	(void)s;
 	(void)status;
-	r = mh_room(mh, st->room, 1);
-	e = realloc(r->entries, (r->n + 1) * sizeof *e);
-	if (e == NULL)
-		abort();
-	r->entries = e;
-	e = &r->entries[r->n++];
-	bytes = mh->host->frame_bytes(st->frame, &len);
-	e->seq = st->seq;
-	e->len = len;
-	if ((e->bytes = malloc(len)) == NULL)
-		abort();
-	memcpy(e->bytes, bytes, len);
-	mh->host->log(mh->p, AC_LOG_INFO, "memhistory: stored %s %llu",
-	    st->room, (unsigned long long)st->seq);
+	mh_keep(mh, mh_room(mh, st->room, 1), st->seq, st->frame);
 	mh->host->frame_unref(mh->p, st->frame);
 	if (st->done != NULL)
 		st->done(st->arg, AC_HISTORY_OK);
@@ -213,6 +243,106 @@ mh_store(void *ctx, const struct ac_history_message *m,
 	return (0);
 }
 
+/* numbers: the option. */
+static int
+mh_numbers(void *ctx)
+{
+	return (((struct memhistory *)ctx)->numbers);
+}
+
+/* Worker: stand for the disk of an append (the gate, as for a store). */
+static void
+mh_append_work(void *arg)
+{
+	struct mh_append	*ap = arg;
+	struct mh_store		 st;
+
+	memset(&st, 0, sizeof st);
+	memcpy(st.gate, ap->gate, sizeof st.gate);
+	mh_store_work(&st);
+}
+
+/*
+ * Loop: number the message (losing the first seq every skip_every), have
+ * chat make it, keep it, hand it to listen, then tell the append it is
+ * done.
+ */
+static void
+mh_append_done(void *state, struct ac_session *s, void *arg,
+    enum ac_job_status status)
+{
+	struct memhistory	*mh = state;
+	struct mh_append	*ap = arg;
+	struct mh_room		*r;
+	struct ac_frame		*f;
+	uint64_t		 seq;
+
+	(void)s;
+	(void)status;
+	mh->outstanding--;
+	if (mh->fail_appends) {
+		ap->done(ap->arg, AC_HISTORY_FAILED, 0);
+		free(ap);
+		return;
+	}
+	r = mh_room(mh, ap->room, 1);
+	seq = r->handed + 1;
+	mh->appended++;
+	if (mh->skip_every != 0 && mh->appended % mh->skip_every == 0) {
+		/* Another server took seq first: this frame is not kept. */
+		if ((f = ap->make(ap->arg, seq)) != NULL)
+			mh->host->frame_unref(mh->p, f);
+		seq++;
+	}
+	if ((f = ap->make(ap->arg, seq)) == NULL) {
+		ap->done(ap->arg, AC_HISTORY_FAILED, 0);
+		free(ap);
+		return;
+	}
+	r->handed = seq;
+	mh_keep(mh, r, seq, f);
+	if (mh->live != NULL)
+		mh->live(mh->live_arg, r->name, seq, f);
+	mh->host->frame_unref(mh->p, f);
+	ap->done(ap->arg, AC_HISTORY_OK, seq);
+	free(ap);
+}
+
+/* append: one serial job per message, as a store. */
+static int
+mh_append(void *ctx, const char *room, ac_history_make_fn make,
+    ac_history_appended_fn done, void *arg)
+{
+	struct memhistory	*mh = ctx;
+	struct mh_append	*ap;
+
+	if ((ap = calloc(1, sizeof *ap)) == NULL)
+		return (-1);
+	snprintf(ap->room, sizeof ap->room, "%s", room);
+	ap->make = make;
+	ap->done = done;
+	ap->arg = arg;
+	if (mh->gate != NULL)
+		snprintf(ap->gate, sizeof ap->gate, "%s", mh->gate);
+	if (mh->host->job_submit(mh->p, NULL, AC_JOB_NO_CANCEL|AC_JOB_SERIAL,
+	    mh_append_work, mh_append_done, ap) != 0) {
+		free(ap);
+		return (-1);
+	}
+	mh->outstanding++;
+	return (0);
+}
+
+/* listen: keep chat's function. */
+static void
+mh_listen(void *ctx, ac_history_live_fn fn, void *arg)
+{
+	struct memhistory	*mh = ctx;
+
+	mh->live = fn;
+	mh->live_arg = arg;
+}
+
 /* Worker: nothing to read off the loop in memory. */
 static void
 mh_replay_work(void *arg)
@@ -236,10 +366,13 @@ mh_replay_done(void *state, struct ac_session *s, void *arg,
 	res.status = status == AC_JOB_DONE ? AC_HISTORY_OK : AC_HISTORY_FAILED;
 	r = mh_room(mh, rp->room, 0);
 	if (s != NULL && r != NULL && status == AC_JOB_DONE) {
-		/* [first, last): the entries with seq <= until. */
-		for (last = r->n; last > 0 &&
+		/* [first, last): the entries with seq <= until (numbering:
+		 * all of them, to the room's end). */
+		for (last = r->n; !mh->numbers && last > 0 &&
 		    r->entries[last - 1].seq > rp->q.until; last--)
 			;
+		if (last > 0)
+			res.last = r->entries[last - 1].seq;
 		if (rp->q.mode == AC_HISTORY_SINCE) {
 			for (first = last; first > 0 &&
 			    r->entries[first - 1].seq > rp->q.since; first--)
@@ -340,6 +473,12 @@ mh_init(struct ac_plugin *p, const struct ac_host_api *host,
 			bad = mh_count(opts[i].value, &mh->replay);
 		else if (strcmp(opts[i].key, "max_replay") == 0)
 			bad = mh_count(opts[i].value, &mh->max_replay);
+		else if (strcmp(opts[i].key, "numbers") == 0)
+			bad = ac_option_bool(opts[i].value, &mh->numbers);
+		else if (strcmp(opts[i].key, "fail_appends") == 0)
+			bad = ac_option_bool(opts[i].value, &mh->fail_appends);
+		else if (strcmp(opts[i].key, "skip_every") == 0)
+			bad = mh_count(opts[i].value, &mh->skip_every);
 		else if (strcmp(opts[i].key, "gate_dir") == 0) {
 			if (asprintf(&mh->gate, "%s/open", opts[i].value) < 0)
 				bad = -1;
@@ -352,6 +491,7 @@ mh_init(struct ac_plugin *p, const struct ac_host_api *host,
 	/*
 	 * A version 1 backend, as one built against that header would be:
 	 * its struct ends before status(), which chat must then do without.
+	 * A numbering one is version 3 with status() NULL (always up).
 	 */
 	mh->iface.size = offsetof(struct ac_history, status);
 	mh->iface.ctx = mh;
@@ -359,8 +499,14 @@ mh_init(struct ac_plugin *p, const struct ac_host_api *host,
 	mh->iface.durable = mh_durable;
 	mh->iface.store = mh_store;
 	mh->iface.replay = mh_replay;
-	if (bad || host->interface_publish(p, AC_HISTORY_INTERFACE, 1,
-	    &mh->iface) != 0) {
+	if (mh->numbers) {
+		mh->iface.size = sizeof mh->iface;
+		mh->iface.numbers = mh_numbers;
+		mh->iface.append = mh_append;
+		mh->iface.listen = mh_listen;
+	}
+	if (bad || host->interface_publish(p, AC_HISTORY_INTERFACE,
+	    mh->numbers ? AC_HISTORY_VERSION : 1, &mh->iface) != 0) {
 		free(mh->gate);
 		free(mh);
 		return (-1);
