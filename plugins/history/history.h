@@ -12,6 +12,7 @@
  *    not on disk yet (the pending list);
  *  - store.c: SQLite itself (store.h);
  *  - batch.c: store(): messages gathered into one write job at a time;
+ *  - checkpoint.c: the WAL copied into the file by a job of its own;
  *  - replay.c: replay(): a read job, then the frames relayed;
  *  - merge.c: which frames a replay sends, from the pending list and
  *    the disk;
@@ -71,6 +72,17 @@
 #define HISTORY_REPLAY_CHUNK		128
 /* Read-only connections kept open for the next replays (db_reader). */
 #define HISTORY_READERS_IDLE		8
+
+/*
+ * Checkpoints (checkpoint.c): one starts once a write leaves more than
+ * HISTORY_CKPT_PAGES pages in the WAL (SQLite's own threshold), again
+ * each HISTORY_CKPT_STEP pages it grows while none has copied it in
+ * full, and with the writes held once it passes HISTORY_CKPT_MAX (40 MB
+ * at 4 KiB pages, within journal_size_limit).
+ */
+#define HISTORY_CKPT_PAGES		1000
+#define HISTORY_CKPT_STEP		250
+#define HISTORY_CKPT_MAX		10000
 
 /* Retention: a pass every minute, each job deleting at most a chunk. */
 #define HISTORY_PRUNE_INTERVAL		60
@@ -142,9 +154,13 @@ struct history {
 	struct history_streak		 read_streak;
 	struct history_streak		 verify_streak;
 	struct history_streak		 prune_streak;
+	struct history_streak		 ckpt_streak;
 
 	struct ac_metric		*m[HM_COUNT];
 };
+
+/* checkpoint.c */
+void	checkpoint_due(struct history *h, int frames);
 
 /* history.c */
 void	history_streak_fail(struct history *h, struct history_streak *sk,
@@ -206,6 +222,12 @@ struct db {
 	struct msg_list		 pending;	/* in store() order */
 	size_t			 npending;
 	size_t			 pending_bytes;
+
+	/* The checkpoint (checkpoint.c): ckpt for its job alone, the rest
+	 * for the loop thread. */
+	struct store		*ckpt;
+	int			 ckpt_running;
+	int			 ckpt_log;	/* WAL pages at the last */
 
 	LIST_ENTRY(db)		 entry;
 };

@@ -1,0 +1,135 @@
+/*
+ * checkpoint.c - the WAL folded into the database file beside the writes,
+ * never inside one.
+ *
+ * SQLite's automatic checkpoint runs inside the commit that takes the WAL
+ * past 1000 pages, on the connection that commits: ours writes on a
+ * worker, and chat delivers a message only once its write has completed
+ * (docs/HISTORY.md), so every 30 to 60 transactions a room waited 5-10 ms
+ * for a checkpoint instead of 0.3-0.5 ms for its write. store.c turns the
+ * automatic one off on the writer and notes the WAL's size at each
+ * commit; here, once a write has taken the WAL past HISTORY_CKPT_PAGES, a
+ * job of its own (not a serial one, so it runs beside the next writes)
+ * checkpoints on a connection of its own, passively: it copies the pages
+ * no reader still needs and waits for no one. One at a time per database.
+ *
+ * Durability does not change: a commit is as durable as it was once its
+ * WAL write is done, and the checkpoint moves committed pages only.
+ *
+ * A WAL that a passive checkpoint has copied in full is started over by
+ * the next write. While writes go on beside it, one may not have been
+ * copied when it ends, so the next starts once the WAL has grown
+ * HISTORY_CKPT_STEP pages more, and one of them ends between two writes.
+ * Should the WAL still reach HISTORY_CKPT_MAX pages (a reader holding an
+ * old snapshot, writes faster than the copy), the job checkpoints with
+ * RESTART instead, which waits for the writer and the readers (the
+ * writes wait for it, that once) and starts the WAL over: the WAL stays
+ * bounded. It says so in the log.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "history.h"
+
+/* One checkpoint job and what it found. */
+struct ckpt_job {
+	struct history	*h;
+	struct db	*db;
+	int		 restart;	/* took the RESTART */
+	int		 log;		/* pages in the WAL */
+	int		 done;		/* of them in the file */
+	int		 failed;
+	char		 err[384];
+};
+
+/* The checkpoint, on a worker: passive, or RESTART when the WAL is past
+ * HISTORY_CKPT_MAX pages after it. */
+static void
+checkpoint_work(void *arg)
+{
+	struct ckpt_job	*cj = arg;
+	struct db	*db = cj->db;
+
+	/* Only this job uses db->ckpt, and one runs at a time. */
+	if (db->ckpt == NULL && store_open_checkpointer(db->path,
+	    HISTORY_BUSY_MS, &db->ckpt, cj->err, sizeof cj->err) == -1) {
+		cj->failed = 1;
+		return;
+	}
+	if (store_checkpoint(db->ckpt, 0, &cj->log, &cj->done, cj->err,
+	    sizeof cj->err) == -1) {
+		cj->failed = 1;
+		return;
+	}
+	if (cj->log < HISTORY_CKPT_MAX)
+		return;
+	cj->restart = 1;
+	if (store_checkpoint(db->ckpt, 1, &cj->log, &cj->done, cj->err,
+	    sizeof cj->err) == -1)
+		cj->failed = 1;
+}
+
+/* The checkpoint's completion, on the loop thread: note where the WAL
+ * stands, and say what went wrong. */
+static void
+checkpoint_done(void *state, struct ac_session *s, void *arg,
+    enum ac_job_status status)
+{
+	struct ckpt_job	*cj = arg;
+	struct history	*h = cj->h;
+	struct db	*db = cj->db;
+	char		 why[512];
+
+	db->ckpt_running = 0;
+	if (status != AC_JOB_DONE) {
+		free(cj);
+		return;
+	}
+	if (cj->failed) {
+		snprintf(why, sizeof why, "%s: %s", db->path, cj->err);
+		history_streak_fail(h, &h->ckpt_streak, 1, AC_LOG_WARNING,
+		    "checkpointing the WAL", why);
+		free(cj);
+		return;
+	}
+	history_streak_ok(h, &h->ckpt_streak, "checkpointing the WAL");
+	db->ckpt_log = cj->log;
+	if (cj->restart)
+		h->host->log(h->p, AC_LOG_INFO, "%s: the WAL had grown to %d "
+		    "pages, more than passive checkpoints could copy (a long "
+		    "read, or writes faster than the copy): checkpointed it "
+		    "with the writes held (%d pages copied)", db->path,
+		    cj->log, cj->done);
+	free(cj);
+}
+
+/*
+ * A write of instance h has completed, leaving frames pages in the WAL:
+ * start a checkpoint if the WAL has grown past HISTORY_CKPT_PAGES, none
+ * is running, and the last one's WAL has since grown HISTORY_CKPT_STEP
+ * pages or been started over. Loop thread.
+ */
+void
+checkpoint_due(struct history *h, int frames)
+{
+	struct db	*db = h->db;
+	struct ckpt_job	*cj;
+
+	if (db == NULL || db->ckpt_running || frames < HISTORY_CKPT_PAGES ||
+	    (frames >= db->ckpt_log &&
+	    frames < db->ckpt_log + HISTORY_CKPT_STEP))
+		return;
+	if ((cj = calloc(1, sizeof *cj)) == NULL)
+		return;		/* the next write tries again */
+	cj->h = h;
+	cj->db = db;
+	if (h->host->job_submit(h->p, NULL, 0, checkpoint_work,
+	    checkpoint_done, cj) == -1) {
+		free(cj);
+		return;
+	}
+	db->ckpt_running = 1;
+}
