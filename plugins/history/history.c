@@ -240,6 +240,10 @@ history_metrics(struct history *h)
 		{ AC_METRIC_GAUGE, "history_healthy",
 		  "1 while the history database works, 0 when it cannot be "
 		  "used or its last write failed." },
+		{ AC_METRIC_COUNTER, "history_checkpoints_total",
+		  "Checkpoints of the WAL into the database file." },
+		{ AC_METRIC_COUNTER, "history_checkpoint_restarts_total",
+		  "Checkpoints that held the writes to start the WAL over." },
 	};
 	size_t	i;
 

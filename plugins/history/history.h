@@ -75,14 +75,16 @@
 
 /*
  * Checkpoints (checkpoint.c): one starts once a write leaves more than
- * HISTORY_CKPT_PAGES pages in the WAL (SQLite's own threshold), again
+ * HISTORY_CKPT_PAGES pages in the WAL (SQLite's own threshold), copying
+ * in up to HISTORY_CKPT_PASSES passes what writes add meanwhile; again
  * each HISTORY_CKPT_STEP pages it grows while none has copied it in
- * full, and with the writes held once it passes HISTORY_CKPT_MAX (40 MB
- * at 4 KiB pages, within journal_size_limit).
+ * full; and with the writes held for the copy of what is left once the
+ * WAL passes HISTORY_CKPT_RESTART pages (8 MB at 4 KiB pages).
  */
 #define HISTORY_CKPT_PAGES		1000
 #define HISTORY_CKPT_STEP		250
-#define HISTORY_CKPT_MAX		10000
+#define HISTORY_CKPT_PASSES		4
+#define HISTORY_CKPT_RESTART		2000
 
 /* Retention: a pass every minute, each job deleting at most a chunk. */
 #define HISTORY_PRUNE_INTERVAL		60
@@ -116,6 +118,8 @@ enum history_metric {
 	HM_DB_BYTES,		/* gauge: database and WAL size */
 	HM_PENDING,		/* gauge: messages not yet written */
 	HM_HEALTHY,		/* gauge: 1 writing works, 0 not */
+	HM_CHECKPOINTS,		/* counter: checkpoint jobs */
+	HM_CKPT_RESTARTS,	/* counter: of them, with writes held */
 	HM_COUNT
 };
 
