@@ -16,23 +16,24 @@
  * Durability does not change: a commit is as durable as it was once its
  * WAL write is done, and the checkpoint moves committed pages only.
  *
- * A WAL that a passive checkpoint has copied in full is started over by
- * the next write, if that write starts after the copy ends. While writes
- * go on beside it, a pass copies the WAL as it was when the pass began,
- * so the job runs passes until one finds nothing new (at most
- * HISTORY_CKPT_PASSES, each shorter than the last); if writes still came
- * in between, the next job starts once the WAL has grown
- * HISTORY_CKPT_STEP pages more. A busy room writes a transaction every
- * millisecond or two, though, and then a write is nearly always at work
- * when the copy ends, so the WAL is not started over. Once it is past
- * HISTORY_CKPT_RESTART pages, the job ends with a RESTART checkpoint,
- * which takes the write lock (waiting for the write at work), waits for
- * the readers of an older snapshot, copies what the passive passes left
- * (little or nothing) and so makes the next write start the WAL over.
- * The writes wait for that lock and the copy of the tail, once per 2000
- * pages written, instead of for a copy of 1000 pages and its fsync
- * inside a commit: the WAL stays bounded.
- * history_checkpoint_restarts_total counts them.
+ * A WAL that a checkpoint has copied in full is started over by the next
+ * write, if that write starts after the copy ends. A pass copies the WAL
+ * as it was when the pass began, and writes go on beside it, so the job
+ * runs passes until one finds nothing new (at most HISTORY_CKPT_PASSES,
+ * each shorter than the last); if writes still came in between, the next
+ * job starts once the WAL has grown HISTORY_CKPT_STEP pages more. A busy
+ * room writes a transaction every millisecond or two, though, and then a
+ * write is nearly always at work when the copy ends, and the WAL is not
+ * started over. Once it is past HISTORY_CKPT_HOLD pages, the job is a
+ * serial one instead, queued after the writes: no write of the instance
+ * runs beside it, so it copies what the passive jobs left (the pages of
+ * the last few transactions) to the end, and the next write starts the
+ * WAL over. The writes queued meanwhile wait for that short copy and its
+ * fsync, once in 2000 pages at most, instead of a copy of 1000 pages
+ * inside a commit; and the WAL stays bounded. (SQLite's RESTART mode
+ * would do the same from a job beside the writes, but a write that finds
+ * it at work sleeps in SQLite's busy handler, 1, 2, 5, 10 ms..., far
+ * longer than the copy.) history_checkpoint_waits_total counts them.
  */
 #include "config.h"
 
@@ -46,23 +47,22 @@
 struct ckpt_job {
 	struct history	*h;
 	struct db	*db;
-	int		 restart;	/* held the writes */
+	int		 serial;	/* between two writes */
 	int		 log;		/* pages in the WAL */
 	int		 done;		/* of them in the file */
 	int		 failed;
 	char		 err[384];
 };
 
-/* The checkpoint, on a worker: passive, again while the writes that
- * came meanwhile are left (at most HISTORY_CKPT_PASSES, each copying
- * what the last did not), and RESTART for what is still left when the
- * WAL is past HISTORY_CKPT_RESTART pages. */
+/* The checkpoint, on a worker: passive passes, beside the writes until
+ * one finds nothing new (at most HISTORY_CKPT_PASSES), or one between
+ * two writes. */
 static void
 checkpoint_work(void *arg)
 {
 	struct ckpt_job	*cj = arg;
 	struct db	*db = cj->db;
-	int		 last = -1, passes = 0;
+	int		 last, passes = 0;
 
 	/* Only this job uses db->ckpt, and one runs at a time. */
 	if (db->ckpt == NULL && store_open_checkpointer(db->path,
@@ -70,20 +70,16 @@ checkpoint_work(void *arg)
 		cj->failed = 1;
 		return;
 	}
+	cj->log = -1;
 	do {
 		last = cj->log;
-		if (store_checkpoint(db->ckpt, 0, &cj->log, &cj->done,
-		    cj->err, sizeof cj->err) == -1) {
+		if (store_checkpoint(db->ckpt, &cj->log, &cj->done, cj->err,
+		    sizeof cj->err) == -1) {
 			cj->failed = 1;
 			return;
 		}
-	} while (cj->log != last && ++passes < HISTORY_CKPT_PASSES);
-	if (cj->log < HISTORY_CKPT_RESTART)
-		return;
-	cj->restart = 1;
-	if (store_checkpoint(db->ckpt, 1, &cj->log, &cj->done, cj->err,
-	    sizeof cj->err) == -1)
-		cj->failed = 1;
+	} while (!cj->serial && cj->log != last &&
+	    ++passes < HISTORY_CKPT_PASSES);
 }
 
 /* The checkpoint's completion, on the loop thread: note where the WAL
@@ -112,8 +108,8 @@ checkpoint_done(void *state, struct ac_session *s, void *arg,
 	history_streak_ok(h, &h->ckpt_streak, "checkpointing the WAL");
 	db->ckpt_log = cj->log;
 	h->host->metric_add(h->m[HM_CHECKPOINTS], 1);
-	if (cj->restart)
-		h->host->metric_add(h->m[HM_CKPT_RESTARTS], 1);
+	if (cj->serial)
+		h->host->metric_add(h->m[HM_CKPT_WAITS], 1);
 	free(cj);
 }
 
@@ -121,7 +117,8 @@ checkpoint_done(void *state, struct ac_session *s, void *arg,
  * A write of instance h has completed, leaving frames pages in the WAL:
  * start a checkpoint if the WAL has grown past HISTORY_CKPT_PAGES, none
  * is running, and the last one's WAL has since grown HISTORY_CKPT_STEP
- * pages or been started over. Loop thread.
+ * pages or been started over; between two writes once it is past
+ * HISTORY_CKPT_HOLD. Loop thread.
  */
 void
 checkpoint_due(struct history *h, int frames)
@@ -137,8 +134,9 @@ checkpoint_due(struct history *h, int frames)
 		return;		/* the next write tries again */
 	cj->h = h;
 	cj->db = db;
-	if (h->host->job_submit(h->p, NULL, 0, checkpoint_work,
-	    checkpoint_done, cj) == -1) {
+	cj->serial = frames >= HISTORY_CKPT_HOLD;
+	if (h->host->job_submit(h->p, NULL, cj->serial ? AC_JOB_SERIAL : 0,
+	    checkpoint_work, checkpoint_done, cj) == -1) {
 		free(cj);
 		return;
 	}

@@ -242,8 +242,9 @@ history_metrics(struct history *h)
 		  "used or its last write failed." },
 		{ AC_METRIC_COUNTER, "history_checkpoints_total",
 		  "Checkpoints of the WAL into the database file." },
-		{ AC_METRIC_COUNTER, "history_checkpoint_restarts_total",
-		  "Checkpoints that held the writes to start the WAL over." },
+		{ AC_METRIC_COUNTER, "history_checkpoint_waits_total",
+		  "Checkpoints the writes waited for (the WAL past 2000 "
+		  "pages)." },
 	};
 	size_t	i;
 

@@ -78,13 +78,13 @@
  * HISTORY_CKPT_PAGES pages in the WAL (SQLite's own threshold), copying
  * in up to HISTORY_CKPT_PASSES passes what writes add meanwhile; again
  * each HISTORY_CKPT_STEP pages it grows while none has copied it in
- * full; and with the writes held for the copy of what is left once the
- * WAL passes HISTORY_CKPT_RESTART pages (8 MB at 4 KiB pages).
+ * full; and between two writes, to copy what is left, once the WAL is
+ * past HISTORY_CKPT_HOLD pages (8 MB at 4 KiB pages).
  */
 #define HISTORY_CKPT_PAGES		1000
 #define HISTORY_CKPT_STEP		250
 #define HISTORY_CKPT_PASSES		4
-#define HISTORY_CKPT_RESTART		2000
+#define HISTORY_CKPT_HOLD		2000
 
 /* Retention: a pass every minute, each job deleting at most a chunk. */
 #define HISTORY_PRUNE_INTERVAL		60
@@ -119,7 +119,7 @@ enum history_metric {
 	HM_PENDING,		/* gauge: messages not yet written */
 	HM_HEALTHY,		/* gauge: 1 writing works, 0 not */
 	HM_CHECKPOINTS,		/* counter: checkpoint jobs */
-	HM_CKPT_RESTARTS,	/* counter: of them, with writes held */
+	HM_CKPT_WAITS,		/* counter: of them, between two writes */
 	HM_COUNT
 };
 

@@ -349,8 +349,8 @@ store_open(const char *path, int busy_ms, struct store **out, char *err,
 	 * No checkpoint when the connection closes: closing happens on the
 	 * event loop (the plugin's fini), and a checkpoint would write and
 	 * fsync there. The WAL stays beside the file, and whoever opens it
-	 * next takes it over; SQLite checkpoints it as it grows, on the
-	 * workers that write.
+	 * next takes it over; the plugin's checkpoint jobs fold it in as
+	 * it grows.
 	 */
 	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	/*
@@ -477,24 +477,22 @@ store_open_checkpointer(const char *path, int busy_ms, struct store **out,
 }
 
 /*
- * Checkpoint: copy what the WAL holds into the database file. Passive
- * (restart 0) copies what no reader still needs and waits for nobody,
- * so the writer goes on beside it; restart waits (busy_ms at most) for
- * the writer and the readers, copies all, and makes the next write start
- * the WAL from its beginning. *log is set to the pages in the WAL, *done
- * to those now in the file. Another checkpoint at work (SQLITE_BUSY) is
- * not an error: it does the same. Returns 0, or -1 with err.
+ * A passive checkpoint: copy into the database file the pages of the WAL
+ * that no reader still needs, waiting for nobody, while the writer's
+ * connection goes on writing. *log is set to the pages in the WAL, *done
+ * to those now in the file; once all are, the next write starts the WAL
+ * over. Another checkpoint at work (SQLITE_BUSY) is not an error: it does
+ * the same. Returns 0, or -1 with err.
  */
 int
-store_checkpoint(struct store *st, int restart, int *log, int *done,
-    char *err, size_t errlen)
+store_checkpoint(struct store *st, int *log, int *done, char *err,
+    size_t errlen)
 {
 	int	rc;
 
 	*log = *done = 0;
-	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, restart ?
-	    SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE, log,
-	    done);
+	rc = sqlite3_wal_checkpoint_v2(st->db, NULL,
+	    SQLITE_CHECKPOINT_PASSIVE, log, done);
 	if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) {
 		store_sqlerr(st->db, err, errlen, "cannot checkpoint");
 		return -1;
