@@ -22,9 +22,9 @@
  * runs passes until one finds nothing new (at most HISTORY_CKPT_PASSES,
  * each shorter than the last); if writes still came in between, the next
  * job starts once the WAL has grown HISTORY_CKPT_STEP pages more. A busy
- * room writes a transaction every millisecond or two, though, and then a
- * write is nearly always at work when the copy ends, and the WAL is not
- * started over. Once it is past HISTORY_CKPT_HOLD pages, the job is a
+ * room writes a transaction every millisecond or two, though, and then
+ * the copy can end while a write is at work, job after job, and the WAL
+ * is not started over. Once it is past HISTORY_CKPT_HOLD pages, the job is a
  * serial one instead, queued after the writes: no write of the instance
  * runs beside it, so it copies what the passive jobs left (the pages of
  * the last few transactions) to the end, and the next write starts the
