@@ -75,6 +75,7 @@ struct batch {
 
 	/* Set by the worker. */
 	int			 failed;
+	int			 wal_frames;	/* after the write */
 	size_t			 already;	/* seq stored before */
 	char			 err[384];
 };
@@ -295,6 +296,7 @@ batch_work(void *arg)
 	if (store_write(db->st, rows, b->n, b->sync_full, b->max_messages,
 	    b->err, sizeof b->err) == -1)
 		b->failed = 1;
+	b->wal_frames = store_wal_frames(db->st);
 	pthread_mutex_unlock(&db->conn_mu);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 
@@ -337,6 +339,8 @@ batch_done(void *state, struct ac_session *s, void *arg,
 
 	if (h->open == b)
 		h->open = NULL;
+	if (status == AC_JOB_DONE)
+		checkpoint_due(h, b->wal_frames);
 	if (status != AC_JOB_DONE) {
 		/* Never, for a job that may not be cancelled; but if it were,
 		 * its messages are still on the pending list. */

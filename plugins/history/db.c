@@ -151,6 +151,7 @@ db_free(struct db *db)
 {
 	while (db->nreaders > 0)
 		store_close(db->readers[--db->nreaders]);
+	store_close(db->ckpt);
 	store_close(db->st);
 	pthread_mutex_destroy(&db->conn_mu);
 	pthread_mutex_destroy(&db->pend_mu);

@@ -240,6 +240,11 @@ history_metrics(struct history *h)
 		{ AC_METRIC_GAUGE, "history_healthy",
 		  "1 while the history database works, 0 when it cannot be "
 		  "used or its last write failed." },
+		{ AC_METRIC_COUNTER, "history_checkpoints_total",
+		  "Checkpoints of the WAL into the database file." },
+		{ AC_METRIC_COUNTER, "history_checkpoint_waits_total",
+		  "Checkpoints the writes waited for (the WAL past 2000 "
+		  "pages)." },
 	};
 	size_t	i;
 

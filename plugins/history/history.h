@@ -12,6 +12,7 @@
  *    not on disk yet (the pending list);
  *  - store.c: SQLite itself (store.h);
  *  - batch.c: store(): messages gathered into one write job at a time;
+ *  - checkpoint.c: the WAL copied into the file by a job of its own;
  *  - replay.c: replay(): a read job, then the frames relayed;
  *  - merge.c: which frames a replay sends, from the pending list and
  *    the disk;
@@ -72,6 +73,19 @@
 /* Read-only connections kept open for the next replays (db_reader). */
 #define HISTORY_READERS_IDLE		8
 
+/*
+ * Checkpoints (checkpoint.c): one starts once a write leaves more than
+ * HISTORY_CKPT_PAGES pages in the WAL (SQLite's own threshold), copying
+ * in up to HISTORY_CKPT_PASSES passes what writes add meanwhile; again
+ * each HISTORY_CKPT_STEP pages it grows while none has copied it in
+ * full; and between two writes, to copy what is left, once the WAL is
+ * past HISTORY_CKPT_HOLD pages (8 MB at 4 KiB pages).
+ */
+#define HISTORY_CKPT_PAGES		1000
+#define HISTORY_CKPT_STEP		250
+#define HISTORY_CKPT_PASSES		4
+#define HISTORY_CKPT_HOLD		2000
+
 /* Retention: a pass every minute, each job deleting at most a chunk. */
 #define HISTORY_PRUNE_INTERVAL		60
 #define HISTORY_PRUNE_CHUNK		2000
@@ -104,6 +118,8 @@ enum history_metric {
 	HM_DB_BYTES,		/* gauge: database and WAL size */
 	HM_PENDING,		/* gauge: messages not yet written */
 	HM_HEALTHY,		/* gauge: 1 writing works, 0 not */
+	HM_CHECKPOINTS,		/* counter: checkpoint jobs */
+	HM_CKPT_WAITS,		/* counter: of them, between two writes */
 	HM_COUNT
 };
 
@@ -142,9 +158,13 @@ struct history {
 	struct history_streak		 read_streak;
 	struct history_streak		 verify_streak;
 	struct history_streak		 prune_streak;
+	struct history_streak		 ckpt_streak;
 
 	struct ac_metric		*m[HM_COUNT];
 };
+
+/* checkpoint.c */
+void	checkpoint_due(struct history *h, int frames);
 
 /* history.c */
 void	history_streak_fail(struct history *h, struct history_streak *sk,
@@ -206,6 +226,12 @@ struct db {
 	struct msg_list		 pending;	/* in store() order */
 	size_t			 npending;
 	size_t			 pending_bytes;
+
+	/* The checkpoint (checkpoint.c): ckpt for its job alone, the rest
+	 * for the loop thread. */
+	struct store		*ckpt;
+	int			 ckpt_running;
+	int			 ckpt_log;	/* WAL pages at the last */
 
 	LIST_ENTRY(db)		 entry;
 };

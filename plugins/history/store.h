@@ -51,7 +51,12 @@ int	store_open(const char *path, int busy_ms, struct store **out,
 	    char *err, size_t errlen);
 int	store_open_reader(const char *path, int busy_ms,
 	    struct store **out, char *err, size_t errlen);
+int	store_open_checkpointer(const char *path, int busy_ms,
+	    struct store **out, char *err, size_t errlen);
 void	store_close(struct store *st);
+int	store_checkpoint(struct store *st, int *log, int *done, char *err,
+	    size_t errlen);
+int	store_wal_frames(struct store *st);
 int	store_rooms(struct store *st, store_room_fn cb, void *arg, char *err,
 	    size_t errlen);
 int	store_write(struct store *st, struct store_row *rows, size_t n,

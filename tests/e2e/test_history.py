@@ -751,6 +751,44 @@ def case_metrics(t):
         c.close()
 
 
+def case_checkpoint(t):
+    d = mkdtemp("achist-")
+    path = d + "/h.db"
+    with hist_server(path, server={"metrics_listen": "127.0.0.1:0"}) as srv:
+        url = metrics_url(srv)
+        c = Drive(srv)
+        g = lambda name: scrape(url).get(name, plugin="history")
+        t.eq(g("history_checkpoints_total"), 0.0,
+             "no checkpoint while the WAL is small")
+        # about 3000 pages of 4 KiB: past the 1000 that start one
+        frames, reply = c.store("big", 3000, size=4000)
+        t.eq(reply, stored_ok(1, 3000), "3000 large messages stored")
+        t.ok(wait_until(lambda: g("history_checkpoints_total") >= 1, WAIT),
+             "a checkpoint job ran while the server runs")
+        t.ok(os.path.getsize(path) > 3000 * 4000,
+             "and folded the messages into the database file")
+        t.eq(g("history_store_failures_total"), 0.0,
+             "no write failed beside it")
+        t.ok(g("history_checkpoint_waits_total") >= 0,
+             "the checkpoints between two writes are counted")
+        # the WAL is started over once copied: more messages do not
+        # make it grow past what the first burst took
+        wal = os.path.getsize(path + "-wal")
+        for i in range(3):
+            frames, reply = c.store("big", 3000, size=4000)
+            t.eq(reply, stored_ok(3001 + 3000 * i, 6000 + 3000 * i),
+                 "3000 more stored")
+            t.ok(wait_until(lambda: g("history_checkpoints_total") >= 2 + i,
+                            WAIT), "checkpointed again")
+        t.ok(os.path.getsize(path + "-wal") <= 2 * wal,
+             "the WAL stays bounded (%d bytes after the first burst, %d "
+             "after four)" % (wal, os.path.getsize(path + "-wal")))
+        got, reply = c.replay("big", "last", 5)
+        t.eq(seqs(got), [11996, 11997, 11998, 11999, 12000],
+             "the newest replayed")
+        c.close()
+
+
 def case_options(t):
     d = mkdtemp("achist-")
     bad = [
@@ -787,4 +825,5 @@ if __name__ == "__main__":
           case_reload_path, case_migrate_v1, case_session_gone, case_missing_dir,
           case_garbage_file, case_foreign_db, case_read_only,
           case_disk_full, case_locked, case_key_changed,
-          case_tampered_rows, case_metrics, case_options])
+          case_tampered_rows, case_metrics, case_checkpoint,
+          case_options])

@@ -2,7 +2,8 @@
  * test_history_store.c - the history plugin's SQLite layer
  * (plugins/history/store.c) against databases in a temporary directory:
  * the schema and its checks, the migration of a version 1 file, writes,
- * reads, trimming, pruning, and the room listing numbering starts from.
+ * reads, trimming, pruning, the room listing numbering starts from, and
+ * checkpoints kept out of the writes.
  */
 #include "config.h"
 
@@ -538,6 +539,147 @@ test_write_locked(void **state)
 	store_close(st);
 }
 
+/* Write n messages of room "big" from seq first, size bytes each, in
+ * transactions of 32. */
+static void
+write_big(struct store *st, uint64_t first, size_t n, size_t size)
+{
+	struct store_row	 rows[32];
+	uint8_t			*frame;
+	size_t			 i, k;
+	char			 err[256];
+
+	frame = malloc(size);
+	assert_non_null(frame);
+	memset(frame, 'x', size);
+	for (i = 0; i < n; i += k) {
+		for (k = 0; k < 32 && i + k < n; k++) {
+			memset(&rows[k], 0, sizeof rows[k]);
+			rows[k].key = rows[k].name = "big";
+			rows[k].seq = first + i + k;
+			rows[k].frame = frame;
+			rows[k].len = size;
+		}
+		assert_int_equal(store_write(st, rows, k, 0, 0, err,
+		    sizeof err), 0);
+	}
+	free(frame);
+}
+
+/* Bytes of a file. */
+static long long
+file_size(const char *path)
+{
+	struct stat	sb;
+
+	assert_int_equal(stat(path, &sb), 0);
+	return (long long)sb.st_size;
+}
+
+/*
+ * A commit never checkpoints: the WAL grows past SQLite's automatic
+ * threshold (1000 pages) with the file untouched, until a checkpoint on
+ * a connection of its own copies it all; the next write then starts the
+ * WAL over.
+ */
+static void
+test_checkpoint_apart(void **state)
+{
+	struct fixture		*fx = *state;
+	struct store		*st, *ck, *rd;
+	struct store_frame	*out;
+	long long		 before;
+	size_t			 n;
+	int			 log, done, cut;
+
+	assert_int_equal(store_open(fx->path, 50, &st, fx->err,
+	    sizeof fx->err), 0);
+	write_big(st, 1, 1, 100);
+	assert_int_equal(store_open_checkpointer(fx->path, 50, &ck, fx->err,
+	    sizeof fx->err), 0);
+	assert_int_equal(store_checkpoint(ck, &log, &done, fx->err,
+	    sizeof fx->err), 0);
+	before = file_size(fx->path);
+
+	/* About 2,000 pages of 4 KiB: twice the automatic threshold. */
+	write_big(st, 2, 2000, 3000);
+	assert_true(store_wal_frames(st) > 1500);
+	assert_int_equal(file_size(fx->path), before);
+
+	assert_int_equal(store_checkpoint(ck, &log, &done, fx->err,
+	    sizeof fx->err), 0);
+	assert_int_equal(log, store_wal_frames(st));
+	assert_int_equal(done, log);
+	assert_true(file_size(fx->path) > before + 2000LL * 3000);
+	write_big(st, 2002, 1, 100);
+	assert_true(store_wal_frames(st) < 50);
+
+	/* Every message is there, read from the file. */
+	assert_int_equal(store_open_reader(fx->path, 50, &rd, fx->err,
+	    sizeof fx->err), 0);
+	assert_int_equal(store_read(rd, "big", 0, 10000, 5000, 1u << 30,
+	    &out, &n, &cut, fx->err, sizeof fx->err), 0);
+	assert_int_equal(n, 2002);
+	assert_int_equal(out[0].seq, 2002);
+	assert_int_equal(out[n - 1].seq, 1);
+	store_frames_free(out, n);
+	store_close(rd);
+	store_close(ck);
+	store_close(st);
+}
+
+/*
+ * A reader holding an old snapshot keeps a checkpoint from copying what
+ * came after it; once it is gone, the next checkpoint copies everything
+ * and the next write starts the WAL over.
+ */
+static void
+test_checkpoint_reader(void **state)
+{
+	struct fixture	*fx = *state;
+	struct store	*st, *ck;
+	sqlite3		*rd;
+	sqlite3_stmt	*q;
+	int		 log, done;
+
+	assert_int_equal(store_open(fx->path, 50, &st, fx->err,
+	    sizeof fx->err), 0);
+	assert_int_equal(store_open_checkpointer(fx->path, 50, &ck, fx->err,
+	    sizeof fx->err), 0);
+	write_big(st, 1, 100, 3000);
+
+	/* A read transaction, open on the snapshot of 100 messages. */
+	assert_int_equal(sqlite3_open(fx->path, &rd), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(rd, "BEGIN", NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(rd, "SELECT count(*) FROM "
+	    "messages", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 100);
+	sqlite3_finalize(q);
+
+	write_big(st, 101, 100, 3000);
+	assert_int_equal(store_checkpoint(ck, &log, &done, fx->err,
+	    sizeof fx->err), 0);
+	assert_true(done > 0);
+	assert_true(done < log);
+	write_big(st, 201, 1, 100);
+	assert_true(store_wal_frames(st) > log);
+
+	assert_int_equal(sqlite3_exec(rd, "COMMIT", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(rd);
+	assert_int_equal(store_checkpoint(ck, &log, &done, fx->err,
+	    sizeof fx->err), 0);
+	assert_int_equal(done, log);
+	write_big(st, 202, 1, 100);
+	assert_true(store_wal_frames(st) < 50);
+	assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM messages"),
+	    202);
+	store_close(ck);
+	store_close(st);
+}
+
 /* Run the store cases. */
 int
 main(void)
@@ -562,6 +704,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_prune_age, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_write_locked, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_apart, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_reader, setup,
 		    teardown),
 	};
 
