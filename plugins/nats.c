@@ -568,37 +568,13 @@ acnats_publish(struct acnats *an, natsConnection *nc,
 }
 
 /*
- * Wait, with mu held, until *flag is set or ms milliseconds pass; returns
- * 0, or -1 on timeout.
- */
-static int
-acnats_wait_flag(struct acnats *an, const int *flag, int ms)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	while (!*flag) {
-		if (pthread_cond_timedwait(&an->cond, &an->mu, &ts) ==
-		    ETIMEDOUT)
-			return (*flag ? 0 : -1);
-	}
-	return (0);
-}
-
-/*
  * Wait, with mu held, until fini says stop or ms milliseconds pass; returns
  * non-zero when stopping.
  */
 static int
 acnats_pause(struct acnats *an, int64_t ms)
 {
-	acnats_wait_flag(an, &an->stopping, (int)ms);
+	natsconn_wait(&an->cond, &an->mu, &an->stopping, (int)ms);
 	return (an->stopping);
 }
 
@@ -753,7 +729,7 @@ acnats_session(struct acnats *an, uint64_t *close_streak)
 	if (sub != NULL) {
 		natsSubscription_Unsubscribe(sub);
 		pthread_mutex_lock(&an->mu);
-		if (acnats_wait_flag(an, &an->sub_done,
+		if (natsconn_wait(&an->cond, &an->mu, &an->sub_done,
 		    ACNATS_STOP_TIMEOUT) != 0)
 			timed_out = 1;
 		pthread_mutex_unlock(&an->mu);
@@ -762,7 +738,7 @@ acnats_session(struct acnats *an, uint64_t *close_streak)
 	if (nc != NULL) {
 		natsConnection_Close(nc);
 		pthread_mutex_lock(&an->mu);
-		if (acnats_wait_flag(an, &an->conn_closed,
+		if (natsconn_wait(&an->cond, &an->mu, &an->conn_closed,
 		    ACNATS_STOP_TIMEOUT) != 0)
 			timed_out = 1;
 		pthread_mutex_unlock(&an->mu);

@@ -15,13 +15,19 @@
  * starts (nats_Open is a no-op once open) and never closed: closing it
  * would stop the library's threads under the other plugin's connections.
  * The plugins are linked -z nodelete, so the library stays mapped too.
+ *
+ * Both also wait, bounded, for libnats' last callbacks on a connection
+ * they close (natsconn_wait).
  */
 #include "config.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <asyncchat/option.h>
 
@@ -273,6 +279,30 @@ natsconn_open_library(struct natsconn *nc)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (s != NATS_OK)
 		return (natsconn_error(nc, "cannot initialise libnats", s));
+	return (0);
+}
+
+/*
+ * Wait, with mu held, until *flag is set (by a libnats callback, under mu,
+ * with cond signalled) or ms milliseconds pass; 0, or -1 on timeout.
+ */
+int
+natsconn_wait(pthread_cond_t *cond, pthread_mutex_t *mu, const int *flag,
+    int ms)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	while (!*flag) {
+		if (pthread_cond_timedwait(cond, mu, &ts) == ETIMEDOUT)
+			return (*flag ? 0 : -1);
+	}
 	return (0);
 }
 

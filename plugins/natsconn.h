@@ -2,11 +2,13 @@
  * natsconn.h - how the plugins that reach NATS (nats, cluster) read their
  * connection options and make libnats' options from them: one spelling
  * of `servers`, the credentials, TLS and `reconnect_wait` for both
- * (docs/SCALING.md). Compiled into each of them; nothing is installed.
+ * (docs/SCALING.md), and how they wait for libnats' callbacks.
+ * Compiled into each of them; nothing is installed.
  */
 #ifndef PLUGINS_NATSCONN_H
 #define PLUGINS_NATSCONN_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include <nats/nats.h>
@@ -47,6 +49,8 @@ int	natsconn_finish(struct natsconn *nc);
 int	natsconn_options(struct natsconn *nc, const char *name,
 	    natsOptions **out);
 int	natsconn_open_library(struct natsconn *nc);
+int	natsconn_wait(pthread_cond_t *cond, pthread_mutex_t *mu,
+	    const int *flag, int ms);
 void	natsconn_free(struct natsconn *nc);
 
 #endif /* PLUGINS_NATSCONN_H */

@@ -43,7 +43,6 @@ import argparse
 import multiprocessing as mp
 import os
 import signal
-import socket
 import statistics
 import sys
 import time
@@ -56,6 +55,7 @@ import acproto  # noqa: E402
 import chat  # noqa: E402
 import clustertest as ct  # noqa: E402
 import harness  # noqa: E402
+import loadgen  # noqa: E402
 
 ROOM = "bench"
 KEY = ct.KEY
@@ -79,28 +79,7 @@ def receiver(port, nick, expect, ready, results, limit, keep):
     ready.put(1)
     dec = acproto.Decoder(KEY.encode(), verify=False)
     dec.feed(c.dec.buf)
-    count, first, last, lat = 0, 0, 0, []
-    end = time.monotonic() + limit
-    c.sock.settimeout(5.0)
-    while count < expect and time.monotonic() < end:
-        try:
-            data = c.sock.recv(1 << 20)
-        except socket.timeout:
-            break
-        if not data:
-            break
-        now = time.monotonic_ns()
-        dec.feed(data)
-        for f in dec:
-            if isinstance(f, acproto.FrameError):
-                raise RuntimeError("bad frame: %s" % f)
-            if f.content[:2] != b"B:":
-                continue
-            count += 1
-            lat.append(now - int(f.content.split(b":")[2]))
-            first = first or now
-            last = now
-    results.put((count, first, last, lat))
+    results.put(loadgen.count_stamped(c.sock, dec, expect, limit, 5.0))
     while keep.is_set():
         time.sleep(0.05)
     c.close()
@@ -112,25 +91,9 @@ def sender(port, nick, index, count, rate, ready, go, keep):
     c = join(port, nick)
     ready.put(1)
     go.wait()
-    t0 = time.monotonic()
-    for i in range(count):
-        if rate:
-            wait = t0 + i / rate - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-        c.say("B:%d.%d:%d" % (index, i, time.monotonic_ns()),
-              extra={"room": ROOM})
-    c.sock.settimeout(0.2)
-    end = time.monotonic() + 120
-    while time.monotonic() < end:
-        try:
-            if not c.sock.recv(1 << 20):
-                break
-        except socket.timeout:
-            if not keep.is_set():
-                break
-        except OSError:
-            break
+    loadgen.paced(count, rate, lambda i: c.say(loadgen.stamp(index, i),
+                                               extra={"room": ROOM}))
+    loadgen.drain(c.sock, keep, 120)
     c.close()
 
 
@@ -228,12 +191,6 @@ def replay_phase(fill_port, join_port, args):
         j.close()
     c.close()
     return sorted(times)
-
-
-def pct(lat, p):
-    if not lat:
-        return float("nan")
-    return lat[min(len(lat) - 1, int(len(lat) * p / 100.0))] / 1e6
 
 
 def setup(kind, args):
@@ -343,8 +300,8 @@ def main():
                         mid[1], "%.0f-%.0f" % (min(r[1] for r in rates),
                                                max(r[1] for r in rates)),
                         lost, cpu[0], cpu[1], cpu[2], cpu[4], cpu[5],
-                        cpu[3], pct(lat, 50),
-                        pct(lat, 99),
+                        cpu[3], loadgen.pct(lat, 50),
+                        loadgen.pct(lat, 99),
                         "%.0f (%.0f-%.0f)" % (statistics.median(replays),
                                               replays[0], replays[-1])))
         sys.stdout.flush()

@@ -30,7 +30,6 @@ import argparse
 import multiprocessing as mp
 import os
 import signal
-import socket
 import sys
 import time
 
@@ -40,6 +39,7 @@ sys.path[:0] = [os.path.join(SRCDIR, "tests", "lib"),
                 os.path.join(SRCDIR, "tests", "nats")]
 import acproto  # noqa: E402
 import harness  # noqa: E402
+import loadgen  # noqa: E402
 import natstest as nt  # noqa: E402
 
 
@@ -56,36 +56,10 @@ def receiver(port, key, expect, ready, results, limit):
     put (count, first ns, last ns, latencies in ns) on results."""
     c = connect(port, key, "r")
     ready.put(1)
-    sock = c.sock
     # Framing and CRCs only: the HMAC would cost more than the relay.
     dec = acproto.Decoder(key, verify=False)
     dec.feed(c.dec.buf)
-    count = 0
-    first = last = 0
-    lat = []
-    end = time.monotonic() + limit
-    sock.settimeout(3.0)
-    while count < expect and time.monotonic() < end:
-        try:
-            data = sock.recv(1 << 20)
-        except socket.timeout:
-            break
-        if not data:
-            break
-        now = time.monotonic_ns()
-        dec.feed(data)
-        for f in dec:
-            if isinstance(f, acproto.FrameError):
-                raise RuntimeError("bad frame from the server: %s" % f)
-            body = f.content
-            if body[:2] != b"B:":
-                continue
-            count += 1
-            lat.append(now - int(body.split(b":")[2]))
-            if not first:
-                first = now
-            last = now
-    results.put((count, first, last, lat))
+    results.put(loadgen.count_stamped(c.sock, dec, expect, limit, 3.0))
     c.close()
 
 
@@ -94,26 +68,11 @@ def sender(port, key, index, count, rate, go, keep):
     read (and drop) until `keep` is cleared."""
     c = connect(port, key, "s%d" % index)
     go.wait()
-    t0 = time.monotonic()
-    for i in range(count):
-        if rate:
-            wait = t0 + i / rate - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-        c.send("message", "B:%d.%d:%d" % (index, i, time.monotonic_ns()))
+    loadgen.paced(count, rate,
+                  lambda i: c.send("message", loadgen.stamp(index, i)))
     # Stay until the receivers are done, so the session is not closed
     # while its frames are still queued; drain what others send us.
-    c.sock.settimeout(0.2)
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        try:
-            if not c.sock.recv(1 << 20):
-                break
-        except socket.timeout:
-            if not keep.is_set():
-                break
-        except OSError:
-            break
+    loadgen.drain(c.sock, keep, 30)
     c.close()
 
 
@@ -153,12 +112,6 @@ def run_phase(send_port, recv_ports, args, count, rate, limit):
     lat = sorted(x for o in out for x in o[3])
     return {"expect": expect * args.receivers, "got": got,
             "secs": max(1e-9, (last - t0) / 1e9), "lat": lat}
-
-
-def pct(lat, p):
-    if not lat:
-        return float("nan")
-    return lat[min(len(lat) - 1, int(len(lat) * p / 100.0))] / 1e6
 
 
 def mesh(send_node, recv_nodes):
@@ -261,7 +214,8 @@ def main():
         lat.sort()
         print("%-8s %12.0f %17s %8d %10.2f %10.2f %10.2f" % (
             kind, rates[len(rates) // 2], "%.0f-%.0f" % (rates[0], rates[-1]),
-            lost, pct(lat, 50), pct(lat, 99), pct(lat, 99.9)))
+            lost, loadgen.pct(lat, 50), loadgen.pct(lat, 99),
+            loadgen.pct(lat, 99.9)))
         sys.stdout.flush()
 
 

@@ -95,7 +95,6 @@ message_has_own(struct json_object *header)
 	}
 	return (0);
 }
-}
 
 /*
  * The sender's own header members (all but the reserved ones) as a new

@@ -36,7 +36,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,26 +364,6 @@ fail:
 	return (NULL);
 }
 
-/* Wait, with l->mu held, for *flag or ms milliseconds; -1 on timeout. */
-static int
-link_wait(struct link *l, const int *flag, int ms)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	while (!*flag) {
-		if (pthread_cond_timedwait(&l->cond, &l->mu, &ts) == ETIMEDOUT)
-			return (*flag ? 0 : -1);
-	}
-	return (0);
-}
-
 /*
  * Close a link's subscriptions and connection, waiting (bounded) for
  * their last callbacks, and free it. If a wait times out a callback may
@@ -401,7 +380,8 @@ link_destroy(struct link *l, int *leak)
 			continue;
 		natsSubscription_Unsubscribe(l->subs[i]);
 		pthread_mutex_lock(&l->mu);
-		if (link_wait(l, &l->sub_done[i], CLUSTER_STOP_TIMEOUT) != 0)
+		if (natsconn_wait(&l->cond, &l->mu, &l->sub_done[i],
+		    CLUSTER_STOP_TIMEOUT) != 0)
 			timed_out = 1;
 		pthread_mutex_unlock(&l->mu);
 		natsSubscription_Destroy(l->subs[i]);
@@ -413,7 +393,8 @@ link_destroy(struct link *l, int *leak)
 	if (l->nc != NULL) {
 		natsConnection_Close(l->nc);
 		pthread_mutex_lock(&l->mu);
-		if (link_wait(l, &l->closed, CLUSTER_STOP_TIMEOUT) != 0)
+		if (natsconn_wait(&l->cond, &l->mu, &l->closed,
+		    CLUSTER_STOP_TIMEOUT) != 0)
 			timed_out = 1;
 		pthread_mutex_unlock(&l->mu);
 		natsConnection_Destroy(l->nc);

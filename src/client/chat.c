@@ -793,6 +793,25 @@ chat_sort_cmp(const void *a, const void *b)
 }
 
 /*
+ * Sort the n names of v, case folded, and keep each once at the front;
+ * returns how many are left.
+ */
+static size_t
+chat_sort_unique(char **v, size_t n)
+{
+	size_t	i, j;
+
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof *v, chat_sort_cmp);
+	for (i = 1, j = 1; i < n; i++) {
+		if (chat_fold_cmp(v[i], v[j - 1]) != 0)
+			v[j++] = v[i];
+	}
+	return j;
+}
+
+/*
  * Every nick we know (members of our rooms, direct message partners),
  * sorted, each once; the strings are borrowed, the array is the caller's.
  */
@@ -802,9 +821,8 @@ chat_nicks(const struct chat *chat, size_t *np)
 	struct chat_room	*r;
 	struct chat_member	*m;
 	char			**v = NULL;
-	size_t			 n = 0, i, j;
+	size_t			 n = 0, i;
 
-	*np = 0;
 	TAILQ_FOREACH(r, &chat->rooms, entry) {
 		TAILQ_FOREACH(m, &r->members, entry) {
 			v = ac_xreallocarray(v, n + 1, sizeof *v);
@@ -815,14 +833,7 @@ chat_nicks(const struct chat *chat, size_t *np)
 		v = ac_xreallocarray(v, n + 1, sizeof *v);
 		v[n++] = chat->peers[i];
 	}
-	if (n == 0)
-		return v;
-	qsort(v, n, sizeof *v, chat_sort_cmp);
-	for (i = 1, j = 1; i < n; i++) {
-		if (chat_fold_cmp(v[i], v[j - 1]) != 0)
-			v[j++] = v[i];
-	}
-	*np = j;
+	*np = chat_sort_unique(v, n);
 	return v;
 }
 
@@ -835,7 +846,7 @@ chat_room_names(const struct chat *chat, size_t *np)
 {
 	struct chat_room	*r;
 	char			**v = NULL;
-	size_t			 n = 0, i, j;
+	size_t			 n = 0, i;
 
 	TAILQ_FOREACH(r, &chat->rooms, entry) {
 		v = ac_xreallocarray(v, n + 1, sizeof *v);
@@ -845,14 +856,6 @@ chat_room_names(const struct chat *chat, size_t *np)
 		v = ac_xreallocarray(v, n + 1, sizeof *v);
 		v[n++] = chat->listed[i];
 	}
-	*np = 0;
-	if (n == 0)
-		return v;
-	qsort(v, n, sizeof *v, chat_sort_cmp);
-	for (i = 1, j = 1; i < n; i++) {
-		if (chat_fold_cmp(v[i], v[j - 1]) != 0)
-			v[j++] = v[i];
-	}
-	*np = j;
+	*np = chat_sort_unique(v, n);
 	return v;
 }

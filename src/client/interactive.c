@@ -50,28 +50,29 @@ struct interactive {
 /* Readline's line callback cannot take an argument. */
 static struct interactive	*interactive_self;
 
-/* Print one line above the prompt, keeping any half-typed input intact. */
+/*
+ * Take the prompt and the half-typed input off the screen, print line to f
+ * in their place if there is one, and show them again below it with the
+ * prompt of now.
+ */
 static void
-interactive_print(struct interactive *it, FILE *f, const char *line)
+interactive_reprompt(struct interactive *it, FILE *f, const char *line)
 {
-	char	*saved = NULL;
-	int	 point = 0;
+	char	*saved;
+	int	 point;
 
-	if (!it->installed) {
-		fprintf(f, "%s\n", line);
-		fflush(f);
-		return;
-	}
 	point = rl_point;
 	saved = rl_copy_text(0, rl_end);
 	rl_save_prompt();
 	rl_replace_line("", 0);
 	rl_redisplay();
 
-	/* The cursor is now at the start of an empty line. */
-	fflush(rl_outstream);
-	fprintf(f, "\r%s\n", line);
-	fflush(f);
+	if (line != NULL) {
+		/* The cursor is now at the start of an empty line. */
+		fflush(rl_outstream);
+		fprintf(f, "\r%s\n", line);
+		fflush(f);
+	}
 
 	rl_restore_prompt();
 	rl_set_prompt(it->prompt);
@@ -79,6 +80,18 @@ interactive_print(struct interactive *it, FILE *f, const char *line)
 	rl_point = point;
 	rl_redisplay();
 	free(saved);
+}
+
+/* Print one line above the prompt, keeping any half-typed input intact. */
+static void
+interactive_print(struct interactive *it, FILE *f, const char *line)
+{
+	if (!it->installed) {
+		fprintf(f, "%s\n", line);
+		fflush(f);
+		return;
+	}
+	interactive_reprompt(it, f, line);
 }
 
 /*
@@ -117,22 +130,8 @@ interactive_make_prompt(struct interactive *it)
 static void
 interactive_redraw(struct interactive *it)
 {
-	char	*saved;
-	int	 point;
-
-	if (!it->installed)
-		return;
-	point = rl_point;
-	saved = rl_copy_text(0, rl_end);
-	rl_save_prompt();
-	rl_replace_line("", 0);
-	rl_redisplay();
-	rl_restore_prompt();
-	rl_set_prompt(it->prompt);
-	rl_replace_line(saved, 0);
-	rl_point = point;
-	rl_redisplay();
-	free(saved);
+	if (it->installed)
+		interactive_reprompt(it, NULL, NULL);
 }
 
 /* Print an error line (stderr) above the prompt. */

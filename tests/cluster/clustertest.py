@@ -10,38 +10,24 @@ events (a log line, a frame, a metric), each bounded.
 
 import os
 import re
-import shutil
-import socket
 
 import acproto
 import harness
 import metrics
-import procs
+import nats
 from chat import ChatClient
-from harness import skip_all
+from nats import NATS_SERVER  # noqa: F401
 from procs import free_port, mkdtemp, wait_until  # noqa: F401
-
-NATS_SERVER = os.environ.get("NATS_SERVER") or shutil.which("nats-server") \
-    or ("/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server")
-        else None)
 
 KEY = "cluster-test-key"
 
 
 def main(cases):
     """harness.main, or a skipped plan without nats-server or the plugin."""
-    if NATS_SERVER is None:
-        skip_all("nats-server is not installed (apt-get install "
-                 "nats-server)")
-    if not os.path.exists(os.path.join(harness.PLUGINDIR, "cluster.so")):
-        skip_all("the cluster plugin was not built (configure found no "
-                 "libnats: apt-get install libnats-dev)")
-    if not os.path.exists(harness.SERVER):
-        skip_all("asyncchatd is not built")
-    harness.main(cases)
+    nats.main(cases, "cluster")
 
 
-class JsServer(procs.Process):
+class JsServer(nats.NatsServer):
     """One nats-server with JetStream, its store in its own directory,
     routed to the others of its cluster. Ports are fixed at creation, so
     that a restart comes back where the nodes look for it."""
@@ -49,22 +35,17 @@ class JsServer(procs.Process):
     def __init__(self, name, port, cluster_port, routes, base):
         self.dir = os.path.join(base, name)
         os.makedirs(os.path.join(self.dir, "store"), exist_ok=True)
-        procs.Process.__init__(self, logpath=os.path.join(self.dir,
-                                                          "nats.log"),
-                               cwd=self.dir, name="nats-server " + name)
+        nats.NatsServer.__init__(self, logpath=os.path.join(self.dir,
+                                                            "nats.log"),
+                                 cwd=self.dir, name="nats-server " + name)
         self.srv_name = name
         self.port = port
         self.cluster_port = cluster_port
         self.routes = routes
         self.starts = 0
 
-    @property
-    def url(self):
-        return "nats://127.0.0.1:%d" % self.port
-
     def start(self, timeout=15.0):
-        args = [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port),
-                "-n", self.srv_name, "-js",
+        args = ["-n", self.srv_name, "-js",
                 "-sd", os.path.join(self.dir, "store")]
         if self.routes:
             args += ["--cluster_name", "acjs",
@@ -75,24 +56,10 @@ class JsServer(procs.Process):
         with open(self.logpath, "a") as f:
             f.write("--- start %d ---\n" % self.starts)
         self.starts += 1
-        self.launch(args)
-        if not wait_until(self._answers, timeout, 0.05):
-            raise RuntimeError("nats-server did not start:\n" +
-                               self.log()[-2000:])
-        return self
-
-    def _answers(self):
-        if self.poll() is not None:
-            raise RuntimeError("nats-server exited:\n" + self.log()[-2000:])
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), 0.5) as s:
-                s.settimeout(0.5)
-                return s.recv(4096).startswith(b"INFO")
-        except OSError:
-            return False
+        return self.launch_wait(args, timeout)
 
     def stop(self, timeout=10.0):
-        return procs.Process.stop(self, timeout)[0]
+        return nats.NatsServer.stop(self, timeout)
 
 
 class JsCluster:
@@ -270,35 +237,4 @@ def nats_publish(port, subject, payloads, timeout=5.0, reply=None,
     if given) with a bare NATS client, as someone who is not a server
     would, then PING and wait for the PONG, so that NATS has taken
     them."""
-    with socket.create_connection(("127.0.0.1", port), timeout) as s:
-        s.settimeout(timeout)
-        buf = b""
-        while b"\r\n" not in buf:
-            data = s.recv(4096)
-            if not data:
-                raise acproto.Closed("nats")
-            buf += data
-        out = [b'CONNECT {"verbose":false,"pedantic":false,'
-               b'"headers":true}\r\n']
-        to = subject.encode() + (b" " + reply.encode() if reply else b"")
-        hdr = b""
-        if headers:
-            hdr = b"NATS/1.0\r\n" + b"".join(
-                b"%s: %s\r\n" % (k.encode(), v.encode())
-                for k, v in headers.items()) + b"\r\n"
-        for p in payloads:
-            if hdr:
-                out.append(b"HPUB %s %d %d\r\n%s%s\r\n" % (
-                    to, len(hdr), len(hdr) + len(p), hdr, p))
-            else:
-                out.append(b"PUB %s %d\r\n%s\r\n" % (to, len(p), p))
-        out.append(b"PING\r\n")
-        s.sendall(b"".join(out))
-        buf = b""
-        while b"PONG\r\n" not in buf:
-            if b"-ERR" in buf:
-                raise AssertionError("NATS said %r" % buf)
-            data = s.recv(4096)
-            if not data:
-                raise acproto.Closed("nats")
-            buf += data
+    nats.publish(port, subject, payloads, timeout, reply, headers)

@@ -54,6 +54,7 @@
 
 #include "log.h"
 #include "server.h"
+#include "../testserver.h"
 
 #ifndef FUZZ_PLUGIN_DIR
 #define FUZZ_PLUGIN_DIR "plugins/.libs"
@@ -85,30 +86,16 @@ server_maybe_exit(struct server *srv)
 		event_base_loopexit(srv->base, NULL);
 }
 
-/* Free the sessions whose last reference went (main.c's reap event). */
-static void
-fuzz_reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-	session_reap(arg);
-}
-
-/* Load the embedded configuration through a temporary file. */
+/* Load the embedded configuration (plugins from the build tree). */
 static struct ac_config *
 fuzz_config(void)
 {
 	struct ac_config	*cfg;
 	const char		*dir;
-	char			 path[] = "/tmp/fuzz_session.XXXXXX", *cause;
-	FILE			*f;
-	int			 fd;
 
 	if ((dir = getenv("ASYNCCHAT_FUZZ_PLUGIN_DIR")) == NULL)
 		dir = FUZZ_PLUGIN_DIR;
-	if ((fd = mkstemp(path)) == -1 || (f = fdopen(fd, "w")) == NULL) {
-		perror("fuzz_session: temporary config");
-		abort();
-	}
-	fprintf(f, "[server]\n"
+	cfg = testserver_config("fuzz_session", "[server]\n"
 	    "listen = unix:///nonexistent/fuzz_session.sock\n"
 	    "hmac_key = %s\n"
 	    "log = stderr\n"
@@ -119,12 +106,8 @@ fuzz_config(void)
 	    "max_output_buffer = 256K\n"
 	    "max_errors = 10\n"
 	    "\n[plugins]\nload = echo, broadcast\n", AC_DEFAULT_KEY, dir);
-	fclose(f);
-	if (config_load(path, &cfg, &cause) == -1) {
-		fprintf(stderr, "fuzz_session: %s\n", cause);
+	if (cfg == NULL)
 		abort();
-	}
-	unlink(path);
 	return (cfg);
 }
 
@@ -137,34 +120,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	log_init();
-	memset(srv, 0, sizeof *srv);
-	TAILQ_INIT(&srv->plugin_stats);
-	TAILQ_INIT(&srv->listeners);
-	TAILQ_INIT(&srv->lingering);
-	TAILQ_INIT(&srv->dead);
-	TAILQ_INIT(&srv->retired);
-	TAILQ_INIT(&srv->plugin_metrics);
-	registry_init(&srv->reg);
+	if (testserver_init(srv, fuzz_config()) == -1)
+		abort();
 	srv->foreground = 1;
-	srv->cfg = fuzz_config();
 	if (log_open("stderr", AC_LOG_ERROR, &cause) == -1)
 		abort();
-	if ((srv->base = event_base_new()) == NULL)
-		abort();
-	srv->reap_ev = event_new(srv->base, -1, 0, fuzz_reap_cb, srv);
-
-	/* Plain timeouts: the fuzzer never lets one fire. */
-	srv->limits.max_header_len = srv->cfg->max_header_size;
-	srv->limits.max_content_len = srv->cfg->max_content_size;
-	srv->limits_preack.max_header_len = AC_PREACK_MAX_HEADER;
-	srv->limits_preack.max_content_len = AC_PREACK_MAX_CONTENT;
-	srv->handshake_plain = srv->cfg->handshake_timeout;
-	srv->heartbeat_plain = srv->cfg->heartbeat_timeout;
-	srv->linger_plain.tv_sec = 2;
-	srv->handshake_tv = &srv->handshake_plain;
-	srv->heartbeat_tv = &srv->heartbeat_plain;
-	srv->linger_tv = &srv->linger_plain;
-
 	if (plugin_set_load(srv, srv->cfg, &srv->plugins, &cause) == -1) {
 		fprintf(stderr, "fuzz_session: %s (set "
 		    "ASYNCCHAT_FUZZ_PLUGIN_DIR to the build's plugins/.libs)\n",

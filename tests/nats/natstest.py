@@ -7,19 +7,12 @@ its case ends (harness.main) and at exit, whatever happens.
 """
 
 import os
-import shutil
-import socket
-import time
 
 import acproto
 import harness
-import procs
-from harness import skip_all
+import nats
+from nats import NATS_SERVER  # noqa: F401
 from procs import free_port, mkdtemp, wait_until  # noqa: F401
-
-NATS_SERVER = os.environ.get("NATS_SERVER") or shutil.which("nats-server") \
-    or ("/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server")
-        else None)
 
 KEY = b"nats-test-key"
 TEXT = acproto.TEXT_UTF8
@@ -27,62 +20,31 @@ TEXT = acproto.TEXT_UTF8
 
 def main(cases):
     """harness.main, or a skipped plan without nats-server or the plugin."""
-    if NATS_SERVER is None:
-        skip_all("nats-server is not installed (apt-get install "
-                 "nats-server)")
-    if not os.path.exists(os.path.join(harness.PLUGINDIR, "nats.so")):
-        skip_all("the nats plugin was not built (configure found no "
-                 "libnats: apt-get install libnats-dev)")
-    if not os.path.exists(harness.SERVER):
-        skip_all("asyncchatd is not built")
-    harness.main(cases)
+    nats.main(cases, "nats")
 
 
-class Gnatsd(procs.Process):
+class Gnatsd(nats.NatsServer):
     """One nats-server on 127.0.0.1 (optionally clustered by routes)."""
 
     def __init__(self, port=None, cluster_port=None, routes=(), extra=()):
         self.dir = mkdtemp("acnats-")
-        procs.Process.__init__(self, logpath=os.path.join(self.dir,
-                                                          "nats.log"),
-                               cwd=self.dir, name="nats-server")
+        nats.NatsServer.__init__(self, logpath=os.path.join(self.dir,
+                                                            "nats.log"),
+                                 cwd=self.dir, name="nats-server")
         self.extra = list(extra)
         self.port = port or free_port()
         self.cluster_port = cluster_port
         self.routes = list(routes)
 
-    @property
-    def url(self):
-        return "nats://127.0.0.1:%d" % self.port
-
     def start(self, timeout=10.0):
-        args = [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port)]
+        args = []
         if self.cluster_port:
             args += ["--cluster_name", "acnats",
                      "--cluster", "nats://127.0.0.1:%d" % self.cluster_port]
             if self.routes:
                 args += ["--routes", ",".join(
                     "nats://127.0.0.1:%d" % r for r in self.routes)]
-        args += self.extra
-        self.launch(args)
-        if not wait_until(self._answers, timeout, 0.05):
-            raise RuntimeError("nats-server did not start:\n" +
-                               self.log()[-2000:])
-        return self
-
-    def _answers(self):
-        if self.poll() is not None:
-            raise RuntimeError("nats-server exited:\n" + self.log()[-2000:])
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), 0.5) as s:
-                s.settimeout(0.5)
-                return s.recv(4096).startswith(b"INFO")
-        except OSError:
-            return False
-
-    def stop(self, timeout=5.0):
-        """Stop it by pid; its exit status."""
-        return procs.Process.stop(self, timeout)[0]
+        return self.launch_wait(args + self.extra, timeout)
 
     def routed(self, n, timeout=10.0):
         """Wait until this server logs n route connections."""
@@ -130,33 +92,7 @@ class Node(harness.Server):
 def nats_publish(port, subject, payloads, timeout=5.0):
     """Publish each payload with a bare NATS protocol client (no headers),
     then PING and wait for the PONG so the server has routed them."""
-    with socket.create_connection(("127.0.0.1", port), timeout) as s:
-        s.settimeout(timeout)
-        buf = b""
-        while b"\r\n" not in buf:
-            data = s.recv(4096)
-            if not data:
-                raise acproto.Closed("nats")
-            buf += data
-        if not buf.startswith(b"INFO "):
-            raise AssertionError("not a NATS server: %r" % buf[:40])
-        out = [b'CONNECT {"verbose":false,"pedantic":false}\r\n']
-        for p in payloads:
-            out.append(b"PUB %s %d\r\n" % (subject.encode(), len(p)))
-            out.append(p + b"\r\n")
-        out.append(b"PING\r\n")
-        s.sendall(b"".join(out))
-        buf = b""
-        deadline = time.monotonic() + timeout
-        while b"PONG\r\n" not in buf:
-            if b"-ERR" in buf:
-                raise AssertionError("NATS said %r" % buf)
-            if time.monotonic() > deadline:
-                raise AssertionError("no PONG from NATS")
-            data = s.recv(4096)
-            if not data:
-                raise acproto.Closed("nats")
-            buf += data
+    nats.publish(port, subject, payloads, timeout)
 
 
 def encode(type_, content, session_id=None, content_type=TEXT, key=KEY,

@@ -32,6 +32,7 @@
 
 #include "log.h"
 #include "server.h"
+#include "../testserver.h"
 
 #define TEST_MARK	"WS"	/* the test transport's mark before a frame */
 
@@ -48,7 +49,6 @@ struct test_conn {
 };
 
 static struct server	test_srv;
-static char		test_path[] = "/tmp/ac-conn-XXXXXX";
 
 /* main.c is not linked in. */
 void
@@ -186,55 +186,20 @@ client_frame(struct evbuffer *buf, enum ac_msg_type type, const char *id,
 	    0);
 }
 
-/* Free the sessions whose last reference went (main.c's reap event). */
-static void
-test_reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-	session_reap(arg);
-}
-
 /* A server as main.c makes one, without listeners or plugins. */
 static int
 setup(void **state)
 {
-	struct server	*srv = &test_srv;
-	char		 conf[64], *cause;
-	FILE		*f;
+	struct ac_config	*cfg;
+	char			*cause;
 
 	(void)state;
 	log_init();
-	if (mkdtemp(test_path) == NULL)
+	cfg = testserver_config("test_conn", "[server]\nlog_level = error\n");
+	if (cfg == NULL)
 		return (-1);
-	snprintf(conf, sizeof conf, "%s/c.conf", test_path);
-	if ((f = fopen(conf, "w")) == NULL)
-		return (-1);
-	fprintf(f, "[server]\nlog_level = error\n");
-	fclose(f);
-	memset(srv, 0, sizeof *srv);
-	if (config_load(conf, &srv->cfg, &cause) == -1) {
-		fprintf(stderr, "%s\n", cause);
-		return (-1);
-	}
-	unlink(conf);
-	rmdir(test_path);
 	log_open("stderr", AC_LOG_ERROR, &cause);
-	TAILQ_INIT(&srv->lingering);
-	TAILQ_INIT(&srv->dead);
-	TAILQ_INIT(&srv->plugin_stats);
-	registry_init(&srv->reg);
-	srv->base = event_base_new();
-	srv->reap_ev = event_new(srv->base, -1, 0, test_reap_cb, srv);
-	srv->limits.max_header_len = srv->cfg->max_header_size;
-	srv->limits.max_content_len = srv->cfg->max_content_size;
-	srv->limits_preack.max_header_len = AC_PREACK_MAX_HEADER;
-	srv->limits_preack.max_content_len = AC_PREACK_MAX_CONTENT;
-	srv->handshake_plain = srv->cfg->handshake_timeout;
-	srv->heartbeat_plain = srv->cfg->heartbeat_timeout;
-	srv->linger_plain.tv_sec = 2;
-	srv->handshake_tv = &srv->handshake_plain;
-	srv->heartbeat_tv = &srv->heartbeat_plain;
-	srv->linger_tv = &srv->linger_plain;
-	return (0);
+	return (testserver_init(&test_srv, cfg));
 }
 
 /* Free the server. */

@@ -432,6 +432,29 @@ fanout_deliver(struct conn *c, const struct stamp *stp, size_t len,
 }
 
 /*
+ * The stamp at the end of a delivery, in *st, and the sender it names when
+ * that sender's message st->seq is still in flight; NULL otherwise.
+ */
+static struct fanout_sender *
+fanout_in_flight(struct bench *b, const uint8_t *frame, size_t len,
+    struct stamp *st)
+{
+	struct fanout		*fo = b->mode_state;
+	struct fanout_sender	*fs;
+
+	if (len < AC_FIXED_HEADER_LEN + STAMP_LEN)
+		return NULL;
+	memcpy(st, frame + len - STAMP_LEN, STAMP_LEN);
+	if (st->sender >= (uint32_t)b->senders)
+		return NULL;
+	fs = &fo->senders[st->sender];
+	if (st->seq < fs->oldest ||
+	    st->seq >= fanout_sender_conn(b, st->sender)->seq_sent)
+		return NULL;
+	return fs;
+}
+
+/*
  * Verify a delivery by identity with the in-flight frame it claims to be;
  * returns 1 if it was one (and has been handled), 0 to decode it in full.
  */
@@ -439,20 +462,11 @@ static int
 fanout_match(struct conn *c, const uint8_t *frame, size_t len)
 {
 	struct bench		*b = c->b;
-	struct fanout		*fo = b->mode_state;
 	struct fanout_sender	*fs;
-	struct conn		*from;
 	struct stamp		 st;
 
-	if (len < AC_FIXED_HEADER_LEN + STAMP_LEN)
-		return 0;
-	memcpy(&st, frame + len - STAMP_LEN, STAMP_LEN);
-	if (st.sender >= (uint32_t)b->senders)
-		return 0;
-	fs = &fo->senders[st.sender];
-	from = fanout_sender_conn(b, st.sender);
-	if (len != fs->copies_len || st.seq < fs->oldest ||
-	    st.seq >= from->seq_sent || memcmp(frame, fs->copies +
+	if ((fs = fanout_in_flight(b, frame, len, &st)) == NULL ||
+	    len != fs->copies_len || memcmp(frame, fs->copies +
 	    (st.seq % b->window) * len, len) != 0)
 		return 0;
 	b->verified++;
@@ -471,24 +485,16 @@ static int
 fanout_room_match(struct conn *c, const uint8_t *frame, size_t len)
 {
 	struct bench		*b = c->b;
-	struct fanout		*fo = b->mode_state;
 	struct fanout_sender	*fs;
-	struct conn		*from;
 	struct stamp		 st;
 	size_t			 slot;
 
-	if (len < AC_FIXED_HEADER_LEN + STAMP_LEN)
+	if ((fs = fanout_in_flight(b, frame, len, &st)) == NULL)
 		return 0;
-	memcpy(&st, frame + len - STAMP_LEN, STAMP_LEN);
-	if (st.sender >= (uint32_t)b->senders)
-		return 0;
-	fs = &fo->senders[st.sender];
-	from = fanout_sender_conn(b, st.sender);
 	slot = st.seq % b->window;
 	if (fs->first_size == 0 || fs->first_len[slot] != len ||
-	    fs->first_msg[slot] != st.seq || st.seq < fs->oldest ||
-	    st.seq >= from->seq_sent || memcmp(frame, fs->firsts + slot *
-	    fs->first_size, len) != 0)
+	    fs->first_msg[slot] != st.seq || memcmp(frame, fs->firsts +
+	    slot * fs->first_size, len) != 0)
 		return 0;
 	b->verified++;
 	b->received++;
