@@ -15,6 +15,11 @@
  * disconnect) lingers on srv->lingering until its output drains or the
  * linger timeout fires, and only then loses its connection
  * (session_finish).
+ *
+ * Why one file past 700 lines: the queueing of frames (one, a list, a
+ * shared one) sits with the life it is bounded by (max_output_buffer,
+ * the linger, max_memory's shedding), since each send checks the state
+ * the close sets.
  */
 #include "config.h"
 
