@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""One session's input does not hold up the others (issue 18, finding 10):
-the frames of one read are handled 64 at a time, and the rest waits for
-the next loop turn, behind the other sessions' input.
+"""One session's input does not hold up the others (finding 10 of the
+attacker's review of the chat layer): the frames of one read are handled
+64 at a time, and the rest waits for the next loop turn, behind the other
+sessions' input.
 
 The order the server handles frames in is what a broadcast recipient sees:
 with include_sender, every session gets every message in the order the
