@@ -380,6 +380,46 @@ fail:
 }
 
 /*
+ * Open another connection to a database that store_open() has opened, for
+ * one job beside the writer's (what names it in errors): read-only or
+ * read-write as flags say, with the writer's busy timeout and no
+ * checkpoint when it closes. Returns 0, or -1 with err.
+ */
+static int
+store_open_side(const char *path, int flags, const char *what, int busy_ms,
+    struct store **out, char *err, size_t errlen)
+{
+	struct store	*st;
+	char		 why[64];
+
+	*out = NULL;
+	if ((st = calloc(1, sizeof *st)) == NULL ||
+	    (st->path = strdup(path)) == NULL) {
+		if (st != NULL)
+			free(st->path);
+		free(st);
+		store_errf(err, errlen, "out of memory");
+		return -1;
+	}
+	st->sync_full = -1;
+	snprintf(why, sizeof why, "cannot open it to %s", what);
+	if (sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX,
+	    NULL) != SQLITE_OK) {
+		if (st->db == NULL)
+			store_errf(err, errlen, "%s: out of memory", why);
+		else
+			store_sqlerr(st->db, err, errlen, why);
+		store_close(st);
+		return -1;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, busy_ms);
+	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	*out = st;
+	return 0;
+}
+
+/*
  * Open a read-only connection to a database that store_open() has opened
  * (so it exists, is in WAL mode and has the current schema): for
  * replays, which then never wait for a write, nor a write for them (WAL
@@ -393,39 +433,17 @@ store_open_reader(const char *path, int busy_ms, struct store **out,
 {
 	struct store	*st;
 
-	*out = NULL;
-	if ((st = calloc(1, sizeof *st)) == NULL ||
-	    (st->path = strdup(path)) == NULL) {
-		if (st != NULL)
-			free(st->path);
-		free(st);
-		store_errf(err, errlen, "out of memory");
+	if (store_open_side(path, SQLITE_OPEN_READONLY, "read", busy_ms, &st,
+	    err, errlen) == -1)
 		return -1;
-	}
-	st->sync_full = -1;
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		if (st->db == NULL)
-			store_errf(err, errlen, "cannot open it to read: out "
-			    "of memory");
-		else
-			store_sqlerr(st->db, err, errlen, "cannot open it to "
-			    "read");
-		goto fail;
-	}
-	sqlite3_extended_result_codes(st->db, 1);
-	sqlite3_busy_timeout(st->db, busy_ms);
-	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	if (store_prepare(st, "SELECT seq, frame FROM messages "
 	    "WHERE room = ?1 AND seq > ?2 AND seq <= ?3 "
-	    "ORDER BY seq DESC LIMIT ?4", &st->read, err, errlen) == -1)
-		goto fail;
+	    "ORDER BY seq DESC LIMIT ?4", &st->read, err, errlen) == -1) {
+		store_close(st);
+		return -1;
+	}
 	*out = st;
 	return 0;
-
-fail:
-	store_close(st);
-	return -1;
 }
 
 /*
@@ -440,30 +458,9 @@ store_open_checkpointer(const char *path, int busy_ms, struct store **out,
 {
 	struct store	*st;
 
-	*out = NULL;
-	if ((st = calloc(1, sizeof *st)) == NULL ||
-	    (st->path = strdup(path)) == NULL) {
-		if (st != NULL)
-			free(st->path);
-		free(st);
-		store_errf(err, errlen, "out of memory");
+	if (store_open_side(path, SQLITE_OPEN_READWRITE, "checkpoint",
+	    busy_ms, &st, err, errlen) == -1)
 		return -1;
-	}
-	st->sync_full = -1;
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		if (st->db == NULL)
-			store_errf(err, errlen, "cannot open it to "
-			    "checkpoint: out of memory");
-		else
-			store_sqlerr(st->db, err, errlen, "cannot open it to "
-			    "checkpoint");
-		store_close(st);
-		return -1;
-	}
-	sqlite3_extended_result_codes(st->db, 1);
-	sqlite3_busy_timeout(st->db, busy_ms);
-	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	sqlite3_wal_autocheckpoint(st->db, 0);
 	/* A connection finds the WAL at its first read: a checkpoint before
 	 * it would see a file not in WAL mode, and copy nothing. */
