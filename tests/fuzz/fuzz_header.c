@@ -98,7 +98,8 @@ jsonc_verdict(const uint8_t *data, size_t size, struct verdict *v)
 
 /* A decoded string member must be json-c's, or NULL if that has a NUL. */
 static void
-check_member(struct json_object *obj, const char *name, const char *got)
+check_member(struct json_object *obj, const char *name, const char *got,
+    int exact)
 {
 	struct json_object	*m;
 	const char		*want;
@@ -117,7 +118,8 @@ check_member(struct json_object *obj, const char *name, const char *got)
 			abort();
 		return;
 	}
-	if (got == NULL || strlen(got) != len || memcmp(got, want, len) != 0)
+	if (got == NULL || (exact && (strlen(got) != len ||
+	    memcmp(got, want, len) != 0)))
 		abort();
 }
 
@@ -134,12 +136,39 @@ same_object(struct json_object *a, struct json_object *b)
 }
 
 /*
+ * Non-zero when the input may hold a \u escape of a UTF-16 surrogate
+ * (D800-DFFF). json-c 0.16 decodes some well-formed pairs wrongly: it
+ * gives U+FFFD for "\ud836\ude00" (U+1DA00) while it decodes
+ * "\ud83d\ude00" right, and joins a lone low surrogate to the low half
+ * of the pair before it. The decoder follows UTF-16, so the decoded
+ * bytes of strings in such an input are not compared with json-c's
+ * (their presence, kind and names still are). A backslash that is
+ * itself escaped may make this say yes for nothing: a weaker check,
+ * never a false alarm.
+ */
+static int
+has_surrogate_escape(const uint8_t *data, size_t size)
+{
+	size_t	i;
+
+	for (i = 0; i + 3 < size; i++) {
+		if (data[i] == '\\' && data[i + 1] == 'u' &&
+		    (data[i + 2] == 'd' || data[i + 2] == 'D') &&
+		    strchr("89abcdefABCDEF", data[i + 3]) != NULL &&
+		    data[i + 3] != '\0')
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * The look-up in the bytes (ac_message_member(), ac_message_has_other())
  * against json-c's object: every key found as json-c has it, a string
  * decoded to json-c's bytes, an unknown name absent.
  */
 static void
-check_lookup(const struct ac_message *msg, struct json_object *obj)
+check_lookup(const struct ac_message *msg, struct json_object *obj,
+    int exact)
 {
 	static const char *const	 fixed[] = {
 		"type", "content_type", "session_id",
@@ -163,8 +192,9 @@ check_lookup(const struct ac_message *msg, struct json_object *obj)
 			len = (size_t)json_object_get_string_len(val);
 			if ((buf = malloc(len + 1)) == NULL)
 				abort();
-			if (ac_member_string(&m, buf, len + 1) != len ||
-			    memcmp(buf, json_object_get_string(val), len) != 0)
+			if (exact && (ac_member_string(&m, buf, len + 1) !=
+			    len || memcmp(buf, json_object_get_string(val),
+			    len) != 0))
 				abort();
 			free(buf);
 		}
@@ -201,6 +231,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ac_message	 eager, lazy;
 	enum ac_frame_status	 st, st_lazy;
 	struct verdict		 v;
+	int			 exact;
 
 	if (key == NULL)
 		key = ac_key_new(AC_DEFAULT_KEY, strlen(AC_DEFAULT_KEY));
@@ -224,12 +255,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    !same_object(eager.header, v.obj) ||
 		    !same_object(lazy.header, v.obj))
 			abort();
-		check_lookup(&lazy, v.obj);
-		check_lookup(&eager, v.obj);
-		check_member(v.obj, "content_type", eager.content_type);
-		check_member(v.obj, "content_type", lazy.content_type);
-		check_member(v.obj, "session_id", eager.session_id);
-		check_member(v.obj, "session_id", lazy.session_id);
+		exact = !has_surrogate_escape(data, size);
+		check_lookup(&lazy, v.obj, exact);
+		check_lookup(&eager, v.obj, exact);
+		check_member(v.obj, "content_type", eager.content_type, exact);
+		check_member(v.obj, "content_type", lazy.content_type, exact);
+		check_member(v.obj, "session_id", eager.session_id, exact);
+		check_member(v.obj, "session_id", lazy.session_id, exact);
 		ac_message_clear(&eager);
 		ac_message_clear(&lazy);
 	} else if (v.ok && memchr(data, '\'', size) == NULL)
