@@ -69,7 +69,6 @@ struct batch {
 	/* Copied for the worker, which reads no instance state. */
 	const struct ac_host_api *host;
 	int			 sync_full;
-	uint64_t		 max_messages;
 	struct ac_metric	*m_batch;
 	struct ac_metric	*m_seconds;
 
@@ -97,7 +96,6 @@ batch_new(struct history *h)
 	TAILQ_INIT(&b->msgs);
 	b->host = h->host;
 	b->sync_full = h->opt.sync_full;
-	b->max_messages = h->opt.max_messages;
 	b->m_batch = h->m[HM_BATCH];
 	b->m_seconds = h->m[HM_WRITE_SECONDS];
 	return b;
@@ -153,6 +151,7 @@ batch_store(struct history *h, const struct ac_history_message *hm,
 	strcpy(m->name, r->name);	/* the case first stored */
 	m->seq = hm->seq;
 	m->time_ms = hm->time_ms;
+	m->trim_to = retention_trim_to(r, hm->seq, h->opt.max_messages);
 	m->bytes = bytes;
 	m->len = len;
 	m->done = done;
@@ -289,12 +288,13 @@ batch_work(void *arg)
 		rows[i].time_ms = m->time_ms;
 		rows[i].frame = m->bytes;
 		rows[i].len = m->len;
+		rows[i].trim_to = m->trim_to;
 		i++;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pthread_mutex_lock(&db->conn_mu);
-	if (store_write(db->st, rows, b->n, b->sync_full, b->max_messages,
-	    b->err, sizeof b->err) == -1)
+	if (store_write(db->st, rows, b->n, b->sync_full, b->err,
+	    sizeof b->err) == -1)
 		b->failed = 1;
 	b->wal_frames = store_wal_frames(db->st);
 	pthread_mutex_unlock(&db->conn_mu);
