@@ -86,6 +86,14 @@
 #define HISTORY_CKPT_PASSES		4
 #define HISTORY_CKPT_HOLD		2000
 
+/*
+ * max_messages: a room's oldest messages leave the file in runs of
+ * 1/HISTORY_TRIM_SHARE of max_messages, at most HISTORY_TRIM_MAX rows
+ * (retention_trim_to), and a replay never reads past max_messages.
+ */
+#define HISTORY_TRIM_SHARE		16
+#define HISTORY_TRIM_MAX		512
+
 /* Retention: a pass every minute, each job deleting at most a chunk. */
 #define HISTORY_PRUNE_INTERVAL		60
 #define HISTORY_PRUNE_CHUNK		2000
@@ -180,6 +188,7 @@ struct room {
 	char		 key[HISTORY_ROOM_MAX + 1];	/* folded */
 	char		 name[HISTORY_ROOM_MAX + 1];	/* as stored */
 	uint64_t	 seq;	/* highest stored or handed to store */
+	uint64_t	 trimmed;	/* max_messages: last trim asked (0) */
 };
 
 int		 room_valid(const char *name);
@@ -197,6 +206,7 @@ struct msg {
 	char			 name[HISTORY_ROOM_MAX + 1];
 	uint64_t		 seq;
 	int64_t			 time_ms;
+	uint64_t		 trim_to;	/* retention_trim_to */
 	struct ac_frame		*frame;	/* our reference */
 	const uint8_t		*bytes;		/* the frame's */
 	size_t			 len;
@@ -276,6 +286,9 @@ int	replay_start(struct history *h, struct ac_session *s,
 	    void *arg);
 
 /* retention.c */
+uint64_t retention_trim_to(struct room *r, uint64_t seq,
+	    uint64_t max_messages);
+uint64_t retention_kept_after(uint64_t last_seq, uint64_t max_messages);
 int	retention_start(struct history *h);
 void	retention_stop(struct history *h);
 

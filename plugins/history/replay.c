@@ -79,7 +79,8 @@ replay_start(struct history *h, struct ac_session *s,
     void *arg)
 {
 	struct replay_job	*rj;
-	uint64_t		 count;
+	struct room		*r;
+	uint64_t		 count, kept_after;
 
 	if (h->db == NULL || s == NULL || q == NULL || done == NULL ||
 	    !room_valid(q->room) ||
@@ -103,6 +104,13 @@ replay_start(struct history *h, struct ac_session *s,
 		rj->after = q->since;
 		rj->wanted = rj->until > q->since ? rj->until - q->since : 0;
 	}
+	/* The run of messages over max_messages that waits for its trim
+	 * (retention.c) is not the room's any more. */
+	r = room_find(rj->key);
+	kept_after = retention_kept_after(r != NULL && r->seq > rj->until ?
+	    r->seq : rj->until, h->opt.max_messages);
+	if (rj->after < kept_after)
+		rj->after = kept_after;
 	rj->done = done;
 	rj->arg = arg;
 	if (h->host->job_submit(h->p, s, 0, replay_work,

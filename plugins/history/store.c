@@ -562,19 +562,20 @@ store_bind_key(sqlite3_stmt *stmt, int i, const char *key)
 
 /*
  * Write n messages in one transaction, in order, and raise each room's
- * seq in the rooms table to its highest; with max_messages (0: no
- * limit), drop each room's messages more than max_messages below the one
- * just written. sync_full: fsync the WAL at the commit (synchronous =
- * FULL); otherwise the commit writes the WAL without fsync (NORMAL), which
- * a crash of the process cannot undo. A row whose (room, seq) is there
- * already is left as it is, with ok = 0. Returns 0, or -1 with err when
- * the transaction failed and nothing was written.
+ * seq in the rooms table to its highest; where a row asks for it
+ * (trim_to), drop the room's messages up to that seq once its run of rows
+ * is written (retention.c decides when). sync_full: fsync the WAL at the
+ * commit (synchronous = FULL); otherwise the commit writes the WAL without
+ * fsync (NORMAL), which a crash of the process cannot undo. A row whose
+ * (room, seq) is there already is left as it is, with ok = 0. Returns 0,
+ * or -1 with err when the transaction failed and nothing was written.
  */
 int
 store_write(struct store *st, struct store_row *rows, size_t n,
-    int sync_full, uint64_t max_messages, char *err, size_t errlen)
+    int sync_full, char *err, size_t errlen)
 {
-	size_t	i;
+	size_t		i;
+	uint64_t	trim_to = 0;
 
 	for (i = 0; i < n; i++)
 		rows[i].ok = 0;
@@ -601,12 +602,14 @@ store_write(struct store *st, struct store_row *rows, size_t n,
 		}
 		rows[i].ok = sqlite3_changes(st->db) == 1;
 		sqlite3_reset(st->insert);
+		if (rows[i].trim_to > trim_to)
+			trim_to = rows[i].trim_to;
 
 		/*
-		 * The room's seq and its trim to max_messages, once per run
-		 * of the room's rows (a batch holds each room's rows in seq
-		 * order): one DELETE of everything the run's last row pushes
-		 * out leaves the same rows as a DELETE per row did, at a
+		 * The room's seq and its trim, once per run of the room's
+		 * rows (a batch holds each room's rows in seq order): one
+		 * DELETE of everything up to the run's highest trim_to
+		 * leaves the same rows as a DELETE per row did, at a
 		 * fraction of the B-tree work.
 		 */
 		if (i + 1 == n || strcmp(rows[i + 1].key, rows[i].key) != 0) {
@@ -625,11 +628,11 @@ store_write(struct store *st, struct store_row *rows, size_t n,
 		} else
 			continue;
 
-		if (max_messages == 0 || rows[i].seq <= max_messages)
+		if (trim_to == 0)
 			continue;
 		store_bind_key(st->trim, 1, rows[i].key);
-		sqlite3_bind_int64(st->trim, 2,
-		    (sqlite3_int64)(rows[i].seq - max_messages));
+		sqlite3_bind_int64(st->trim, 2, (sqlite3_int64)trim_to);
+		trim_to = 0;
 		if (sqlite3_step(st->trim) != SQLITE_DONE) {
 			store_sqlerr(st->db, err, errlen, "cannot trim a room");
 			sqlite3_reset(st->trim);

@@ -31,6 +31,7 @@ struct store_row {
 	int64_t		 time_ms;
 	const uint8_t	*frame;
 	size_t		 len;
+	uint64_t	 trim_to;	/* then drop the room's seq <= this (0: no) */
 	int		 ok;	/* set: 1 written, 0 seq there already */
 };
 
@@ -60,7 +61,7 @@ int	store_wal_frames(struct store *st);
 int	store_rooms(struct store *st, store_room_fn cb, void *arg, char *err,
 	    size_t errlen);
 int	store_write(struct store *st, struct store_row *rows, size_t n,
-	    int sync_full, uint64_t max_messages, char *err, size_t errlen);
+	    int sync_full, char *err, size_t errlen);
 int	store_read(struct store *st, const char *key, uint64_t after,
 	    uint64_t until, size_t limit, size_t budget,
 	    struct store_frame **out, size_t *n, int *cut, char *err,

@@ -302,6 +302,63 @@ def case_retention_count(t):
         c.close()
 
 
+def case_retention_runs(t):
+    """max_messages 40: the oldest leave the file a run at a time (1/16
+    of max_messages, here 2), and no replay shows the run that waits for
+    its trim: a client always sees exactly the newest 40."""
+    d = mkdtemp("achist-")
+    path = d + "/h.db"
+
+    def on_disk():
+        con = sqlite3.connect(path)
+        try:
+            return [r[0] for r in con.execute(
+                "SELECT seq FROM messages WHERE room = 'a' ORDER BY seq")]
+        finally:
+            con.close()
+
+    with hist_server(path, {"max_messages": 40}) as srv:
+        c = Drive(srv)
+        c.store("a", 101)
+        got, reply = c.replay("a", "since", 0)
+        t.eq((seqs(got), reply), (list(range(62, 102)),
+             "replayed status=ok n=40 truncated=1"),
+             "SINCE 0 after 101 messages: the newest 40, truncated")
+        got, reply = c.replay("a", "since", 61)
+        t.eq((seqs(got), reply), (list(range(62, 102)),
+             "replayed status=ok n=40 truncated=0"),
+             "SINCE 61: exactly the 40 after it, nothing missing")
+        got, reply = c.replay("a", "since", 60)
+        t.eq((seqs(got), reply), (list(range(62, 102)),
+             "replayed status=ok n=40 truncated=1"),
+             "SINCE 60: seq 61 is over max_messages, so truncated")
+        got, reply = c.replay("a", "last", 50)
+        t.eq((seqs(got), reply), (list(range(62, 102)),
+             "replayed status=ok n=40 truncated=0"),
+             "LAST 50: the 40 kept")
+        c.close()
+    rows = on_disk()
+    t.ok(40 <= len(rows) <= 42 and rows[-1] == 101,
+         "the file holds max_messages and at most a run more "
+         "(%d rows, %s..%s)" % (len(rows), rows[0], rows[-1]))
+    with hist_server(path, {"max_messages": 40}) as srv:
+        c = Drive(srv)
+        frames, _ = c.store("a", 1)
+        t.eq(seqs(frames), [102], "after a restart the next seq is 102")
+        got, _ = c.replay("a", "since", 0)
+        t.eq(seqs(got), list(range(63, 103)), "and the newest 40 replay")
+        reload(srv, sections={"history": history(path, max_messages=10)})
+        got, reply = c.replay("a", "since", 0)
+        t.eq((seqs(got), reply), (list(range(93, 103)),
+             "replayed status=ok n=10 truncated=1"),
+             "a reload to max_messages 10 shows the newest 10 at once")
+        c.store("a", 1)
+        c.close()
+    rows = on_disk()
+    t.eq((rows[0], rows[-1]), (94, 103),
+         "and the next write drops the rest from the file")
+
+
 def case_retention_age(t):
     d = mkdtemp("achist-")
     path = d + "/h.db"
@@ -821,7 +878,8 @@ def case_options(t):
 
 if __name__ == "__main__":
     main([case_store_and_replay, case_file_mode, case_restart, case_kill9,
-          case_sync_full, case_retention_count, case_retention_age, case_reload_replay,
+          case_sync_full, case_retention_count, case_retention_runs,
+          case_retention_age, case_reload_replay,
           case_reload_path, case_migrate_v1, case_session_gone, case_missing_dir,
           case_garbage_file, case_foreign_db, case_read_only,
           case_disk_full, case_locked, case_key_changed,

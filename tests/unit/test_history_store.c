@@ -103,7 +103,8 @@ fake_frame(char *buf, size_t len, const char *room, uint64_t seq)
 	snprintf(buf, len, "%s:%llu", room, (unsigned long long)seq);
 }
 
-/* Write messages first..last of a room in one transaction. */
+/* Write messages first..last of a room in one transaction, then drop
+ * what is more than max_messages below last (0: nothing). */
 static void
 write_room(struct store *st, const char *key, const char *name,
     uint64_t first, uint64_t last, int64_t time_ms, uint64_t max_messages)
@@ -126,8 +127,9 @@ write_room(struct store *st, const char *key, const char *name,
 		rows[i].frame = (const uint8_t *)bufs[i];
 		rows[i].len = strlen(bufs[i]);
 	}
-	assert_int_equal(store_write(st, rows, n, 0, max_messages, err,
-	    sizeof err), 0);
+	if (max_messages != 0 && last > max_messages)
+		rows[n - 1].trim_to = last - max_messages;
+	assert_int_equal(store_write(st, rows, n, 0, err, sizeof err), 0);
 	for (i = 0; i < n; i++)
 		assert_int_equal(rows[i].ok, 1);
 	free(rows);
@@ -292,7 +294,7 @@ test_write_duplicate(void **state)
 	rows[1].seq = 2;
 	rows[0].frame = rows[1].frame = (const uint8_t *)"other";
 	rows[0].len = rows[1].len = 5;
-	assert_int_equal(store_write(st, rows, 2, 1, 0, fx->err,
+	assert_int_equal(store_write(st, rows, 2, 1, fx->err,
 	    sizeof fx->err), 0);
 	assert_int_equal(rows[0].ok, 0);
 	assert_int_equal(rows[1].ok, 1);
@@ -526,14 +528,14 @@ test_write_locked(void **state)
 	row.seq = 1;
 	row.frame = (const uint8_t *)"x";
 	row.len = 1;
-	assert_int_equal(store_write(st, &row, 1, 0, 0, fx->err,
+	assert_int_equal(store_write(st, &row, 1, 0, fx->err,
 	    sizeof fx->err), -1);
 	assert_int_equal(row.ok, 0);
 	assert_non_null(strstr(fx->err, "locked"));
 	assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(other);
-	assert_int_equal(store_write(st, &row, 1, 0, 0, fx->err,
+	assert_int_equal(store_write(st, &row, 1, 0, fx->err,
 	    sizeof fx->err), 0);
 	assert_int_equal(row.ok, 1);
 	store_close(st);
@@ -560,7 +562,7 @@ write_big(struct store *st, uint64_t first, size_t n, size_t size)
 			rows[k].frame = frame;
 			rows[k].len = size;
 		}
-		assert_int_equal(store_write(st, rows, k, 0, 0, err,
+		assert_int_equal(store_write(st, rows, k, 0, err,
 		    sizeof err), 0);
 	}
 	free(frame);
