@@ -2,7 +2,8 @@
 # bench.sh - the benchmark of issues 7 and 17 in one go, on loopback:
 # asyncchatd (echo, then broadcast) next to its ceilings (tools/raw-echo in
 # its three modes) and Redis pub/sub, and the chat plugin's room fan-out
-# next to the same run's broadcast (issue 14), one server at a time, every
+# next to the same run's broadcast (issue 14) and the room with the history
+# plugin next to it (issue 15), one server at a time, every
 # point with the same client (asyncchat-bench). Every point records the
 # server's CPU time per message (from /proc, over the measured window), the
 # client's own CPU use, and whether the client was the limit (client-bound):
@@ -133,6 +134,15 @@ load = $2
 include_sender = no
 EOF
 	[ "$2" = broadcast ] || sed -i '/^\[plugin.broadcast\]/,$d' "$conf"
+	case $2 in
+	*history*)
+		# A database of its own under the run's temporary directory,
+		# the shipped default sync mode, and metrics for its counters.
+		printf '\n[plugin.history]\npath = %s\nsync = normal\n' \
+		    "$tmp/$1.db" >> "$conf"
+		sed -i 's|^pid_file = none$|&\nmetrics_listen = 127.0.0.1:0|' \
+		    "$conf" ;;
+	esac
 	# Empty the log now: a server started again under the same name must
 	# not have its predecessor's port read before its own shell truncates.
 	: > "$tmp/$1.log"
@@ -208,6 +218,18 @@ point() {
 	    "$label" "$server" "$load" "$json" >> "$jsonl"
 }
 
+# What the history plugin's server says it stored, into history.txt (read
+# by the table): every room message it was sent must be there.
+history_metrics() {
+	mp=$(sed -n 's|.*metrics on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' \
+	    "$tmp/asyncchatd-history.log" | head -n 1)
+	[ -n "$mp" ] || return 0
+	python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+	    "http://127.0.0.1:$mp/metrics" 2>/dev/null |
+	    grep '^history_' > "$results/history.txt"
+}
+
 # One echo point against every echo server in turn, side by side in time.
 echo_point() {
 	label=$1; shift
@@ -251,6 +273,7 @@ stop_all
 
 start_asyncchatd asyncchatd broadcast
 start_asyncchatd asyncchatd-chat chat
+start_asyncchatd asyncchatd-history "chat, history"
 if command -v redis-server > /dev/null; then
 	start_redis
 else
@@ -266,10 +289,12 @@ while [ $r -lt $rounds ]; do
 	for w in 64 512; do
 		point "fanout 1->100 128 w$w" asyncchatd fanout -p 1 -r 100 -s 128 -w $w
 		point "fanout 1->100 128 w$w" asyncchatd-chat room -p 1 -r 100 -s 128 -w $w
+		point "fanout 1->100 128 w$w" asyncchatd-history room -p 1 -r 100 -s 128 -w $w
 		[ -z "$(port_of redis)" ] || point "fanout 1->100 128 w$w" redis resp -p 1 -r 100 -s 128 -w $w
 	done
 	r=$((r + 1))
 done
+history_metrics
 stop_all
 
 # Idle: a fresh server each, so that its memory before is its baseline.
@@ -400,6 +425,10 @@ for w in (64, 512):
     row("chat room 1->100 128 B, window %d, deliveries/s" % w,
         "fanout 1->100 128 w%d" % w, "asyncchatd-chat", "asyncchatd",
         "broadcast, same run", "msgs_per_s", "", 0.8)
+for w in (64, 512):
+    row("chat room + history (sync = normal), window %d, deliveries/s" % w,
+        "fanout 1->100 128 w%d" % w, "asyncchatd-history", "asyncchatd-chat",
+        "chat room without history, same run", "msgs_per_s", "", 0.8)
 idle = [k for k in res if k[0].startswith("idle ") and k[1] == "asyncchatd"]
 if idle:
     ours = get(idle[0][0], "asyncchatd", "rss_per_session_bytes")
@@ -452,6 +481,27 @@ lines += ["", "| point (msgs/s, server CPU per message) | raw-echo bev | raw-ech
           "|---|---|---|---|---|"]
 lines += ["| " + w + " | " + " | ".join(v) + " |" for w, v in ctx]
 lines += [""] + headroom
+# The history server's own count of what it stored, its failures and its
+# write transactions.
+hist = {}
+try:
+    for line in open(os.path.join(outdir, "history.txt")):
+        k, v = line.split()[0], line.split()[-1]
+        hist[k.split("{")[0]] = float(v)
+except OSError:
+    pass
+if hist:
+    stored = hist.get("history_messages_stored_total", 0)
+    batches = hist.get("history_batch_messages_count", 0)
+    wsec = hist.get("history_write_seconds_sum", 0)
+    lines += ["", "History: %d room messages stored in the run, %d store "
+              "failures, %d write transactions (%.1f messages each, %.1f us "
+              "of write per message). Messages stored per second at a "
+              "point: its deliveries/s over 100 (each room message is "
+              "stored once)." %
+              (stored, hist.get("history_store_failures_total", 0), batches,
+               stored / batches if batches else 0,
+               wsec / stored * 1e6 if stored else 0)]
 lines += ["", "%s s per point; load average (1 min) %s during the run. The frame-boundary"
           % (duration, "%.2f-%.2f" % (min(loads), max(loads)) if loads else "n/a"),
           "echo and asyncchatd are driven by the protocol-verifying client, the raw echoes",
