@@ -75,6 +75,13 @@ def seqs(frames):
     return [f.header["seq"] for f in frames]
 
 
+def expect_replay(t, c, room, mode, n, want, truncated, what):
+    """Replay and check the seqs that came and the reply that ended them."""
+    got, reply = c.replay(room, mode, n)
+    t.eq((seqs(got), reply), (want, "replayed status=ok n=%d truncated=%d"
+                              % (len(want), truncated)), what)
+
+
 def stored_ok(first, last, n=None, failed=0, refused=0):
     n = last - first + 1 if n is None else n
     return ("stored %d-%d ok=%d failed=%d refused=%d inorder=1 inside=0"
@@ -320,22 +327,14 @@ def case_retention_runs(t):
     with hist_server(path, {"max_messages": 40}) as srv:
         c = Drive(srv)
         c.store("a", 101)
-        got, reply = c.replay("a", "since", 0)
-        t.eq((seqs(got), reply), (list(range(62, 102)),
-             "replayed status=ok n=40 truncated=1"),
-             "SINCE 0 after 101 messages: the newest 40, truncated")
-        got, reply = c.replay("a", "since", 61)
-        t.eq((seqs(got), reply), (list(range(62, 102)),
-             "replayed status=ok n=40 truncated=0"),
-             "SINCE 61: exactly the 40 after it, nothing missing")
-        got, reply = c.replay("a", "since", 60)
-        t.eq((seqs(got), reply), (list(range(62, 102)),
-             "replayed status=ok n=40 truncated=1"),
-             "SINCE 60: seq 61 is over max_messages, so truncated")
-        got, reply = c.replay("a", "last", 50)
-        t.eq((seqs(got), reply), (list(range(62, 102)),
-             "replayed status=ok n=40 truncated=0"),
-             "LAST 50: the 40 kept")
+        kept = list(range(62, 102))
+        expect_replay(t, c, "a", "since", 0, kept, 1,
+                      "SINCE 0 after 101 messages: the newest 40, truncated")
+        expect_replay(t, c, "a", "since", 61, kept, 0,
+                      "SINCE 61: exactly the 40 after it, nothing missing")
+        expect_replay(t, c, "a", "since", 60, kept, 1,
+                      "SINCE 60: seq 61 is over max_messages, so truncated")
+        expect_replay(t, c, "a", "last", 50, kept, 0, "LAST 50: the 40 kept")
         c.close()
     rows = on_disk()
     t.ok(40 <= len(rows) <= 42 and rows[-1] == 101,
@@ -348,10 +347,9 @@ def case_retention_runs(t):
         got, _ = c.replay("a", "since", 0)
         t.eq(seqs(got), list(range(63, 103)), "and the newest 40 replay")
         reload(srv, sections={"history": history(path, max_messages=10)})
-        got, reply = c.replay("a", "since", 0)
-        t.eq((seqs(got), reply), (list(range(93, 103)),
-             "replayed status=ok n=10 truncated=1"),
-             "a reload to max_messages 10 shows the newest 10 at once")
+        expect_replay(t, c, "a", "since", 0, list(range(93, 103)), 1,
+                      "a reload to max_messages 10 shows the newest 10 at "
+                      "once")
         c.store("a", 1)
         c.close()
     rows = on_disk()
