@@ -201,6 +201,13 @@ message_members(struct chat *c, struct json_object *header,
  * the host in one relay_list call where it has one (API 3): per member,
  * one relay call and its accounting were a sixth of a room delivery's
  * cost.
+ *
+ * Most messages are for every member of this server alike: nobody in
+ * the room is replaying, and the seq is past every member's live_after.
+ * Those go to the room's array of sessions as it is, without reading a
+ * member node. That array cannot change under relay_list: a session that
+ * closes meanwhile is torn down at chat_leave, and c->depth says that
+ * this runs inside chat_enter.
  */
 void
 message_deliver(struct room *r, const struct ac_frame *f, uint64_t seq)
@@ -211,6 +218,15 @@ message_deliver(struct room *r, const struct ac_frame *f, uint64_t seq)
 	uint64_t		 n = 0, steps = 0;
 	size_t			 nto = 0, i;
 
+	if (r->nreplaying == 0 && seq > r->live_after_max && c->depth > 0 &&
+	    AC_HOST_HAS(c->host, relay_list)) {
+		if (r->nlive != 0)
+			n = (uint64_t)c->host->relay_list(c->p, f, r->live,
+			    r->nlive);
+		c->counts[CHAT_C_STEPS] += r->nlive;
+		c->counts[CHAT_C_DELIVERIES] += n;
+		return;
+	}
 	/* The list is this call's; a delivery inside it (should a close
 	 * ever lead to one) relays member by member. */
 	if (!c->relay_busy && c->nrelay < r->nmembers) {
