@@ -14,6 +14,8 @@
 #ifndef ASYNCCHAT_FRAME_H
 #define ASYNCCHAT_FRAME_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -252,6 +254,20 @@ void	ac_frame_seal(const struct ac_key *key, uint8_t *frame,
 
 /* Write the Python-style header JSON for the given members into out. */
 int	ac_header_json_write(struct evbuffer *out, enum ac_msg_type type,
+	    const char *content_type, const char *session_id,
+	    struct json_object *extra);
+
+/*
+ * Write the Python-style header JSON for the given members (as
+ * ac_frame_encode() spells it) into buf, as much of it as fits in cap
+ * bytes. Returns its whole length: when that is more than cap, buf holds
+ * nothing of use and a second call with that much room writes it all.
+ * Returns -1 if extra is not an object or memory ran out. For a caller
+ * that lays out a frame of its own and seals it (ac_frame_seal()).
+ *
+ * Since: libasyncchat interface 4.
+ */
+ssize_t	ac_header_json_build(void *buf, size_t cap, enum ac_msg_type type,
 	    const char *content_type, const char *session_id,
 	    struct json_object *extra);
 

@@ -12,6 +12,9 @@
  */
 #include "config.h"
 
+#include <sys/types.h>
+
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,6 +310,30 @@ ac_header_json_write(struct evbuffer *out, enum ac_msg_type type,
 	rc = header_json_build(&b, type, content_type, session_id, extra);
 	if (rc == 0 && evbuffer_add(out, b.data, b.len) != 0)
 		rc = -1;
+	hjbuf_free(&b);
+	return rc;
+}
+
+/*
+ * Write the Python-style header JSON for the given members into buf, as
+ * much as fits in cap bytes; returns its whole length (more than cap: buf
+ * holds nothing of use), or -1.
+ */
+ssize_t
+ac_header_json_build(void *buf, size_t cap, enum ac_msg_type type,
+    const char *content_type, const char *session_id,
+    struct json_object *extra)
+{
+	struct hjbuf	b;
+	ssize_t		rc = -1;
+
+	hjbuf_init(&b);
+	if (header_json_build(&b, type, content_type, session_id, extra) == 0 &&
+	    b.len <= SSIZE_MAX) {
+		if (b.len <= cap)
+			memcpy(buf, b.data, b.len);
+		rc = (ssize_t)b.len;
+	}
 	hjbuf_free(&b);
 	return rc;
 }

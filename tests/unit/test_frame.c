@@ -617,6 +617,51 @@ test_header_json_integers(void **state)
 	evbuffer_free(out);
 }
 
+/*
+ * ac_header_json_build() writes the bytes ac_header_json_write() does,
+ * says how many when they do not fit (writing none past cap), and refuses
+ * an extra that is not an object.
+ */
+static void
+test_header_json_build(void **state)
+{
+	struct evbuffer		*out = evbuffer_new();
+	struct json_object	*extra = json_object_new_object();
+	struct json_object	*arr = json_object_new_array();
+	char			 buf[512], tiny[16];
+	size_t			 len;
+	ssize_t			 n;
+
+	(void)state;
+	json_object_object_add(extra, "room", json_object_new_string("dev"));
+	json_object_object_add(extra, "from",
+	    json_object_new_string("z\xc3\xa9ro \"q\""));
+	json_object_object_add(extra, "seq", json_object_new_int64(42));
+	assert_int_equal(ac_header_json_write(out, AC_MSG_MESSAGE,
+	    "text/plain; charset=utf-8", "abc", extra), 0);
+	len = evbuffer_get_length(out);
+	n = ac_header_json_build(buf, sizeof buf, AC_MSG_MESSAGE,
+	    "text/plain; charset=utf-8", "abc", extra);
+	assert_int_equal(n, (ssize_t)len);
+	assert_memory_equal(buf, evbuffer_pullup(out, -1), len);
+	assert_non_null(memmem(buf, len, "\"from\": \"z\\u00e9ro \\\"q\\\"\"",
+	    strlen("\"from\": \"z\\u00e9ro \\\"q\\\"\"")));
+
+	memset(tiny, 'x', sizeof tiny);
+	assert_int_equal(ac_header_json_build(tiny, sizeof tiny - 1,
+	    AC_MSG_MESSAGE, "text/plain; charset=utf-8", "abc", extra),
+	    (ssize_t)len);
+	assert_int_equal(tiny[sizeof tiny - 1], 'x');
+	assert_int_equal(ac_header_json_build(buf, len, AC_MSG_MESSAGE,
+	    "text/plain; charset=utf-8", "abc", extra), (ssize_t)len);
+
+	assert_int_equal(ac_header_json_build(buf, sizeof buf,
+	    AC_MSG_MESSAGE, NULL, NULL, arr), -1);
+	json_object_put(arr);
+	json_object_put(extra);
+	evbuffer_free(out);
+}
+
 /* A disconnect's content is the Python peer's JSON, reason escaped. */
 static void
 test_disconnect_content(void **state)
@@ -1442,6 +1487,7 @@ main(void)
 		cmocka_unit_test(test_random_round_trips),
 		cmocka_unit_test(test_header_json_python_spelling),
 		cmocka_unit_test(test_header_json_integers),
+		cmocka_unit_test(test_header_json_build),
 		cmocka_unit_test(test_disconnect_content),
 		cmocka_unit_test(test_header_json_strictness),
 		cmocka_unit_test(test_crc_matches_zlib),
