@@ -141,40 +141,53 @@ bad:
 	return 1;
 }
 
-/* Non-zero for a byte that a JSON string holds as it is: printable
- * ASCII but the quote and the backslash. */
-static inline int
-hjbuf_plain(unsigned char c)
-{
-	return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\';
-}
+/*
+ * 1 for a byte that a JSON string holds as it is: printable ASCII but the
+ * quote and the backslash. A table, read once a byte: the NUL that ends a
+ * string is not one, so a run of them stops there too.
+ */
+static const unsigned char hjbuf_plain[256] = {
+	/* 0x00 - 0x1f: control characters */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	/* 0x20 - 0x2f: all but '"' */
+	1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	/* 0x50 - 0x5f: all but '\\' */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	/* 0x70 - 0x7f: all but DEL; 0x80 - 0xff: none */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+};
 
 /*
  * Append s as a JSON string literal with Python's ensure_ascii escaping.
  * Runs of bytes that need no escape are added at once: byte by byte,
  * writing the members of a chat message's frame took more instructions
- * than anything else done once per message.
+ * than anything else done once per message. The run is found in the same
+ * pass that finds the string's end (no strlen first).
  */
 static void
 hjbuf_add_string(struct hjbuf *b, const char *s)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 n = strlen(s), used, run;
+	const unsigned char	*p = (const unsigned char *)s, *q;
+	size_t			 used;
 	uint32_t		 cp;
 
 	hjbuf_add(b, "\"", 1);
-	while (n > 0) {
-		for (run = 0; run < n && hjbuf_plain(p[run]); run++)
+	for (;;) {
+		for (q = p; hjbuf_plain[*q]; q++)
 			;
-		if (run != 0) {
-			hjbuf_add(b, p, run);
-			p += run;
-			n -= run;
-			continue;
+		if (q != p) {
+			hjbuf_add(b, p, (size_t)(q - p));
+			p = q;
 		}
-		used = utf8_next(p, n, &cp);
+		if (*p == '\0')
+			break;
+		/* A sequence is at most 4 bytes, none of them NUL. */
+		used = utf8_next(p, strnlen((const char *)p, 4), &cp);
 		p += used;
-		n -= used;
 		switch (cp) {
 		case '"':  hjbuf_add(b, "\\\"", 2); continue;
 		case '\\': hjbuf_add(b, "\\\\", 2); continue;
