@@ -339,6 +339,19 @@ struct replay {
 	TAILQ_ENTRY(replay)	 queued;	/* user->waiting */
 };
 
+/*
+ * The members a message gets from the server, as one object kept for the
+ * next message of the same shape, and its values, set anew each time
+ * (message_members): borrowed from the object.
+ */
+struct stamp {
+	struct json_object	*o;
+	struct json_object	*where;		/* room, or to */
+	struct json_object	*from;
+	struct json_object	*seq;		/* rooms only */
+	struct json_object	*time;
+};
+
 /* The plugin's state. */
 struct chat {
 	struct ac_plugin		*p;
@@ -376,8 +389,8 @@ struct chat {
 
 	/* The members of a room and of a direct message, set anew for each
 	 * message without members of its own (message.c). */
-	struct json_object		*stamp_room;
-	struct json_object		*stamp_direct;
+	struct stamp			 stamp_room;
+	struct stamp			 stamp_direct;
 
 	/* The recipients of a room message, handed to relay_list. */
 	struct ac_session		**relay;

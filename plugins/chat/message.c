@@ -134,45 +134,41 @@ message_add(struct json_object *o, const char *key, struct json_object *v)
  * Most messages have no members of their own, and building a json-c
  * object costs a dozen allocations, a sizeable part of a message's cost
  * next to its deliveries: so for those the plugin keeps one object per
- * shape (room, direct) and only sets its values. A room message without a
- * seq (one that could not be stored, append.c) is the rare third shape.
+ * shape (room, direct) and only sets its values, which it keeps at hand
+ * (a look-up of each by its key cost more than setting it).
  */
 struct json_object *
 message_members(struct chat *c, struct json_object *header,
     const char *room, const char *to, const char *from, uint64_t seq,
     const char *time)
 {
-	struct json_object	**cached, *o, *v;
+	struct stamp		*st;
+	struct json_object	*o;
 
 	if (!message_has_own(header) && (room == NULL || seq != 0)) {
-		cached = room != NULL ? &c->stamp_room : &c->stamp_direct;
-		if (*cached == NULL) {
-			o = json_object_new_object();
-			if (room != NULL)
-				message_add(o, "room",
-				    json_object_new_string(room));
-			else
-				message_add(o, "to",
-				    json_object_new_string(to));
-			message_add(o, "from", json_object_new_string(from));
-			if (room != NULL)
-				message_add(o, "seq",
-				    json_object_new_int64((int64_t)seq));
-			message_add(o, "time", json_object_new_string(time));
-			*cached = o;
-			return (json_object_get(o));
+		st = room != NULL ? &c->stamp_room : &c->stamp_direct;
+		if (st->o == NULL) {
+			st->o = json_object_new_object();
+			st->where = json_object_new_string(room != NULL ?
+			    room : to);
+			message_add(st->o, room != NULL ? "room" : "to",
+			    st->where);
+			st->from = json_object_new_string(from);
+			message_add(st->o, "from", st->from);
+			if (room != NULL) {
+				st->seq = json_object_new_int64((int64_t)seq);
+				message_add(st->o, "seq", st->seq);
+			}
+			st->time = json_object_new_string(time);
+			message_add(st->o, "time", st->time);
+			return (json_object_get(st->o));
 		}
-		o = *cached;
-		if (json_object_object_get_ex(o, room != NULL ? "room" : "to",
-		    &v))
-			json_object_set_string(v, room != NULL ? room : to);
-		if (json_object_object_get_ex(o, "from", &v))
-			json_object_set_string(v, from);
-		if (room != NULL && json_object_object_get_ex(o, "seq", &v))
-			json_object_set_int64(v, (int64_t)seq);
-		if (json_object_object_get_ex(o, "time", &v))
-			json_object_set_string(v, time);
-		return (json_object_get(o));
+		json_object_set_string(st->where, room != NULL ? room : to);
+		json_object_set_string(st->from, from);
+		if (room != NULL)
+			json_object_set_int64(st->seq, (int64_t)seq);
+		json_object_set_string(st->time, time);
+		return (json_object_get(st->o));
 	}
 	o = json_object_new_object();
 	if (message_has_own(header)) {
