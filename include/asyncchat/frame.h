@@ -348,6 +348,23 @@ size_t	ac_member_string(const struct ac_member *m, char *buf, size_t cap);
 int	ac_message_has_other(const struct ac_message *msg,
 	    const char *const *names, size_t nnames);
 
+/* The most names ac_message_members() looks for at once. */
+#define AC_MEMBERS_MAX	8
+
+/*
+ * ac_message_member() for each of the n names (at most AC_MEMBERS_MAX)
+ * into m[0..n-1], and ac_message_has_other() for the names of known (a
+ * member named in names counts as known too), in one walk of the
+ * header's bytes instead of one each. Returns that answer (0 or 1), or
+ * -1 for too many names. A message without header bytes has none of
+ * them, and no other.
+ *
+ * Since: libasyncchat interface 4.
+ */
+int	ac_message_members(const struct ac_message *msg,
+	    const char *const *names, size_t n, struct ac_member *m,
+	    const char *const *known, size_t nknown);
+
 #ifdef __cplusplus
 }
 #endif

@@ -386,9 +386,12 @@ message_store_and_deliver(struct room *r, struct ac_frame *f,
 	}
 }
 
-/* A message to a room the user is in. */
+/*
+ * A message to a room the user is in; own says whether its header has
+ * members of its own (message_route has looked).
+ */
 static void
-message_room(struct member *m, const struct ac_message *msg,
+message_room(struct member *m, const struct ac_message *msg, int own,
     const uint8_t *content, size_t content_len)
 {
 	struct chat		*c = m->user->chat;
@@ -403,8 +406,8 @@ message_room(struct member *m, const struct ac_message *msg,
 		return;
 	}
 	chat_stamp_time(c, time, &ms);
-	o = message_members(c, message_own_header(msg), r->name, NULL,
-	    m->user->nick, r->seq + 1, time);
+	o = message_members(c, own ? ac_message_header(msg) : NULL, r->name,
+	    NULL, m->user->nick, r->seq + 1, time);
 	f = c->host->frame_new(c->p, m->user->id, msg->type,
 	    msg->content_type, o, content, content_len);
 	json_object_put(o);
@@ -467,27 +470,35 @@ message_direct(struct user *u, struct user *to, const struct ac_message *msg,
  * content is the message's (one `/` fewer for `//text`).
  *
  * `room` and `to` are looked up in the header's bytes (libasyncchat's
- * ac_message_member(), the same answer as json-c's object), which is all
- * a plain message needs: the object is built only for one that carries
- * members of its own. A value longer than any nick or room name is
+ * ac_message_members(), the same answer as json-c's object), in the one
+ * walk that also says whether the header has members of its own, which
+ * is all a plain message needs: the object is built only for one that
+ * carries members of its own. A value longer than any nick or room name is
  * decoded no further than that and refused by its length.
  */
 void
 message_route(struct user *u, const struct ac_message *msg,
     const uint8_t *content, size_t content_len)
 {
+	static const char *const where[] = { "room", "to" };
 	struct chat		*c = u->chat;
-	struct ac_member	 jroom, jto;
+	struct ac_member	 j[2], jroom, jto;
 	struct member		*m = NULL;
 	struct room		*r;
 	struct user		*to;
 	char			 name[CHAT_NICK_BYTES + 1];
 	size_t			 len;
+	int			 own;
 
+	/* Both, and whether it has members of its own, in one walk. */
+	own = ac_message_members(msg, where, 2, j, message_reserved,
+	    MESSAGE_NRESERVED) == 1;
+	jroom = j[0];
+	jto = j[1];
 	/* null counts as absent, as it always has. */
-	if (ac_message_member(msg, "room", &jroom) == AC_MEMBER_NULL)
+	if (jroom.kind == AC_MEMBER_NULL)
 		jroom.kind = AC_MEMBER_ABSENT;
-	if (ac_message_member(msg, "to", &jto) == AC_MEMBER_NULL)
+	if (jto.kind == AC_MEMBER_NULL)
 		jto.kind = AC_MEMBER_ABSENT;
 	if (jroom.kind != AC_MEMBER_ABSENT && jto.kind != AC_MEMBER_ABSENT) {
 		event_reply(u, CHAT_CMD_MESSAGE, CHAT_ERR_BAD_ARGUMENT, "give "
@@ -526,5 +537,5 @@ message_route(struct user *u, const struct ac_message *msg,
 		    "no room: /join one");
 		return;
 	}
-	message_room(m, msg, content, content_len);
+	message_room(m, msg, own, content, content_len);
 }

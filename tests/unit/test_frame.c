@@ -871,6 +871,50 @@ header_jsonc(const char *json, size_t len)
 }
 
 /*
+ * ac_message_members() must find what ac_message_member() finds for each
+ * name, in one walk: here for the first members of obj (a name may repeat
+ * in the bytes) and one that is absent, and say whether a member is
+ * named neither in known nor among those names; with no names it is
+ * ac_message_has_other(). Too many names are refused.
+ */
+static void
+assert_members_at_once(const struct ac_message *msg, struct json_object *obj,
+    const char *const *known, size_t nknown)
+{
+	const char		*names[AC_MEMBERS_MAX + 1];
+	struct ac_member	 ms[AC_MEMBERS_MAX + 1], m;
+	size_t			 n = 0, i;
+	int			 other = 0;
+
+	json_object_object_foreach(obj, key, val) {
+		(void)val;
+		if (n < AC_MEMBERS_MAX - 1)
+			names[n++] = key;
+		else {
+			for (i = 0; i < nknown &&
+			    strcmp(key, known[i]) != 0; i++)
+				;
+			if (i == nknown)
+				other = 1;
+		}
+	}
+	names[n++] = "no such member";
+	assert_int_equal(ac_message_members(msg, names, n, ms, known,
+	    nknown), other);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(ms[i].kind, ac_message_member(msg, names[i],
+		    &m));
+		assert_ptr_equal(ms[i].raw, m.raw);
+		assert_int_equal(ms[i].raw_len, m.raw_len);
+		assert_int_equal(ms[i].escaped, m.escaped);
+	}
+	assert_int_equal(ac_message_members(msg, NULL, 0, NULL, known,
+	    nknown), ac_message_has_other(msg, known, nknown));
+	assert_int_equal(ac_message_members(msg, names, AC_MEMBERS_MAX + 1,
+	    ms, known, nknown), -1);
+}
+
+/*
  * Every member of json-c's object of a header must be what
  * ac_message_member() finds in the bytes (a string with the same decoded
  * bytes, NUL ones included, or another kind), a name that is none of
@@ -921,6 +965,7 @@ assert_members_as_jsonc(const char *json, size_t len,
 	assert_int_equal(ac_message_has_other(msg, fixed, 3), other);
 	assert_int_equal(ac_message_has_other(msg, NULL, 0),
 	    json_object_object_length(obj) != 0);
+	assert_members_at_once(msg, obj, fixed, 3);
 }
 
 /*
