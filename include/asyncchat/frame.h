@@ -267,9 +267,9 @@ int	ac_header_json_write(struct evbuffer *out, enum ac_msg_type type,
  *
  * Since: libasyncchat interface 4.
  */
-ssize_t	ac_header_json_build(void *buf, size_t cap, enum ac_msg_type type,
-	    const char *content_type, const char *session_id,
-	    struct json_object *extra);
+ssize_t	ac_header_json_build(void *buf, size_t cap,
+	    enum ac_msg_type type, const char *content_type,
+	    const char *session_id, struct json_object *extra);
 
 /*
  * Write the content of a `disconnect` frame for this reason into out:

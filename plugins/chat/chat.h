@@ -192,7 +192,7 @@ struct member {
 	size_t			 held_bytes;
 	int			 overflow;	/* too many: no longer held */
 	struct replay_list	 tickets;	/* its replay asked for */
-	unsigned int		 live_index;	/* in room->live (s != NULL) */
+	unsigned int		 live_index;	/* in room->live */
 };
 TAILQ_HEAD(member_list, member);
 
@@ -250,12 +250,12 @@ struct room {
 	uint64_t		 seq;		/* the last message's */
 	struct member_list	 members;	/* join order */
 	unsigned int		 nmembers;
-	struct ac_session	**live;		/* local members' sessions */
-	struct member		**live_members;	/* and their nodes */
+	struct ac_session	**live;		/* local members' */
+	struct member		**live_members;	/* their nodes */
 	unsigned int		 nlive;
 	unsigned int		 live_size;	/* allocated entries */
-	unsigned int		 nreplaying;	/* members with replays > 0 */
-	uint64_t		 live_after_max;	/* no member's is higher */
+	unsigned int		 nreplaying;	/* replays > 0 */
+	uint64_t		 live_after_max;	/* >= each live_after */
 	struct pending_list	 pending;	/* sync = full: being stored */
 	unsigned int		 npending;
 };

@@ -78,7 +78,7 @@ struct conn_block {
  * of each kept, a room of 100 still paid most of it. The loop has one
  * thread, which alone writes.
  */
-#define CONN_POOL_SIZES		4	/* the first size, then four times */
+#define CONN_POOL_SIZES		4	/* 512 B, x 4 up to 16 KiB */
 #define CONN_POOL_MAX		128
 static struct conn_block	*conn_pool[CONN_POOL_SIZES];
 static unsigned int		 conn_pool_len[CONN_POOL_SIZES];
