@@ -14,6 +14,8 @@
 #ifndef ASYNCCHAT_FRAME_H
 #define ASYNCCHAT_FRAME_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -256,6 +258,20 @@ int	ac_header_json_write(struct evbuffer *out, enum ac_msg_type type,
 	    struct json_object *extra);
 
 /*
+ * Write the Python-style header JSON for the given members (as
+ * ac_frame_encode() spells it) into buf, as much of it as fits in cap
+ * bytes. Returns its whole length: when that is more than cap, buf holds
+ * nothing of use and a second call with that much room writes it all.
+ * Returns -1 if extra is not an object or memory ran out. For a caller
+ * that lays out a frame of its own and seals it (ac_frame_seal()).
+ *
+ * Since: libasyncchat interface 4.
+ */
+ssize_t	ac_header_json_build(void *buf, size_t cap,
+	    enum ac_msg_type type, const char *content_type,
+	    const char *session_id, struct json_object *extra);
+
+/*
  * Write the content of a `disconnect` frame for this reason into out:
  * {"message": "Disconnecting", "reason": "..."} (content type
  * application/json), spelled as the Python peer spells it. 0 or -1.
@@ -331,6 +347,23 @@ size_t	ac_member_string(const struct ac_member *m, char *buf, size_t cap);
  */
 int	ac_message_has_other(const struct ac_message *msg,
 	    const char *const *names, size_t nnames);
+
+/* The most names ac_message_members() looks for at once. */
+#define AC_MEMBERS_MAX	8
+
+/*
+ * ac_message_member() for each of the n names (at most AC_MEMBERS_MAX)
+ * into m[0..n-1], and ac_message_has_other() for the names of known (a
+ * member named in names counts as known too), in one walk of the
+ * header's bytes instead of one each. Returns that answer (0 or 1), or
+ * -1 for too many names. A message without header bytes has none of
+ * them, and no other.
+ *
+ * Since: libasyncchat interface 4.
+ */
+int	ac_message_members(const struct ac_message *msg,
+	    const char *const *names, size_t n, struct ac_member *m,
+	    const char *const *known, size_t nknown);
 
 #ifdef __cplusplus
 }

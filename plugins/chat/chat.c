@@ -393,10 +393,10 @@ chat_fini(void *state)
 	append_free_all(c);
 	remote_free_all(c);
 	room_free_all(c);
-	if (c->stamp_room != NULL)
-		json_object_put(c->stamp_room);
-	if (c->stamp_direct != NULL)
-		json_object_put(c->stamp_direct);
+	if (c->stamp_room.o != NULL)
+		json_object_put(c->stamp_room.o);
+	if (c->stamp_direct.o != NULL)
+		json_object_put(c->stamp_direct.o);
 	hash_free(&c->nicks);
 	hash_free(&c->rooms);
 	free(c->relay);

@@ -134,45 +134,41 @@ message_add(struct json_object *o, const char *key, struct json_object *v)
  * Most messages have no members of their own, and building a json-c
  * object costs a dozen allocations, a sizeable part of a message's cost
  * next to its deliveries: so for those the plugin keeps one object per
- * shape (room, direct) and only sets its values. A room message without a
- * seq (one that could not be stored, append.c) is the rare third shape.
+ * shape (room, direct) and only sets its values, which it keeps at hand
+ * (a look-up of each by its key cost more than setting it).
  */
 struct json_object *
 message_members(struct chat *c, struct json_object *header,
     const char *room, const char *to, const char *from, uint64_t seq,
     const char *time)
 {
-	struct json_object	**cached, *o, *v;
+	struct stamp		*st;
+	struct json_object	*o;
 
 	if (!message_has_own(header) && (room == NULL || seq != 0)) {
-		cached = room != NULL ? &c->stamp_room : &c->stamp_direct;
-		if (*cached == NULL) {
-			o = json_object_new_object();
-			if (room != NULL)
-				message_add(o, "room",
-				    json_object_new_string(room));
-			else
-				message_add(o, "to",
-				    json_object_new_string(to));
-			message_add(o, "from", json_object_new_string(from));
-			if (room != NULL)
-				message_add(o, "seq",
-				    json_object_new_int64((int64_t)seq));
-			message_add(o, "time", json_object_new_string(time));
-			*cached = o;
-			return (json_object_get(o));
+		st = room != NULL ? &c->stamp_room : &c->stamp_direct;
+		if (st->o == NULL) {
+			st->o = json_object_new_object();
+			st->where = json_object_new_string(room != NULL ?
+			    room : to);
+			message_add(st->o, room != NULL ? "room" : "to",
+			    st->where);
+			st->from = json_object_new_string(from);
+			message_add(st->o, "from", st->from);
+			if (room != NULL) {
+				st->seq = json_object_new_int64((int64_t)seq);
+				message_add(st->o, "seq", st->seq);
+			}
+			st->time = json_object_new_string(time);
+			message_add(st->o, "time", st->time);
+			return (json_object_get(st->o));
 		}
-		o = *cached;
-		if (json_object_object_get_ex(o, room != NULL ? "room" : "to",
-		    &v))
-			json_object_set_string(v, room != NULL ? room : to);
-		if (json_object_object_get_ex(o, "from", &v))
-			json_object_set_string(v, from);
-		if (room != NULL && json_object_object_get_ex(o, "seq", &v))
-			json_object_set_int64(v, (int64_t)seq);
-		if (json_object_object_get_ex(o, "time", &v))
-			json_object_set_string(v, time);
-		return (json_object_get(o));
+		json_object_set_string(st->where, room != NULL ? room : to);
+		json_object_set_string(st->from, from);
+		if (room != NULL)
+			json_object_set_int64(st->seq, (int64_t)seq);
+		json_object_set_string(st->time, time);
+		return (json_object_get(st->o));
 	}
 	o = json_object_new_object();
 	if (message_has_own(header)) {
@@ -201,6 +197,13 @@ message_members(struct chat *c, struct json_object *header,
  * the host in one relay_list call where it has one (API 3): per member,
  * one relay call and its accounting were a sixth of a room delivery's
  * cost.
+ *
+ * Most messages are for every member of this server alike: nobody in
+ * the room is replaying, and the seq is past every member's live_after.
+ * Those go to the room's array of sessions as it is, without reading a
+ * member node. That array cannot change under relay_list: a session that
+ * closes meanwhile is torn down at chat_leave, and c->depth says that
+ * this runs inside chat_enter.
  */
 void
 message_deliver(struct room *r, const struct ac_frame *f, uint64_t seq)
@@ -211,6 +214,15 @@ message_deliver(struct room *r, const struct ac_frame *f, uint64_t seq)
 	uint64_t		 n = 0, steps = 0;
 	size_t			 nto = 0, i;
 
+	if (r->nreplaying == 0 && seq > r->live_after_max && c->depth > 0 &&
+	    AC_HOST_HAS(c->host, relay_list)) {
+		if (r->nlive != 0)
+			n = (uint64_t)c->host->relay_list(c->p, f, r->live,
+			    r->nlive);
+		c->counts[CHAT_C_STEPS] += r->nlive;
+		c->counts[CHAT_C_DELIVERIES] += n;
+		return;
+	}
 	/* The list is this call's; a delivery inside it (should a close
 	 * ever lead to one) relays member by member. */
 	if (!c->relay_busy && c->nrelay < r->nmembers) {
@@ -374,9 +386,12 @@ message_store_and_deliver(struct room *r, struct ac_frame *f,
 	}
 }
 
-/* A message to a room the user is in. */
+/*
+ * A message to a room the user is in; own says whether its header has
+ * members of its own (message_route has looked).
+ */
 static void
-message_room(struct member *m, const struct ac_message *msg,
+message_room(struct member *m, const struct ac_message *msg, int own,
     const uint8_t *content, size_t content_len)
 {
 	struct chat		*c = m->user->chat;
@@ -391,8 +406,8 @@ message_room(struct member *m, const struct ac_message *msg,
 		return;
 	}
 	chat_stamp_time(c, time, &ms);
-	o = message_members(c, message_own_header(msg), r->name, NULL,
-	    m->user->nick, r->seq + 1, time);
+	o = message_members(c, own ? ac_message_header(msg) : NULL, r->name,
+	    NULL, m->user->nick, r->seq + 1, time);
 	f = c->host->frame_new(c->p, m->user->id, msg->type,
 	    msg->content_type, o, content, content_len);
 	json_object_put(o);
@@ -455,27 +470,35 @@ message_direct(struct user *u, struct user *to, const struct ac_message *msg,
  * content is the message's (one `/` fewer for `//text`).
  *
  * `room` and `to` are looked up in the header's bytes (libasyncchat's
- * ac_message_member(), the same answer as json-c's object), which is all
- * a plain message needs: the object is built only for one that carries
- * members of its own. A value longer than any nick or room name is
+ * ac_message_members(), the same answer as json-c's object), in the one
+ * walk that also says whether the header has members of its own, which
+ * is all a plain message needs: the object is built only for one that
+ * carries members of its own. A value longer than any nick or room name is
  * decoded no further than that and refused by its length.
  */
 void
 message_route(struct user *u, const struct ac_message *msg,
     const uint8_t *content, size_t content_len)
 {
+	static const char *const where[] = { "room", "to" };
 	struct chat		*c = u->chat;
-	struct ac_member	 jroom, jto;
+	struct ac_member	 j[2], jroom, jto;
 	struct member		*m = NULL;
 	struct room		*r;
 	struct user		*to;
 	char			 name[CHAT_NICK_BYTES + 1];
 	size_t			 len;
+	int			 own;
 
+	/* Both, and whether it has members of its own, in one walk. */
+	own = ac_message_members(msg, where, 2, j, message_reserved,
+	    MESSAGE_NRESERVED) == 1;
+	jroom = j[0];
+	jto = j[1];
 	/* null counts as absent, as it always has. */
-	if (ac_message_member(msg, "room", &jroom) == AC_MEMBER_NULL)
+	if (jroom.kind == AC_MEMBER_NULL)
 		jroom.kind = AC_MEMBER_ABSENT;
-	if (ac_message_member(msg, "to", &jto) == AC_MEMBER_NULL)
+	if (jto.kind == AC_MEMBER_NULL)
 		jto.kind = AC_MEMBER_ABSENT;
 	if (jroom.kind != AC_MEMBER_ABSENT && jto.kind != AC_MEMBER_ABSENT) {
 		event_reply(u, CHAT_CMD_MESSAGE, CHAT_ERR_BAD_ARGUMENT, "give "
@@ -514,5 +537,5 @@ message_route(struct user *u, const struct ac_message *msg,
 		    "no room: /join one");
 		return;
 	}
-	message_room(m, msg, content, content_len);
+	message_room(m, msg, own, content, content_len);
 }

@@ -135,7 +135,7 @@ replay_end(struct replay *t, uint64_t replayed, int truncated, uint64_t last)
 		if (t->dedup && !truncated)
 			replay_drop_sent(m, t->until, replayed);
 		TAILQ_REMOVE(&m->tickets, t, entry);
-		m->replays--;
+		room_replay_end(m);
 		/*
 		 * A numbering backend read up to the room's end, maybe past
 		 * what was live here when it was asked: the member has those
@@ -143,8 +143,8 @@ replay_end(struct replay *t, uint64_t replayed, int truncated, uint64_t last)
 		 */
 		if (last > seq)
 			seq = last;
-		if (last != 0 && m->live_after < seq)
-			m->live_after = seq;
+		if (last != 0)
+			room_live_after(m, seq);
 		event_history_end(m->user, t->room, seq, replayed, truncated);
 		if (m->replays == 0) {
 			m->overflow = 0;
@@ -295,7 +295,7 @@ replay_start(struct member *m, int has_since, uint64_t since, uint64_t count)
 	t->count = count;
 	t->until = m->room->seq;
 	TAILQ_INSERT_TAIL(&m->tickets, t, entry);
-	m->replays++;
+	room_replay_begin(m);
 	/*
 	 * A replay since a seq covers everything up to until: live delivery
 	 * goes on after it. One of the last messages may not reach back to
@@ -305,8 +305,7 @@ replay_start(struct member *m, int has_since, uint64_t since, uint64_t count)
 	 */
 	covered = has_since ? t->until : message_delivered(m->room);
 	t->dedup = !has_since;
-	if (m->live_after < covered)
-		m->live_after = covered;
+	room_live_after(m, covered);
 	t->waiting = 1;
 	TAILQ_INSERT_TAIL(&u->waiting, t, queued);
 	if (u->plain && (base = c->host->event_base(c->p)) != NULL) {

@@ -58,6 +58,72 @@ room_new(struct chat *c, const char *name, size_t len)
 	return (r);
 }
 
+/* Put a member's session last in its room's live array. */
+static void
+room_live_add(struct room *r, struct member *m)
+{
+	unsigned int	size;
+
+	if (r->nlive == r->live_size) {
+		size = r->live_size == 0 ? 8 : r->live_size * 2;
+		r->live = reallocarray(r->live, size, sizeof *r->live);
+		r->live_members = reallocarray(r->live_members, size,
+		    sizeof *r->live_members);
+		if (r->live == NULL || r->live_members == NULL)
+			abort();
+		r->live_size = size;
+	}
+	m->live_index = r->nlive;
+	r->live[r->nlive] = m->s;
+	r->live_members[r->nlive] = m;
+	r->nlive++;
+}
+
+/* Take a member's session out of its room's live array: the last entry
+ * moves into its place. */
+static void
+room_live_remove(struct room *r, struct member *m)
+{
+	unsigned int	i = m->live_index, last = r->nlive - 1;
+
+	if (i != last) {
+		r->live[i] = r->live[last];
+		r->live_members[i] = r->live_members[last];
+		r->live_members[i]->live_index = i;
+	}
+	r->nlive--;
+}
+
+/*
+ * Raise what a member's live delivery starts after, and with it the
+ * room's highest: never lowered (a member leaving may have held it), so
+ * it only ever sends a message the long way when it need not.
+ */
+void
+room_live_after(struct member *m, uint64_t seq)
+{
+	if (m->live_after < seq)
+		m->live_after = seq;
+	if (m->room->live_after_max < seq)
+		m->room->live_after_max = seq;
+}
+
+/* A member has one more replay running (its live messages are held). */
+void
+room_replay_begin(struct member *m)
+{
+	if (m->replays++ == 0)
+		m->room->nreplaying++;
+}
+
+/* One of a member's replays has ended. */
+void
+room_replay_end(struct member *m)
+{
+	if (--m->replays == 0)
+		m->room->nreplaying--;
+}
+
 /*
  * Put user u in the room named name (len bytes, valid), making the room
  * if needed, as its current room. The caller has checked that u is not
@@ -77,11 +143,15 @@ room_join(struct user *u, const char *name, size_t len)
 	m->user = u;
 	m->s = u->s;
 	m->room = r;
-	m->live_after = r->seq;
+	/* Messages still waiting for their store (seq up to r->seq) were
+	 * numbered before it joined. */
+	room_live_after(m, r->seq);
 	TAILQ_INIT(&m->held);
 	TAILQ_INIT(&m->tickets);
 	TAILQ_INSERT_TAIL(&r->members, m, in_room);
 	r->nmembers++;
+	if (m->s != NULL)
+		room_live_add(r, m);
 	TAILQ_INSERT_TAIL(&u->rooms, m, in_user);
 	u->nrooms++;
 	c->nmembers++;
@@ -97,6 +167,8 @@ room_free(struct room *r)
 
 	message_room_gone(r);
 	hash_remove(&c->rooms, r->fname);
+	free(r->live);
+	free(r->live_members);
 	free(r);
 }
 
@@ -108,9 +180,13 @@ room_leave(struct member *m)
 	struct room	*r = m->room;
 	struct user	*u = m->user;
 
+	if (m->replays > 0)
+		r->nreplaying--;
 	replay_member_gone(m);
 	TAILQ_REMOVE(&r->members, m, in_room);
 	r->nmembers--;
+	if (m->s != NULL)
+		room_live_remove(r, m);
 	TAILQ_REMOVE(&u->rooms, m, in_user);
 	u->nrooms--;
 	c->nmembers--;

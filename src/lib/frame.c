@@ -612,6 +612,29 @@ frame_lookup_cb(const struct header_scan_value *name,
 	return 0;
 }
 
+/* Fill m from a value the walk found (or did not: kind 0). */
+static enum ac_member_kind
+frame_member_fill(const struct header_scan_value *v, struct ac_member *m)
+{
+	memset(m, 0, sizeof *m);
+	switch (v->kind) {
+	case HEADER_SCAN_STRING:
+		m->kind = AC_MEMBER_STRING;
+		break;
+	case HEADER_SCAN_OTHER:
+		/* The scan takes null in lower case only. */
+		m->kind = v->len == 4 && memcmp(v->raw, "null", 4) == 0 ?
+		    AC_MEMBER_NULL : AC_MEMBER_OTHER;
+		break;
+	default:
+		return AC_MEMBER_ABSENT;
+	}
+	m->raw = v->raw;
+	m->raw_len = v->len;
+	m->escaped = v->escaped;
+	return m->kind;
+}
+
 /* Find a top-level member of a decoded header in its bytes. */
 enum ac_member_kind
 ac_message_member(const struct ac_message *msg, const char *name,
@@ -628,22 +651,73 @@ ac_message_member(const struct ac_message *msg, const char *name,
 	if (header_scan_walk(msg->header_json, msg->header_json_len,
 	    frame_lookup_cb, &fl) != 0)
 		return AC_MEMBER_ABSENT;
-	switch (fl.found.kind) {
-	case HEADER_SCAN_STRING:
-		m->kind = AC_MEMBER_STRING;
-		break;
-	case HEADER_SCAN_OTHER:
-		/* The scan takes null in lower case only. */
-		m->kind = fl.found.len == 4 && memcmp(fl.found.raw, "null",
-		    4) == 0 ? AC_MEMBER_NULL : AC_MEMBER_OTHER;
-		break;
-	default:
-		return AC_MEMBER_ABSENT;
+	return frame_member_fill(&fl.found, m);
+}
+
+/* What ac_message_members() looks for, and what it has found. */
+struct frame_members {
+	const char *const		*names;
+	size_t				 n;
+	size_t				 lens[AC_MEMBERS_MAX];
+	struct header_scan_value	 found[AC_MEMBERS_MAX];
+	const char *const		*known;
+	size_t				 nknown;
+	int				 other;
+};
+
+/* One member of the walk: keep it if it is one looked for, else see
+ * whether it is known. */
+static int
+frame_members_cb(const struct header_scan_value *name,
+    const struct header_scan_value *value, void *arg)
+{
+	struct frame_members	*fm = arg;
+	size_t			 i;
+
+	for (i = 0; i < fm->n; i++) {
+		if (header_scan_name_is(name, fm->names[i], fm->lens[i])) {
+			fm->found[i] = *value;	/* the last one counts */
+			return 0;
+		}
 	}
-	m->raw = fl.found.raw;
-	m->raw_len = fl.found.len;
-	m->escaped = fl.found.escaped;
-	return m->kind;
+	if (fm->other)
+		return 0;
+	for (i = 0; i < fm->nknown; i++) {
+		if (header_scan_name_is(name, fm->known[i],
+		    strlen(fm->known[i])))
+			return 0;
+	}
+	fm->other = 1;
+	return 0;
+}
+
+/* Several members of a decoded header, and whether it has others, in one
+ * walk of its bytes. */
+int
+ac_message_members(const struct ac_message *msg, const char *const *names,
+    size_t n, struct ac_member *m, const char *const *known, size_t nknown)
+{
+	struct frame_members	fm;
+	size_t			i;
+
+	if (n > AC_MEMBERS_MAX)
+		return -1;
+	memset(&fm, 0, sizeof fm);
+	fm.names = names;
+	fm.n = n;
+	fm.known = known;
+	fm.nknown = nknown;
+	for (i = 0; i < n; i++)
+		fm.lens[i] = strlen(names[i]);
+	if (msg->header_json == NULL || header_scan_walk(msg->header_json,
+	    msg->header_json_len, frame_members_cb, &fm) != 0) {
+		for (i = 0; i < n; i++)
+			memset(&m[i], 0, sizeof m[i]);
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		frame_member_fill(&fm.found[i], &m[i]);
+	return fm.other;
 }
 
 /* The decoded value of a string member (its first cap bytes into buf). */

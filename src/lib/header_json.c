@@ -12,6 +12,9 @@
  */
 #include "config.h"
 
+#include <sys/types.h>
+
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,11 +74,18 @@ hjbuf_reserve(struct hjbuf *b, size_t n)
 	return 0;
 }
 
-/* Append n bytes. */
-static void
+/*
+ * Append n bytes. Inline, so that the many short constant pieces of a
+ * header (", ", ": ", a quote) are stores rather than calls: a room
+ * message's header was some thirty calls of this and of memcpy().
+ */
+static inline void
 hjbuf_add(struct hjbuf *b, const void *s, size_t n)
 {
-	if (hjbuf_reserve(b, n) == 0) {
+	if (!b->failed && b->cap - b->len >= n) {
+		memcpy(b->data + b->len, s, n);
+		b->len += n;
+	} else if (hjbuf_reserve(b, n) == 0) {
 		memcpy(b->data + b->len, s, n);
 		b->len += n;
 	}
@@ -138,40 +148,53 @@ bad:
 	return 1;
 }
 
-/* Non-zero for a byte that a JSON string holds as it is: printable
- * ASCII but the quote and the backslash. */
-static inline int
-hjbuf_plain(unsigned char c)
-{
-	return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\';
-}
+/*
+ * 1 for a byte that a JSON string holds as it is: printable ASCII but the
+ * quote and the backslash. A table, read once a byte: the NUL that ends a
+ * string is not one, so a run of them stops there too.
+ */
+static const unsigned char hjbuf_plain[256] = {
+	/* 0x00 - 0x1f: control characters */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	/* 0x20 - 0x2f: all but '"' */
+	1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	/* 0x50 - 0x5f: all but '\\' */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	/* 0x70 - 0x7f: all but DEL; 0x80 - 0xff: none */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+};
 
 /*
  * Append s as a JSON string literal with Python's ensure_ascii escaping.
  * Runs of bytes that need no escape are added at once: byte by byte,
  * writing the members of a chat message's frame took more instructions
- * than anything else done once per message.
+ * than anything else done once per message. The run is found in the same
+ * pass that finds the string's end (no strlen first).
  */
 static void
 hjbuf_add_string(struct hjbuf *b, const char *s)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 n = strlen(s), used, run;
+	const unsigned char	*p = (const unsigned char *)s, *q;
+	size_t			 used;
 	uint32_t		 cp;
 
 	hjbuf_add(b, "\"", 1);
-	while (n > 0) {
-		for (run = 0; run < n && hjbuf_plain(p[run]); run++)
+	for (;;) {
+		for (q = p; hjbuf_plain[*q]; q++)
 			;
-		if (run != 0) {
-			hjbuf_add(b, p, run);
-			p += run;
-			n -= run;
-			continue;
+		if (q != p) {
+			hjbuf_add(b, p, (size_t)(q - p));
+			p = q;
 		}
-		used = utf8_next(p, n, &cp);
+		if (*p == '\0')
+			break;
+		/* A sequence is at most 4 bytes, none of them NUL. */
+		used = utf8_next(p, strnlen((const char *)p, 4), &cp);
 		p += used;
-		n -= used;
 		switch (cp) {
 		case '"':  hjbuf_add(b, "\\\"", 2); continue;
 		case '\\': hjbuf_add(b, "\\\\", 2); continue;
@@ -237,6 +260,22 @@ hjbuf_add_member(struct hjbuf *b, const char *name, struct json_object *val)
 		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
+/* Non-zero for the name of a member the header writes itself (its first
+ * byte tells most others apart without a strcmp). */
+static inline int
+header_json_is_fixed(const char *key)
+{
+	switch (key[0]) {
+	case 't':
+		return (strcmp(key, "type") == 0);
+	case 'c':
+		return (strcmp(key, "content_type") == 0);
+	case 's':
+		return (strcmp(key, "session_id") == 0);
+	}
+	return (0);
+}
+
 /* Write the Python-spelled header JSON for these members into b; 0 or -1. */
 int
 header_json_build(struct hjbuf *b, enum ac_msg_type type,
@@ -266,9 +305,7 @@ header_json_build(struct hjbuf *b, enum ac_msg_type type,
 		json_object_object_foreach(extra, key, val) {
 			/* The fixed members are ours; a duplicate would be
 			 * ambiguous to a receiver. */
-			if (strcmp(key, "type") == 0 ||
-			    strcmp(key, "content_type") == 0 ||
-			    strcmp(key, "session_id") == 0)
+			if (header_json_is_fixed(key))
 				continue;
 			hjbuf_add_member(b, key, val);
 		}
@@ -307,6 +344,30 @@ ac_header_json_write(struct evbuffer *out, enum ac_msg_type type,
 	rc = header_json_build(&b, type, content_type, session_id, extra);
 	if (rc == 0 && evbuffer_add(out, b.data, b.len) != 0)
 		rc = -1;
+	hjbuf_free(&b);
+	return rc;
+}
+
+/*
+ * Write the Python-style header JSON for the given members into buf, as
+ * much as fits in cap bytes; returns its whole length (more than cap: buf
+ * holds nothing of use), or -1.
+ */
+ssize_t
+ac_header_json_build(void *buf, size_t cap, enum ac_msg_type type,
+    const char *content_type, const char *session_id,
+    struct json_object *extra)
+{
+	struct hjbuf	b;
+	ssize_t		rc = -1;
+
+	hjbuf_init(&b);
+	if (header_json_build(&b, type, content_type, session_id, extra) == 0 &&
+	    b.len <= SSIZE_MAX) {
+		if (b.len <= cap)
+			memcpy(buf, b.data, b.len);
+		rc = (ssize_t)b.len;
+	}
 	hjbuf_free(&b);
 	return rc;
 }

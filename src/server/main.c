@@ -509,6 +509,7 @@ server_free(struct server *srv)
 	session_reap(srv);
 	stats_plugins_free(&srv->plugin_stats);
 	ac_frame_pool_free();
+	conn_pool_free();
 	registry_free(&srv->reg);
 	if (srv->sig_int != NULL)
 		event_free(srv->sig_int);

@@ -23,6 +23,9 @@
 #include "log.h"
 #include "server.h"
 
+/* Header JSON up to this size is built on the stack (frame_new). */
+#define HOST_HEADER_SMALL	1024
+
 static void	host_log(struct ac_plugin *, enum ac_log_level, const char *,
 		    ...) __attribute__((format(printf, 3, 4)));
 static struct event_base *host_event_base(struct ac_plugin *);
@@ -457,6 +460,11 @@ host_session_attr_foreach(const struct ac_session *s,
  * Encode a new frame once, as coming from session_id, into a frame of its
  * own that any number of sessions can share. Refused past the server's
  * own limits, which a client may enforce on what it receives.
+ *
+ * The header JSON is written straight into the frame's bytes, then the
+ * content, then the fixed header over both: through an evbuffer (made,
+ * grown, copied out of and freed for every frame) this was a chat room
+ * message's every allocation but the frame's own.
  */
 static struct ac_frame *
 host_frame_new(struct ac_plugin *p, const char *session_id,
@@ -464,29 +472,33 @@ host_frame_new(struct ac_plugin *p, const char *session_id,
     struct json_object *extra, const void *content, size_t content_len)
 {
 	struct server	*srv = p->srv;
-	struct evbuffer	*buf;
 	struct ac_frame	*f;
-	size_t		 len;
+	char		 small[HOST_HEADER_SMALL], *hj = small;
+	ssize_t		 hlen;
 
-	if ((unsigned)type >= AC_MSG_TYPE_COUNT ||
+	if ((unsigned)type >= AC_MSG_TYPE_COUNT || content_len == 0 ||
 	    content_len > srv->limits.max_content_len)
 		return (NULL);
-	if ((buf = evbuffer_new()) == NULL)
+	hlen = ac_header_json_build(small, sizeof small, type, content_type,
+	    session_id, extra);
+	if (hlen == -1 || (size_t)hlen > srv->limits.max_header_len ||
+	    (size_t)hlen > AC_DEFAULT_MAX_HEADER)
 		return (NULL);
-	if (ac_frame_encode(buf, host_key(p), type, content_type,
-	    session_id, extra, content, content_len) == -1) {
-		evbuffer_free(buf);
-		return (NULL);
+	if ((size_t)hlen > sizeof small) {
+		hj = ac_xmalloc((size_t)hlen);
+		if (ac_header_json_build(hj, (size_t)hlen, type, content_type,
+		    session_id, extra) != hlen) {
+			free(hj);
+			return (NULL);
+		}
 	}
-	len = evbuffer_get_length(buf);
-	if (len - AC_FIXED_HEADER_LEN - content_len >
-	    srv->limits.max_header_len) {
-		evbuffer_free(buf);
-		return (NULL);
-	}
-	f = ac_frame_new(len, type);
-	evbuffer_remove(buf, f->bytes, len);
-	evbuffer_free(buf);
+	f = ac_frame_new(AC_FIXED_HEADER_LEN + (size_t)hlen + content_len,
+	    type);
+	memcpy(f->bytes + AC_FIXED_HEADER_LEN, hj, (size_t)hlen);
+	memcpy(f->bytes + AC_FIXED_HEADER_LEN + hlen, content, content_len);
+	ac_frame_seal(host_key(p), f->bytes, (size_t)hlen, content_len);
+	if (hj != small)
+		free(hj);
 	return (f);
 }
 

@@ -520,6 +520,7 @@ struct conn {
 
 struct conn *conn_socket_new(struct server *srv, int fd,
 	    struct ssl_ctx_st *tls, const char *peer);
+void		 conn_pool_free(void);
 
 /* webroot.c */
 

@@ -529,6 +529,11 @@ def case_direct(t):
         a.say("after")
         t.eq(messages(a.sync())[0].header["seq"], 1,
              "a refused message takes no seq")
+        a.say("long", extra={"pad": "q" * 3000})
+        got = messages(a.sync())
+        t.eq([(f.header.get("pad"), f.header["seq"]) for f in got],
+             [("q" * 3000, 2)], "a header of some KiB that fits goes, "
+             "its own member kept")
 
 
 def case_who_rooms(t):

@@ -16,7 +16,8 @@ import signal
 import subprocess
 import time
 
-from chat import TEXT, connect, error_of, events, is_said, messages, reply
+from chat import (TEXT, connect, error_of, events, is_event, is_said,
+                  messages, reply)
 from harness import Server, Skip, main, mkdtemp, test_plugin
 from metrics import metrics_url, scrape
 
@@ -808,9 +809,97 @@ def unusable(t, path, what):
              "%s: history_healthy is 0" % what)
 
 
+def case_members_change_mid_stream(t):
+    gate = mkdtemp()
+    try:
+        members_change_mid_stream(t, gate)
+    finally:
+        open_gate(gate)
+
+
+def dev_seqs(frames):
+    """The seqs of the #dev messages among frames, in the order received."""
+    return [f.header["seq"] for f in messages(frames)
+            if f.header.get("room") == "dev"]
+
+
+def members_change_mid_stream(t, gate):
+    """A room sends most messages to the array of its members' sessions
+    (room.c), and the rest, while someone replays, member by member: each
+    member gets exactly its own messages while others part from the middle
+    of that array, quit, rejoin, change nick and join with a replay."""
+    with history_server(gate=gate) as srv:
+        names = ("sam", "ann", "bob", "cat", "dan")
+        s, a, b, c, d = [connect(srv, nick=n, rooms=[{"room": "dev"}])
+                         for n in names]
+        got = {}
+        for n, x in zip(names, (s, a, b, c, d)):
+            until_ends(x, x.welcome, 2)
+            got[n] = []
+
+        def send(first, last):
+            for i in range(first, last + 1):
+                s.say("m%d" % i, extra={"room": "dev"})
+            fs = []
+            while last not in dev_seqs(fs):
+                fs.append(s.recv_frame(10))
+            got["sam"] += dev_seqs(fs)
+
+        def read(n, x):
+            got[n] += dev_seqs(x.sync())
+
+        send(1, 3)              # every store waits at the gate from here
+        for n, x in zip(names[1:], (a, b, c, d)):
+            read(n, x)
+        t.eq([got[n] for n in names[1:]], [[1, 2, 3]] * 4,
+             "everyone in the room gets m1..m3")
+        e = connect(srv, nick="eve", rooms=[{"room": "dev", "since": 0}])
+        t.eq(error_of(b.cmd("/part dev")), None, "bob parts (from the "
+             "middle of the room's array)")
+        t.eq(error_of(d.cmd("/nick dan2")), None, "dan changes nick")
+        send(4, 5)              # eve replays: member by member
+        for n, x in (("ann", a), ("bob", b), ("cat", c), ("dan", d)):
+            read(n, x)
+        t.eq(dev_seqs(e.sync()), [], "eve's replay waits: nothing live "
+             "before it")
+        open_gate(gate)
+        fe = []
+        while 5 not in dev_seqs(fe):
+            fe.append(e.recv_frame(10))
+        got["eve"] = dev_seqs(fe)
+        c.close()
+        a.wait_for(is_event("quit", nick="cat"), "cat's quit")
+        g = connect(srv, nick="gus")
+        got["gus"] = dev_seqs(g.welcome)
+        fb = until_ends(b, b.cmd("/join dev 5"))
+        t.eq(error_of(fb), None, "bob rejoins since 5")
+        got["bob"] += dev_seqs(fb)
+        t.eq(error_of(d.cmd("/part dev")), None, "dan2 parts")
+        fd = until_ends(d, d.cmd("/join dev 5"))
+        t.eq(error_of(fd), None, "and rejoins since 5")
+        got["dan"] += dev_seqs(fd)
+        send(6, 8)              # nobody replays: the array again
+        for n, x in (("ann", a), ("bob", b), ("dan", d), ("eve", e),
+                     ("gus", g)):
+            read(n, x)
+        t.eq(got["ann"], list(range(1, 9)), "ann, there throughout: "
+             "m1..m8 once each")
+        t.eq(got["bob"], [1, 2, 3, 6, 7, 8], "bob: nothing while parted")
+        t.eq(got["cat"], [1, 2, 3, 4, 5], "cat: until it quit")
+        t.eq(got["dan"], list(range(1, 9)), "dan: through a nick change "
+             "and a part and join between two messages")
+        t.eq(got["eve"], list(range(1, 9)), "eve: m1..m3 replayed, m4 and "
+             "m5 held, then live")
+        t.eq(got["gus"], [], "gus, in no room of theirs (maybe where cat's "
+             "session was): none of it")
+        t.eq(got["sam"], list(range(1, 9)), "the sender had each of its "
+             "own once")
+
+
 main([case_replay_on_join, case_room_lives_on, case_plain_join,
       case_reload_while_waiting, case_known_join_not_delayed,
       case_plain_waits_turn, case_max_replay,
       case_live_held_during_replay, case_durable,
       case_history_while_storing, case_hold_overflow,
-      case_hold_bytes, case_replay_flood, case_reload_while_storing, case_sqlite, case_database_unusable])
+      case_hold_bytes, case_replay_flood, case_reload_while_storing, case_sqlite, case_database_unusable,
+      case_members_change_mid_stream])

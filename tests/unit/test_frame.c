@@ -617,6 +617,51 @@ test_header_json_integers(void **state)
 	evbuffer_free(out);
 }
 
+/*
+ * ac_header_json_build() writes the bytes ac_header_json_write() does,
+ * says how many when they do not fit (writing none past cap), and refuses
+ * an extra that is not an object.
+ */
+static void
+test_header_json_build(void **state)
+{
+	struct evbuffer		*out = evbuffer_new();
+	struct json_object	*extra = json_object_new_object();
+	struct json_object	*arr = json_object_new_array();
+	char			 buf[512], tiny[16];
+	size_t			 len;
+	ssize_t			 n;
+
+	(void)state;
+	json_object_object_add(extra, "room", json_object_new_string("dev"));
+	json_object_object_add(extra, "from",
+	    json_object_new_string("z\xc3\xa9ro \"q\""));
+	json_object_object_add(extra, "seq", json_object_new_int64(42));
+	assert_int_equal(ac_header_json_write(out, AC_MSG_MESSAGE,
+	    "text/plain; charset=utf-8", "abc", extra), 0);
+	len = evbuffer_get_length(out);
+	n = ac_header_json_build(buf, sizeof buf, AC_MSG_MESSAGE,
+	    "text/plain; charset=utf-8", "abc", extra);
+	assert_int_equal(n, (ssize_t)len);
+	assert_memory_equal(buf, evbuffer_pullup(out, -1), len);
+	assert_non_null(memmem(buf, len, "\"from\": \"z\\u00e9ro \\\"q\\\"\"",
+	    strlen("\"from\": \"z\\u00e9ro \\\"q\\\"\"")));
+
+	memset(tiny, 'x', sizeof tiny);
+	assert_int_equal(ac_header_json_build(tiny, sizeof tiny - 1,
+	    AC_MSG_MESSAGE, "text/plain; charset=utf-8", "abc", extra),
+	    (ssize_t)len);
+	assert_int_equal(tiny[sizeof tiny - 1], 'x');
+	assert_int_equal(ac_header_json_build(buf, len, AC_MSG_MESSAGE,
+	    "text/plain; charset=utf-8", "abc", extra), (ssize_t)len);
+
+	assert_int_equal(ac_header_json_build(buf, sizeof buf,
+	    AC_MSG_MESSAGE, NULL, NULL, arr), -1);
+	json_object_put(arr);
+	json_object_put(extra);
+	evbuffer_free(out);
+}
+
 /* A disconnect's content is the Python peer's JSON, reason escaped. */
 static void
 test_disconnect_content(void **state)
@@ -826,6 +871,50 @@ header_jsonc(const char *json, size_t len)
 }
 
 /*
+ * ac_message_members() must find what ac_message_member() finds for each
+ * name, in one walk: here for the first members of obj (a name may repeat
+ * in the bytes) and one that is absent, and say whether a member is
+ * named neither in known nor among those names; with no names it is
+ * ac_message_has_other(). Too many names are refused.
+ */
+static void
+assert_members_at_once(const struct ac_message *msg, struct json_object *obj,
+    const char *const *known, size_t nknown)
+{
+	const char		*names[AC_MEMBERS_MAX + 1];
+	struct ac_member	 ms[AC_MEMBERS_MAX + 1], m;
+	size_t			 n = 0, i;
+	int			 other = 0;
+
+	json_object_object_foreach(obj, key, val) {
+		(void)val;
+		if (n < AC_MEMBERS_MAX - 1)
+			names[n++] = key;
+		else {
+			for (i = 0; i < nknown &&
+			    strcmp(key, known[i]) != 0; i++)
+				;
+			if (i == nknown)
+				other = 1;
+		}
+	}
+	names[n++] = "no such member";
+	assert_int_equal(ac_message_members(msg, names, n, ms, known,
+	    nknown), other);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(ms[i].kind, ac_message_member(msg, names[i],
+		    &m));
+		assert_ptr_equal(ms[i].raw, m.raw);
+		assert_int_equal(ms[i].raw_len, m.raw_len);
+		assert_int_equal(ms[i].escaped, m.escaped);
+	}
+	assert_int_equal(ac_message_members(msg, NULL, 0, NULL, known,
+	    nknown), ac_message_has_other(msg, known, nknown));
+	assert_int_equal(ac_message_members(msg, names, AC_MEMBERS_MAX + 1,
+	    ms, known, nknown), -1);
+}
+
+/*
  * Every member of json-c's object of a header must be what
  * ac_message_member() finds in the bytes (a string with the same decoded
  * bytes, NUL ones included, or another kind), a name that is none of
@@ -876,6 +965,7 @@ assert_members_as_jsonc(const char *json, size_t len,
 	assert_int_equal(ac_message_has_other(msg, fixed, 3), other);
 	assert_int_equal(ac_message_has_other(msg, NULL, 0),
 	    json_object_object_length(obj) != 0);
+	assert_members_at_once(msg, obj, fixed, 3);
 }
 
 /*
@@ -1442,6 +1532,7 @@ main(void)
 		cmocka_unit_test(test_random_round_trips),
 		cmocka_unit_test(test_header_json_python_spelling),
 		cmocka_unit_test(test_header_json_integers),
+		cmocka_unit_test(test_header_json_build),
 		cmocka_unit_test(test_disconnect_content),
 		cmocka_unit_test(test_header_json_strictness),
 		cmocka_unit_test(test_crc_matches_zlib),
