@@ -298,7 +298,6 @@ batch_work(void *arg)
 		rows[i].time_ms = m->time_ms;
 		rows[i].frame = m->bytes;
 		rows[i].len = m->len;
-		rows[i].trim_to = m->trim_to;
 		i++;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -384,6 +383,7 @@ batch_done(void *state, struct ac_session *s, void *arg,
 	} else {
 		host->metric_set(h->m[HM_HEALTHY], 1);
 		history_streak_ok(h, &h->store_streak, "storing messages");
+		retention_trim(h, b->db, &b->msgs);
 	}
 
 	while ((m = TAILQ_FIRST(&b->msgs)) != NULL) {

@@ -88,8 +88,9 @@
 
 /*
  * max_messages: a room's oldest messages leave the file in runs of
- * 1/HISTORY_TRIM_SHARE of max_messages, at most HISTORY_TRIM_MAX rows
- * (retention_trim_to), and a replay never reads past max_messages.
+ * 1/HISTORY_TRIM_SHARE of max_messages, at most HISTORY_TRIM_MAX rows, by
+ * a job after the write (retention.c), and a replay never reads past
+ * max_messages.
  */
 #define HISTORY_TRIM_SHARE		16
 #define HISTORY_TRIM_MAX		512
@@ -289,6 +290,8 @@ int	replay_start(struct history *h, struct ac_session *s,
 uint64_t retention_trim_to(struct room *r, uint64_t seq,
 	    uint64_t max_messages);
 uint64_t retention_kept_after(uint64_t last_seq, uint64_t max_messages);
+void	retention_trim(struct history *h, struct db *db,
+	    struct msg_list *msgs);
 int	retention_start(struct history *h);
 void	retention_stop(struct history *h);
 

@@ -1,18 +1,22 @@
 /*
  * retention.c - pruning by age, and the database's size, off the loop.
  *
- * max_messages is kept by the writes themselves: store_write drops a
- * room's oldest messages in the transaction that pushes them out. Not at
- * every write, though: a DELETE at the head of a room's rows changes
- * about as many pages of the B-trees (the table's and both indexes')
- * whatever it deletes, and at one per transaction those pages were a
- * third of the store's work (room fan-out benchmark: 7.7 against 4.4 us
- * of write per message without max_messages). So the file may hold a
- * room's max_messages plus up to a run of 1/HISTORY_TRIM_SHARE of it
- * (HISTORY_TRIM_MAX at most) before the next trim drops the run whole,
- * and replays hide that run: they read no further back than
- * max_messages below the room's seq (retention_kept_after), so what a
- * client sees is exactly the newest max_messages. max_age needs a clock:
+ * max_messages: once a room is a run over it (1/HISTORY_TRIM_SHARE of
+ * max_messages, HISTORY_TRIM_MAX at most), the write that got it there is
+ * followed by a trim job that drops the run whole. Not at every write: a
+ * DELETE at the head of a room's rows changes about as many pages of the
+ * B-trees (the table's and both indexes') whatever it deletes, and at one
+ * per transaction those pages were a third of the store's work (room
+ * fan-out benchmark: 7.7 against 4.4 us of write per message without
+ * max_messages). And not in the write's transaction: chat delivers a
+ * message once its write is done, so a trim there delayed the delivery
+ * of every message in that batch (a room at window 64 kept 0.85 of its
+ * rate without history with the trims in the writes, 0.95 with no trims
+ * at all); as a job of its own the trim runs while the loop delivers.
+ * So the file may hold a room's max_messages and a run more, and replays
+ * hide the run: they read no further back than max_messages below the
+ * room's seq (retention_kept_after), so what a client sees is exactly
+ * the newest max_messages. max_age needs a clock:
  * a timer starts a pass at the first loop turn and every minute after;
  * a pass is a chain of serial jobs, each deleting at most
  * HISTORY_PRUNE_CHUNK of the oldest messages in a short transaction of its
@@ -24,6 +28,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -41,16 +46,31 @@ struct prune_job {
 	char		 err[384];
 };
 
+/* A trim job: the rooms of one batch that are a run over max_messages. */
+struct trim_job {
+	struct history	*h;
+	struct db	*db;
+	size_t		 n;
+	struct trim_room {
+		char	 key[HISTORY_ROOM_MAX + 1];
+		uint64_t upto;
+	}		*rooms;
+	uint64_t	 deleted;
+	int		 failed;
+	char		 err[384];
+};
+
 static void	retention_tick_cb(evutil_socket_t, short, void *);
 static void	retention_work(void *);
 static void	retention_done(void *, struct ac_session *, void *,
 		    enum ac_job_status);
 
 /*
- * The trim a message of seq in room r asks store_write for: drop the
- * room's messages up to the seq returned, or nothing (0). Loop thread, at
- * store(); r->trimmed remembers the last one asked for, so trims come a
- * run at a time (the first one after a start drops whatever is over).
+ * The trim a message of seq in room r asks for once it is written: drop
+ * the room's messages up to the seq returned, or nothing (0). Loop
+ * thread, at store(); r->trimmed remembers the last one asked for, so
+ * trims come a run at a time (the first one after a start drops whatever
+ * is over).
  */
 uint64_t
 retention_trim_to(struct room *r, uint64_t seq, uint64_t max_messages)
@@ -79,6 +99,92 @@ retention_kept_after(uint64_t last_seq, uint64_t max_messages)
 	if (max_messages == 0 || last_seq <= max_messages)
 		return 0;
 	return last_seq - max_messages;
+}
+
+/* The trims, on a worker: one short transaction per room. */
+static void
+retention_trim_work(void *arg)
+{
+	struct trim_job	*tj = arg;
+	uint64_t	 deleted;
+	size_t		 i;
+
+	pthread_mutex_lock(&tj->db->conn_mu);
+	for (i = 0; i < tj->n && !tj->failed; i++) {
+		if (store_trim(tj->db->st, tj->rooms[i].key, tj->rooms[i].upto,
+		    &deleted, tj->err, sizeof tj->err) == -1)
+			tj->failed = 1;
+		tj->deleted += deleted;
+	}
+	pthread_mutex_unlock(&tj->db->conn_mu);
+}
+
+/* The trims are done: say so if they failed (the next run's trim drops
+ * what this one left: it deletes everything up to its seq). */
+static void
+retention_trim_done(void *state, struct ac_session *s, void *arg,
+    enum ac_job_status status)
+{
+	struct trim_job	*tj = arg;
+	struct history	*h = tj->h;
+	char		 why[512];
+
+	if (status == AC_JOB_DONE && tj->failed) {
+		snprintf(why, sizeof why, "%s: %s", tj->db->path, tj->err);
+		history_streak_fail(h, &h->prune_streak, 1, AC_LOG_WARNING,
+		    "trimming to max_messages", why);
+	} else if (status == AC_JOB_DONE)
+		history_streak_ok(h, &h->prune_streak,
+		    "trimming to max_messages");
+	free(tj->rooms);
+	free(tj);
+}
+
+/*
+ * After a write: submit a job for the trims its messages asked for (the
+ * highest per room). Loop thread. A job the pool refuses is dropped: the
+ * rows stay until the room's next run is trimmed.
+ */
+void
+retention_trim(struct history *h, struct db *db, struct msg_list *msgs)
+{
+	struct trim_job	*tj = NULL;
+	struct msg	*m;
+	size_t		 i;
+
+	TAILQ_FOREACH(m, msgs, in_batch) {
+		if (m->trim_to == 0)
+			continue;
+		if (tj == NULL && (tj = calloc(1, sizeof *tj)) == NULL)
+			return;
+		for (i = 0; i < tj->n; i++) {
+			if (strcmp(tj->rooms[i].key, m->key) == 0)
+				break;
+		}
+		if (i == tj->n) {
+			struct trim_room	*r;
+
+			r = reallocarray(tj->rooms, tj->n + 1, sizeof *r);
+			if (r == NULL)
+				break;
+			tj->rooms = r;
+			strcpy(r[i].key, m->key);
+			r[i].upto = 0;
+			tj->n++;
+		}
+		if (m->trim_to > tj->rooms[i].upto)
+			tj->rooms[i].upto = m->trim_to;
+	}
+	if (tj == NULL)
+		return;
+	tj->h = h;
+	tj->db = db;
+	if (tj->n == 0 || h->host->job_submit(h->p, NULL,
+	    AC_JOB_SERIAL|AC_JOB_NO_CANCEL, retention_trim_work,
+	    retention_trim_done, tj) == -1) {
+		free(tj->rooms);
+		free(tj);
+	}
 }
 
 /* Submit the next prune job of a pass; -1 if the pool refused it. */

@@ -560,11 +560,54 @@ store_bind_key(sqlite3_stmt *stmt, int i, const char *key)
 	sqlite3_bind_text(stmt, i, key, -1, SQLITE_STATIC);
 }
 
+/* Set the connection's synchronous mode for sync_full, if it is not. */
+static int
+store_sync(struct store *st, int sync_full, char *err, size_t errlen)
+{
+	if (st->sync_full == sync_full)
+		return 0;
+	if (store_exec(st, sync_full ? "PRAGMA synchronous = FULL" :
+	    "PRAGMA synchronous = NORMAL", err, errlen) == -1)
+		return -1;
+	st->sync_full = sync_full;
+	return 0;
+}
+
+/*
+ * Drop room key's messages up to seq upto, in one transaction of its own
+ * (one DELETE); *deleted says how many went. Returns 0, or -1 with err
+ * (then nothing went).
+ */
+int
+store_trim(struct store *st, const char *key, uint64_t upto,
+    uint64_t *deleted, char *err, size_t errlen)
+{
+	*deleted = 0;
+	if (store_exec(st, "BEGIN IMMEDIATE", err, errlen) == -1)
+		return -1;
+	store_bind_key(st->trim, 1, key);
+	sqlite3_bind_int64(st->trim, 2, (sqlite3_int64)upto);
+	if (sqlite3_step(st->trim) != SQLITE_DONE) {
+		store_sqlerr(st->db, err, errlen, "cannot trim a room");
+		sqlite3_reset(st->trim);
+		goto fail;
+	}
+	*deleted = (uint64_t)sqlite3_changes(st->db);
+	sqlite3_reset(st->trim);
+	if (store_exec(st, "COMMIT", err, errlen) == -1)
+		goto fail;
+	return 0;
+
+fail:
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	*deleted = 0;
+	return -1;
+}
+
 /*
  * Write n messages in one transaction, in order, and raise each room's
- * seq in the rooms table to its highest; where a row asks for it
- * (trim_to), drop the room's messages up to that seq once its run of rows
- * is written (retention.c decides when). sync_full: fsync the WAL at the
+ * seq in the rooms table to its highest. sync_full: fsync the WAL at the
  * commit (synchronous = FULL); otherwise the commit writes the WAL without
  * fsync (NORMAL), which a crash of the process cannot undo. A row whose
  * (room, seq) is there already is left as it is, with ok = 0. Returns 0,
@@ -574,17 +617,12 @@ int
 store_write(struct store *st, struct store_row *rows, size_t n,
     int sync_full, char *err, size_t errlen)
 {
-	size_t		i;
-	uint64_t	trim_to = 0;
+	size_t	i;
 
 	for (i = 0; i < n; i++)
 		rows[i].ok = 0;
-	if (st->sync_full != sync_full) {
-		if (store_exec(st, sync_full ? "PRAGMA synchronous = FULL" :
-		    "PRAGMA synchronous = NORMAL", err, errlen) == -1)
-			return -1;
-		st->sync_full = sync_full;
-	}
+	if (store_sync(st, sync_full, err, errlen) == -1)
+		return -1;
 	if (store_exec(st, "BEGIN IMMEDIATE", err, errlen) == -1)
 		return -1;
 	for (i = 0; i < n; i++) {
@@ -602,43 +640,22 @@ store_write(struct store *st, struct store_row *rows, size_t n,
 		}
 		rows[i].ok = sqlite3_changes(st->db) == 1;
 		sqlite3_reset(st->insert);
-		if (rows[i].trim_to > trim_to)
-			trim_to = rows[i].trim_to;
 
-		/*
-		 * The room's seq and its trim, once per run of the room's
-		 * rows (a batch holds each room's rows in seq order): one
-		 * DELETE of everything up to the run's highest trim_to
-		 * leaves the same rows as a DELETE per row did, at a
-		 * fraction of the B-tree work.
-		 */
-		if (i + 1 == n || strcmp(rows[i + 1].key, rows[i].key) != 0) {
-			store_bind_key(st->room_seq, 1, rows[i].key);
-			sqlite3_bind_text(st->room_seq, 2, rows[i].name, -1,
-			    SQLITE_STATIC);
-			sqlite3_bind_int64(st->room_seq, 3,
-			    (sqlite3_int64)rows[i].seq);
-			if (sqlite3_step(st->room_seq) != SQLITE_DONE) {
-				store_sqlerr(st->db, err, errlen, "cannot "
-				    "write a room's seq");
-				sqlite3_reset(st->room_seq);
-				goto fail;
-			}
+		/* The room's seq, once per run of the room's rows (a batch
+		 * holds each room's rows in seq order). */
+		if (i + 1 < n && strcmp(rows[i + 1].key, rows[i].key) == 0)
+			continue;
+		store_bind_key(st->room_seq, 1, rows[i].key);
+		sqlite3_bind_text(st->room_seq, 2, rows[i].name, -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_int64(st->room_seq, 3, (sqlite3_int64)rows[i].seq);
+		if (sqlite3_step(st->room_seq) != SQLITE_DONE) {
+			store_sqlerr(st->db, err, errlen, "cannot write a "
+			    "room's seq");
 			sqlite3_reset(st->room_seq);
-		} else
-			continue;
-
-		if (trim_to == 0)
-			continue;
-		store_bind_key(st->trim, 1, rows[i].key);
-		sqlite3_bind_int64(st->trim, 2, (sqlite3_int64)trim_to);
-		trim_to = 0;
-		if (sqlite3_step(st->trim) != SQLITE_DONE) {
-			store_sqlerr(st->db, err, errlen, "cannot trim a room");
-			sqlite3_reset(st->trim);
 			goto fail;
 		}
-		sqlite3_reset(st->trim);
+		sqlite3_reset(st->room_seq);
 	}
 	if (store_exec(st, "COMMIT", err, errlen) == -1)
 		goto fail;

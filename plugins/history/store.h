@@ -31,7 +31,6 @@ struct store_row {
 	int64_t		 time_ms;
 	const uint8_t	*frame;
 	size_t		 len;
-	uint64_t	 trim_to;	/* then drop the room's seq <= this (0: no) */
 	int		 ok;	/* set: 1 written, 0 seq there already */
 };
 
@@ -62,6 +61,8 @@ int	store_rooms(struct store *st, store_room_fn cb, void *arg, char *err,
 	    size_t errlen);
 int	store_write(struct store *st, struct store_row *rows, size_t n,
 	    int sync_full, char *err, size_t errlen);
+int	store_trim(struct store *st, const char *key, uint64_t upto,
+	    uint64_t *deleted, char *err, size_t errlen);
 int	store_read(struct store *st, const char *key, uint64_t after,
 	    uint64_t until, size_t limit, size_t budget,
 	    struct store_frame **out, size_t *n, int *cut, char *err,

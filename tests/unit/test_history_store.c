@@ -112,6 +112,7 @@ write_room(struct store *st, const char *key, const char *name,
 	struct store_row	*rows;
 	char			(*bufs)[80];
 	size_t			 n = (size_t)(last - first + 1), i;
+	uint64_t		 deleted;
 	char			 err[256];
 
 	rows = calloc(n, sizeof *rows);
@@ -127,11 +128,14 @@ write_room(struct store *st, const char *key, const char *name,
 		rows[i].frame = (const uint8_t *)bufs[i];
 		rows[i].len = strlen(bufs[i]);
 	}
-	if (max_messages != 0 && last > max_messages)
-		rows[n - 1].trim_to = last - max_messages;
 	assert_int_equal(store_write(st, rows, n, 0, err, sizeof err), 0);
 	for (i = 0; i < n; i++)
 		assert_int_equal(rows[i].ok, 1);
+	if (max_messages != 0 && last > max_messages) {
+		assert_int_equal(store_trim(st, key, last - max_messages,
+		    &deleted, err, sizeof err), 0);
+		assert_true(deleted <= last - max_messages);
+	}
 	free(rows);
 	free(bufs);
 }
@@ -306,25 +310,34 @@ test_write_duplicate(void **state)
 	store_close(st);
 }
 
-/* max_messages keeps each room's newest messages only. */
+/* Trims keep each room's newest messages only, room by room. */
 static void
 test_trim(void **state)
 {
 	struct fixture	*fx = *state;
 	struct store	*st;
+	uint64_t	 deleted;
 
 	assert_int_equal(store_open(fx->path, 100, &st, fx->err,
 	    sizeof fx->err), 0);
 	write_room(st, "a", "a", 1, 30, 0, 10);
 	write_room(st, "b", "b", 1, 4, 0, 10);
 	write_room(st, "a", "a", 31, 32, 0, 10);
+	/* A trim counts what it dropped, and one to where the room was
+	 * trimmed already drops nothing. */
+	assert_int_equal(store_trim(st, "a", 22, &deleted, fx->err,
+	    sizeof fx->err), 0);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(store_trim(st, "b", 2, &deleted, fx->err,
+	    sizeof fx->err), 0);
+	assert_int_equal(deleted, 2);
 	store_close(st);
+	assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM messages "
+	    "WHERE room = 'b'"), 2);
 	assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM messages "
 	    "WHERE room = 'a'"), 10);
 	assert_int_equal(sql_int(fx->path, "SELECT min(seq) FROM messages "
 	    "WHERE room = 'a'"), 23);
-	assert_int_equal(sql_int(fx->path, "SELECT count(*) FROM messages "
-	    "WHERE room = 'b'"), 4);
 }
 
 /* Rooms listed with the name they were first written with and their
