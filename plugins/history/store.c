@@ -560,6 +560,25 @@ store_bind_key(sqlite3_stmt *stmt, int i, const char *key)
 	sqlite3_bind_text(stmt, i, key, -1, SQLITE_STATIC);
 }
 
+/* Roll back the transaction this connection is in, if it still is in
+ * one (a failed COMMIT may have rolled back already: SQLITE_FULL). */
+static void
+store_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Commit the transaction, or roll it back and say why. Returns 0 or -1. */
+static int
+store_commit(struct store *st, char *err, size_t errlen)
+{
+	if (store_exec(st, "COMMIT", err, errlen) == 0)
+		return 0;
+	store_rollback(st);
+	return -1;
+}
+
 /* Set the connection's synchronous mode for sync_full, if it is not. */
 static int
 store_sync(struct store *st, int sync_full, char *err, size_t errlen)
@@ -582,6 +601,8 @@ int
 store_trim(struct store *st, const char *key, uint64_t upto,
     uint64_t *deleted, char *err, size_t errlen)
 {
+	uint64_t	n;
+
 	*deleted = 0;
 	if (store_exec(st, "BEGIN IMMEDIATE", err, errlen) == -1)
 		return -1;
@@ -590,19 +611,15 @@ store_trim(struct store *st, const char *key, uint64_t upto,
 	if (sqlite3_step(st->trim) != SQLITE_DONE) {
 		store_sqlerr(st->db, err, errlen, "cannot trim a room");
 		sqlite3_reset(st->trim);
-		goto fail;
+		store_rollback(st);
+		return -1;
 	}
-	*deleted = (uint64_t)sqlite3_changes(st->db);
+	n = (uint64_t)sqlite3_changes(st->db);
 	sqlite3_reset(st->trim);
-	if (store_exec(st, "COMMIT", err, errlen) == -1)
-		goto fail;
+	if (store_commit(st, err, errlen) == -1)
+		return -1;
+	*deleted = n;
 	return 0;
-
-fail:
-	if (!sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	*deleted = 0;
-	return -1;
 }
 
 /*
@@ -657,14 +674,10 @@ store_write(struct store *st, struct store_row *rows, size_t n,
 		}
 		sqlite3_reset(st->room_seq);
 	}
-	if (store_exec(st, "COMMIT", err, errlen) == -1)
-		goto fail;
-	return 0;
-
+	if (store_commit(st, err, errlen) == 0)
+		return 0;
 fail:
-	/* A failed COMMIT may have rolled back already (SQLITE_FULL). */
-	if (!sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	store_rollback(st);
 	for (i = 0; i < n; i++)
 		rows[i].ok = 0;
 	return -1;
