@@ -191,7 +191,7 @@ chat_option(struct chat *c, const struct ac_plugin_option *o)
 	size_t			len = strlen(o->value);
 
 	if (strcmp(o->key, "default_room") == 0) {
-		if (len != 0 && !names_room_valid(o->value, len)) {
+		if (len != 0 && !roomname_valid(o->value, len)) {
 			c->host->log(c->p, AC_LOG_ERROR, "line %d: "
 			    "default_room: '%s' is not a room name (1 to %d "
 			    "of A-Z a-z 0-9 - _ .; empty for none)", o->line,
@@ -602,7 +602,7 @@ chat_session_adopt(struct chat *c, struct ac_session *s)
 		for (end = p; *end != '\0' && *end != ' '; end++)
 			;
 		len = (size_t)(end - p);
-		if (!names_room_valid(p, len) || u->nrooms >= c->max_rooms)
+		if (!roomname_valid(p, len) || u->nrooms >= c->max_rooms)
 			continue;
 		if ((r = room_find(c, p, len)) != NULL &&
 		    user_member(u, r) != NULL)

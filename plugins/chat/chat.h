@@ -26,12 +26,14 @@
 #include <asyncchat/history.h>
 #include <asyncchat/plugin.h>
 
+#include "../roomname.h"
+
 struct event;
 struct json_object;
 
 #define CHAT_NICK_CHARS		32	/* characters in a nick, at most */
 #define CHAT_NICK_BYTES		(CHAT_NICK_CHARS * 4)
-#define CHAT_ROOM_MAX		64	/* bytes in a room name, at most */
+#define CHAT_ROOM_MAX		ROOMNAME_MAX	/* bytes in a room name */
 #define CHAT_DEFAULT_ROOM	"lobby"
 #define CHAT_DEFAULT_MAX_ROOMS	20
 #define CHAT_MAX_ROOMS_LIMIT	1000
@@ -144,7 +146,6 @@ void	 hash_remove(struct hash *h, const char *key);
 /* names.c */
 int	 names_utf8_valid(const uint8_t *s, size_t len);
 int	 names_nick_valid(const char *s, size_t len);
-int	 names_room_valid(const char *s, size_t len);
 void	 names_fold(char *out, const char *in, size_t len);
 int	 names_parse_count(const char *s, size_t len, uint64_t *out);
 

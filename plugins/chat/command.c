@@ -291,7 +291,7 @@ command_join_line(struct user *u, struct command_line *cl)
 	room = command_shift(&cl->rest);
 	since = command_shift(&cl->rest);
 	command_unhash(&room);
-	if (!names_room_valid(room.s, room.len)) {
+	if (!roomname_valid(room.s, room.len)) {
 		event_reply(u, CHAT_CMD_JOIN, CHAT_ERR_BAD_ROOM, "a room is 1 "
 		    "to 64 of A-Z a-z 0-9 - _ .");
 		return;
@@ -321,7 +321,7 @@ command_join(struct user *u, const char *name, size_t len, int has_since,
 	struct room	*r;
 	struct member	*m;
 
-	if (!names_room_valid(name, len)) {
+	if (!roomname_valid(name, len)) {
 		event_reply(u, CHAT_CMD_JOIN, CHAT_ERR_BAD_ROOM, "a room is 1 "
 		    "to 64 of A-Z a-z 0-9 - _ .");
 		return (-1);
@@ -382,7 +382,7 @@ command_member(struct user *u, enum chat_cmd cmd, struct command_arg *a)
 		return (m);
 	}
 	command_unhash(a);
-	if (!names_room_valid(a->s, a->len)) {
+	if (!roomname_valid(a->s, a->len)) {
 		event_reply(u, cmd, CHAT_ERR_BAD_ROOM, "a room is 1 to 64 of "
 		    "A-Z a-z 0-9 - _ .");
 		return (NULL);

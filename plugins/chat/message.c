@@ -520,7 +520,7 @@ message_route(struct user *u, const struct ac_message *msg,
 	if (jroom.kind != AC_MEMBER_ABSENT) {
 		len = ac_member_string(&jroom, name, sizeof name);
 		if (jroom.kind != AC_MEMBER_STRING || len >= sizeof name ||
-		    !names_room_valid(name, len)) {
+		    !roomname_valid(name, len)) {
 			event_reply(u, CHAT_CMD_MESSAGE, CHAT_ERR_BAD_ROOM,
 			    "\"room\" is 1 to 64 of A-Z a-z 0-9 - _ .");
 			return;

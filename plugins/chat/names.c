@@ -132,25 +132,6 @@ names_nick_valid(const char *s, size_t len)
 	return (1);
 }
 
-/* Non-zero when s (len bytes) is a valid room name (without '#'). */
-int
-names_room_valid(const char *s, size_t len)
-{
-	size_t	i;
-	char	ch;
-
-	if (len == 0 || len > CHAT_ROOM_MAX)
-		return (0);
-	for (i = 0; i < len; i++) {
-		ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
-		    ch == '.'))
-			return (0);
-	}
-	return (1);
-}
-
 /* Copy len bytes of in to out with A-Z folded to a-z, NUL-terminated. */
 void
 names_fold(char *out, const char *in, size_t len)

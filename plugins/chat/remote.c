@@ -383,7 +383,7 @@ remote_session(void *arg, const struct ac_cluster_session *s)
 	}
 	for (i = 0; i < s->nrooms && u->nrooms < CHAT_MAX_ROOMS_LIMIT; i++) {
 		len = strlen(s->rooms[i]);
-		if (!names_room_valid(s->rooms[i], len))
+		if (!roomname_valid(s->rooms[i], len))
 			continue;
 		if ((r = room_find(c, s->rooms[i], len)) != NULL &&
 		    user_member(u, r) != NULL)

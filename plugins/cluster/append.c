@@ -483,10 +483,10 @@ append_start(struct cluster *cl, const char *room, ac_history_make_fn make,
 	struct apend	*a;
 	char		 fname[CLUSTER_ROOM_MAX + 1];
 
-	if (!room_valid(room) || make == NULL || done == NULL ||
+	if (!roomname_valid_string(room) || make == NULL || done == NULL ||
 	    cl->state == LINK_DOWN)
 		return (-1);
-	room_fold(fname, room);
+	roomname_fold(fname, room);
 	ar = append_room(cl, fname, room);
 	if (ar->n >= CLUSTER_APPEND_QUEUE_MAX) {
 		cl->counts[CC_APPEND_FAILURES]++;

@@ -618,9 +618,9 @@ cluster_last_seq(void *ctx, const char *room, char *name, size_t namesize)
 	char			 fname[CLUSTER_ROOM_MAX + 1];
 
 	(void)ctx;
-	if (!room_valid(room))
+	if (!roomname_valid_string(room))
 		return (0);
-	room_fold(fname, room);
+	roomname_fold(fname, room);
 	if ((r = room_get(fname)) == NULL)
 		return (0);
 	if (name != NULL && namesize > 0 && r->name[0] != '\0')

@@ -41,6 +41,7 @@
 #include <asyncchat/plugin.h>
 
 #include "../natsconn.h"
+#include "../roomname.h"
 
 #define CLUSTER_ROOM_MAX	AC_HISTORY_ROOM_MAX
 #define CLUSTER_NICK_MAX	128	/* bytes of a nick */
@@ -280,8 +281,6 @@ struct room_state {
 
 void	 room_hold(void);
 void	 room_release(void);
-int	 room_valid(const char *name);
-void	 room_fold(char *out, const char *name);
 void	 room_subject_token(char *out, size_t outlen, const char *fname);
 int	 room_from_token(char *out, size_t outlen, const char *token);
 struct room_state *room_get(const char *fname);

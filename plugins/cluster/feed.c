@@ -61,9 +61,9 @@ feed_check(struct cluster *cl, const uint8_t *buf, size_t len,
 	else if (msg.header == NULL ||
 	    !json_object_object_get_ex(msg.header, "room", &jr) ||
 	    !json_object_is_type(jr, json_type_string) ||
-	    !room_valid(room = json_object_get_string(jr)))
+	    !roomname_valid_string(room = json_object_get_string(jr)))
 		why = "no room";
-	else if (room_fold(folded, room), strcmp(folded, fname) != 0)
+	else if (roomname_fold(folded, room), strcmp(folded, fname) != 0)
 		why = "another room's";
 	else if (!json_object_object_get_ex(msg.header, "seq", &js) ||
 	    !json_object_is_type(js, json_type_int) ||

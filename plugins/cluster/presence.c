@@ -426,7 +426,7 @@ presence_mail(struct cluster *cl, struct mail *m)
 		for (i = 0; i < n; i++) {
 			e = json_object_array_get_idx(jr, i);
 			if (!json_object_is_type(e, json_type_string) ||
-			    !room_valid(name = json_object_get_string(e)))
+			    !roomname_valid_string(name = json_object_get_string(e)))
 				continue;
 			if ((r->rooms[r->nrooms] = strdup(name)) == NULL)
 				abort();

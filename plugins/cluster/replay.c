@@ -517,14 +517,14 @@ replay_start(struct cluster *cl, struct ac_session *s,
 	char			 token[CLUSTER_ROOM_MAX + 1];
 	uint64_t		 count;
 
-	if (s == NULL || q == NULL || done == NULL || !room_valid(q->room) ||
+	if (s == NULL || q == NULL || done == NULL || !roomname_valid_string(q->room) ||
 	    (q->mode != AC_HISTORY_LAST && q->mode != AC_HISTORY_SINCE) ||
 	    !link_ready(cl))
 		return (-1);
 	if ((rj = calloc(1, sizeof *rj)) == NULL)
 		return (-1);
 	rj->cl = cl;
-	room_fold(fname, q->room);
+	roomname_fold(fname, q->room);
 	snprintf(rj->fname, sizeof rj->fname, "%s", fname);
 	room_subject_token(token, sizeof token, fname);
 	snprintf(rj->subject, sizeof rj->subject, "%s%s",

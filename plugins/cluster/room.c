@@ -52,42 +52,6 @@ room_release(void)
 	room_feed_at = 0;
 }
 
-/* Non-zero when name is a room name: 1 to 64 of A-Z a-z 0-9 - _ . */
-int
-room_valid(const char *name)
-{
-	size_t	i;
-	char	c;
-
-	if (name == NULL)
-		return (0);
-	for (i = 0; name[i] != '\0'; i++) {
-		c = name[i];
-		if (i >= CLUSTER_ROOM_MAX)
-			return (0);
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		    c == '.'))
-			return (0);
-	}
-	return (i > 0);
-}
-
-/* Fold a valid room name (ASCII lower case) into out (65 bytes). */
-void
-room_fold(char *out, const char *name)
-{
-	size_t	i;
-
-	for (i = 0; name[i] != '\0' && i < CLUSTER_ROOM_MAX; i++) {
-		if (name[i] >= 'A' && name[i] <= 'Z')
-			out[i] = (char)(name[i] - 'A' + 'a');
-		else
-			out[i] = name[i];
-	}
-	out[i] = '\0';
-}
-
 /* The subject token of a folded name: `.` written `~`. */
 void
 room_subject_token(char *out, size_t outlen, const char *fname)
@@ -116,7 +80,7 @@ room_from_token(char *out, size_t outlen, const char *token)
 			return (-1);	/* tokens are folded */
 	}
 	out[i] = '\0';
-	return (room_valid(out) ? 0 : -1);
+	return (roomname_valid_string(out) ? 0 : -1);
 }
 
 /* What is known of a room (folded name), or NULL. */

@@ -141,11 +141,11 @@ batch_store(struct history *h, const struct ac_history_message *hm,
 	size_t				 len = 0;
 	char				 key[HISTORY_ROOM_MAX + 1];
 
-	if (hm == NULL || !room_valid(hm->room) || hm->seq == 0 ||
+	if (hm == NULL || !roomname_valid_string(hm->room) || hm->seq == 0 ||
 	    hm->seq > INT64_MAX || hm->frame == NULL)
 		return batch_refuse(h, "store() called with a bad room, seq "
 		    "or frame");
-	room_fold(key, hm->room);
+	roomname_fold(key, hm->room);
 	/* Counted even if it is not stored: chat delivers it with this seq,
 	 * which must never be handed out again. */
 	if ((r = room_note(key, hm->room, hm->seq)) == NULL)

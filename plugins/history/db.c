@@ -106,12 +106,12 @@ db_load_room(void *arg, const char *key, const char *name,
 	 * have written (edited by hand, another program) is left out of
 	 * numbering rather than trusted.
 	 */
-	if (!room_valid(key) || !room_valid(name) || last_seq == 0 ||
+	if (!roomname_valid_string(key) || !roomname_valid_string(name) || last_seq == 0 ||
 	    last_seq > INT64_MAX) {
 		dl->bad++;
 		return;
 	}
-	room_fold(folded, name);
+	roomname_fold(folded, name);
 	if (strcmp(folded, key) != 0) {
 		dl->bad++;
 		return;

@@ -310,9 +310,9 @@ history_last_seq(void *ctx, const char *room, char *name, size_t namesize)
 	struct room	*r;
 	char		 key[HISTORY_ROOM_MAX + 1];
 
-	if (!room_valid(room))
+	if (!roomname_valid_string(room))
 		return 0;
-	room_fold(key, room);
+	roomname_fold(key, room);
 	if ((r = room_find(key)) == NULL)
 		return 0;
 	if (name != NULL && namesize > 0)

@@ -36,8 +36,11 @@
 #include <asyncchat/plugin.h>
 
 #include "store.h"
+#include "../roomname.h"
 
 #define HISTORY_ROOM_MAX	AC_HISTORY_ROOM_MAX
+_Static_assert(ROOMNAME_MAX == AC_HISTORY_ROOM_MAX,
+    "the interface's room names are CHAT.md's");
 
 /* Defaults of the options (docs/HISTORY.md). */
 #define HISTORY_DEFAULT_REPLAY		50
@@ -192,8 +195,6 @@ struct room {
 	uint64_t	 trimmed;	/* max_messages: last trim asked (0) */
 };
 
-int		 room_valid(const char *name);
-void		 room_fold(char *out, const char *name);
 void		 room_hold(void);
 void		 room_release(void);
 struct room	*room_find(const char *key);

@@ -50,12 +50,12 @@ merge_frame_matches(const uint8_t *bytes, size_t len, const char *key,
 	if (json_object_is_type(hdr, json_type_object) &&
 	    json_object_object_get_ex(hdr, "room", &v) &&
 	    json_object_is_type(v, json_type_string) &&
-	    room_valid(room = json_object_get_string(v)) &&
+	    roomname_valid_string(room = json_object_get_string(v)) &&
 	    json_object_object_get_ex(hdr, "seq", &v) &&
 	    json_object_is_type(v, json_type_int) &&
 	    json_object_get_int64(v) > 0 &&
 	    (uint64_t)json_object_get_int64(v) == seq) {
-		room_fold(folded, room);
+		roomname_fold(folded, room);
 		ok = strcmp(folded, key) == 0;
 	}
 	json_object_put(hdr);

@@ -83,14 +83,14 @@ replay_start(struct history *h, struct ac_session *s,
 	uint64_t		 count, kept_after;
 
 	if (h->db == NULL || s == NULL || q == NULL || done == NULL ||
-	    !room_valid(q->room) ||
+	    !roomname_valid_string(q->room) ||
 	    (q->mode != AC_HISTORY_LAST && q->mode != AC_HISTORY_SINCE))
 		return -1;
 	if ((rj = calloc(1, sizeof *rj)) == NULL)
 		return -1;
 	rj->h = h;
 	rj->db = h->db;
-	room_fold(rj->key, q->room);
+	roomname_fold(rj->key, q->room);
 	strcpy(rj->room, q->room);
 	rj->until = q->until > INT64_MAX ? INT64_MAX : q->until;
 	if (q->mode == AC_HISTORY_LAST) {

@@ -40,44 +40,6 @@ room_cmp(const void *a, const void *b)
 	return strcmp(ra->key, rb->key);
 }
 
-/* Non-zero when name is a room name of CHAT.md: 1 to 64 bytes of
- * A-Z a-z 0-9 - _ . */
-int
-room_valid(const char *name)
-{
-	size_t	i;
-	char	c;
-
-	if (name == NULL)
-		return 0;
-	for (i = 0; name[i] != '\0'; i++) {
-		c = name[i];
-		if (i >= HISTORY_ROOM_MAX)
-			return 0;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		    c == '.'))
-			return 0;
-	}
-	return i > 0;
-}
-
-/* Fold a valid room name to its key (ASCII lower case) into out, which
- * has room for HISTORY_ROOM_MAX + 1 bytes. */
-void
-room_fold(char *out, const char *name)
-{
-	size_t	i;
-
-	for (i = 0; name[i] != '\0' && i < HISTORY_ROOM_MAX; i++) {
-		if (name[i] >= 'A' && name[i] <= 'Z')
-			out[i] = (char)(name[i] - 'A' + 'a');
-		else
-			out[i] = name[i];
-	}
-	out[i] = '\0';
-}
-
 /* An instance starts using the table. */
 void
 room_hold(void)
