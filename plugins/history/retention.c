@@ -55,7 +55,6 @@ struct trim_job {
 		char	 key[HISTORY_ROOM_MAX + 1];
 		uint64_t upto;
 	}		*rooms;
-	uint64_t	 deleted;
 	int		 failed;
 	char		 err[384];
 };
@@ -64,6 +63,16 @@ static void	retention_tick_cb(evutil_socket_t, short, void *);
 static void	retention_work(void *);
 static void	retention_done(void *, struct ac_session *, void *,
 		    enum ac_job_status);
+
+/* The seq a replay reads after, at the least, so that it shows a room
+ * of last_seq its newest max_messages only (0: from the first). */
+uint64_t
+retention_kept_after(uint64_t last_seq, uint64_t max_messages)
+{
+	if (max_messages == 0 || last_seq <= max_messages)
+		return 0;
+	return last_seq - max_messages;
+}
 
 /*
  * The trim a message of seq in room r asks for once it is written: drop
@@ -77,9 +86,8 @@ retention_trim_to(struct room *r, uint64_t seq, uint64_t max_messages)
 {
 	uint64_t	run, over;
 
-	if (max_messages == 0 || seq <= max_messages)
+	if ((over = retention_kept_after(seq, max_messages)) == 0)
 		return 0;
-	over = seq - max_messages;
 	run = max_messages / HISTORY_TRIM_SHARE;
 	if (run > HISTORY_TRIM_MAX)
 		run = HISTORY_TRIM_MAX;
@@ -89,16 +97,6 @@ retention_trim_to(struct room *r, uint64_t seq, uint64_t max_messages)
 		return 0;
 	r->trimmed = over;
 	return over;
-}
-
-/* The seq a replay reads after, at the least, so that it shows a room
- * of last_seq its newest max_messages only (0: from the first). */
-uint64_t
-retention_kept_after(uint64_t last_seq, uint64_t max_messages)
-{
-	if (max_messages == 0 || last_seq <= max_messages)
-		return 0;
-	return last_seq - max_messages;
 }
 
 /* The trims, on a worker: one short transaction per room. */
@@ -114,7 +112,6 @@ retention_trim_work(void *arg)
 		if (store_trim(tj->db->st, tj->rooms[i].key, tj->rooms[i].upto,
 		    &deleted, tj->err, sizeof tj->err) == -1)
 			tj->failed = 1;
-		tj->deleted += deleted;
 	}
 	pthread_mutex_unlock(&tj->db->conn_mu);
 }
