@@ -218,8 +218,8 @@ point() {
 	    "$label" "$server" "$load" "$json" >> "$jsonl"
 }
 
-# What the history plugin's server says it stored, into history.txt (read
-# by the table): every room message it was sent must be there.
+# The history plugin's server's own counters (messages stored, store
+# failures, write transactions) into history.txt, for the table.
 history_metrics() {
 	mp=$(sed -n 's|.*metrics on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' \
 	    "$tmp/asyncchatd-history.log" | head -n 1)
